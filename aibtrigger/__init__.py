@@ -1,0 +1,1 @@
+"""aibtrigger: keeps Azure VM Image Builder templates current."""

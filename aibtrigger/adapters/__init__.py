@@ -1,0 +1,1 @@
+"""Ports (Protocols) and their implementations. Vendor errors never leave this package."""

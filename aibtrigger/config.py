@@ -1,0 +1,80 @@
+"""Settings: every knob is an environment variable (Functions app settings), read once, lazily.
+
+Names and meanings are listed in the README; infra/ writes exactly these (a test compares them).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aibtrigger.errors import ConfigError
+
+# Fixed names: bindings in function_app.py need them at import time, before any setting is read.
+REQUESTS_QUEUE = "aib-requests"  # build requests: manual messages and the planner's decisions
+POLLS_QUEUE = "aib-polls"  # delayed "look at this run again" messages
+RESULTS_QUEUE = "aib-results"  # published CloudEvents when the queue publisher is chosen
+POISON_SUFFIX = "-poison"  # as the Functions host names them
+LOGS_CONTAINER = "aibtrigger-logs"  # build logs copied out of the staging storage
+CLAIMS_TABLE = "aibclaims"
+RUNS_TABLE = "aibruns"
+OUTCOMES_TABLE = "aiboutcomes"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIBTRIGGER_", extra="ignore", frozen=True)
+
+    catalog_path: Path = Field(description="The catalog file (YAML or JSON) of templates the service may build.")
+    backend: Literal["local", "aib"] = Field("local", description="Build backend: 'local' (full local build) or 'aib'.")
+    storage_connection: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("AzureWebJobsStorage", "AIBTRIGGER_STORAGE_CONNECTION"),
+        description="Storage connection string (Azurite, or keys). Unset in Azure: identity is used.")
+    storage_account: str | None = Field(
+        None, validation_alias=AliasChoices("AzureWebJobsStorage__accountName", "AIBTRIGGER_STORAGE_ACCOUNT"),
+        description="Storage account name for identity-based access (DefaultAzureCredential).")
+    publisher: Literal["queue", "eventgrid"] = Field("queue", description="Where results are published.")
+    eventgrid_endpoint: str | None = Field(None, description="Event Grid topic endpoint (publisher=eventgrid).")
+    eventgrid_key: SecretStr | None = Field(None, description="Event Grid topic key; unset: managed identity.")
+    local_workdir: Path = Field(Path(".aibtrigger"), description="Local backend: build workspaces and builder logs.")
+    poll_min_seconds: float = Field(30.0, gt=0, description="Shortest delay between two status reads of a run.")
+    poll_max_seconds: float = Field(600.0, gt=0, description="Longest delay between two status reads of a run.")
+    timeout_grace_minutes: float = Field(
+        15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut.")
+
+    @model_validator(mode="after")
+    def _coherent(self):
+        if self.storage_connection is None and self.storage_account is None:
+            raise ValueError("set AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName")
+        if self.publisher == "eventgrid" and not self.eventgrid_endpoint:
+            raise ValueError("AIBTRIGGER_EVENTGRID_ENDPOINT is required when AIBTRIGGER_PUBLISHER=eventgrid")
+        if self.poll_max_seconds < self.poll_min_seconds:
+            raise ValueError("AIBTRIGGER_POLL_MAX_SECONDS must not be below AIBTRIGGER_POLL_MIN_SECONDS")
+        return self
+
+
+def setting_names() -> list[str]:
+    """Every environment variable the service reads (the first name of each, as infra/ writes them)."""
+    return [_variable_for(name) for name in Settings.model_fields]
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; an error names each variable that is missing or wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            variable = _variable_for(str(error["loc"][0])) if error["loc"] else None
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{variable}: {message}" if variable else message)
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def _variable_for(field_name: str) -> str | None:
+    field = Settings.model_fields.get(field_name)
+    if field is None:
+        return None
+    alias = field.validation_alias
+    return alias.choices[0] if isinstance(alias, AliasChoices) else f"AIBTRIGGER_{field_name.upper()}"

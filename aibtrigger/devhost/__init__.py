@@ -1,0 +1,1 @@
+"""Local development host: Azurite plus a driver for function_app's triggers (no Core Tools needed)."""

@@ -1,0 +1,79 @@
+"""Start and stop Azurite (npm package, installed by `make` into ./node_modules)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Azurite's documented development account: a well-known public value, not a secret.
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (http\S+)")
+
+
+@dataclass
+class Azurite:
+    """A running Azurite; `connection_string` points every client at it."""
+
+    blob_endpoint: str
+    queue_endpoint: str
+    table_endpoint: str
+    process: subprocess.Popen | None = None  # None when attached to one started elsewhere
+
+    @property
+    def connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+                f"BlobEndpoint={self.blob_endpoint}/{DEV_ACCOUNT};"
+                f"QueueEndpoint={self.queue_endpoint}/{DEV_ACCOUNT};"
+                f"TableEndpoint={self.table_endpoint}/{DEV_ACCOUNT};")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def find_azurite(project_root: Path | None = None) -> str:
+    root = project_root or Path(__file__).resolve().parents[2]
+    local = root / "node_modules" / ".bin" / "azurite"
+    if local.exists():
+        return str(local)
+    found = shutil.which("azurite")
+    if found:
+        return found
+    raise FileNotFoundError("Azurite is not installed: run `npm ci` in the project folder (or `make setup`)")
+
+
+def start_azurite(*, data_dir: Path | None = None, timeout: float = 30.0) -> Azurite:
+    """Start Azurite on free ports: in memory, or persisted under `data_dir` (survives restarts)."""
+    cmd = [find_azurite(), "--disableTelemetry", "--skipApiVersionCheck", "--loose",
+           "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
+           "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"]
+    cmd += ["--location", str(data_dir)] if data_dir else ["--inMemoryPersistence"]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    endpoints: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while len(endpoints) < 3:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"Azurite exited early (code {process.wait()})")
+        match = _LISTENING.search(line)
+        if match:
+            endpoints[match.group(1).lower()] = match.group(2).rstrip("/")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError("Azurite did not start in time")
+    # Keep draining its output so a full pipe never blocks it.
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    return Azurite(endpoints["blob"], endpoints["queue"], endpoints["table"], process)

@@ -1,0 +1,1 @@
+"""Pure domain: models, run state machine, planner, log parsing. Standard library only, no I/O, no clock."""
