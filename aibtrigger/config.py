@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     eventgrid_endpoint: str | None = Field(None, description="Event Grid topic endpoint (publisher=eventgrid).")
     eventgrid_key: SecretStr | None = Field(None, description="Event Grid topic key; unset: managed identity.")
     local_workdir: Path = Field(Path(".aibtrigger"), description="Local backend: build workspaces and builder logs.")
+    local_seconds_per_minute: float = Field(
+        60.0, gt=0, description="Local backend: how long a 'minute' of buildTimeoutInMinutes lasts (tests shrink it).")
+    local_event_webhook: str | None = Field(
+        None, description="Local backend: where the local gallery posts its Event Grid events (the dev host's webhook).")
     poll_min_seconds: float = Field(30.0, gt=0, description="Shortest delay between two status reads of a run.")
     poll_max_seconds: float = Field(600.0, gt=0, description="Longest delay between two status reads of a run.")
     timeout_grace_minutes: float = Field(

@@ -1,0 +1,88 @@
+"""The state store port (claims, runs, outcomes) and its in-memory implementation.
+
+Claims use conditional writes: `create_claim` fails if one exists, `replace_claim` and
+`delete_claim` fail if the claim changed since it was read (ETag). Both raise ConcurrencyError.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Protocol
+
+from aibtrigger.domain.records import Claim, OutcomeRecord, RunRecord, template_of
+from aibtrigger.errors import ConcurrencyError
+
+
+class StateStore(Protocol):
+    def get_claim(self, template: str) -> Claim | None: ...
+    def create_claim(self, claim: Claim) -> Claim: ...
+    def replace_claim(self, claim: Claim) -> Claim: ...
+    def delete_claim(self, claim: Claim) -> None: ...
+    def put_run(self, run: RunRecord) -> None: ...
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+    def list_runs(self, template: str | None = None, *, limit: int = 50) -> list[RunRecord]: ...
+    def add_outcome(self, outcome: OutcomeRecord) -> OutcomeRecord:
+        """Record a request's outcome once; returns the one already recorded if there is one."""
+    def get_outcome(self, template: str, request_id: str) -> OutcomeRecord | None: ...
+    def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]: ...
+
+
+class InMemoryStateStore:
+    """For unit tests and dry runs; same semantics as the Tables store (the contract tests say so)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._etags = itertools.count(1)
+        self.claims: dict[str, Claim] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.outcomes: dict[tuple[str, str], OutcomeRecord] = {}
+
+    def get_claim(self, template: str) -> Claim | None:
+        return self.claims.get(template)
+
+    def create_claim(self, claim: Claim) -> Claim:
+        with self._lock:
+            if claim.template in self.claims:
+                raise ConcurrencyError(f"template {claim.template!r} is already claimed")
+            return self._store(claim)
+
+    def replace_claim(self, claim: Claim) -> Claim:
+        with self._lock:
+            self._check(claim)
+            return self._store(claim)
+
+    def delete_claim(self, claim: Claim) -> None:
+        with self._lock:
+            self._check(claim)
+            del self.claims[claim.template]
+
+    def put_run(self, run: RunRecord) -> None:
+        self.runs[run.run_id] = run
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self.runs.get(run_id)
+
+    def list_runs(self, template: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        runs = [r for r in self.runs.values() if template in (None, template_of(r.run_id))]
+        return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)[:limit]
+
+    def add_outcome(self, outcome: OutcomeRecord) -> OutcomeRecord:
+        with self._lock:
+            return self.outcomes.setdefault((outcome.template, outcome.request_id), outcome)
+
+    def get_outcome(self, template: str, request_id: str) -> OutcomeRecord | None:
+        return self.outcomes.get((template, request_id))
+
+    def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]:
+        found = [o for (t, _), o in self.outcomes.items() if template in (None, t)]
+        return sorted(found, key=lambda o: o.at, reverse=True)[:limit]
+
+    def _check(self, claim: Claim) -> None:
+        current = self.claims.get(claim.template)
+        if current is None or current.etag != claim.etag:
+            raise ConcurrencyError(f"claim on {claim.template!r} changed since it was read")
+
+    def _store(self, claim: Claim) -> Claim:
+        stored = claim.evolve(etag=str(next(self._etags)))
+        self.claims[claim.template] = stored
+        return stored

@@ -1,0 +1,186 @@
+"""StateStore on Azure Tables (Azurite locally). Conditional writes by ETag make claims safe across instances.
+
+Keys: claims (PK template, RK "claim"); runs (PK template, RK run id); outcomes (PK template, or
+"_rejected" for messages naming no valid template, RK request id).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (AzureError, ResourceExistsError, ResourceModifiedError,
+                                   ResourceNotFoundError)
+from azure.data.tables import TableServiceClient, UpdateMode
+
+from aibtrigger.config import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE
+from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
+from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, template_of
+from aibtrigger.errors import ConcurrencyError, StorageError
+
+REJECTED_PARTITION = "_rejected"
+_CLAIM_ROW = "claim"
+
+
+class TableStateStore:
+    def __init__(self, service: TableServiceClient, *, prefix: str = "") -> None:
+        self._claims = service.get_table_client(prefix + CLAIMS_TABLE)
+        self._runs = service.get_table_client(prefix + RUNS_TABLE)
+        self._outcomes = service.get_table_client(prefix + OUTCOMES_TABLE)
+
+    def create_tables(self) -> None:
+        for table in (self._claims, self._runs, self._outcomes):
+            try:
+                table.create_table()
+            except ResourceExistsError:
+                pass
+
+    # --- claims ------------------------------------------------------------------------------
+    def get_claim(self, template: str) -> Claim | None:
+        with _translated():
+            try:
+                entity = self._claims.get_entity(template, _CLAIM_ROW)
+            except ResourceNotFoundError:
+                return None
+        return _claim_from(entity)
+
+    def create_claim(self, claim: Claim) -> Claim:
+        with _translated():
+            try:
+                meta = self._claims.create_entity(_claim_entity(claim))
+            except ResourceExistsError:
+                raise ConcurrencyError(f"template {claim.template!r} is already claimed") from None
+        return claim.evolve(etag=meta["etag"])
+
+    def replace_claim(self, claim: Claim) -> Claim:
+        with _translated():
+            try:
+                meta = self._claims.update_entity(_claim_entity(claim), mode=UpdateMode.REPLACE, etag=claim.etag,
+                                                  match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                raise ConcurrencyError(f"claim on {claim.template!r} changed since it was read") from None
+        return claim.evolve(etag=meta["etag"])
+
+    def delete_claim(self, claim: Claim) -> None:
+        with _translated():
+            try:
+                self._claims.delete_entity(claim.template, _CLAIM_ROW, etag=claim.etag,
+                                           match_condition=MatchConditions.IfNotModified)
+            except ResourceModifiedError:
+                raise ConcurrencyError(f"claim on {claim.template!r} changed since it was read") from None
+
+    # --- runs ----------------------------------------------------------------------------------
+    def put_run(self, run: RunRecord) -> None:
+        with _translated():
+            self._runs.upsert_entity(_run_entity(run), mode=UpdateMode.REPLACE)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with _translated():
+            try:
+                return _run_from(self._runs.get_entity(template_of(run_id), run_id))
+            except ResourceNotFoundError:
+                return None
+
+    def list_runs(self, template: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        with _translated():
+            entities = (self._runs.query_entities("PartitionKey eq @t", parameters={"t": template})
+                        if template else self._runs.list_entities())
+            runs = [_run_from(e) for e in entities]
+        return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)[:limit]
+
+    # --- outcomes --------------------------------------------------------------------------------
+    def add_outcome(self, outcome: OutcomeRecord) -> OutcomeRecord:
+        with _translated():
+            try:
+                self._outcomes.create_entity(_outcome_entity(outcome))
+                return outcome
+            except ResourceExistsError:
+                return self.get_outcome(outcome.template, outcome.request_id) or outcome
+
+    def get_outcome(self, template: str, request_id: str) -> OutcomeRecord | None:
+        with _translated():
+            try:
+                return _outcome_from(self._outcomes.get_entity(template or REJECTED_PARTITION, request_id))
+            except ResourceNotFoundError:
+                return None
+
+    def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]:
+        with _translated():
+            entities = (self._outcomes.query_entities("PartitionKey eq @t", parameters={"t": template})
+                        if template is not None else self._outcomes.list_entities())
+            found = [_outcome_from(e) for e in entities]
+        return sorted(found, key=lambda o: o.at, reverse=True)[:limit]
+
+
+class _translated:
+    """Storage faults leave this adapter as StorageError; ConcurrencyError passes through."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and isinstance(exc, AzureError):
+            raise StorageError(f"table storage failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        return False
+
+
+def _claim_entity(claim: Claim) -> dict:
+    followup = claim.followup
+    return {"PartitionKey": claim.template, "RowKey": _CLAIM_ROW, "run_id": claim.run_id,
+            "request_id": claim.request_id, "state": claim.state, "claimed_at": claim.claimed_at,
+            "reasons": json.dumps(claim.reasons), "request_ids": json.dumps(claim.request_ids),
+            "requested_by": json.dumps(claim.requested_by), "poll_token": claim.poll_token,
+            "followup": json.dumps(None if followup is None else
+                                   [followup.request_ids, followup.reasons, followup.requested_by])}
+
+
+def _claim_from(e) -> Claim:
+    followup = json.loads(e["followup"])
+    return Claim(template=e["PartitionKey"], run_id=e["run_id"], request_id=e["request_id"], state=e["state"],
+                 claimed_at=e["claimed_at"], reasons=tuple(json.loads(e["reasons"])),
+                 request_ids=tuple(json.loads(e["request_ids"])), requested_by=tuple(json.loads(e["requested_by"])),
+                 poll_token=e["poll_token"], followup=None if followup is None else FollowUp(*map(tuple, followup)),
+                 etag=e.metadata["etag"])
+
+
+def _run_entity(run: RunRecord) -> dict:
+    entity = {"PartitionKey": run.template, "RowKey": run.run_id, "request_ids": json.dumps(run.request_ids),
+              "reasons": json.dumps(run.reasons), "requested_by": json.dumps(run.requested_by),
+              "created_at": run.created_at, "state": run.state.value if run.state else "",
+              "sub_state": run.sub_state.value if run.sub_state else "", "message": run.message,
+              "excerpt": json.dumps(run.excerpt.to_dict() if run.excerpt else None),
+              "log_location": run.log_location or "", "artifact_ids": json.dumps(run.artifact_ids),
+              "polls": run.polls, "published": run.published}
+    for name in ("started_at", "ended_at"):
+        if getattr(run, name) is not None:
+            entity[name] = getattr(run, name)
+    return entity
+
+
+def _run_from(e) -> RunRecord:
+    excerpt = json.loads(e["excerpt"])
+    return RunRecord(run_id=e["RowKey"], template=e["PartitionKey"], request_ids=tuple(json.loads(e["request_ids"])),
+                     reasons=tuple(json.loads(e["reasons"])), requested_by=tuple(json.loads(e["requested_by"])),
+                     created_at=e["created_at"], state=RunState(e["state"]) if e["state"] else None,
+                     sub_state=RunSubState(e["sub_state"]) if e["sub_state"] else None,
+                     started_at=_datetime(e.get("started_at")), ended_at=_datetime(e.get("ended_at")),
+                     message=e["message"], excerpt=FailureExcerpt.from_dict(excerpt) if excerpt else None,
+                     log_location=e["log_location"] or None, artifact_ids=tuple(json.loads(e["artifact_ids"])),
+                     polls=e["polls"], published=e["published"])
+
+
+def _outcome_entity(o: OutcomeRecord) -> dict:
+    return {"PartitionKey": o.template or REJECTED_PARTITION, "RowKey": o.request_id, "outcome": o.outcome.value,
+            "reasons": json.dumps(o.reasons), "at": o.at, "run_id": o.run_id or "", "detail": o.detail,
+            "raw": o.raw[:16_000]}
+
+
+def _outcome_from(e) -> OutcomeRecord:
+    template = "" if e["PartitionKey"] == REJECTED_PARTITION else e["PartitionKey"]
+    return OutcomeRecord(request_id=e["RowKey"], template=template, outcome=Outcome(e["outcome"]),
+                         reasons=tuple(json.loads(e["reasons"])), at=e["at"], run_id=e["run_id"] or None,
+                         detail=e["detail"], raw=e["raw"])
+
+
+def _datetime(value) -> datetime | None:
+    return value if isinstance(value, datetime) else None

@@ -1,0 +1,37 @@
+"""The CloudEvents the service publishes. Pure: built from records, `now` passed in."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from aibtrigger.domain.records import RunRecord
+
+EVENT_SOURCE = "/aibtrigger"
+
+
+def build_finished(run: RunRecord, *, now: datetime) -> dict:
+    """`aibtrigger.build.<state>`; the id is stable per run so consumers can drop redeliveries."""
+    state = run.state.value if run.state else "Unknown"
+    duration = (run.ended_at - run.started_at).total_seconds() if run.ended_at and run.started_at else None
+    return {
+        "specversion": "1.0",
+        "id": f"{run.run_id}/finished",
+        "source": f"{EVENT_SOURCE}/templates/{run.template}",
+        "type": f"aibtrigger.build.{state.lower()}",
+        "subject": run.template,
+        "time": now.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {
+            "run_id": run.run_id,
+            "template": run.template,
+            "state": state,
+            "reasons": list(run.reasons),
+            "requested_by": list(run.requested_by),
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+            "duration_seconds": duration,
+            "message": run.message,
+            "artifact_ids": list(run.artifact_ids),
+            "failure": run.excerpt.to_dict() if run.excerpt else None,
+            "log": run.log_location,
+        },
+    }

@@ -1,0 +1,116 @@
+"""What the service remembers: the claim on a template, the run history, each request's outcome."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
+
+
+class Outcome(StrEnum):
+    """Every accepted request ends in exactly one of these."""
+
+    STARTED = "started"
+    COALESCED = "coalesced"
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A reason to build one template, carried by a queue message."""
+
+    request_id: str  # stable across redeliveries: deduplication key
+    template: str
+    reason: str
+    requested_by: str
+    follows_run: str | None = None  # set on the hand-off message that starts a coalesced follow-up
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Requests that arrived while a build ran: they become one more build after it."""
+
+    request_ids: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    requested_by: tuple[str, ...] = ()
+
+    def add(self, request: Request) -> FollowUp:
+        return FollowUp(self.request_ids + (request.request_id,), self.reasons + (request.reason,),
+                        tuple(dict.fromkeys(self.requested_by + (request.requested_by,))))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """At most one per template: the lock that makes 'one active build per template' true.
+
+    `starting`: a build was decided but the backend has not confirmed Run yet; `running`: it has.
+    """
+
+    template: str
+    run_id: str
+    request_id: str
+    state: str  # "starting" | "running"
+    claimed_at: datetime
+    reasons: tuple[str, ...] = ()
+    request_ids: tuple[str, ...] = ()  # every request this build serves
+    requested_by: tuple[str, ...] = ()
+    poll_token: str = ""  # only the poll chain carrying this token may act; older chains stop
+    followup: FollowUp | None = None
+    etag: str | None = None
+
+    def evolve(self, **changes) -> Claim:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One build, from decision to published result: the history AIB itself does not keep."""
+
+    run_id: str
+    template: str
+    request_ids: tuple[str, ...]
+    reasons: tuple[str, ...]
+    requested_by: tuple[str, ...]
+    created_at: datetime
+    state: RunState | None = None  # None until the backend confirmed Run
+    sub_state: RunSubState | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    message: str = ""
+    excerpt: FailureExcerpt | None = None
+    log_location: str | None = None
+    artifact_ids: tuple[str, ...] = ()
+    polls: int = 0
+    published: bool = False
+
+    def evolve(self, **changes) -> RunRecord:
+        return replace(self, **changes)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state is not None and self.state.is_terminal
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    """The one recorded ending of a request (or of a message that could not become one)."""
+
+    request_id: str
+    template: str  # "" when the message named no valid template
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    at: datetime
+    run_id: str | None = None
+    detail: str = ""  # why it was coalesced, skipped or rejected
+    raw: str = field(default="", repr=False)  # the rejected message as received (truncated)
+
+
+def new_run_id(template: str, now: datetime, entropy: str) -> str:
+    """`<template>.<UTC time>.<entropy>`: sortable per template; template names never contain '.'."""
+    return f"{template}.{now:%Y%m%dT%H%M%SZ}.{entropy[:6]}"
+
+
+def template_of(run_id: str) -> str:
+    return run_id.partition(".")[0]

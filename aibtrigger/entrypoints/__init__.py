@@ -1,0 +1,1 @@
+"""One blueprint module per trigger kind: translate the payload, hand it to the service layer."""

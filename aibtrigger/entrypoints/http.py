@@ -1,0 +1,30 @@
+"""HTTP functions: `POST /api/requests` queues a build request (the same schema as the queue message)."""
+import json
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+@bp.route(route="requests", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def enqueue_request(req: func.HttpRequest) -> func.HttpResponse:
+    from aibtrigger.bootstrap import get_deps
+    from aibtrigger.config import REQUESTS_QUEUE
+    from aibtrigger.errors import RejectedMessageError
+    from aibtrigger.service_layer.messages import BuildRequestMessage, parse_message
+
+    deps = get_deps()
+    try:
+        msg = parse_message(BuildRequestMessage, req.get_body())
+        if msg.follows_run is not None:
+            raise RejectedMessageError("follows_run is internal and cannot be set in a request")
+        deps.catalog.get(msg.template)
+    except RejectedMessageError as exc:  # UnknownTemplateError included
+        return _json({"error": str(exc)}, 400)
+    payload = msg.model_dump(exclude_none=True)
+    deps.queue.send(REQUESTS_QUEUE, payload)
+    return _json({"queued": payload}, 202)
+
+
+def _json(body: dict, status: int) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")

@@ -1,0 +1,1 @@
+"""Handlers: plan -> request -> start -> poll -> collect -> publish. Dependencies come in as parameters."""

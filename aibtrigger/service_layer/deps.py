@@ -1,0 +1,36 @@
+"""What the handlers need, as one explicit bundle: built by bootstrap, or by tests with fakes."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from aibtrigger.adapters.backend import ImageBackend
+from aibtrigger.adapters.logstore import LogStore
+from aibtrigger.adapters.publisher import Publisher
+from aibtrigger.adapters.queues import MessageQueue
+from aibtrigger.adapters.state_store import StateStore
+from aibtrigger.catalog import Catalog
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Deps:
+    catalog: Catalog
+    store: StateStore
+    backend: ImageBackend
+    queue: MessageQueue
+    publisher: Publisher
+    logs: LogStore
+    clock: Callable[[], datetime] = utc_now
+    entropy: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    poll_min_seconds: float = 30.0
+    poll_max_seconds: float = 600.0
+    timeout_grace: timedelta = timedelta(minutes=15)
+    # A claim still 'starting' this long after it was taken lost its request (poisoned, say):
+    # the next request for the template takes it over instead of waiting behind it forever.
+    stale_start: timedelta = timedelta(minutes=15)

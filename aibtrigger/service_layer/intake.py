@@ -1,0 +1,78 @@
+"""From a raw queue message to a handler call; bad input is rejected, recorded and kept.
+
+A message that can never succeed (malformed, unknown template) is recorded as rejected with its
+reason and copied verbatim to `<queue>-poison` at once, instead of burning the host's retries.
+A message that keeps failing for other reasons gets a rejected record on its last attempt, then
+the host moves it to the poison queue: either way nothing vanishes.
+"""
+from __future__ import annotations
+
+import logging
+
+from aibtrigger.adapters.queues import poison_queue
+from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
+from aibtrigger.domain.logexcerpt import redact
+from aibtrigger.domain.records import Outcome, OutcomeRecord, Request
+from aibtrigger.errors import RejectedMessageError
+from aibtrigger.service_layer.deps import Deps
+from aibtrigger.service_layer.messages import BuildRequestMessage, PollMessage, parse_message
+from aibtrigger.service_layer.polls import poll_run
+from aibtrigger.service_layer.requests import request_build
+
+log = logging.getLogger(__name__)
+MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount (a test keeps them equal)
+
+
+def handle_request_message(body: bytes, *, message_id: str, dequeue_count: int, deps: Deps) -> str:
+    def handle() -> str:
+        msg = parse_message(BuildRequestMessage, body)
+        request = Request(request_id=msg.id or message_id, template=msg.template, reason=msg.reason,
+                          requested_by=msg.requested_by, follows_run=msg.follows_run)
+        return request_build(request, deps).outcome.value
+
+    return _guarded(handle, REQUESTS_QUEUE, body, message_id, dequeue_count, deps)
+
+
+def handle_poll_message(body: bytes, *, message_id: str, dequeue_count: int, deps: Deps) -> str:
+    def handle() -> str:
+        msg = parse_message(PollMessage, body)
+        return poll_run(msg.template, msg.run_id, msg.token, deps, expected_seconds=msg.expected_seconds)
+
+    return _guarded(handle, POLLS_QUEUE, body, message_id, dequeue_count, deps)
+
+
+def _guarded(handle, queue: str, body: bytes, message_id: str, dequeue_count: int, deps: Deps) -> str:
+    try:
+        return handle()
+    except RejectedMessageError as exc:
+        reject(queue, body, message_id=message_id, reason=str(exc), deps=deps)
+        return "rejected"
+    except Exception as exc:
+        if dequeue_count >= MAX_DEQUEUE_COUNT:
+            # The host moves it to the poison queue after this attempt: record why, then let it.
+            _record_rejection(body, message_id, f"gave up after {dequeue_count} attempts: "
+                                                f"{type(exc).__name__}: {exc}", deps)
+        raise
+
+
+def reject(queue: str, body: bytes, *, message_id: str, reason: str, deps: Deps) -> None:
+    log.warning("rejected message %s on %s: %s", message_id, queue, redact(reason))
+    _record_rejection(body, message_id, reason, deps)
+    deps.queue.send_raw(poison_queue(queue), body.decode("utf-8", "replace"))
+
+
+def _record_rejection(body: bytes, message_id: str, reason: str, deps: Deps) -> None:
+    deps.store.add_outcome(OutcomeRecord(
+        request_id=message_id, template=_known_template(body, deps), outcome=Outcome.REJECTED, reasons=(),
+        at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
+
+
+def _known_template(body: bytes, deps: Deps) -> str:
+    """The template the message names, if it is in the catalog: its history then shows the rejection."""
+    import json
+
+    try:
+        name = json.loads(body).get("template")
+    except (ValueError, AttributeError):
+        return ""
+    return name if isinstance(name, str) and name in deps.catalog else ""

@@ -1,0 +1,91 @@
+"""One contract for the StateStore port, run against every implementation (memory, Azure Tables)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from aibtrigger.adapters.state_store import InMemoryStateStore
+from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
+from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, RunRecord
+from aibtrigger.errors import ConcurrencyError
+
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["memory", "tables"])
+def store(request):
+    if request.param == "memory":
+        return InMemoryStateStore()
+    from azure.data.tables import TableServiceClient
+
+    from aibtrigger.adapters.tables_store import TableStateStore
+
+    azurite = request.getfixturevalue("azurite")
+    unique = request.getfixturevalue("unique")
+    tables = TableStateStore(TableServiceClient.from_connection_string(azurite.connection_string),
+                             prefix=f"t{unique}")
+    tables.create_tables()
+    return tables
+
+
+def claim(template="base", run_id="base.20261122T080000Z.aaaaaa", **changes):
+    return Claim(template=template, run_id=run_id, request_id="r1", state="starting", claimed_at=T0,
+                 reasons=("manual",), request_ids=("r1",), requested_by=("alice",)).evolve(**changes)
+
+
+def test_claim_round_trip_and_exclusive_create(store):
+    assert store.get_claim("base") is None
+    created = store.create_claim(claim())
+    assert created.etag
+    with pytest.raises(ConcurrencyError):
+        store.create_claim(claim(run_id="base.other"))
+    read = store.get_claim("base")
+    assert read == created
+
+
+def test_replace_and_delete_are_conditional_on_the_etag(store):
+    first = store.create_claim(claim())
+    follow = FollowUp().add(Request("r2", "base", "second", "bob"))
+    second = store.replace_claim(first.evolve(state="running", poll_token="tok", followup=follow))
+    assert second.etag != first.etag
+    assert store.get_claim("base").followup == follow
+    with pytest.raises(ConcurrencyError):
+        store.replace_claim(first.evolve(state="running"))  # stale ETag
+    with pytest.raises(ConcurrencyError):
+        store.delete_claim(first)
+    store.delete_claim(second)
+    assert store.get_claim("base") is None
+    with pytest.raises(ConcurrencyError):
+        store.replace_claim(second)  # gone
+
+
+def test_runs_round_trip_and_list_newest_first(store):
+    excerpt = FailureExcerpt("Script exited with non-zero exit status: 3", "shell #1", 3, ("boom",))
+    older = RunRecord("base.1", "base", ("r1",), ("manual",), ("alice",), T0, state=RunState.FAILED,
+                      started_at=T0, ended_at=T0 + timedelta(minutes=5), excerpt=excerpt, message="failed",
+                      log_location="aibtrigger-logs/base.1/customization.log", polls=3, published=True)
+    newer = RunRecord("base.2", "base", ("r2",), ("patch",), ("sweep",), T0 + timedelta(hours=1),
+                      state=RunState.RUNNING, sub_state=RunSubState.CUSTOMIZING, started_at=T0 + timedelta(hours=1))
+    other = RunRecord("web.1", "web", ("r3",), ("x",), ("y",), T0 + timedelta(hours=2),
+                      artifact_ids=("/subscriptions/s/x/versions/1.0.0",))
+    for run in (older, newer, other):
+        store.put_run(run)
+    assert store.get_run("base.1") == older
+    assert store.get_run("web.1") == other
+    assert store.get_run("base.9") is None
+    assert [r.run_id for r in store.list_runs("base")] == ["base.2", "base.1"]
+    assert [r.run_id for r in store.list_runs()] == ["web.1", "base.2", "base.1"]
+    store.put_run(newer.evolve(state=RunState.SUCCEEDED, sub_state=None))
+    assert store.get_run("base.2").state is RunState.SUCCEEDED
+
+
+def test_an_outcome_is_recorded_once(store):
+    first = OutcomeRecord("r1", "base", Outcome.STARTED, ("manual",), T0, run_id="base.1", detail="Run invoked")
+    assert store.add_outcome(first) == first
+    again = OutcomeRecord("r1", "base", Outcome.COALESCED, ("manual",), T0 + timedelta(seconds=1))
+    assert store.add_outcome(again) == first
+    assert store.get_outcome("base", "r1") == first
+    rejected = OutcomeRecord("m9", "", Outcome.REJECTED, (), T0, detail="not JSON", raw="{oops")
+    store.add_outcome(rejected)
+    assert store.get_outcome("", "m9") == rejected
+    assert store.list_outcomes("base") == [first]
+    assert {o.request_id for o in store.list_outcomes()} == {"r1", "m9"}

@@ -1,0 +1,65 @@
+"""Small fakes for unit tests: they implement the ports and record what happened (no mocks)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from aibtrigger.domain.model import BuildStatus, RunOutput, RunState, RunSubState
+from aibtrigger.errors import BuildAlreadyActiveError, TemplateNotFoundError
+
+
+class Clock:
+    def __init__(self, start: datetime = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs) -> None:
+        self.now += timedelta(**kwargs)
+
+
+class ScriptedBackend:
+    """A backend whose builds end when the test says so. Counts every Run it accepted."""
+
+    def __init__(self, clock: Clock, templates: set[str]) -> None:
+        self.clock = clock
+        self.templates = templates
+        self.status: dict[str, BuildStatus] = {}
+        self.runs_started: list[str] = []
+        self.cancels: list[str] = []
+        self.logs: dict[str, str] = {}
+        self.outputs: dict[str, list[RunOutput]] = {}
+
+    def get_status(self, template: str) -> BuildStatus:
+        self._known(template)
+        return self.status.get(template, BuildStatus(None))
+
+    def start_run(self, template: str) -> None:
+        if self.get_status(template).is_active:
+            raise BuildAlreadyActiveError(f"OperationNotAllowed: {template} is running")
+        self.runs_started.append(template)
+        self.status[template] = BuildStatus(RunState.RUNNING, RunSubState.QUEUED, self.clock())
+        self.logs[template] = ""
+
+    def cancel_run(self, template: str) -> None:
+        self.cancels.append(template)
+        current = self.get_status(template)
+        self.status[template] = BuildStatus(RunState.CANCELING, None, current.start_time, None, "Canceling image build")
+
+    def run_outputs(self, template: str) -> list[RunOutput]:
+        return self.outputs.get(template, [])
+
+    def read_log(self, template: str) -> str | None:
+        return self.logs.get(template) or None
+
+    # test controls
+    def finish(self, template: str, state: RunState, *, message: str = "", log: str = "",
+               outputs: list[RunOutput] | None = None) -> None:
+        current = self.get_status(template)
+        self.status[template] = BuildStatus(state, None, current.start_time, self.clock(), message)
+        self.logs[template] = log
+        self.outputs[template] = outputs or []
+
+    def _known(self, template: str) -> None:
+        if template not in self.templates:
+            raise TemplateNotFoundError(template)
