@@ -31,3 +31,29 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) node_modules .aibtrigger .pytest_cache
+
+# --- Infrastructure checks (infra/, tests/infra) ----------------------------------------------
+# checkov pins many packages, so it gets its own venv (.venv-infra), never the app's. `make test`
+# installs it first and exports AIBTRIGGER_REQUIRE_INFRA_TOOLS=1, so tests/infra fails (never
+# skips) when checkov or pycep-parser is missing. `make infra-check` runs only those checks.
+INFRA_VENV ?= .venv-infra
+
+.PHONY: infra-check clean-infra
+
+$(INFRA_VENV)/.installed: infra/requirements-check.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-check.txt
+	touch $@
+
+test: $(INFRA_VENV)/.installed
+test: export AIBTRIGGER_REQUIRE_INFRA_TOOLS := 1
+test: export AIBTRIGGER_CHECKOV := $(abspath $(INFRA_VENV))/bin/checkov
+
+infra-check: export AIBTRIGGER_REQUIRE_INFRA_TOOLS := 1
+infra-check: export AIBTRIGGER_CHECKOV := $(abspath $(INFRA_VENV))/bin/checkov
+infra-check: setup $(INFRA_VENV)/.installed
+	$(PY) -m pytest tests/infra
+
+clean: clean-infra
+clean-infra:
+	rm -rf $(INFRA_VENV)

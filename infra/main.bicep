@@ -1,0 +1,259 @@
+// aibtrigger: the whole Azure deployment, into one resource group (`az deployment group create`).
+//
+//   - a user-assigned identity the Function App runs as (all access is granted to it, by role);
+//   - a storage account with shared keys disabled: identity-based host storage, queues, tables,
+//     build-log copies, the Flex deployment package, dead-lettered gallery events;
+//   - Log Analytics + Application Insights with local auth disabled;
+//   - the Function App on the Flex Consumption plan (Python 3.11);
+//   - an Event Grid custom topic (CloudEvents 1.0, local auth disabled) for build results;
+//   - in the gallery's resource group: read access to the gallery and an Event Grid system topic
+//     whose subscription delivers new gallery image versions to `on_gallery_event`;
+//   - custom roles with only the actions the service uses, assigned at the narrowest scopes.
+//
+// docs/deployment.md walks through a deployment and explains every permission.
+
+@description('Region of the resources (the Flex Consumption plan must be available there).')
+param location string = resourceGroup().location
+
+@description('Prefix of resource names: lowercase letters and digits, 3 to 11 characters.')
+@minLength(3)
+@maxLength(11)
+param namePrefix string = 'aibtrigger'
+
+@description('Tags put on every resource.')
+param tags object = {}
+
+@description('Resource groups (in this subscription) holding the image templates named in the catalog.')
+@minLength(1)
+param imageTemplateResourceGroupNames array
+
+@description('Resource group of the Azure Compute Gallery whose new image versions trigger builds.')
+param galleryResourceGroupName string
+
+@description('Name of that gallery.')
+param galleryName string
+
+@description('Name of the Event Grid system topic of the gallery resource group. Azure allows one system topic per source: if that resource group already has one, give its name here.')
+param gallerySystemTopicName string = 'aibtrigger-gallery-events'
+
+@description('AIB staging resource groups whose build logs the service reads (set `stagingResourceGroup` in your templates to know them in advance; see docs/deployment.md).')
+param stagingResourceGroupNames array = []
+
+@description('Grant marketplace image version listing (subscription scope; needed for PlatformImage sources).')
+param grantMarketplaceRead bool = true
+
+@description('Subscribe `on_gallery_event` to gallery events. Set true only once the code is published: Event Grid refuses a subscription to a function that does not exist yet.')
+param deployGalleryEventSubscription bool = false
+
+@description('Catalog file, relative to the app root (deployed with the code).')
+param catalogPath string = 'catalog.yaml'
+
+@description('Shortest delay between two status reads of a run (seconds).')
+@minValue(5)
+param pollMinSeconds int = 30
+
+@description('Longest delay between two status reads of a run (seconds).')
+@minValue(5)
+param pollMaxSeconds int = 600
+
+@description('A run this long past its template timeout is cancelled and recorded TimedOut (minutes).')
+@minValue(0)
+param timeoutGraceMinutes int = 15
+
+@description('Largest number of Function App instances.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory of each Function App instance (MB).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Replication of the storage account (ZRS where the region has zones).')
+@allowed([
+  'Standard_ZRS'
+  'Standard_GZRS'
+  'Standard_GRS'
+  'Standard_LRS'
+])
+param storageSkuName string = 'Standard_ZRS'
+
+@description('Days Log Analytics keeps the logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+var token = uniqueString(subscription().id, resourceGroup().id, namePrefix)
+var functionAppName = '${namePrefix}-${token}'
+var storageAccountName = take(toLower('st${namePrefix}${token}'), 24)
+
+// The names the code uses (aibtrigger/config.py); tests/infra checks both lists agree.
+var queueNames = [
+  'aib-requests'
+  'aib-polls'
+  'aib-results'
+  'aib-requests-poison'
+  'aib-polls-poison'
+]
+var tableNames = [
+  'aibclaims'
+  'aibruns'
+  'aiboutcomes'
+]
+var logsContainerName = 'aibtrigger-logs'
+var deploymentContainerName = 'app-package'
+var deadLetterContainerName = 'eventgrid-deadletter'
+var galleryEventFunctionName = 'on_gallery_event'
+
+// The service's identity (the Function App runs as it) and Event Grid's (dead letters only).
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${namePrefix}-${token}'
+  location: location
+  tags: tags
+}
+
+resource eventGridIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${namePrefix}-eventgrid-${token}'
+  location: location
+  tags: tags
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'aibtrigger-storage'
+  params: {
+    name: storageAccountName
+    location: location
+    tags: tags
+    skuName: storageSkuName
+    queueNames: queueNames
+    tableNames: tableNames
+    containerNames: [
+      logsContainerName
+      deploymentContainerName
+      deadLetterContainerName
+    ]
+    appPrincipalId: appIdentity.properties.principalId
+    eventGridPrincipalId: eventGridIdentity.properties.principalId
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'aibtrigger-monitoring'
+  params: {
+    workspaceName: 'log-${namePrefix}-${token}'
+    appInsightsName: 'appi-${namePrefix}-${token}'
+    location: location
+    tags: tags
+    retentionInDays: logRetentionInDays
+    appPrincipalId: appIdentity.properties.principalId
+  }
+}
+
+module resultsTopic 'modules/results-topic.bicep' = {
+  name: 'aibtrigger-results-topic'
+  params: {
+    name: 'evgt-${namePrefix}-results-${token}'
+    location: location
+    tags: tags
+    publisherPrincipalId: appIdentity.properties.principalId
+  }
+}
+
+// Every app setting, in one place. The keys are exactly what the code reads
+// (aibtrigger.config.setting_names()) plus the host settings listed in tests/infra; a test fails
+// when the two drift apart.
+var appSettings = {
+  // Identity-based host storage, read by the Functions host; aibtrigger reads the account name.
+  AzureWebJobsStorage__accountName: storage.outputs.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: appIdentity.properties.clientId
+  // DefaultAzureCredential picks the user-assigned identity by this client id.
+  AZURE_CLIENT_ID: appIdentity.properties.clientId
+  // Telemetry with Entra ID; the connection string is not a secret once local auth is disabled.
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${appIdentity.properties.clientId};Authorization=AAD'
+  // aibtrigger itself.
+  AIBTRIGGER_CATALOG_PATH: catalogPath
+  AIBTRIGGER_BACKEND: 'aib'
+  AIBTRIGGER_PUBLISHER: 'eventgrid'
+  AIBTRIGGER_EVENTGRID_ENDPOINT: resultsTopic.outputs.endpoint
+  AIBTRIGGER_POLL_MIN_SECONDS: string(pollMinSeconds)
+  AIBTRIGGER_POLL_MAX_SECONDS: string(pollMaxSeconds)
+  AIBTRIGGER_TIMEOUT_GRACE_MINUTES: string(timeoutGraceMinutes)
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'aibtrigger-functionapp'
+  params: {
+    name: functionAppName
+    location: location
+    tags: tags
+    identityId: appIdentity.id
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appSettings: appSettings
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'aibtrigger-roles-${token}'
+  scope: subscription()
+  params: {
+    instanceName: functionAppName
+    appPrincipalId: appIdentity.properties.principalId
+    grantMarketplaceRead: grantMarketplaceRead
+  }
+}
+
+module templateAccess 'modules/rg-role-assignment.bicep' = [for rgName in imageTemplateResourceGroupNames: {
+  name: take('aibtrigger-templates-${rgName}', 64)
+  scope: resourceGroup(rgName)
+  params: {
+    principalId: appIdentity.properties.principalId
+    roleDefinitionId: roles.outputs.templateOperatorRoleId
+    purpose: 'read, run and cancel the image templates of this resource group'
+  }
+}]
+
+module stagingAccess 'modules/rg-role-assignment.bicep' = [for rgName in stagingResourceGroupNames: {
+  name: take('aibtrigger-staging-${rgName}', 64)
+  scope: resourceGroup(rgName)
+  params: {
+    principalId: appIdentity.properties.principalId
+    roleDefinitionId: roles.outputs.stagingLogReaderRoleId
+    purpose: 'read the build logs of this Image Builder staging resource group'
+  }
+}]
+
+module gallery 'modules/gallery.bicep' = {
+  name: 'aibtrigger-gallery-${token}'
+  scope: resourceGroup(galleryResourceGroupName)
+  params: {
+    galleryName: galleryName
+    systemTopicName: gallerySystemTopicName
+    tags: tags
+    appPrincipalId: appIdentity.properties.principalId
+    galleryReaderRoleId: roles.outputs.galleryReaderRoleId
+    eventGridIdentityId: eventGridIdentity.id
+    deployEventSubscription: deployGalleryEventSubscription
+    functionAppId: functionApp.outputs.id
+    functionName: galleryEventFunctionName
+    deadLetterStorageAccountId: storage.outputs.id
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
+output functionAppName string = functionApp.outputs.name
+output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
+output storageAccountName string = storage.outputs.name
+output resultsTopicEndpoint string = resultsTopic.outputs.endpoint
+output identityClientId string = appIdentity.properties.clientId
+output identityPrincipalId string = appIdentity.properties.principalId
+output gallerySystemTopicId string = gallery.outputs.systemTopicId
