@@ -1,0 +1,88 @@
+"""Distribution: the customized image becomes a gallery version, or a stored managed image / VHD.
+
+Gallery versioning (AIB's `versioning`):
+  Latest (the default here, also when `versioning` is absent): the next patch of the highest version
+    whose major is `versioning.major`, or, without a major, of the highest version overall;
+    the first version of an image is <major or 1>.0.0.
+  Source: the source version's numbers as they are (22.04.202410020, or a parent's 1.0.3); refused
+    unless they are exactly three non-negative int32 parts, as gallery versions must be.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from aibtrigger.adapters.local.gallery import LocalGallery
+from aibtrigger.adapters.local.layout import IMAGES_CONTAINER, container
+from aibtrigger.adapters.local.sources import ResolvedSource
+from aibtrigger.adapters.local.state import run_output
+from aibtrigger.catalog import ManagedImageDistributor, SharedImageDistributor, Versioning
+
+_INT32 = 2**31 - 1
+
+
+class DistributeError(Exception):
+    """One target could not be written."""
+
+
+def next_gallery_version(existing: list[str], versioning: Versioning | None, source_version: str) -> str:
+    if versioning is not None and versioning.scheme == "Source":
+        parts = source_version.split(".")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) <= _INT32 for p in parts):
+            raise DistributeError(f"versioning scheme Source: the source version {source_version!r} is not a "
+                                  "valid gallery image version (Major.Minor.Patch, 32-bit integers)")
+        return source_version
+    numeric = [tuple(int(p) for p in v.split(".")) for v in existing
+               if len(v.split(".")) == 3 and all(p.isdigit() for p in v.split("."))]
+    major = versioning.major if versioning is not None and versioning.major is not None else \
+        max((v[0] for v in numeric), default=1)
+    same_major = [v for v in numeric if v[0] == major]
+    if not same_major:
+        return f"{major}.0.0"
+    top = max(same_major)
+    return f"{top[0]}.{top[1]}.{top[2] + 1}"
+
+
+class Distributor:
+    def __init__(self, blob_service, gallery: LocalGallery, *, template: str, build_id: str,
+                 source: ResolvedSource):
+        self._service = blob_service
+        self._gallery = gallery
+        self._template = template
+        self._build_id = build_id
+        self._source = source
+
+    def distribute(self, target, artifact: Path) -> dict:
+        """Write one target and return its runOutput (AIB shape)."""
+        if isinstance(target, SharedImageDistributor):
+            return run_output(target.runOutputName, artifact_id=self._to_gallery(target, artifact))
+        uri = self._store_image(target.runOutputName, artifact)
+        artifact_id = target.imageId if isinstance(target, ManagedImageDistributor) else None
+        return run_output(target.runOutputName, artifact_id=artifact_id, artifact_uri=uri)
+
+    def _to_gallery(self, target: SharedImageDistributor, artifact: Path) -> str:
+        metadata = {
+            "template": self._template, "buildId": self._build_id,
+            "excludeFromLatest": bool(target.excludeFromLatest), "artifactTags": target.artifactTags or {},
+            "targetRegions": target.targetRegions or [],
+            "source": {"type": self._source.ancestor["type"], "id": self._source.ancestor["id"],
+                       "version": self._source.ancestor["version"], "exactVersion": self._source.exact_version},
+            "lineage": self._source.lineage,
+        }
+        for _ in range(5):  # another writer may take the number we computed: compute again
+            existing = self._gallery.list_versions(target.galleryImageId, include_pending=True)
+            version = next_gallery_version(existing, target.versioning, self._source.version)
+            try:
+                return self._gallery.create_version(target.galleryImageId, version, artifact, metadata)
+            except FileExistsError as exc:
+                if target.versioning is not None and target.versioning.scheme == "Source":
+                    raise DistributeError(str(exc)) from None
+        raise DistributeError(f"could not reserve a new version of {target.galleryImageId}")
+
+    def _store_image(self, run_output_name: str, artifact: Path) -> str:
+        """ManagedImage and VHD targets: the artifact in `local-images`; its URL is the artifactUri."""
+        images = container(self._service, IMAGES_CONTAINER)
+        blob = images.get_blob_client(f"{self._template}/{self._build_id}/{run_output_name}.tar.gz")
+        with open(artifact, "rb") as handle:
+            blob.upload_blob(handle, overwrite=True)
+        return blob.url.split("?", 1)[0]
+

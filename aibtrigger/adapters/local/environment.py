@@ -1,0 +1,52 @@
+"""How the local builder process is configured: environment variables only.
+
+The connection string is a secret: it travels in the environment, never on the command line
+(which `ps` shows to every user). The catalog path is read here too, so the builder loads the
+catalog itself and can only ever build one of its definitions.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+STORAGE_CONNECTION = "AIBTRIGGER_STORAGE_CONNECTION"
+STORAGE_CONNECTION_FALLBACK = "AzureWebJobsStorage"  # the Functions app's own setting
+CATALOG_PATH = "AIBTRIGGER_CATALOG_PATH"
+WORKDIR = "AIBTRIGGER_LOCAL_WORKDIR"
+SECONDS_PER_MINUTE = "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE"
+EVENT_WEBHOOK = "AIBTRIGGER_LOCAL_EVENT_WEBHOOK"
+HEARTBEAT_SECONDS = "AIBTRIGGER_LOCAL_HEARTBEAT_SECONDS"
+
+
+@dataclass(frozen=True)
+class BuilderConfig:
+    connection_string: str
+    catalog_path: Path
+    workdir: Path
+    seconds_per_minute: float = 60.0
+    event_webhook: str | None = None
+    heartbeat_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> BuilderConfig:
+        env = os.environ if env is None else env
+        connection = env.get(STORAGE_CONNECTION) or env.get(STORAGE_CONNECTION_FALLBACK)
+        missing = [name for name, value in ((STORAGE_CONNECTION, connection), (CATALOG_PATH, env.get(CATALOG_PATH)))
+                   if not value]
+        if missing:
+            raise SystemExit(f"local builder: set {' and '.join(missing)}")
+        return cls(connection_string=connection, catalog_path=Path(env[CATALOG_PATH]),
+                   workdir=Path(env.get(WORKDIR) or ".aibtrigger"),
+                   seconds_per_minute=float(env.get(SECONDS_PER_MINUTE) or 60.0),
+                   event_webhook=env.get(EVENT_WEBHOOK) or None,
+                   heartbeat_seconds=float(env.get(HEARTBEAT_SECONDS) or 5.0))
+
+    def to_env(self) -> dict[str, str]:
+        """The variables a spawned builder needs (the caller merges them into its environment)."""
+        env = {STORAGE_CONNECTION: self.connection_string, CATALOG_PATH: str(self.catalog_path),
+               WORKDIR: str(self.workdir), SECONDS_PER_MINUTE: repr(self.seconds_per_minute),
+               HEARTBEAT_SECONDS: repr(self.heartbeat_seconds)}
+        if self.event_webhook:
+            env[EVENT_WEBHOOK] = self.event_webhook
+        return env

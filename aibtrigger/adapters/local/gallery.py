@@ -1,0 +1,115 @@
+"""The local Azure Compute Gallery: image versions as artifacts plus a version.json in blob storage.
+
+A version is created the way Azure shows it: version.json first appears with provisioningState
+"Creating" (written if-none-match, which also reserves the version number against a concurrent
+writer), then the artifact is uploaded, then version.json turns "Succeeded". Readers count only
+Succeeded versions, so none is ever seen as usable without its artifact.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aibtrigger.adapters.local.events import gallery_version_written, post_events
+from aibtrigger.adapters.local.layout import GALLERY_CONTAINER, container, gallery_prefix, gallery_version_id, \
+    safe_segment, split_gallery_id, utc_now, version_key
+
+_META = "version.json"
+_ARTIFACT = "image.tar.gz"
+
+
+class LocalGallery:
+    def __init__(self, blob_service, *, event_webhook: str | None = None):
+        self._container = container(blob_service, GALLERY_CONTAINER)
+        self._event_webhook = event_webhook
+
+    def create_version(self, gallery_image_id: str, version: str, artifact_path: Path, metadata: dict) -> str:
+        """Store a new version (artifact + metadata) and return its id. Raises FileExistsError when
+        the version exists already (Azure refuses to overwrite a published version too)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError
+
+        version_id = gallery_version_id(gallery_image_id, safe_segment(version, "version"))
+        folder = gallery_prefix(gallery_image_id) + version + "/"
+        document = {**metadata, "id": version_id, "name": version, "provisioningState": "Creating",
+                    "publishedDate": utc_now(), "excludeFromLatest": bool(metadata.get("excludeFromLatest"))}
+        meta_blob = self._container.get_blob_client(folder + _META)
+        try:
+            reserved = meta_blob.upload_blob(json.dumps(document, indent=2), overwrite=False,
+                                             metadata=_blob_metadata(document))
+        except ResourceExistsError:
+            raise FileExistsError(f"gallery image version {version_id} already exists") from None
+        try:
+            with open(artifact_path, "rb") as handle:
+                self._container.upload_blob(folder + _ARTIFACT, handle, overwrite=True)
+        except BaseException:
+            meta_blob.delete_blob()  # give the number back: nothing was published
+            raise
+        document.update(provisioningState="Succeeded", publishedDate=utc_now())
+        meta_blob.upload_blob(json.dumps(document, indent=2), overwrite=True, metadata=_blob_metadata(document),
+                              etag=reserved["etag"], match_condition=MatchConditions.IfNotModified)
+        if self._event_webhook:
+            post_events(self._event_webhook, [gallery_version_written(version_id)])
+        return version_id
+
+    def get_version(self, version_id: str) -> dict | None:
+        """The version's document (id, provisioningState, source, lineage, ...) or None."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            blob = self._container.download_blob(_folder_of(version_id) + _META)
+        except ResourceNotFoundError:
+            return None
+        return json.loads(blob.readall())
+
+    def list_versions(self, gallery_image_id: str, *, include_pending: bool = False) -> list[str]:
+        """Succeeded version names, oldest first by numeric order; include_pending adds versions
+        still being created (or left behind by a crash), which still occupy their number."""
+        return [name for name, state, _ in self._scan(gallery_image_id) if include_pending or state == "Succeeded"]
+
+    def latest_version(self, gallery_image_id: str) -> str | None:
+        """What `/versions/latest` resolves to: the highest Succeeded version not excluded from latest."""
+        eligible = [name for name, state, excluded in self._scan(gallery_image_id)
+                    if state == "Succeeded" and not excluded]
+        return eligible[-1] if eligible else None
+
+    def _scan(self, gallery_image_id: str) -> list[tuple[str, str | None, bool]]:
+        """(version, provisioningState, excludeFromLatest) of every version, in numeric order."""
+        prefix = gallery_prefix(gallery_image_id)
+        found = []
+        for blob in self._container.list_blobs(name_starts_with=prefix, include=["metadata"]):
+            rest = blob.name[len(prefix):]
+            if rest.count("/") == 1 and rest.endswith("/" + _META):
+                metadata = blob.metadata or {}
+                found.append((rest.split("/")[0], metadata.get("provisioningstate"),
+                              metadata.get("excludefromlatest") == "true"))
+        return sorted(found, key=lambda item: version_key(item[0]))
+
+    def download(self, version_id: str, dest_dir: Path) -> Path:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        document = self.get_version(version_id)
+        if not document or document.get("provisioningState") != "Succeeded":
+            raise LookupError(f"gallery image version {version_id} not found")
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        target = dest_dir / f"{document['name']}.tar.gz"
+        try:
+            stream = self._container.download_blob(_folder_of(version_id) + _ARTIFACT)
+        except ResourceNotFoundError:
+            raise LookupError(f"gallery image version {version_id} has no artifact") from None
+        with open(target, "wb") as handle:
+            stream.readinto(handle)
+        return target
+
+
+def _folder_of(version_id: str) -> str:
+    parts = split_gallery_id(version_id)
+    if not parts["v"]:
+        raise ValueError(f"not a gallery image version id: {version_id!r}")
+    return gallery_prefix(version_id) + parts["v"] + "/"
+
+
+def _blob_metadata(document: dict) -> dict[str, str]:
+    """Listed with the blobs, so latest_version needs no read per version."""
+    return {"provisioningstate": document["provisioningState"],
+            "excludefromlatest": str(bool(document.get("excludeFromLatest"))).lower()}

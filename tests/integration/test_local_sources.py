@@ -1,0 +1,161 @@
+"""The local marketplace and gallery on Azurite, and the pure helpers they rely on."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aibtrigger.adapters.local.distribute import DistributeError, next_gallery_version
+from aibtrigger.adapters.local.gallery import LocalGallery
+from aibtrigger.adapters.local.layout import GALLERY_CONTAINER, blob_service, split_gallery_id, version_key
+from aibtrigger.adapters.local.marketplace import LocalMarketplace, next_version
+from aibtrigger.adapters.local.rootfs import archive_from_files, read_member
+from aibtrigger.catalog import Versioning
+
+pytestmark = pytest.mark.azurite
+
+
+# --- pure helpers ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("older, newer", [
+    ("22.04.202410020", "22.04.202411050"),
+    ("1.9", "1.10"),
+    ("1.0.9", "1.0.10"),
+    ("1.0", "1.0.0"),
+    ("1.0.0", "1.0.0-beta"),  # not semver: a tolerant, total order is what matters
+    ("rc", "1"),
+])
+def test_version_key_compares_parts_as_numbers(older, newer):
+    assert version_key(older) < version_key(newer)
+    assert sorted([newer, older], key=version_key) == [older, newer]
+
+
+def test_version_key_never_raises_on_odd_versions():
+    assert sorted(["2.x", "", "1..2", "a.b"], key=version_key)
+
+
+def test_next_marketplace_version_is_dated_and_always_newer():
+    from datetime import datetime
+
+    day = datetime(2024, 10, 2)
+    assert next_version([], "22_04-lts-gen2", day) == "22.04.202410020"
+    assert next_version(["22.04.202410020"], "x", day) == "22.04.202410021"
+    assert next_version(["22.04.202411050"], "x", day) == "22.04.202411051"  # one from the future
+    for existing in (["5"], ["1.9"], ["24.04.202410029"]):
+        assert version_key(next_version(existing, "24_04", day)) > version_key(existing[0])
+
+
+@pytest.mark.parametrize("existing, versioning, source, expected", [
+    ([], None, "22.04.1", "1.0.0"),
+    (["1.0.0", "1.0.9", "1.0.10"], None, "x", "1.0.11"),
+    (["1.0.3", "2.1.7"], None, "x", "2.1.8"),
+    (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=1), "x", "1.0.4"),
+    (["1.0.3"], Versioning(scheme="Latest", major=3), "x", "3.0.0"),
+    (["9.9.9"], Versioning(scheme="Source"), "22.04.202410020", "22.04.202410020"),
+])
+def test_next_gallery_version(existing, versioning, source, expected):
+    assert next_gallery_version(existing, versioning, source) == expected
+
+
+@pytest.mark.parametrize("source", ["22.04", "1.0.x", "1.0.99999999999"])
+def test_source_versioning_refuses_what_a_gallery_cannot_hold(source):
+    with pytest.raises(DistributeError, match="not a valid gallery image version"):
+        next_gallery_version([], Versioning(scheme="Source"), source)
+
+
+def test_gallery_ids_are_parsed_tolerantly():
+    base = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i"
+    assert split_gallery_id(base + "/versions/1.0.0")["v"] == "1.0.0"
+    assert split_gallery_id(base + "/imageVersions/1.0.1")["v"] == "1.0.1"
+    assert split_gallery_id(base.lower())["v"] is None
+    with pytest.raises(ValueError):
+        split_gallery_id("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/images/x")
+
+
+# --- marketplace -------------------------------------------------------------------------------------
+@pytest.fixture
+def service(azurite):
+    return blob_service(azurite.connection_string)
+
+
+def test_marketplace_lists_versions_in_numeric_order(service, unique, tmp_path):
+    market = LocalMarketplace(service)
+    sku = f"sku-{unique}"
+    assert market.latest_version("westeurope", "Canonical", "ubuntu", sku) is None
+    for version in ("22.04.202411050", "22.04.202410020", "22.04.202409300"):
+        market.publish("westeurope", "Canonical", "ubuntu", sku, version)
+    assert market.list_versions("westeurope", "Canonical", "ubuntu", sku) == [
+        "22.04.202409300", "22.04.202410020", "22.04.202411050"]
+    assert market.latest_version("westeurope", "Canonical", "ubuntu", sku) == "22.04.202411050"
+    # Other locations and skus are separate images.
+    assert market.list_versions("northeurope", "Canonical", "ubuntu", sku) == []
+    assert market.list_versions("westeurope", "Canonical", "ubuntu", sku + "-gen2") == []
+
+    published = market.publish("westeurope", "Canonical", "ubuntu", sku)
+    assert version_key(published) > version_key("22.04.202411050")
+    assert market.latest_version("westeurope", "Canonical", "ubuntu", sku) == published
+    with pytest.raises(ValueError, match="already exists"):
+        market.publish("westeurope", "Canonical", "ubuntu", sku, published)
+
+    archive = market.download("westeurope", "Canonical", "ubuntu", sku, published, tmp_path)
+    assert f'IMAGE_VERSION="{published}"' in read_member(archive, "etc/os-release")
+    assert published in read_member(archive, "etc/issue")
+    with pytest.raises(LookupError):
+        market.download("westeurope", "Canonical", "ubuntu", sku, "0.0.1", tmp_path)
+
+
+def test_marketplace_orders_1_10_after_1_9(service, unique):
+    market = LocalMarketplace(service)
+    for version in ("1.10", "1.9", "1.2"):
+        market.publish("westeurope", "Contoso", "tool", unique, version)
+    assert market.list_versions("westeurope", "Contoso", "tool", unique) == ["1.2", "1.9", "1.10"]
+    assert market.latest_version("westeurope", "Contoso", "tool", unique) == "1.10"
+
+
+# --- gallery -----------------------------------------------------------------------------------------
+def _artifact(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / f"{abs(hash(text))}.tar.gz"
+    path.write_bytes(archive_from_files({"etc/marker": text}))
+    return path
+
+
+def test_gallery_versions_latest_and_exclude_from_latest(service, unique, tmp_path):
+    gallery = LocalGallery(service)
+    image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/base"
+    assert gallery.latest_version(image) is None and gallery.list_versions(image) == []
+    for version in ("1.0.2", "1.0.10", "1.0.9"):
+        version_id = gallery.create_version(image, version, _artifact(tmp_path, version), {"template": "t"})
+        assert version_id == f"{image}/versions/{version}"
+    gallery.create_version(image, "2.0.0", _artifact(tmp_path, "2.0.0"), {"excludeFromLatest": True})
+
+    assert gallery.list_versions(image) == ["1.0.2", "1.0.9", "1.0.10", "2.0.0"]
+    assert gallery.latest_version(image) == "1.0.10"  # 2.0.0 is excluded from latest
+
+    document = gallery.get_version(f"{image}/versions/1.0.10")
+    assert document["provisioningState"] == "Succeeded" and document["name"] == "1.0.10"
+    assert document["id"] == f"{image}/versions/1.0.10" and document["template"] == "t"
+    assert document["publishedDate"] and document["excludeFromLatest"] is False
+    # The 2025-10-01 spelling and another casing name the same version.
+    assert gallery.get_version(f"{image}/imageversions/1.0.10".upper().replace("/VERSIONS", "/versions"))["id"] \
+        == document["id"]
+    assert gallery.get_version(f"{image}/versions/7.7.7") is None
+
+    archive = gallery.download(f"{image}/versions/1.0.9", tmp_path / "dl")
+    assert read_member(archive, "etc/marker") == "1.0.9"
+    with pytest.raises(FileExistsError):
+        gallery.create_version(image, "1.0.9", _artifact(tmp_path, "again"), {})
+
+
+def test_a_version_still_being_created_is_not_usable(service, unique, tmp_path):
+    """version.json in state Creating (a writer that crashed before uploading its artifact)."""
+    gallery = LocalGallery(service)
+    image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/img"
+    gallery.create_version(image, "1.0.0", _artifact(tmp_path, "1"), {})
+    blobs = service.get_container_client(GALLERY_CONTAINER)
+    blobs.upload_blob(f"sub-{unique}/rg/g/img/1.0.1/version.json", json.dumps({"provisioningState": "Creating"}),
+                      metadata={"provisioningstate": "Creating", "excludefromlatest": "false"})
+    assert gallery.list_versions(image) == ["1.0.0"]
+    assert gallery.list_versions(image, include_pending=True) == ["1.0.0", "1.0.1"]
+    assert gallery.latest_version(image) == "1.0.0"
+    with pytest.raises(LookupError):
+        gallery.download(f"{image}/versions/1.0.1", tmp_path)
