@@ -192,10 +192,43 @@ class TemplateDefinition(_Strict):
 
 
 # --- catalog entries --------------------------------------------------------------------------------
+class MaintenanceWindow(_Strict):
+    """When builds may start; semantics in aibtrigger.domain.schedule (wraps past midnight, IANA timezone)."""
+
+    days: list[str] | None = None  # Mon..Sun (or full names); omitted: every day
+    start: str  # "HH:MM", local time in `timezone`
+    end: str  # "HH:MM"; earlier than start: the window ends the next day; "24:00": midnight
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _valid_window(self):
+        from aibtrigger.domain.schedule import parse_window
+
+        parse_window(self)  # ValueError names the bad day, time or zone
+        return self
+
+
 class Policy(_Strict):
     """When and how a template is rebuilt, beyond 'its source changed'."""
 
     paused: bool = False
+    schedule: str | None = None  # 6-field NCRONTAB, seconds first, UTC: "0 0 3 * * Sun"
+    only_if_changed: bool = False  # with a schedule: build at a tick only if its lineage has a newer version
+    maintenance_window: MaintenanceWindow | None = None
+    max_consecutive_failures: int = Field(default=5, ge=0)  # auto-disable after N; 0: never
+
+    @field_validator("schedule")
+    @classmethod
+    def _ncrontab(cls, value: str | None) -> str | None:
+        from aibtrigger.domain.schedule import parse_schedule
+
+        return None if value is None else parse_schedule(value).expression
+
+    @model_validator(mode="after")
+    def _only_if_changed_needs_a_schedule(self):
+        if self.only_if_changed and not self.schedule:
+            raise ValueError("only_if_changed needs a schedule: such a template builds at its scheduled ticks only")
+        return self
 
 
 class TemplateEntry(_Strict):
@@ -243,10 +276,17 @@ class Catalog(_Strict):
 
 def parse_catalog(data: object, *, origin: str = "catalog") -> Catalog:
     """Validate a loaded document; errors name the entry (by position and name) and the field."""
+    from aibtrigger.domain.lineage import validate_lineage
+
     try:
-        return Catalog.model_validate(data)
+        catalog = Catalog.model_validate(data)
     except ValidationError as exc:
         raise CatalogError(f"{origin} is invalid:\n" + "\n".join(_describe(e, data) for e in exc.errors())) from None
+    try:
+        validate_lineage(catalog)
+    except CatalogError as exc:
+        raise CatalogError(f"{origin} is invalid:\n  templates: {exc}") from None
+    return catalog
 
 
 def load_catalog(path: str | Path) -> Catalog:

@@ -80,3 +80,29 @@ def test_duplicate_names_and_bad_files_are_reported(tmp_path):
     good = tmp_path / "c2.json"
     good.write_text(json.dumps({"templates": [entry]}))
     assert load_catalog(good).get("a").resource_id == "/x"
+
+
+def _gallery(image):
+    return f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/{image}"
+
+
+def _entry(name, source_image, output_image, **policy):
+    return {"name": name, "policy": policy, "definition": {
+        "source": {"type": "SharedImageVersion", "imageVersionId": _gallery(source_image) + "/versions/latest"},
+        "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": _gallery(output_image)}]}}
+
+
+def test_a_lineage_cycle_is_rejected_with_the_cycle_named():
+    with pytest.raises(CatalogError, match=r"lineage cycle: (a -> b -> a|b -> a -> b)"):
+        parse_catalog({"templates": [_entry("a", "b-out", "a-out"), _entry("b", "a-out", "b-out")]})
+
+
+@pytest.mark.parametrize("policy, expected", [
+    ({"schedule": "0 3 * * 0"}, "NCRONTAB needs 6 fields"),
+    ({"schedule": "0 0 25 * * *"}, r"templates\[0\] \(a\)\.policy\.schedule: .*bad hour field '25'"),
+    ({"only_if_changed": True}, "only_if_changed needs a schedule"),
+    ({"maintenance_window": {"days": ["Caturday"], "start": "02:00", "end": "04:00"}}, "Caturday"),
+])
+def test_policies_are_validated(policy, expected):
+    with pytest.raises(CatalogError, match=expected):
+        parse_catalog({"templates": [_entry("a", "x", "a-out", **policy)]})
