@@ -106,7 +106,8 @@ class TableStateStore:
 
     def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]:
         with _translated():
-            entities = (self._outcomes.query_entities("PartitionKey eq @t", parameters={"t": template})
+            entities = (self._outcomes.query_entities("PartitionKey eq @t",
+                                                      parameters={"t": template or REJECTED_PARTITION})
                         if template is not None else self._outcomes.list_entities())
             found = [_outcome_from(e) for e in entities]
         return sorted(found, key=lambda o: o.at, reverse=True)[:limit]

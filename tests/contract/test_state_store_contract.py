@@ -88,4 +88,5 @@ def test_an_outcome_is_recorded_once(store):
     store.add_outcome(rejected)
     assert store.get_outcome("", "m9") == rejected
     assert store.list_outcomes("base") == [first]
+    assert store.list_outcomes("") == [rejected]  # messages that named no valid template
     assert {o.request_id for o in store.list_outcomes()} == {"r1", "m9"}

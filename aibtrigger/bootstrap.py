@@ -1,0 +1,116 @@
+"""The one place that builds adapters from settings. Lazy: nothing is imported or connected until
+the first invocation needs it, then reused for the life of the process (cold start is a feature)."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from aibtrigger.config import Settings, load_settings
+from aibtrigger.errors import ConfigError
+from aibtrigger.service_layer.deps import Deps
+
+_lock = threading.Lock()
+_deps: Deps | None = None
+
+
+def get_deps() -> Deps:
+    global _deps
+    with _lock:
+        if _deps is None:
+            _deps = build_deps(load_settings())
+        return _deps
+
+
+def reset() -> None:
+    """Forget the cached dependencies (tests and the dev host after changing settings)."""
+    global _deps
+    with _lock:
+        _deps = None
+
+
+def build_deps(settings: Settings) -> Deps:
+    from aibtrigger.adapters.logstore import BlobLogStore
+    from aibtrigger.adapters.queues import StorageQueue
+    from aibtrigger.adapters.tables_store import TableStateStore
+    from aibtrigger.catalog import load_catalog
+
+    catalog = load_catalog(settings.catalog_path)
+    clients = StorageClients(settings)
+    store = TableStateStore(clients.tables())
+    store.create_tables()
+    queue = StorageQueue(clients.queues())
+    return Deps(catalog=catalog, store=store, backend=_backend(settings, catalog), queue=queue,
+                publisher=_publisher(settings, queue), logs=BlobLogStore(clients.blobs()),
+                poll_min_seconds=settings.poll_min_seconds, poll_max_seconds=settings.poll_max_seconds,
+                timeout_grace=timedelta(minutes=settings.timeout_grace_minutes))
+
+
+class StorageClients:
+    """Storage clients from a connection string (Azurite, keys) or an account name plus identity."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def _connection(self) -> str | None:
+        secret = self._settings.storage_connection
+        return secret.get_secret_value() if secret else None
+
+    def _endpoint(self, service: str) -> str:
+        return f"https://{self._settings.storage_account}.{service}.core.windows.net"
+
+    def _credential(self):
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential()
+
+    def tables(self):
+        from azure.data.tables import TableServiceClient
+
+        conn = self._connection()
+        return (TableServiceClient.from_connection_string(conn) if conn
+                else TableServiceClient(self._endpoint("table"), credential=self._credential()))
+
+    def queues(self):
+        from azure.storage.queue import QueueServiceClient
+
+        conn = self._connection()
+        return (QueueServiceClient.from_connection_string(conn) if conn
+                else QueueServiceClient(self._endpoint("queue"), credential=self._credential()))
+
+    def blobs(self):
+        from azure.storage.blob import BlobServiceClient
+
+        conn = self._connection()
+        return (BlobServiceClient.from_connection_string(conn) if conn
+                else BlobServiceClient(self._endpoint("blob"), credential=self._credential()))
+
+
+def _backend(settings: Settings, catalog):
+    if settings.backend == "local":
+        from aibtrigger.adapters.local.backend import LocalBackend
+
+        if settings.storage_connection is None:
+            raise ConfigError("AzureWebJobsStorage: the local backend needs a connection string (Azurite)")
+        return LocalBackend(catalog, connection_string=settings.storage_connection.get_secret_value(),
+                            catalog_path=settings.catalog_path, workdir=settings.local_workdir,
+                            seconds_per_minute=settings.local_seconds_per_minute,
+                            event_webhook=settings.local_event_webhook)
+    raise ConfigError("AIBTRIGGER_BACKEND: 'aib' is not available in this version yet; use 'local'")
+
+
+def _publisher(settings: Settings, queue):
+    from aibtrigger.adapters.publisher import EventGridPublisher, QueuePublisher
+
+    if settings.publisher == "queue":
+        return QueuePublisher(queue)
+    from azure.eventgrid import EventGridPublisherClient
+
+    if settings.eventgrid_key is not None:
+        from azure.core.credentials import AzureKeyCredential
+
+        credential = AzureKeyCredential(settings.eventgrid_key.get_secret_value())
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return EventGridPublisher(EventGridPublisherClient(settings.eventgrid_endpoint, credential))

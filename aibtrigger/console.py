@@ -1,0 +1,101 @@
+"""What the CLI shows people: run tables, run details, and following a run live."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from aibtrigger.domain.records import Outcome, OutcomeRecord, RunRecord
+
+
+def run_dict(run: RunRecord) -> dict:
+    return {"run_id": run.run_id, "template": run.template, "state": run.state.value if run.state else "Starting",
+            "sub_state": run.sub_state.value if run.sub_state else None, "reasons": list(run.reasons),
+            "requested_by": list(run.requested_by), "request_ids": list(run.request_ids),
+            "created_at": run.created_at.isoformat(),
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "ended_at": run.ended_at.isoformat() if run.ended_at else None, "message": run.message,
+            "artifact_ids": list(run.artifact_ids), "failure": run.excerpt.to_dict() if run.excerpt else None,
+            "log": run.log_location, "polls": run.polls, "published": run.published}
+
+
+def outcome_dict(o: OutcomeRecord) -> dict:
+    return {"request_id": o.request_id, "template": o.template or None, "outcome": o.outcome.value,
+            "reasons": list(o.reasons), "at": o.at.isoformat(), "run_id": o.run_id, "detail": o.detail,
+            **({"message": o.raw} if o.outcome is Outcome.REJECTED else {})}
+
+
+def print_json(value) -> None:
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def print_runs(runs: list[RunRecord]) -> None:
+    if not runs:
+        print("no runs recorded")
+        return
+    print(f"{'RUN':44} {'STATE':18} {'STARTED':20} REASONS")
+    for run in runs:
+        state = run.state.value if run.state else "Starting"
+        if run.sub_state:
+            state += f"/{run.sub_state.value}"
+        started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "-"
+        print(f"{run.run_id:44} {state:18} {started:20} {'; '.join(run.reasons)}")
+
+
+def print_outcomes(outcomes: list[OutcomeRecord]) -> None:
+    if not outcomes:
+        print("no requests recorded")
+        return
+    for o in outcomes:
+        what = f"{o.outcome.value:10} {o.template or '-':20} {o.request_id:40}"
+        print(f"{o.at:%Y-%m-%d %H:%M:%S} {what} {o.detail}")
+
+
+def print_run(run: RunRecord, outcomes: list[OutcomeRecord]) -> None:
+    details = run_dict(run)
+    failure = details.pop("failure")
+    for key, value in details.items():
+        if value not in (None, [], ""):
+            print(f"{key:13} {', '.join(value) if isinstance(value, list) else value}")
+    if failure:
+        step = f" in {failure['step']}" if failure["step"] else ""
+        print(f"failure       {failure['reason']}{step} (exit status {failure['exit_status']})")
+        for line in failure["lines"]:
+            print(f"    | {line}")
+    for o in outcomes:
+        print(f"request       {o.request_id} {o.outcome.value}: {'; '.join(o.reasons)} {o.detail}")
+
+
+def follow(deps, template: str, request_id: str, *, timeout: float = 3600, interval: float = 0.5,
+           out=sys.stdout) -> RunRecord | OutcomeRecord:
+    """Follow a request to its run's end, printing state changes and new log lines as they come."""
+    deadline = time.monotonic() + timeout
+    run_id, shown_state, shown_lines = None, None, 0
+    while time.monotonic() < deadline:
+        if run_id is None:
+            outcome = deps.store.get_outcome(template, request_id)
+            if outcome is not None and outcome.outcome in (Outcome.REJECTED, Outcome.SKIPPED):
+                print(f"request {outcome.outcome.value}: {outcome.detail}", file=out)
+                return outcome
+            run = next((r for r in deps.store.list_runs(template, limit=10) if request_id in r.request_ids), None)
+            if run is None:
+                time.sleep(interval)
+                continue
+            run_id = run.run_id
+            print(f"run {run_id}: {'; '.join(run.reasons)}", file=out)
+        run = deps.store.get_run(run_id)
+        state = (run.state.value if run.state else "Starting", run.sub_state.value if run.sub_state else None)
+        if state != shown_state:
+            print(f"[{state[0]}{'/' + state[1] if state[1] else ''}]", file=out)
+            shown_state = state
+        # Live lines come from the backend while it runs; the rest from the copy kept at the end.
+        text = (deps.backend.read_log(template) if not run.is_terminal else deps.logs.load(run_id)) or ""
+        lines = text.splitlines()
+        for line in lines[shown_lines:]:
+            print(f"  {line}", file=out)
+        shown_lines = max(shown_lines, len(lines))
+        if run.is_terminal and run.published:
+            return run
+        time.sleep(interval)
+    raise TimeoutError(f"request {request_id} did not finish within {timeout:.0f} s")

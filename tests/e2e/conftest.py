@@ -1,0 +1,128 @@
+"""End to end: `aibtrigger dev` in its own process on its own Azurite, full local builds.
+
+The catalog is the shipped examples/catalog.yaml plus a few templates that let tests cancel, time
+out and coalesce. `AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE=1` makes buildTimeoutInMinutes read as seconds.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
+          "sku": "22_04-lts-gen2", "version": "latest"}
+GALLERY = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/"
+
+
+def _template(name: str, script: list[str], timeout_minutes: int) -> dict:
+    return {"name": name, "location": "westeurope", "definition": {
+        "source": SOURCE, "customize": [{"type": "Shell", "name": "work", "inline": script}],
+        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
+        "buildTimeoutInMinutes": timeout_minutes}}
+
+
+EXTRA_TEMPLATES = [
+    _template("slow-example", ["echo working", "sleep 60"], 600),  # long enough to cancel
+    _template("stuck-example", ["echo starting", "sleep 60"], 2),  # 2 "minutes" = 2 s here: times out
+    _template("steady-example", ["echo building", "sleep 4"], 600),  # a few seconds: requests pile up
+]
+
+
+class Stack:
+    def __init__(self, tmp: Path, azurite, url: str, process: subprocess.Popen, output: Path) -> None:
+        self.tmp, self.azurite, self.url, self.process, self.output = tmp, azurite, url, process, output
+        from aibtrigger import bootstrap
+        from aibtrigger.config import load_settings
+
+        self.deps = bootstrap.build_deps(load_settings())
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "aibtrigger.cli", *args], cwd=self.tmp, env=os.environ.copy(),
+                                capture_output=True, text=True, timeout=300)
+        if check and result.returncode != 0:
+            raise AssertionError(f"aibtrigger {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+        return result
+
+    def wait(self, predicate, *, timeout: float = 90, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; dev host log:\n{self.output.read_text()[-4000:]}")
+
+    def run_for(self, template: str, request_id: str, *, finished: bool = True):
+        def found():
+            for run in self.deps.store.list_runs(template, limit=20):
+                if request_id in run.request_ids and (not finished or (run.is_terminal and run.published)):
+                    return run
+            return None
+
+        return self.wait(found, what=f"run of {template} for {request_id}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    from aibtrigger.devhost.azurite import start_azurite
+    from aibtrigger.devhost.session import free_port
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(ROOT / "examples", tmp / "catalog")
+    catalog_path = tmp / "catalog" / "catalog.yaml"
+    catalog = yaml.safe_load(catalog_path.read_text())
+    catalog["templates"] += EXTRA_TEMPLATES
+    catalog_path.write_text(yaml.safe_dump(catalog, sort_keys=False))
+    azurite = start_azurite()
+    port = free_port()
+    saved = dict(os.environ)
+    os.environ.update({
+        "AzureWebJobsStorage": azurite.connection_string, "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
+        "AIBTRIGGER_BACKEND": "local", "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"),
+        "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1", "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
+        "AIBTRIGGER_POLL_MAX_SECONDS": "1",
+        "AIBTRIGGER_LOCAL_EVENT_WEBHOOK":
+            f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
+    })
+    output = tmp / "dev.log"
+    with output.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "dev", "--storage",
+                                    azurite.connection_string, "--port", str(port)],
+                                   cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        stack = Stack(tmp, azurite, url, process, output)
+        stack.wait(lambda: _responds(url) or process.poll() is not None, timeout=60, what="the dev host")
+        assert process.poll() is None, output.read_text()
+        stack.cli("marketplace", "publish")
+        yield stack
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        azurite.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        from aibtrigger import bootstrap
+
+        bootstrap.reset()
+
+
+def _responds(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url + "/api/nothing-here", timeout=1)
+    except urllib.error.HTTPError:
+        return True  # the dev host answered (404)
+    except OSError:
+        return False
+    return True
