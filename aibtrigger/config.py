@@ -21,6 +21,8 @@ LOGS_CONTAINER = "aibtrigger-logs"  # build logs copied out of the staging stora
 CLAIMS_TABLE = "aibclaims"
 RUNS_TABLE = "aibruns"
 OUTCOMES_TABLE = "aiboutcomes"
+TEMPLATES_TABLE = "aibtemplates"  # per-template summaries the planner reads
+SOURCES_TABLE = "aibsources"  # the source versions seen so far (marketplace sweep, gallery events)
 
 
 class Settings(BaseSettings):

@@ -103,6 +103,8 @@ var tableNames = [
   'aibclaims'
   'aibruns'
   'aiboutcomes'
+  'aibtemplates'
+  'aibsources'
 ]
 var logsContainerName = 'aibtrigger-logs'
 var deploymentContainerName = 'app-package'

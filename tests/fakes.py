@@ -29,6 +29,7 @@ class ScriptedBackend:
         self.cancels: list[str] = []
         self.logs: dict[str, str] = {}
         self.outputs: dict[str, list[RunOutput]] = {}
+        self.source_versions: dict[str, str] = {}
 
     def get_status(self, template: str) -> BuildStatus:
         self._known(template)
@@ -51,6 +52,9 @@ class ScriptedBackend:
 
     def read_log(self, template: str) -> str | None:
         return self.logs.get(template) or None
+
+    def exact_source_version(self, template: str) -> str | None:
+        return self.source_versions.get(template)
 
     # test controls
     def finish(self, template: str, state: RunState, *, message: str = "", log: str = "",

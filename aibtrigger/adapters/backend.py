@@ -30,3 +30,6 @@ class ImageBackend(Protocol):
 
     def read_log(self, template: str) -> str | None:
         """The current or last run's customization.log as it stands now, or None if there is none yet."""
+
+    def exact_source_version(self, template: str) -> str | None:
+        """The source version the current or last run used (AIB `source.exactVersion`), once known."""

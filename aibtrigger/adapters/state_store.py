@@ -9,7 +9,7 @@ import itertools
 import threading
 from typing import Protocol
 
-from aibtrigger.domain.records import Claim, OutcomeRecord, RunRecord, template_of
+from aibtrigger.domain.records import Claim, OutcomeRecord, RunRecord, TemplateSummary, template_of
 from aibtrigger.errors import ConcurrencyError
 
 
@@ -25,6 +25,13 @@ class StateStore(Protocol):
         """Record a request's outcome once; returns the one already recorded if there is one."""
     def get_outcome(self, template: str, request_id: str) -> OutcomeRecord | None: ...
     def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]: ...
+    def list_claims(self) -> list[Claim]: ...
+    def get_summary(self, template: str) -> TemplateSummary: ...
+    def put_summary(self, summary: TemplateSummary) -> None: ...
+    def list_summaries(self) -> list[TemplateSummary]: ...
+    def get_observed(self) -> dict[str, str]:
+        """Source versions seen so far, by source key text ('platform|westeurope|canonical|...')."""
+    def put_observed(self, key: str, version: str) -> None: ...
 
 
 class InMemoryStateStore:
@@ -36,6 +43,8 @@ class InMemoryStateStore:
         self.claims: dict[str, Claim] = {}
         self.runs: dict[str, RunRecord] = {}
         self.outcomes: dict[tuple[str, str], OutcomeRecord] = {}
+        self.summaries: dict[str, TemplateSummary] = {}
+        self.observed: dict[str, str] = {}
 
     def get_claim(self, template: str) -> Claim | None:
         return self.claims.get(template)
@@ -76,6 +85,24 @@ class InMemoryStateStore:
     def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]:
         found = [o for (t, _), o in self.outcomes.items() if template in (None, t)]
         return sorted(found, key=lambda o: o.at, reverse=True)[:limit]
+
+    def list_claims(self) -> list[Claim]:
+        return list(self.claims.values())
+
+    def get_summary(self, template: str) -> TemplateSummary:
+        return self.summaries.get(template) or TemplateSummary(template)
+
+    def put_summary(self, summary: TemplateSummary) -> None:
+        self.summaries[summary.template] = summary
+
+    def list_summaries(self) -> list[TemplateSummary]:
+        return list(self.summaries.values())
+
+    def get_observed(self) -> dict[str, str]:
+        return dict(self.observed)
+
+    def put_observed(self, key: str, version: str) -> None:
+        self.observed[key] = version
 
     def _check(self, claim: Claim) -> None:
         current = self.claims.get(claim.template)

@@ -1,7 +1,8 @@
 """StateStore on Azure Tables (Azurite locally). Conditional writes by ETag make claims safe across instances.
 
 Keys: claims (PK template, RK "claim"); runs (PK template, RK run id); outcomes (PK template, or
-"_rejected" for messages naming no valid template, RK request id).
+"_rejected" for messages naming no valid template, RK request id); templates (PK template, RK
+"summary"); sources (PK "source", RK the source key in URL-safe base64: keys hold '/').
 """
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from azure.core.exceptions import (AzureError, ResourceExistsError, ResourceModi
                                    ResourceNotFoundError)
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from aibtrigger.config import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE
+import base64
+
+from aibtrigger.config import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE, SOURCES_TABLE, TEMPLATES_TABLE
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
-from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, template_of
+from aibtrigger.domain.records import (Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, TemplateSummary,
+                                       template_of)
 from aibtrigger.errors import ConcurrencyError, StorageError
 
 REJECTED_PARTITION = "_rejected"
@@ -27,9 +31,11 @@ class TableStateStore:
         self._claims = service.get_table_client(prefix + CLAIMS_TABLE)
         self._runs = service.get_table_client(prefix + RUNS_TABLE)
         self._outcomes = service.get_table_client(prefix + OUTCOMES_TABLE)
+        self._templates = service.get_table_client(prefix + TEMPLATES_TABLE)
+        self._sources = service.get_table_client(prefix + SOURCES_TABLE)
 
     def create_tables(self) -> None:
-        for table in (self._claims, self._runs, self._outcomes):
+        for table in (self._claims, self._runs, self._outcomes, self._templates, self._sources):
             try:
                 table.create_table()
             except ResourceExistsError:
@@ -113,6 +119,52 @@ class TableStateStore:
         return sorted(found, key=lambda o: o.at, reverse=True)[:limit]
 
 
+    # --- claims listing, summaries, observed sources ---------------------------------------------------
+    def list_claims(self) -> list[Claim]:
+        with _translated():
+            return [_claim_from(e) for e in self._claims.list_entities()]
+
+    def get_summary(self, template: str) -> TemplateSummary:
+        with _translated():
+            try:
+                e = self._templates.get_entity(template, _SUMMARY_ROW)
+            except ResourceNotFoundError:
+                return TemplateSummary(template)
+        return _summary_from(e)
+
+    def put_summary(self, summary: TemplateSummary) -> None:
+        entity = {"PartitionKey": summary.template, "RowKey": _SUMMARY_ROW}
+        for name in _SUMMARY_FIELDS:
+            value = getattr(summary, name)
+            if value is not None:
+                entity[name] = value
+        with _translated():
+            self._templates.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def list_summaries(self) -> list[TemplateSummary]:
+        with _translated():
+            return [_summary_from(e) for e in self._templates.list_entities()]
+
+    def get_observed(self) -> dict[str, str]:
+        with _translated():
+            return {e["key"]: e["version"] for e in self._sources.list_entities()}
+
+    def put_observed(self, key: str, version: str) -> None:
+        row = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+        with _translated():
+            self._sources.upsert_entity({"PartitionKey": "source", "RowKey": row, "key": key, "version": version},
+                                        mode=UpdateMode.REPLACE)
+
+
+_SUMMARY_ROW = "summary"
+_SUMMARY_FIELDS = ("last_success_at", "last_success_source_version", "last_success_upstream", "last_upstream",
+                   "consecutive_failures", "disabled", "last_schedule_tick")
+
+
+def _summary_from(e) -> TemplateSummary:
+    return TemplateSummary(e["PartitionKey"], **{name: e.get(name) for name in _SUMMARY_FIELDS if name in e})
+
+
 class _translated:
     """Storage faults leave this adapter as StorageError; ConcurrencyError passes through."""
 
@@ -132,7 +184,9 @@ def _claim_entity(claim: Claim) -> dict:
             "reasons": json.dumps(claim.reasons), "request_ids": json.dumps(claim.request_ids),
             "requested_by": json.dumps(claim.requested_by), "poll_token": claim.poll_token,
             "followup": json.dumps(None if followup is None else
-                                   [followup.request_ids, followup.reasons, followup.requested_by])}
+                                   [followup.request_ids, followup.reasons, followup.requested_by,
+                                    followup.upstream, followup.manual]),
+            "upstream": claim.upstream or "", "manual": claim.manual}
 
 
 def _claim_from(e) -> Claim:
@@ -140,8 +194,9 @@ def _claim_from(e) -> Claim:
     return Claim(template=e["PartitionKey"], run_id=e["run_id"], request_id=e["request_id"], state=e["state"],
                  claimed_at=e["claimed_at"], reasons=tuple(json.loads(e["reasons"])),
                  request_ids=tuple(json.loads(e["request_ids"])), requested_by=tuple(json.loads(e["requested_by"])),
-                 poll_token=e["poll_token"], followup=None if followup is None else FollowUp(*map(tuple, followup)),
-                 etag=e.metadata["etag"])
+                 poll_token=e["poll_token"], etag=e.metadata["etag"], upstream=e.get("upstream") or None,
+                 manual=e.get("manual", False),
+                 followup=None if followup is None else FollowUp(*map(tuple, followup[:3]), *followup[3:]))
 
 
 def _run_entity(run: RunRecord) -> dict:
@@ -151,7 +206,8 @@ def _run_entity(run: RunRecord) -> dict:
               "sub_state": run.sub_state.value if run.sub_state else "", "message": run.message,
               "excerpt": json.dumps(run.excerpt.to_dict() if run.excerpt else None),
               "log_location": run.log_location or "", "artifact_ids": json.dumps(run.artifact_ids),
-              "polls": run.polls, "published": run.published}
+              "polls": run.polls, "published": run.published, "upstream": run.upstream or "",
+              "manual": run.manual, "source_version": run.source_version or ""}
     for name in ("started_at", "ended_at"):
         if getattr(run, name) is not None:
             entity[name] = getattr(run, name)
@@ -167,7 +223,8 @@ def _run_from(e) -> RunRecord:
                      started_at=_datetime(e.get("started_at")), ended_at=_datetime(e.get("ended_at")),
                      message=e["message"], excerpt=FailureExcerpt.from_dict(excerpt) if excerpt else None,
                      log_location=e["log_location"] or None, artifact_ids=tuple(json.loads(e["artifact_ids"])),
-                     polls=e["polls"], published=e["published"])
+                     polls=e["polls"], published=e["published"], upstream=e.get("upstream") or None,
+                     manual=e.get("manual", False), source_version=e.get("source_version") or None)
 
 
 def _outcome_entity(o: OutcomeRecord) -> dict:

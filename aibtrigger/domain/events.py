@@ -35,3 +35,18 @@ def build_finished(run: RunRecord, *, now: datetime) -> dict:
             "log": run.log_location,
         },
     }
+
+
+def template_disabled(run: RunRecord, failures: int, *, now: datetime) -> dict:
+    """Sent once when N consecutive failures switch a template off (a successful manual build lifts it)."""
+    return {
+        "specversion": "1.0",
+        "id": f"{run.run_id}/disabled",
+        "source": f"{EVENT_SOURCE}/templates/{run.template}",
+        "type": "aibtrigger.template.disabled",
+        "subject": run.template,
+        "time": now.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"template": run.template, "consecutive_failures": failures, "last_run_id": run.run_id,
+                 "lifted_by": "a successful manual build (aibtrigger request NAME)"},
+    }

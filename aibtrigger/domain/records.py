@@ -13,8 +13,10 @@ class Outcome(StrEnum):
 
     STARTED = "started"
     COALESCED = "coalesced"
-    SKIPPED = "skipped"
+    SKIPPED = "skipped"  # the planner or a policy said no (or "not yet": waiting for a parent)
+    DEFERRED = "deferred"  # outside the maintenance window: re-queued for the window's opening
     REJECTED = "rejected"
+    IGNORED = "ignored"  # an event that is not about anything the catalog builds from
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Request:
     reason: str
     requested_by: str
     follows_run: str | None = None  # set on the hand-off message that starts a coalesced follow-up
+    upstream: str | None = None  # the root change of a cascade this request belongs to (planner)
+    manual: bool = True  # a person (or their script) asked, not a sweep, schedule or cascade
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,13 @@ class FollowUp:
     request_ids: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     requested_by: tuple[str, ...] = ()
+    upstream: str | None = None  # the latest cascade among them
+    manual: bool = False
 
     def add(self, request: Request) -> FollowUp:
         return FollowUp(self.request_ids + (request.request_id,), self.reasons + (request.reason,),
-                        tuple(dict.fromkeys(self.requested_by + (request.requested_by,))))
+                        tuple(dict.fromkeys(self.requested_by + (request.requested_by,))),
+                        request.upstream or self.upstream, self.manual or request.manual)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class Claim:
     requested_by: tuple[str, ...] = ()
     poll_token: str = ""  # only the poll chain carrying this token may act; older chains stop
     followup: FollowUp | None = None
+    upstream: str | None = None
+    manual: bool = False
     etag: str | None = None
 
     def evolve(self, **changes) -> Claim:
@@ -84,6 +93,9 @@ class RunRecord:
     artifact_ids: tuple[str, ...] = ()
     polls: int = 0
     published: bool = False
+    upstream: str | None = None  # the cascade it was built for
+    manual: bool = False  # served at least one manual request (a manual success lifts auto-disable)
+    source_version: str | None = None  # the exact source version it used (AIB source.exactVersion)
 
     def evolve(self, **changes) -> RunRecord:
         return replace(self, **changes)
@@ -114,3 +126,20 @@ def new_run_id(template: str, now: datetime, entropy: str) -> str:
 
 def template_of(run_id: str) -> str:
     return run_id.partition(".")[0]
+
+
+@dataclass(frozen=True)
+class TemplateSummary:
+    """Per template, what the planner needs from the history, kept current at each run's end."""
+
+    template: str
+    last_success_at: datetime | None = None
+    last_success_source_version: str | None = None
+    last_success_upstream: str | None = None
+    last_upstream: str | None = None
+    consecutive_failures: int = 0
+    disabled: bool = False
+    last_schedule_tick: datetime | None = None
+
+    def evolve(self, **changes) -> TemplateSummary:
+        return replace(self, **changes)

@@ -27,7 +27,8 @@ def handle_request_message(body: bytes, *, message_id: str, dequeue_count: int, 
     def handle() -> str:
         msg = parse_message(BuildRequestMessage, body)
         request = Request(request_id=msg.id or message_id, template=msg.template, reason=msg.reason,
-                          requested_by=msg.requested_by, follows_run=msg.follows_run)
+                          requested_by=msg.requested_by, follows_run=msg.follows_run, upstream=msg.upstream,
+                          manual=msg.signal == "manual")
         return request_build(request, deps).outcome.value
 
     return _guarded(handle, REQUESTS_QUEUE, body, message_id, dequeue_count, deps)

@@ -5,6 +5,7 @@ A message names a template; it can never carry a definition, a script or a resou
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,6 +28,9 @@ class BuildRequestMessage(BaseModel):
     requested_by: str = Field("unknown", min_length=1, max_length=200)
     id: str | None = Field(None, pattern=_ID)
     follows_run: str | None = Field(None, max_length=200)  # internal: the hand-off of a follow-up
+    # Set by the planner's own requests: which cascade this is, and that no person asked.
+    upstream: str | None = Field(None, max_length=400)
+    signal: Literal["manual", "source", "schedule", "cascade"] = "manual"
 
 
 class PollMessage(BaseModel):

@@ -9,11 +9,12 @@ import logging
 from datetime import timedelta
 
 from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
-from aibtrigger.domain.events import build_finished
+from aibtrigger.domain.events import build_finished, template_disabled
 from aibtrigger.domain.logexcerpt import extract_failure, redact
 from aibtrigger.domain.model import RunState
 from aibtrigger.domain.records import Claim, RunRecord
 from aibtrigger.domain.runstate import poll_delay, read_status
+from aibtrigger.domain.summary import summary_after
 from aibtrigger.errors import ConcurrencyError
 from aibtrigger.service_layer.deps import Deps
 
@@ -74,10 +75,27 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at, deps: Deps
     outputs = deps.backend.run_outputs(run.template) if state in _SUCCESSFUL else []
     run = run.evolve(state=state, sub_state=None, ended_at=ended_at, message=redact(message or ""),
                      excerpt=excerpt, log_location=location, polls=run.polls + 1,
-                     artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id))
+                     artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id),
+                     source_version=deps.backend.exact_source_version(run.template))
+    _summarize(run, deps)
     deps.store.put_run(run)
     log.info("run %s of %s ended %s", run.run_id, run.template, state)
     return run
+
+
+def _summarize(run: RunRecord, deps: Deps) -> None:
+    """Update the planner's summary; the run that disables its template also says so, publicly.
+
+    Done before the terminal record is written, so a redelivered poll repeats it (idempotent but for
+    the disable event, whose stable id lets consumers drop a duplicate).
+    """
+    entry = deps.catalog.get(run.template)
+    summary, disabled_now = summary_after(deps.store.get_summary(run.template), run,
+                                          max_failures=entry.policy.max_consecutive_failures)
+    if disabled_now:
+        deps.publisher.publish(template_disabled(run, summary.consecutive_failures, now=deps.clock()))
+        log.warning("%s disabled after %d consecutive failures", run.template, summary.consecutive_failures)
+    deps.store.put_summary(summary)
 
 
 def _release(claim: Claim, run: RunRecord, deps: Deps) -> None:

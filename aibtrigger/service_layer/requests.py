@@ -41,7 +41,8 @@ def _decide(request: Request, deps: Deps) -> OutcomeRecord:
     if claim is None:
         claim = deps.store.create_claim(_new_claim(request, deps, reasons=(request.reason,),
                                                    request_ids=(request.request_id,),
-                                                   requested_by=(request.requested_by,)))
+                                                   requested_by=(request.requested_by,),
+                                                   upstream=request.upstream, manual=request.manual))
         return _start(claim, request, deps)
     if claim.request_id == request.request_id:  # redelivery of the request that holds the claim
         return _start(claim, request, deps) if claim.state == "starting" else _resume_polling(claim, request, deps)
@@ -54,7 +55,8 @@ def _decide(request: Request, deps: Deps) -> OutcomeRecord:
         taken = deps.store.replace_claim(_new_claim(request, deps, reasons=claim.reasons + (request.reason,),
                                                     request_ids=claim.request_ids + (request.request_id,),
                                                     requested_by=claim.requested_by + (request.requested_by,),
-                                                    followup=claim.followup).evolve(etag=claim.etag))
+                                                    followup=claim.followup, upstream=request.upstream or claim.upstream,
+                                                    manual=claim.manual or request.manual).evolve(etag=claim.etag))
         return _start(taken, request, deps)
     deps.store.replace_claim(claim.evolve(followup=(claim.followup or FollowUp()).add(request)))
     return _record(deps, request, Outcome.COALESCED, run_id=claim.run_id,
@@ -69,7 +71,8 @@ def _hand_off(claim: Claim, request: Request, deps: Deps) -> OutcomeRecord:
     waiting = claim.followup or FollowUp()
     successor = _new_claim(request, deps, reasons=waiting.reasons or (request.reason,),
                            request_ids=waiting.request_ids + (request.request_id,),
-                           requested_by=waiting.requested_by or (request.requested_by,)).evolve(etag=claim.etag)
+                           requested_by=waiting.requested_by or (request.requested_by,),
+                           upstream=waiting.upstream, manual=waiting.manual).evolve(etag=claim.etag)
     return _start(deps.store.replace_claim(successor), request, deps)
 
 
@@ -87,7 +90,7 @@ def _start(claim: Claim, request: Request, deps: Deps) -> OutcomeRecord:
     started_at = status.start_time if adopted and status.start_time else now
     run = deps.store.get_run(claim.run_id) or RunRecord(
         run_id=claim.run_id, template=claim.template, request_ids=claim.request_ids, reasons=claim.reasons,
-        requested_by=claim.requested_by, created_at=claim.claimed_at)
+        requested_by=claim.requested_by, created_at=claim.claimed_at, upstream=claim.upstream, manual=claim.manual)
     if run.state is None:
         run = run.evolve(state=RunState.RUNNING, started_at=started_at,
                          message="adopted a build that was already running" if adopted else "")
@@ -136,11 +139,13 @@ def _update_claim(claim: Claim, deps: Deps, change) -> Claim:
     raise ConcurrencyError(f"claim on {claim.template!r} kept changing")
 
 
-def _new_claim(request: Request, deps: Deps, *, reasons, request_ids, requested_by, followup=None) -> Claim:
+def _new_claim(request: Request, deps: Deps, *, reasons, request_ids, requested_by, followup=None,
+               upstream=None, manual=False) -> Claim:
     now = deps.clock()
     return Claim(template=request.template, run_id=new_run_id(request.template, now, deps.entropy()),
                  request_id=request.request_id, state="starting", claimed_at=now, reasons=tuple(reasons),
-                 request_ids=tuple(request_ids), requested_by=tuple(dict.fromkeys(requested_by)), followup=followup)
+                 request_ids=tuple(request_ids), requested_by=tuple(dict.fromkeys(requested_by)), followup=followup,
+                 upstream=upstream, manual=manual)
 
 
 def _record(deps: Deps, request: Request, outcome: Outcome, *, run_id: str | None = None, detail: str = ""):

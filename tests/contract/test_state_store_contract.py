@@ -90,3 +90,27 @@ def test_an_outcome_is_recorded_once(store):
     assert store.list_outcomes("base") == [first]
     assert store.list_outcomes("") == [rejected]  # messages that named no valid template
     assert {o.request_id for o in store.list_outcomes()} == {"r1", "m9"}
+
+
+def test_summaries_and_observed_sources_round_trip(store):
+    from aibtrigger.domain.records import TemplateSummary
+
+    assert store.get_summary("base") == TemplateSummary("base")
+    summary = TemplateSummary("base", last_success_at=T0, last_success_source_version="22.04.202411050",
+                              last_success_upstream="platform/x@1", last_upstream="platform/x@2",
+                              consecutive_failures=2, disabled=True, last_schedule_tick=T0 + timedelta(days=1))
+    store.put_summary(summary)
+    assert store.get_summary("base") == summary
+    assert store.list_summaries() == [summary]
+    key = "gallery|/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i"
+    store.put_observed(key, "1.0.0")
+    store.put_observed(key, "1.0.1")
+    store.put_observed("platform|westeurope|canonical|offer|sku", "22.04.1")
+    assert store.get_observed() == {key: "1.0.1", "platform|westeurope|canonical|offer|sku": "22.04.1"}
+
+
+def test_claims_are_listed_with_their_cascade(store):
+    store.create_claim(claim(upstream="platform/x@1", manual=True,
+                             followup=FollowUp(("r2",), ("why",), ("bob",), "platform/x@2", False)))
+    [listed] = store.list_claims()
+    assert listed.upstream == "platform/x@1" and listed.manual and listed.followup.upstream == "platform/x@2"

@@ -183,3 +183,25 @@ def test_last_failed_attempt_is_recorded_before_the_host_poisons_it(deps):
         handle_request_message(body, message_id="m9", dequeue_count=MAX_DEQUEUE_COUNT, deps=deps)
     [outcome] = deps.store.list_outcomes("base")
     assert outcome.outcome is Outcome.REJECTED and "gave up after 5 attempts" in outcome.detail
+
+
+def test_consecutive_failures_disable_a_template_once_and_a_manual_success_lifts_it(deps, clock):
+    from aibtrigger.service_layer.intake import handle_request_message as handle
+
+    for attempt in range(5):
+        body = json.dumps({"template": "base", "signal": "source", "upstream": f"up{attempt}"}).encode()
+        handle(body, message_id=f"s{attempt}", dequeue_count=1, deps=deps)
+        deps.backend.finish("base", RunState.FAILED, message="Script exited")
+        drain(deps, clock, POLLS_QUEUE)
+    summary = deps.store.get_summary("base")
+    assert summary.disabled and summary.consecutive_failures == 5 and summary.last_upstream == "up4"
+    disabled = [e for e in deps.publisher.events if e["type"] == "aibtrigger.template.disabled"]
+    assert len(disabled) == 1 and disabled[0]["data"]["consecutive_failures"] == 5
+    request(deps, msg_id="manual-fix")
+    deps.backend.source_versions["base"] = "22.04.202411050"
+    deps.backend.finish("base", RunState.SUCCEEDED)
+    drain(deps, clock, POLLS_QUEUE)
+    summary = deps.store.get_summary("base")
+    assert not summary.disabled and summary.consecutive_failures == 0
+    assert summary.last_success_source_version == "22.04.202411050"
+    assert deps.store.list_runs("base")[0].source_version == "22.04.202411050"

@@ -111,6 +111,11 @@ class LocalBackend:
             return None
         return blob.readall().decode("utf-8", errors="replace")
 
+    @_storage_errors
+    def exact_source_version(self, template: str) -> str | None:
+        self._definition(template)
+        return (self._state.read(template) or {}).get("exactSourceVersion")
+
     # --- internals ------------------------------------------------------------------------------------
     def _definition(self, template: str) -> TemplateDefinition:
         entry = self._catalog.by_name.get(template)

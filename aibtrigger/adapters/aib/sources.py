@@ -1,0 +1,71 @@
+"""Source images on Azure: marketplace versions (no event exists: polled) and gallery image versions.
+
+Same method names and shapes as the local marketplace and gallery (adapters/local), so the source
+catalog can use either.
+"""
+from __future__ import annotations
+
+import re
+
+from aibtrigger.adapters.aib.clients import ArmClients
+from aibtrigger.adapters.aib.errors import describe
+from aibtrigger.errors import BackendError
+
+_VERSION_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/galleries/"
+                         r"([^/]+)/images/([^/]+)/(?:image)?versions/([^/]+)$", re.IGNORECASE)
+
+
+def version_key(version: str) -> tuple:
+    """Dotted versions compared part by part as integers ('22.04.202410020' > '22.04.20240930');
+    a part that is not a number sorts before every number."""
+    return tuple((1, int(p), "") if p.isdigit() else (0, 0, p) for p in version.split("."))
+
+
+class AzureSources:
+    def __init__(self, *, credential, subscription_id: str, arm_endpoint: str | None = None,
+                 client_options: dict | None = None, clients: ArmClients | None = None) -> None:
+        """subscription_id: the subscription whose marketplace view is listed (any the identity can read)."""
+        self._subscription = subscription_id
+        self._clients = clients or ArmClients(credential, arm_endpoint=arm_endpoint, options=client_options)
+
+    def list_versions(self, location: str, publisher: str, offer: str, sku: str) -> list[str]:
+        """Every published version, oldest first. One ARM read, whatever the count: `top=1` with
+        `orderby='name desc'` would be cheaper, but the service's sort order is unpublished (a
+        string sort puts '9.x' after '10.x'), so the full list is compared numerically here."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        images = self._clients.compute(self._subscription).virtual_machine_images
+        try:
+            items = images.list(location, publisher, offer, sku)
+        except ResourceNotFoundError:
+            return []  # no such publisher/offer/sku in this location
+        except AzureError as exc:
+            raise BackendError(f"list marketplace versions of {publisher}:{offer}:{sku} in {location}: "
+                               f"{describe(exc)}") from exc
+        return sorted((item.name for item in items if item.name), key=version_key)
+
+    def latest_version(self, location: str, publisher: str, offer: str, sku: str) -> str | None:
+        versions = self.list_versions(location, publisher, offer, sku)
+        return versions[-1] if versions else None
+
+    def get_version(self, version_id: str) -> dict | None:
+        """A gallery image version {id, name, provisioningState, excludeFromLatest, publishedDate}, or
+        None when it does not exist. Only a Succeeded version can be built from."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        match = _VERSION_ID.match(version_id or "")
+        if not match:
+            raise BackendError(f"not a gallery image version id: {version_id!r}")
+        subscription, group, gallery, image, version = match.groups()
+        try:
+            found = self._clients.compute(subscription).gallery_image_versions.get(group, gallery, image, version)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise BackendError(f"read gallery image version {version_id}: {describe(exc)}") from exc
+        props = found.get("properties") or {}
+        profile = props.get("publishingProfile") or {}
+        return {"id": found.get("id") or version_id, "name": found.get("name") or version,
+                "provisioningState": props.get("provisioningState"),
+                "excludeFromLatest": bool(profile.get("excludeFromLatest")),
+                "publishedDate": profile.get("publishedDate")}

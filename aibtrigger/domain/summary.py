@@ -1,0 +1,26 @@
+"""How a finished run changes its template's summary: the planner's view of the history. Pure."""
+from __future__ import annotations
+
+from aibtrigger.domain.model import RunState
+from aibtrigger.domain.records import RunRecord, TemplateSummary
+
+_SUCCESSFUL = (RunState.SUCCEEDED, RunState.PARTIALLY_SUCCEEDED)
+_NOT_COUNTED = (RunState.CANCELED,)  # a cancel is a person's choice, not a failing template
+
+
+def summary_after(summary: TemplateSummary, run: RunRecord, *, max_failures: int) -> tuple[TemplateSummary, bool]:
+    """The summary once `run` ended, and whether this run just auto-disabled the template.
+
+    N consecutive failures disable it (0: never); a successful run that a person asked for lifts it.
+    """
+    changed = summary.evolve(last_upstream=run.upstream)
+    if run.state in _SUCCESSFUL:
+        changed = changed.evolve(last_success_at=run.ended_at, last_success_source_version=run.source_version,
+                                 last_success_upstream=run.upstream, consecutive_failures=0,
+                                 disabled=summary.disabled and not run.manual)
+        return changed, False
+    if run.state in _NOT_COUNTED:
+        return changed, False
+    failures = summary.consecutive_failures + 1
+    disable = bool(max_failures) and failures >= max_failures and not summary.disabled
+    return changed.evolve(consecutive_failures=failures, disabled=summary.disabled or disable), disable
