@@ -2,8 +2,8 @@
 SDK clients are built on first use by aibtrigger.bootstrap, so a cold start pays only for what runs."""
 import azure.functions as func
 
-from aibtrigger.entrypoints import http, queues
+from aibtrigger.entrypoints import eventgrid, http, queues, timers
 
 app = func.FunctionApp()
-app.register_functions(queues.bp)
-app.register_functions(http.bp)
+for blueprint in (queues.bp, http.bp, eventgrid.bp, timers.bp):
+    app.register_functions(blueprint)

@@ -31,6 +31,7 @@ def reset() -> None:
 def build_deps(settings: Settings) -> Deps:
     from aibtrigger.adapters.logstore import BlobLogStore
     from aibtrigger.adapters.queues import StorageQueue
+    from aibtrigger.adapters.sources import LocalSources
     from aibtrigger.adapters.tables_store import TableStateStore
     from aibtrigger.catalog import load_catalog
 
@@ -41,6 +42,7 @@ def build_deps(settings: Settings) -> Deps:
     queue = StorageQueue(clients.queues())
     return Deps(catalog=catalog, store=store, backend=_backend(settings, catalog), queue=queue,
                 publisher=_publisher(settings, queue), logs=BlobLogStore(clients.blobs()),
+                sources=LocalSources(clients.blobs()),
                 poll_min_seconds=settings.poll_min_seconds, poll_max_seconds=settings.poll_max_seconds,
                 timeout_grace=timedelta(minutes=settings.timeout_grace_minutes))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aibtrigger.errors import ConfigError
@@ -46,8 +46,19 @@ class Settings(BaseSettings):
         None, description="Local backend: where the local gallery posts its Event Grid events (the dev host's webhook).")
     poll_min_seconds: float = Field(30.0, gt=0, description="Shortest delay between two status reads of a run.")
     poll_max_seconds: float = Field(600.0, gt=0, description="Longest delay between two status reads of a run.")
+    sweep_schedule: str = Field(
+        "0 */15 * * * *", description="NCRONTAB of the marketplace sweep (new platform image versions).")
+    tick_schedule: str = Field(
+        "0 * * * * *", description="NCRONTAB of the schedule check: how often templates' own schedules are read.")
     timeout_grace_minutes: float = Field(
         15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut.")
+
+    @field_validator("sweep_schedule", "tick_schedule")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        from aibtrigger.domain.schedule import parse_schedule
+
+        return parse_schedule(value).expression
 
     @model_validator(mode="after")
     def _coherent(self):

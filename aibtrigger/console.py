@@ -99,3 +99,14 @@ def follow(deps, template: str, request_id: str, *, timeout: float = 3600, inter
             return run
         time.sleep(interval)
     raise TimeoutError(f"request {request_id} did not finish within {timeout:.0f} s")
+
+
+def print_decisions(decisions) -> None:
+    if not decisions:
+        print("nothing to decide: no source changed")
+        return
+    for d in decisions:
+        when = f" (not before {d.not_before:%Y-%m-%d %H:%M} UTC)" if d.not_before else ""
+        print(f"wave {d.wave}  {d.action:5}  {d.template}{when}")
+        for reason in d.reasons:
+            print(f"               {reason}")

@@ -60,6 +60,12 @@ param pollMaxSeconds int = 600
 @minValue(0)
 param timeoutGraceMinutes int = 15
 
+@description('NCRONTAB (6 fields, seconds first) of the marketplace sweep for new platform image versions.')
+param sweepSchedule string = '0 */15 * * * *'
+
+@description('NCRONTAB of the schedule check: how often the templates\' own schedules are read.')
+param tickSchedule string = '0 * * * * *'
+
 @description('Largest number of Function App instances.')
 @minValue(40)
 @maxValue(1000)
@@ -187,6 +193,9 @@ var appSettings = {
   AIBTRIGGER_POLL_MIN_SECONDS: string(pollMinSeconds)
   AIBTRIGGER_POLL_MAX_SECONDS: string(pollMaxSeconds)
   AIBTRIGGER_TIMEOUT_GRACE_MINUTES: string(timeoutGraceMinutes)
+  // Timer bindings read these as %AIBTRIGGER_..._SCHEDULE%: the host needs them set.
+  AIBTRIGGER_SWEEP_SCHEDULE: sweepSchedule
+  AIBTRIGGER_TICK_SCHEDULE: tickSchedule
 }
 
 module functionApp 'modules/functionapp.bicep' = {

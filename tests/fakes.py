@@ -67,3 +67,19 @@ class ScriptedBackend:
     def _known(self, template: str) -> None:
         if template not in self.templates:
             raise TemplateNotFoundError(template)
+
+
+class FakeSources:
+    """Marketplace and gallery versions the test sets; counts marketplace reads."""
+
+    def __init__(self) -> None:
+        self.marketplace: dict[tuple[str, str, str, str], str] = {}
+        self.gallery: dict[str, dict] = {}
+        self.list_calls = 0
+
+    def latest_version(self, location: str, publisher: str, offer: str, sku: str) -> str | None:
+        self.list_calls += 1
+        return self.marketplace.get((location.lower(), publisher.lower(), offer.lower(), sku.lower()))
+
+    def get_version(self, version_id: str) -> dict | None:
+        return self.gallery.get(version_id.lower())

@@ -38,6 +38,7 @@ def running_stack(*, storage: str | None = None, data_dir: Path | None = None, h
     defaults = {
         "AIBTRIGGER_CATALOG_PATH": str(DEFAULT_CATALOG), "AIBTRIGGER_BACKEND": "local",
         "AIBTRIGGER_POLL_MIN_SECONDS": str(poll_seconds[0]), "AIBTRIGGER_POLL_MAX_SECONDS": str(poll_seconds[1]),
+        "AIBTRIGGER_SWEEP_SCHEDULE": "0 */15 * * * *", "AIBTRIGGER_TICK_SCHEDULE": "0 * * * * *",
         "AIBTRIGGER_LOCAL_EVENT_WEBHOOK":
             f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
     }

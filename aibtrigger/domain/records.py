@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # outside the maintenance window: re-queued for the window's opening
     REJECTED = "rejected"
     IGNORED = "ignored"  # an event that is not about anything the catalog builds from
+    PLANNED = "planned"  # an event that went to the planner (its decisions are recorded per template)
 
 
 @dataclass(frozen=True)

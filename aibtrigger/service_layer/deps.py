@@ -10,6 +10,7 @@ from aibtrigger.adapters.backend import ImageBackend
 from aibtrigger.adapters.logstore import LogStore
 from aibtrigger.adapters.publisher import Publisher
 from aibtrigger.adapters.queues import MessageQueue
+from aibtrigger.adapters.sources import SourceCatalog
 from aibtrigger.adapters.state_store import StateStore
 from aibtrigger.catalog import Catalog
 
@@ -26,6 +27,7 @@ class Deps:
     queue: MessageQueue
     publisher: Publisher
     logs: LogStore
+    sources: SourceCatalog
     clock: Callable[[], datetime] = utc_now
     entropy: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     poll_min_seconds: float = 30.0

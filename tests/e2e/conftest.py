@@ -17,14 +17,19 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-          "sku": "22_04-lts-gen2", "version": "latest"}
+# The extra templates use skus of their own, so sweeps of the examples' source leave them alone.
+PRIVATE_SKU, NIGHTLY_SKU = "e2e-private", "e2e-nightly"
+
+
+def _source(sku: str) -> dict:
+    return {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
+            "sku": sku, "version": "latest"}
 GALLERY = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/"
 
 
-def _template(name: str, script: list[str], timeout_minutes: int) -> dict:
-    return {"name": name, "location": "westeurope", "definition": {
-        "source": SOURCE, "customize": [{"type": "Shell", "name": "work", "inline": script}],
+def _template(name: str, script: list[str], timeout_minutes: int, sku: str = PRIVATE_SKU, **policy) -> dict:
+    return {"name": name, "location": "westeurope", "policy": policy, "definition": {
+        "source": _source(sku), "customize": [{"type": "Shell", "name": "work", "inline": script}],
         "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
         "buildTimeoutInMinutes": timeout_minutes}}
 
@@ -33,6 +38,9 @@ EXTRA_TEMPLATES = [
     _template("slow-example", ["echo working", "sleep 60"], 600),  # long enough to cancel
     _template("stuck-example", ["echo starting", "sleep 60"], 2),  # 2 "minutes" = 2 s here: times out
     _template("steady-example", ["echo building", "sleep 4"], 600),  # a few seconds: requests pile up
+    # Its schedule fires every 2 s (the dev host's tick too, below); builds only when its source changed.
+    _template("nightly-example", ["echo refreshed"], 600, sku=NIGHTLY_SKU, schedule="*/2 * * * * *",
+              only_if_changed=True),
 ]
 
 
@@ -59,6 +67,21 @@ class Stack:
                 return value
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}; dev host log:\n{self.output.read_text()[-4000:]}")
+
+    def settle(self, timeout: float = 120) -> None:
+        """Wait until nothing is claimed or queued, twice in a row: every build and follow-up ended."""
+        from azure.storage.queue import QueueClient
+
+        from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
+
+        queues = [QueueClient.from_connection_string(self.azurite.connection_string, q)
+                  for q in (REQUESTS_QUEUE, POLLS_QUEUE)]
+
+        def quiet():
+            return not self.deps.store.list_claims() and all(
+                q.get_queue_properties().approximate_message_count == 0 for q in queues)
+
+        self.wait(lambda: quiet() and (time.sleep(1.5) or quiet()), timeout=timeout, what="all builds to end")
 
     def run_for(self, template: str, request_id: str, *, finished: bool = True):
         def found():
@@ -88,7 +111,7 @@ def stack(tmp_path_factory):
         "AzureWebJobsStorage": azurite.connection_string, "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
         "AIBTRIGGER_BACKEND": "local", "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"),
         "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1", "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
-        "AIBTRIGGER_POLL_MAX_SECONDS": "1",
+        "AIBTRIGGER_POLL_MAX_SECONDS": "1", "AIBTRIGGER_TICK_SCHEDULE": "*/2 * * * * *",
         "AIBTRIGGER_LOCAL_EVENT_WEBHOOK":
             f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
     })
@@ -102,7 +125,8 @@ def stack(tmp_path_factory):
         stack = Stack(tmp, azurite, url, process, output)
         stack.wait(lambda: _responds(url) or process.poll() is not None, timeout=60, what="the dev host")
         assert process.poll() is None, output.read_text()
-        stack.cli("marketplace", "publish")
+        for sku in ("22_04-lts-gen2", PRIVATE_SKU, NIGHTLY_SKU):
+            stack.cli("marketplace", "publish", "--sku", sku)
         yield stack
     finally:
         process.terminate()

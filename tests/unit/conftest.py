@@ -6,7 +6,7 @@ from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
 from aibtrigger.service_layer.deps import Deps
-from tests.fakes import Clock, ScriptedBackend
+from tests.fakes import Clock, FakeSources, ScriptedBackend
 
 DEFINITION = {
     "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu", "sku": "22_04", "version": "latest"},
@@ -32,5 +32,6 @@ def deps(clock):
     catalog = make_catalog("base", "web", "idle", paused=("idle",))
     counter = iter(range(10**6))
     return Deps(catalog=catalog, store=InMemoryStateStore(), backend=ScriptedBackend(clock, {"base", "web", "idle"}),
-                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(), clock=clock,
+                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(),
+                sources=FakeSources(), clock=clock,
                 entropy=lambda: f"{next(counter):012x}", poll_min_seconds=10, poll_max_seconds=300)

@@ -1,0 +1,192 @@
+"""Signals -> planner -> build requests. Every decision is recorded with its reasons and signal.
+
+- sweep_sources: one marketplace read per distinct platform source, however many templates share
+  it, with bounded concurrency; a newer version than last seen goes to the planner.
+- gallery_version_written: a new gallery image version (Event Grid). Made by a catalog template:
+  its children's cascade (ParentSucceeded); otherwise a source change.
+- tick_schedules: due schedule ticks, each handled once however many were missed.
+- dry_run: `aibtrigger plan`, the same planner, read-only.
+
+Request ids derive from the signal, so a duplicated event or a re-run sweep adds nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from aibtrigger.config import REQUESTS_QUEUE
+from aibtrigger.domain.lineage import gallery_outputs
+from aibtrigger.domain.planner import plan
+from aibtrigger.domain.planner_index import index_for
+from aibtrigger.domain.planner_types import (BUILD, WAIT, Decision, ParentSucceeded, ScheduleTick, SourceChanged,
+                                             SourceKey, Sweep, TemplateHistory, gallery_key, upstream_id)
+from aibtrigger.domain.records import Outcome, OutcomeRecord
+from aibtrigger.domain.schedule import due_tick
+from aibtrigger.domain.versions import is_newer, version_of
+from aibtrigger.service_layer.deps import Deps
+
+log = logging.getLogger(__name__)
+_MAX_DELAY = timedelta(days=7) - timedelta(minutes=1)  # a queue message's longest invisibility
+
+
+def sweep_sources(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
+    index = index_for(deps.catalog)
+    platform = sorted({f.key for f in index.facts.values() if f.key and f.key[0] == "platform"})
+    latest = _latest(deps, platform, max_workers)
+    seen = observed(deps)
+    decided: list[Decision] = []
+    for key, version in latest.items():
+        previous = seen.get(key)
+        if version is None or (previous is not None and not is_newer(version, previous)):
+            continue
+        seen[key] = version
+        signal = SourceChanged(key, previous, version)
+        decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
+        decided += act(decisions, deps, signal_id=f"source:{_text(key)}@{version}", kind="source",
+                       upstream=upstream_id(key, version), detail=signal.describe())
+        deps.store.put_observed(_text(key), version)  # after acting: a crash before it repeats, harmlessly
+    return decided
+
+
+def gallery_version_written(version_id: str, deps: Deps) -> list[Decision]:
+    """Raises VersionNotReady while the version is not provisioned (the event is then redelivered)."""
+    version = deps.sources.get_version(version_id)
+    if version is None:
+        return []
+    if version.get("provisioningState") != "Succeeded":
+        raise VersionNotReady(f"{version_id} is {version.get('provisioningState')}, not Succeeded yet")
+    image = version_id[: version_id.lower().rfind("/versions/")]
+    key, number = gallery_key(image), version_of(version_id)
+    producer = _producer_of(image, deps)
+    if producer is not None:
+        upstream = _upstream_of(producer, version_id, deps) or upstream_id(key, number)
+        signal = ParentSucceeded(producer, version_id, upstream, root=_root_of(upstream))
+    else:
+        signal = SourceChanged(key, observed(deps).get(key), number)
+        upstream = upstream_id(key, number)
+    seen = {**observed(deps), key: number}
+    decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
+    decided = act(decisions, deps, signal_id=f"gallery:{version_id.lower()}", kind="cascade" if producer else "source",
+                  upstream=upstream, detail=signal.describe())
+    deps.store.put_observed(_text(key), number)
+    return decided
+
+
+def tick_schedules(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
+    """Due ticks only. Their templates' marketplace sources are read afresh (only-if-changed must see
+    today's versions) but not stored as observed: that is the sweep's, which acts for every user."""
+    now, index, past = deps.clock(), index_for(deps.catalog), history(deps)
+    due = [n for n in index.scheduled
+           if due_tick(index.facts[n].schedule, past.get(n, TemplateHistory()).last_schedule_tick, now)]
+    if not due:
+        return []
+    keys = sorted({index.facts[n].key for name in due for n in (name, *index.cascade_ancestors(name))
+                   if index.facts[n].key and index.facts[n].key[0] == "platform"})
+    seen = {**observed(deps), **{k: v for k, v in _latest(deps, keys, max_workers).items() if v}}
+    decisions = plan(deps.catalog, observed=seen, history=past, now=now, signal=ScheduleTick(now))
+    decided = []
+    for decision in decisions:
+        tick = decision.evidence.get("tick")
+        decided += act([decision], deps, signal_id=f"schedule:{tick}", kind="schedule", upstream=None,
+                       detail=f"schedule tick {tick}")
+        if tick is not None:
+            summary = deps.store.get_summary(decision.template)
+            deps.store.put_summary(summary.evolve(last_schedule_tick=datetime.fromisoformat(str(tick))))
+    return decided
+
+
+def dry_run(deps: Deps) -> list[Decision]:
+    return plan(deps.catalog, observed=observed(deps), history=history(deps), now=deps.clock(),
+                signal=Sweep(deps.clock()))
+
+
+def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, upstream: str | None,
+        detail: str) -> list[Decision]:
+    """Queue a request per build, re-queue window waits for the opening, record every other verdict."""
+    now = deps.clock()
+    digest = hashlib.sha1(signal_id.encode()).hexdigest()[:16]
+    for decision in decisions:
+        request_id = f"{kind}-{digest}-{decision.template}"
+        reason = "; ".join(decision.reasons)[:1000]
+        message = {"template": decision.template, "reason": reason, "requested_by": f"aibtrigger:{kind}",
+                   "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {})}
+        if decision.action == BUILD:
+            deps.queue.send(REQUESTS_QUEUE, message)
+            continue
+        deferred = decision.action == WAIT and decision.not_before is not None
+        if deferred:
+            delay = min(decision.not_before - now, _MAX_DELAY).total_seconds()
+            deps.queue.send(REQUESTS_QUEUE, message, delay_seconds=delay)
+        deps.store.add_outcome(OutcomeRecord(
+            request_id=request_id + (":deferred" if deferred else ""), template=decision.template,
+            outcome=Outcome.DEFERRED if deferred else Outcome.SKIPPED, reasons=decision.reasons, at=now,
+            detail=f"{decision.action} (wave {decision.wave}) on {detail}"))
+    log.info("%s: %s", detail, ", ".join(f"{d.template}={d.action}" for d in decisions) or "nothing to do")
+    return decisions
+
+
+class VersionNotReady(Exception):
+    """A gallery version exists but is not provisioned yet: act on a later delivery."""
+
+
+def observed(deps: Deps) -> dict[SourceKey, str]:
+    return {_key(text): version for text, version in deps.store.get_observed().items()}
+
+
+def history(deps: Deps) -> dict[str, TemplateHistory]:
+    active = {claim.template for claim in deps.store.list_claims()}
+    found = {}
+    for s in deps.store.list_summaries():
+        found[s.template] = TemplateHistory(
+            last_success_at=s.last_success_at, last_success_source_version=s.last_success_source_version,
+            last_success_upstream=s.last_success_upstream, last_upstream=s.last_upstream,
+            consecutive_failures=s.consecutive_failures, disabled=s.disabled,
+            last_schedule_tick=s.last_schedule_tick, active=s.template in active)
+    for name in active - set(found):
+        found[name] = TemplateHistory(active=True)
+    return found
+
+
+def _latest(deps: Deps, keys: list[SourceKey], max_workers: int) -> dict[SourceKey, str | None]:
+    """One marketplace read per distinct source, a bounded number at a time."""
+    if not keys:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(keys)))) as pool:
+        return dict(zip(keys, pool.map(lambda key: deps.sources.latest_version(*key[1:]), keys)))
+
+
+def _producer_of(image: str, deps: Deps) -> str | None:
+    for entry in deps.catalog.templates:
+        if entry.definition is not None and image.lower() in gallery_outputs(entry.definition):
+            return entry.name
+    return None
+
+
+def _upstream_of(producer: str, version_id: str, deps: Deps) -> str | None:
+    """The cascade the producing run belonged to: it may still be finishing when the event comes."""
+    claim = deps.store.get_claim(producer)
+    if claim is not None:
+        return claim.upstream
+    for run in deps.store.list_runs(producer, limit=10):
+        if version_id.lower() in (a.lower() for a in run.artifact_ids):
+            return run.upstream
+    return None
+
+
+def _root_of(upstream: str) -> SourceKey | None:
+    key = upstream.rpartition("@")[0]
+    if key.startswith("platform/"):
+        return tuple(key.split("/"))
+    if key.startswith("gallery/"):
+        return ("gallery", key[len("gallery/"):])
+    return None
+
+
+def _text(key: SourceKey) -> str:
+    return "|".join(key)
+
+
+def _key(text: str) -> SourceKey:
+    return tuple(text.split("|"))
