@@ -31,7 +31,6 @@ def reset() -> None:
 def build_deps(settings: Settings) -> Deps:
     from aibtrigger.adapters.logstore import BlobLogStore
     from aibtrigger.adapters.queues import StorageQueue
-    from aibtrigger.adapters.sources import LocalSources
     from aibtrigger.adapters.tables_store import TableStateStore
     from aibtrigger.catalog import load_catalog
 
@@ -40,9 +39,10 @@ def build_deps(settings: Settings) -> Deps:
     store = TableStateStore(clients.tables())
     store.create_tables()
     queue = StorageQueue(clients.queues())
-    return Deps(catalog=catalog, store=store, backend=_backend(settings, catalog), queue=queue,
+    arm = _arm_clients(settings) if settings.backend == "aib" else None
+    return Deps(catalog=catalog, store=store, backend=_backend(settings, catalog, arm), queue=queue,
                 publisher=_publisher(settings, queue), logs=BlobLogStore(clients.blobs()),
-                sources=LocalSources(clients.blobs()),
+                sources=_sources(settings, clients, arm),
                 poll_min_seconds=settings.poll_min_seconds, poll_max_seconds=settings.poll_max_seconds,
                 timeout_grace=timedelta(minutes=settings.timeout_grace_minutes))
 
@@ -87,7 +87,31 @@ class StorageClients:
                 else BlobServiceClient(self._endpoint("blob"), credential=self._credential()))
 
 
-def _backend(settings: Settings, catalog):
+def _arm_clients(settings: Settings):
+    """One credential and one set of ARM clients for the aib backend and the Azure source catalog."""
+    from azure.identity import DefaultAzureCredential
+
+    from aibtrigger.adapters.aib.clients import ArmClients
+
+    return ArmClients(DefaultAzureCredential(), arm_endpoint=settings.arm_endpoint,
+                      options={"retry_total": settings.arm_retry_total})
+
+
+def _sources(settings: Settings, clients: StorageClients, arm):
+    if settings.backend == "aib":
+        from aibtrigger.adapters.aib.sources import AzureSources
+
+        return AzureSources(subscription_id=settings.subscription_id, clients=arm)
+    from aibtrigger.adapters.sources import LocalSources
+
+    return LocalSources(clients.blobs())
+
+
+def _backend(settings: Settings, catalog, arm):
+    if settings.backend == "aib":
+        from aibtrigger.adapters.aib.backend import AibBackend
+
+        return AibBackend(catalog, clients=arm)
     if settings.backend == "local":
         from aibtrigger.adapters.local.backend import LocalBackend
 
@@ -97,7 +121,7 @@ def _backend(settings: Settings, catalog):
                             catalog_path=settings.catalog_path, workdir=settings.local_workdir,
                             seconds_per_minute=settings.local_seconds_per_minute,
                             event_webhook=settings.local_event_webhook)
-    raise ConfigError("AIBTRIGGER_BACKEND: 'aib' is not available in this version yet; use 'local'")
+    raise ConfigError(f"AIBTRIGGER_BACKEND: unknown backend {settings.backend!r}")
 
 
 def _publisher(settings: Settings, queue):

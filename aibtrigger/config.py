@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Local backend: how long a 'minute' of buildTimeoutInMinutes lasts (tests shrink it).")
     local_event_webhook: str | None = Field(
         None, description="Local backend: where the local gallery posts its Event Grid events (the dev host's webhook).")
+    subscription_id: str | None = Field(
+        None, description="aib backend: subscription whose marketplace versions are polled "
+                          "(templates carry theirs in resource_id).")
+    arm_endpoint: str | None = Field(None, description="aib backend: Azure Resource Manager endpoint; unset: public cloud.")
+    arm_retry_total: int = Field(
+        5, ge=0, le=10, description="aib backend: retries of a throttled or failed ARM read (Retry-After honoured).")
     poll_min_seconds: float = Field(30.0, gt=0, description="Shortest delay between two status reads of a run.")
     poll_max_seconds: float = Field(600.0, gt=0, description="Longest delay between two status reads of a run.")
     sweep_schedule: str = Field(
@@ -64,6 +70,8 @@ class Settings(BaseSettings):
     def _coherent(self):
         if self.storage_connection is None and self.storage_account is None:
             raise ValueError("set AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName")
+        if self.backend == "aib" and not self.subscription_id:
+            raise ValueError("AIBTRIGGER_SUBSCRIPTION_ID is required when AIBTRIGGER_BACKEND=aib")
         if self.publisher == "eventgrid" and not self.eventgrid_endpoint:
             raise ValueError("AIBTRIGGER_EVENTGRID_ENDPOINT is required when AIBTRIGGER_PUBLISHER=eventgrid")
         if self.poll_max_seconds < self.poll_min_seconds:

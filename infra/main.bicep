@@ -190,6 +190,9 @@ var appSettings = {
   AIBTRIGGER_BACKEND: 'aib'
   AIBTRIGGER_PUBLISHER: 'eventgrid'
   AIBTRIGGER_EVENTGRID_ENDPOINT: resultsTopic.outputs.endpoint
+  AIBTRIGGER_SUBSCRIPTION_ID: subscription().subscriptionId
+  AIBTRIGGER_ARM_ENDPOINT: environment().resourceManager
+  AIBTRIGGER_ARM_RETRY_TOTAL: '5'
   AIBTRIGGER_POLL_MIN_SECONDS: string(pollMinSeconds)
   AIBTRIGGER_POLL_MAX_SECONDS: string(pollMaxSeconds)
   AIBTRIGGER_TIMEOUT_GRACE_MINUTES: string(timeoutGraceMinutes)

@@ -51,7 +51,13 @@ def _local_driver(request, tmp_path: Path) -> Driver:
                   never_run=f"multi-{unique}")
 
 
-DRIVERS = {"local": _local_driver}
+def _aib_driver(request, tmp_path: Path) -> Driver:
+    from tests.contract.aib_driver import aib_driver_fields  # AibBackend against the fake ARM
+
+    return Driver(**aib_driver_fields(request))
+
+
+DRIVERS = {"local": _local_driver, "aib": _aib_driver}
 
 
 @pytest.fixture(params=sorted(DRIVERS))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 
 from azure.core.exceptions import AzureError
@@ -27,6 +28,9 @@ from aibtrigger.domain.model import BuildStatus, RunOutput
 from aibtrigger.errors import BuildAlreadyActiveError, TemplateNotFoundError
 
 log = logging.getLogger(__name__)
+# read_log and exact_source_version may reuse a template read this recent (the poll that saw the run
+# end has just read it); get_status and start_run always read afresh.
+_REUSE_SECONDS = 30.0
 _TEMPLATE_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
                           r"Microsoft\.VirtualMachineImages/imageTemplates/([^/]+)$", re.IGNORECASE)
 
@@ -39,27 +43,33 @@ class _Ref:
 
 
 class AibBackend:
-    def __init__(self, catalog: Catalog, *, credential, arm_endpoint: str | None = None,
-                 client_options: dict | None = None) -> None:
+    def __init__(self, catalog: Catalog, *, credential=None, arm_endpoint: str | None = None,
+                 client_options: dict | None = None, clients: ArmClients | None = None) -> None:
         """credential: an azure-core TokenCredential (DefaultAzureCredential in Azure).
         arm_endpoint: ARM's base URL; None for the public cloud.
         client_options: SDK client kwargs, e.g. retry_total, retry_backoff_factor, retry_backoff_max
-        (azure-core's RetryPolicy, which honours Retry-After), read_timeout, connection_verify."""
+        (azure-core's RetryPolicy, which honours Retry-After), read_timeout, connection_verify.
+        clients: an ArmClients to share with AzureSources (then the three above are not used)."""
+        if clients is None and credential is None:
+            raise TypeError("AibBackend needs a credential (or clients)")
         self._catalog = catalog
-        self._clients = ArmClients(credential, arm_endpoint=arm_endpoint, options=client_options)
+        self._clients = clients or ArmClients(credential, arm_endpoint=arm_endpoint, options=client_options)
         self._logs = StagingLogs(self._clients)
+        self._recent: dict[str, tuple[float, TemplateView]] = {}
 
     # --- the port ---------------------------------------------------------------------------------
     def get_status(self, template: str) -> BuildStatus:
-        return self.describe(template).status
+        return self._view(template, reuse=False).status
 
     def start_run(self, template: str) -> None:
+        self._recent.pop(template, None)  # whatever happens now, an earlier read is stale
         before = self.get_status(template)
         if before.is_active:
             raise BuildAlreadyActiveError(f"template {template!r} is already {before.run_state}: adopt it")
         for attempt in (1, 2):
             try:
                 self._templates(template).begin_run(*self._args(template), polling=False)
+                self._recent.pop(template, None)
                 return
             except AzureError as exc:
                 if not is_ambiguous(exc):
@@ -73,6 +83,7 @@ class AibBackend:
                 log.warning("Run of %s failed (%s) and no build started: posting Run once more", template, exc)
 
     def cancel_run(self, template: str) -> None:
+        self._recent.pop(template, None)
         try:
             self._templates(template).begin_cancel(*self._args(template), polling=False)
         except AzureError as exc:
@@ -87,21 +98,32 @@ class AibBackend:
             raise translate(exc, f"read run outputs of {template!r}") from exc
 
     def read_log(self, template: str) -> str | None:
-        view = self.describe(template)
+        view = self._view(template, reuse=True)
         if view.staging_resource_group is None or view.status.run_state is None:
             return None
         return self._logs.read(view.staging_resource_group, started=view.status.start_time,
                                message=view.status.message)
 
+    def exact_source_version(self, template: str) -> str | None:
+        return self._view(template, reuse=True).exact_source_version
+
     # --- beyond the port ------------------------------------------------------------------------------
     def describe(self, template: str) -> TemplateView:
         """The template's source (with exactVersion), distribution targets, staging group and status."""
-        try:
-            return to_template_view(self._templates(template).get(*self._args(template)))
-        except AzureError as exc:
-            raise translate(exc, f"read image template {template!r}") from exc
+        return self._view(template, reuse=False)
 
     # --- internals ------------------------------------------------------------------------------------
+    def _view(self, template: str, *, reuse: bool) -> TemplateView:
+        recent = self._recent.get(template)
+        if reuse and recent is not None and time.monotonic() - recent[0] < _REUSE_SECONDS:
+            return recent[1]
+        try:
+            view = to_template_view(self._templates(template).get(*self._args(template)))
+        except AzureError as exc:
+            raise translate(exc, f"read image template {template!r}") from exc
+        self._recent[template] = (time.monotonic(), view)
+        return view
+
     def _ref(self, template: str) -> _Ref:
         entry = self._catalog.by_name.get(template)
         if entry is None:

@@ -22,9 +22,12 @@ def version_key(version: str) -> tuple:
 
 
 class AzureSources:
-    def __init__(self, *, credential, subscription_id: str, arm_endpoint: str | None = None,
+    def __init__(self, *, subscription_id: str, credential=None, arm_endpoint: str | None = None,
                  client_options: dict | None = None, clients: ArmClients | None = None) -> None:
-        """subscription_id: the subscription whose marketplace view is listed (any the identity can read)."""
+        """subscription_id: the subscription whose marketplace view is listed (any the identity can read).
+        Either credential (+ arm_endpoint, client_options) or a shared ArmClients."""
+        if clients is None and credential is None:
+            raise TypeError("AzureSources needs a credential (or clients)")
         self._subscription = subscription_id
         self._clients = clients or ArmClients(credential, arm_endpoint=arm_endpoint, options=client_options)
 

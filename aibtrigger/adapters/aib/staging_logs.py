@@ -11,7 +11,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from aibtrigger.adapters.aib.errors import describe
+from aibtrigger.adapters.aib.errors import describe, status_of
 from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.errors import BackendError
 
@@ -53,8 +53,9 @@ class StagingLogs:
             self._endpoints.pop(staging_group_id, None)
             return None  # the staging group is gone (the template was deleted and re-created)
         except AzureError as exc:
-            raise BackendError(f"read build log from {staging_group_id}: {describe(exc)} (the service identity "
-                               "needs 'Storage Blob Data Reader' on the staging resource group)") from exc
+            hint = " (the service identity needs 'Storage Blob Data Reader' on the staging resource group)" \
+                if status_of(exc) in (401, 403) else ""
+            raise BackendError(f"read build log from {staging_group_id}: {describe(exc)}{hint}") from exc
         return None
 
     def _blob_endpoints(self, staging_group_id: str) -> list[str]:
