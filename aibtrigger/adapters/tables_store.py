@@ -208,7 +208,7 @@ def _run_entity(run: RunRecord) -> dict:
               "log_location": run.log_location or "", "artifact_ids": json.dumps(run.artifact_ids),
               "polls": run.polls, "published": run.published, "upstream": run.upstream or "",
               "manual": run.manual, "source_version": run.source_version or ""}
-    for name in ("started_at", "ended_at"):
+    for name in ("started_at", "ended_at", "canceling_since"):
         if getattr(run, name) is not None:
             entity[name] = getattr(run, name)
     return entity
@@ -224,7 +224,8 @@ def _run_from(e) -> RunRecord:
                      message=e["message"], excerpt=FailureExcerpt.from_dict(excerpt) if excerpt else None,
                      log_location=e["log_location"] or None, artifact_ids=tuple(json.loads(e["artifact_ids"])),
                      polls=e["polls"], published=e["published"], upstream=e.get("upstream") or None,
-                     manual=e.get("manual", False), source_version=e.get("source_version") or None)
+                     manual=e.get("manual", False), source_version=e.get("source_version") or None,
+                     canceling_since=_datetime(e.get("canceling_since")))
 
 
 def _outcome_entity(o: OutcomeRecord) -> dict:

@@ -16,6 +16,7 @@ class RunState(StrEnum):
     FAILED = "Failed"
     CANCELED = "Canceled"
     TIMED_OUT = "TimedOut"  # never reported by a backend: the service's reading of a timeout
+    STUCK_CANCELING = "StuckCanceling"  # the service's: canceling far too long, given up (see runstate)
 
     @property
     def is_terminal(self) -> bool:

@@ -97,6 +97,7 @@ class RunRecord:
     upstream: str | None = None  # the cascade it was built for
     manual: bool = False  # served at least one manual request (a manual success lifts auto-disable)
     source_version: str | None = None  # the exact source version it used (AIB source.exactVersion)
+    canceling_since: datetime | None = None  # first seen Canceling (a stuck cancel is given up later)
 
     def evolve(self, **changes) -> RunRecord:
         return replace(self, **changes)

@@ -36,13 +36,21 @@ def belongs_to_run(status: BuildStatus, claimed_at: datetime, *, skew: timedelta
 
 
 def read_status(status: BuildStatus, *, started_at: datetime, now: datetime, timeout: timedelta,
-                grace: timedelta) -> Verdict:
-    """Interpret one status reading of a run that the backend confirmed at `started_at`."""
+                grace: timedelta, canceling_since: datetime | None = None) -> Verdict:
+    """Interpret one status reading of a run that the backend confirmed at `started_at`.
+
+    `canceling_since`: when this run was first seen Canceling. AIB builds are reported stuck there
+    for hours; after `grace` the run is given up as StuckCanceling so its template is released.
+    """
     if status.run_state is None or not belongs_to_run(status, started_at):
         if now - started_at < _SETTLE:
             return Verdict("continue")
         return Verdict("finished", RunState.FAILED, "the backend shows no trace of this run")
     if status.is_active:
+        if status.run_state is RunState.CANCELING and canceling_since and now - canceling_since > grace:
+            return Verdict("finished", RunState.STUCK_CANCELING,
+                           f"still canceling {_minutes(now - canceling_since)} after the cancel began; "
+                           "released: the backend may still be canceling")
         if now - started_at > timeout + grace and status.run_state is RunState.RUNNING:
             return Verdict("overdue", message=f"still running {_minutes(now - started_at)} after start; "
                                                f"timeout is {_minutes(timeout)} plus {_minutes(grace)} grace")
@@ -63,8 +71,8 @@ def poll_delay(*, elapsed: timedelta, expected: timedelta | None, minimum: float
     seconds = elapsed.total_seconds()
     if expected is not None:
         target = expected.total_seconds()
-        if seconds < 0.9 * target:
-            return _clamp(0.9 * target - seconds, minimum, maximum)
+        if seconds < 0.9 * target:  # the history vouches for the wait: `maximum` does not cut it
+            return max(minimum, 0.9 * target - seconds)
         return _clamp(0.05 * max(seconds, target), minimum, maximum)
     return _clamp(seconds / 3, minimum, maximum)
 

@@ -16,6 +16,7 @@ from aibtrigger.domain.records import Claim, RunRecord
 from aibtrigger.domain.runstate import poll_delay, read_status
 from aibtrigger.domain.summary import summary_after
 from aibtrigger.errors import ConcurrencyError
+from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,10 @@ def poll_run(template: str, run_id: str, token: str, deps: Deps, *, expected_sec
             return "polling"
     if not run.published:
         deps.publisher.publish(build_finished(run, now=deps.clock()))
+        crashpoint("after_publish")
         run = run.evolve(published=True)
         deps.store.put_run(run)
+    crashpoint("before_release")
     _release(claim, run, deps)
     return "finished"
 
@@ -46,8 +49,11 @@ def _observe(run: RunRecord, deps: Deps, token: str, expected_seconds: float | N
     timeout = timedelta(minutes=entry.definition.timeout_minutes if entry.definition else 240)
     now = deps.clock()
     status = deps.backend.get_status(run.template)
+    crashpoint("during_poll")
+    if status.run_state is RunState.CANCELING and run.canceling_since is None:
+        run = run.evolve(canceling_since=now)
     verdict = read_status(status, started_at=run.started_at or run.created_at, now=now, timeout=timeout,
-                          grace=deps.timeout_grace)
+                          grace=deps.timeout_grace, canceling_since=run.canceling_since)
     if verdict.action == "overdue":
         deps.backend.cancel_run(run.template)
         run = run.evolve(message=CANCELLED_FOR_TIMEOUT + verdict.message)
@@ -79,6 +85,7 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at, deps: Deps
                      source_version=deps.backend.exact_source_version(run.template))
     _summarize(run, deps)
     deps.store.put_run(run)
+    crashpoint("after_terminal_recorded")
     log.info("run %s of %s ended %s", run.run_id, run.template, state)
     return run
 

@@ -13,6 +13,7 @@ from aibtrigger.domain.model import RunState
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, RunRecord, new_run_id
 from aibtrigger.domain.runstate import belongs_to_run, poll_delay
 from aibtrigger.errors import BuildAlreadyActiveError, ConcurrencyError
+from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def _decide(request: Request, deps: Deps) -> OutcomeRecord:
                                                    request_ids=(request.request_id,),
                                                    requested_by=(request.requested_by,),
                                                    upstream=request.upstream, manual=request.manual))
+        crashpoint("after_claim")
         return _start(claim, request, deps)
     if claim.request_id == request.request_id:  # redelivery of the request that holds the claim
         return _start(claim, request, deps) if claim.state == "starting" else _resume_polling(claim, request, deps)
@@ -83,6 +85,7 @@ def _start(claim: Claim, request: Request, deps: Deps) -> OutcomeRecord:
     if not adopted:
         try:
             deps.backend.start_run(claim.template)
+            crashpoint("after_run_accepted")
         except BuildAlreadyActiveError:
             adopted = True
             status = deps.backend.get_status(claim.template)
@@ -95,7 +98,9 @@ def _start(claim: Claim, request: Request, deps: Deps) -> OutcomeRecord:
         run = run.evolve(state=RunState.RUNNING, started_at=started_at,
                          message="adopted a build that was already running" if adopted else "")
         deps.store.put_run(run)
+        crashpoint("after_run_recorded")
     running = _update_claim(claim, deps, lambda c: c.evolve(state="running", poll_token=deps.entropy()[:12]))
+    crashpoint("after_claim_running")
     _schedule_poll(running, run, deps)
     log.info("run %s of %s %s", run.run_id, run.template, "adopted" if adopted else "started")
     return _record(deps, request, Outcome.STARTED, run_id=run.run_id,

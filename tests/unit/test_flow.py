@@ -205,3 +205,18 @@ def test_consecutive_failures_disable_a_template_once_and_a_manual_success_lifts
     assert not summary.disabled and summary.consecutive_failures == 0
     assert summary.last_success_source_version == "22.04.202411050"
     assert deps.store.list_runs("base")[0].source_version == "22.04.202411050"
+
+
+def test_a_build_stuck_canceling_is_surfaced_and_its_claim_released(deps, clock):
+    request(deps)
+    clock.advance(minutes=5)
+    deps.backend.cancel_run("base")
+    drain(deps, clock, POLLS_QUEUE)  # first seen Canceling
+    clock.advance(minutes=16)  # past the 15-minute grace, still Canceling
+    drain(deps, clock, POLLS_QUEUE)
+    [run] = deps.store.list_runs("base")
+    assert run.state is RunState.STUCK_CANCELING and "released" in run.message
+    assert deps.publisher.events[-1]["type"] == "aibtrigger.build.stuckcanceling"
+    assert deps.store.get_claim("base") is None
+    assert request(deps, msg_id="after") == "started"  # adopts the still-canceling build, no second Run
+    assert deps.backend.runs_started == ["base"]

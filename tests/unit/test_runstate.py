@@ -62,3 +62,20 @@ def test_with_history_polling_jumps_to_the_expected_end_then_looks_closely():
     assert first == pytest.approx(0.9 * 45 * 60)
     near_end = poll_delay(elapsed=timedelta(minutes=44), expected=expected, minimum=30, maximum=3600)
     assert near_end == pytest.approx(0.05 * 45 * 60)
+
+
+def test_a_run_stuck_canceling_past_the_grace_is_given_up():
+    canceling = status(RunState.CANCELING)
+    since = T0 + timedelta(minutes=30)
+    kept = read_status(canceling, started_at=T0, now=since + GRACE - timedelta(minutes=1), timeout=HOUR,
+                       grace=GRACE, canceling_since=since)
+    assert kept.action == "continue"
+    given_up = read_status(canceling, started_at=T0, now=since + GRACE + timedelta(minutes=1), timeout=HOUR,
+                           grace=GRACE, canceling_since=since)
+    assert (given_up.action, given_up.state) == ("finished", RunState.STUCK_CANCELING)
+    assert "released" in given_up.message
+
+
+def test_history_lets_the_first_poll_wait_past_the_maximum_delay():
+    first = poll_delay(elapsed=timedelta(0), expected=timedelta(minutes=70), minimum=30, maximum=600)
+    assert first == pytest.approx(0.9 * 70 * 60)
