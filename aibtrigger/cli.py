@@ -63,7 +63,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_request(args) -> int:
-    from aibtrigger.config import REQUESTS_QUEUE
+    from aibtrigger.names import REQUESTS_QUEUE
     from aibtrigger.console import follow
     from aibtrigger.domain.model import RunState
     from aibtrigger.domain.records import RunRecord

@@ -5,7 +5,7 @@ from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
-from aibtrigger.config import LOGS_CONTAINER
+from aibtrigger.names import LOGS_CONTAINER
 from aibtrigger.errors import StorageError
 
 

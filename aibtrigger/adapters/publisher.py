@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from aibtrigger.config import RESULTS_QUEUE
+from aibtrigger.names import RESULTS_QUEUE
 from aibtrigger.errors import StorageError
 
 

@@ -12,7 +12,7 @@ from typing import Protocol
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
-from aibtrigger.config import POISON_SUFFIX
+from aibtrigger.names import POISON_SUFFIX
 from aibtrigger.errors import StorageError
 
 

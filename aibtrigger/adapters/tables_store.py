@@ -16,7 +16,7 @@ from azure.data.tables import TableServiceClient, UpdateMode
 
 import base64
 
-from aibtrigger.config import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE, SOURCES_TABLE, TEMPLATES_TABLE
+from aibtrigger.names import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE, SOURCES_TABLE, TEMPLATES_TABLE
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
 from aibtrigger.domain.records import (Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, TemplateSummary,
                                        template_of)

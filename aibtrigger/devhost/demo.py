@@ -49,7 +49,7 @@ def _ensure_source(deps, template: str) -> None:
 def _build(deps, template: str) -> int:
     import uuid
 
-    from aibtrigger.config import REQUESTS_QUEUE
+    from aibtrigger.names import REQUESTS_QUEUE
     from aibtrigger.console import follow
     from aibtrigger.domain.model import RunState
     from aibtrigger.domain.records import RunRecord

@@ -9,7 +9,7 @@ bp = func.Blueprint()
 @bp.route(route="requests", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def enqueue_request(req: func.HttpRequest) -> func.HttpResponse:
     from aibtrigger.bootstrap import get_deps
-    from aibtrigger.config import REQUESTS_QUEUE
+    from aibtrigger.names import REQUESTS_QUEUE
     from aibtrigger.errors import RejectedMessageError
     from aibtrigger.service_layer.messages import BuildRequestMessage, parse_message
 

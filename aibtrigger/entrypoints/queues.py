@@ -1,7 +1,7 @@
 """Queue-triggered functions: build requests and run polls."""
 import azure.functions as func
 
-from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
+from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 
 bp = func.Blueprint()
 

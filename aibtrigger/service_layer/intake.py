@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from aibtrigger.adapters.queues import poison_queue
-from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
+from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.records import Outcome, OutcomeRecord, Request
 from aibtrigger.errors import RejectedMessageError

@@ -16,7 +16,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from aibtrigger.config import REQUESTS_QUEUE
+from aibtrigger.names import REQUESTS_QUEUE
 from aibtrigger.domain.lineage import gallery_outputs
 from aibtrigger.domain.planner import plan
 from aibtrigger.domain.planner_index import index_for

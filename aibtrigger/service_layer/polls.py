@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
+from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.domain.events import build_finished, template_disabled
 from aibtrigger.domain.logexcerpt import extract_failure, redact
 from aibtrigger.domain.model import RunState

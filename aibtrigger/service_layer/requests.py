@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from aibtrigger.config import POLLS_QUEUE
+from aibtrigger.names import POLLS_QUEUE
 from aibtrigger.domain.model import RunState
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, RunRecord, new_run_id
 from aibtrigger.domain.runstate import belongs_to_run, poll_delay

@@ -72,7 +72,7 @@ class Stack:
         """Wait until nothing is claimed or queued, twice in a row: every build and follow-up ended."""
         from azure.storage.queue import QueueClient
 
-        from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
+        from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 
         queues = [QueueClient.from_connection_string(self.azurite.connection_string, q)
                   for q in (REQUESTS_QUEUE, POLLS_QUEUE)]

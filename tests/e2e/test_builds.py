@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from aibtrigger.adapters.local.gallery import LocalGallery
-from aibtrigger.config import REQUESTS_QUEUE, RESULTS_QUEUE
+from aibtrigger.names import REQUESTS_QUEUE, RESULTS_QUEUE
 from aibtrigger.domain.model import RunState
 from aibtrigger.domain.records import Outcome
 

@@ -9,7 +9,7 @@ from aibtrigger.adapters.logstore import InMemoryLogStore
 from aibtrigger.adapters.publisher import InMemoryPublisher
 from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
-from aibtrigger.config import POLLS_QUEUE
+from aibtrigger.names import POLLS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.intake import handle_poll_message, handle_request_message
 

@@ -9,11 +9,13 @@ A setting added to config.py therefore fails this test until the Bicep writes it
 explicitly declared not needed in Azure); a setting dropped from config.py fails it until the Bicep
 stops writing it.
 
-Queue, table and container names are checked the same way against config.py's constants.
+Queue, table and container names are checked the same way against aibtrigger/names.py.
 """
 from __future__ import annotations
 
 import pytest
+
+from aibtrigger import names
 
 from aibtrigger import config
 from infra_bicep import REPO, render
@@ -101,7 +103,7 @@ def test_written_values_load_with_the_real_settings_loader(main, written, monkey
 
 
 def _constants(suffix: str) -> set[str]:
-    return {value for name, value in vars(config).items() if name.endswith(suffix) and isinstance(value, str)}
+    return {value for name, value in vars(names).items() if name.endswith(suffix) and isinstance(value, str)}
 
 
 def test_queues_tables_and_containers_match_the_code(main):
@@ -109,11 +111,11 @@ def test_queues_tables_and_containers_match_the_code(main):
     queues, tables = set(variables["queueNames"]), set(variables["tableNames"])
     containers = {variables[name] for name in variables if name.endswith("ContainerName")}
     code_queues = _constants("_QUEUE")
-    poison = {q + config.POISON_SUFFIX for q in (config.REQUESTS_QUEUE, config.POLLS_QUEUE)}
+    poison = {q + names.POISON_SUFFIX for q in (names.REQUESTS_QUEUE, names.POLLS_QUEUE)}
     assert code_queues | poison <= queues, f"queues missing from main.bicep: {sorted(code_queues | poison - queues)}"
-    stale = queues - code_queues - {q + config.POISON_SUFFIX for q in code_queues}
+    stale = queues - code_queues - {q + names.POISON_SUFFIX for q in code_queues}
     assert not stale, f"main.bicep creates queues the code does not use: {sorted(stale)}"
-    assert tables == _constants("_TABLE"), f"main.bicep tables {sorted(tables)} != config.py {sorted(_constants('_TABLE'))}"
+    assert tables == _constants("_TABLE"), f"main.bicep tables {sorted(tables)} != names.py {sorted(_constants('_TABLE'))}"
     assert _constants("_CONTAINER") <= containers, f"containers missing from main.bicep: {_constants('_CONTAINER') - containers}"
 
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from aibtrigger.config import POLLS_QUEUE, REQUESTS_QUEUE
+from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.domain.model import RunOutput, RunState
 from aibtrigger.domain.records import Outcome
 from aibtrigger.service_layer.intake import MAX_DEQUEUE_COUNT, handle_poll_message, handle_request_message

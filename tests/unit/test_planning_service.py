@@ -6,7 +6,7 @@ from aibtrigger.adapters.publisher import InMemoryPublisher
 from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
-from aibtrigger.config import REQUESTS_QUEUE
+from aibtrigger.names import REQUESTS_QUEUE
 from aibtrigger.domain.records import Outcome, TemplateSummary
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.events import handle_gallery_event
