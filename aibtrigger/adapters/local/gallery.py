@@ -12,7 +12,8 @@ from pathlib import Path
 
 from aibtrigger.adapters.local.events import gallery_version_written, post_events
 from aibtrigger.adapters.local.layout import GALLERY_CONTAINER, container, gallery_prefix, gallery_version_id, \
-    safe_segment, split_gallery_id, utc_now, version_key
+    safe_segment, split_gallery_id, utc_now
+from aibtrigger.domain.versions import version_key
 
 _META = "version.json"
 _ARTIFACT = "image.tar.gz"

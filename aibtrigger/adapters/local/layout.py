@@ -65,18 +65,6 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
-def version_key(version: str) -> tuple:
-    """Sort key for dotted versions: parts compare as integers (1.10 > 1.9, 22.04.202411050 >
-    22.04.202410020). A part that is not a plain number compares by its leading digits, then by
-    the rest as text, so odd versions ('1.0-beta') still sort instead of raising."""
-    key = []
-    for part in version.split("."):
-        match = re.match(r"(\d*)(.*)", part)
-        digits, rest = match.group(1), match.group(2)
-        key.append((int(digits) if digits else -1, rest))
-    return tuple(key)
-
-
 def split_gallery_id(resource_id: str) -> dict[str, str | None]:
     """The parts of a gallery image or image version id: s, rg, g, i and v (None for an image id).
     Accepts `/versions/<v>` and the `/imageversions/<v>` spelling seen in the 2025-10-01 spec."""

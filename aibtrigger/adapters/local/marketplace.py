@@ -9,9 +9,9 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aibtrigger.adapters.local.layout import MARKETPLACE_CONTAINER, container, marketplace_prefix, safe_segment, \
-    version_key
+from aibtrigger.adapters.local.layout import MARKETPLACE_CONTAINER, container, marketplace_prefix, safe_segment
 from aibtrigger.adapters.local.rootfs import archive_from_files, os_release
+from aibtrigger.domain.versions import version_key
 
 _SUFFIX = ".tar.gz"
 
