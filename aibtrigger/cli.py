@@ -101,21 +101,12 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    """The dry run: the same planner as the service, reading the same state, changing nothing."""
+    """`plan`: the dry run, the same planner as the service, changing nothing. `sweep`: what the
+    sweep_sources timer does, now."""
     from aibtrigger.console import print_decisions, print_json
-    from aibtrigger.service_layer.planning import dry_run
+    from aibtrigger.service_layer import planning
 
-    decisions = dry_run(_deps())
-    print_json([d.to_dict() for d in decisions]) if args.json else print_decisions(decisions)
-    return 0
-
-
-def cmd_sweep(args) -> int:
-    """Run the marketplace sweep now: what the sweep_sources timer does."""
-    from aibtrigger.console import print_decisions, print_json
-    from aibtrigger.service_layer.planning import sweep_sources
-
-    decisions = sweep_sources(_deps())
+    decisions = (planning.dry_run if args.command == "plan" else planning.sweep_sources)(_deps())
     print_json([d.to_dict() for d in decisions]) if args.json else print_decisions(decisions)
     return 0
 
@@ -213,11 +204,11 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("template")
     cancel.set_defaults(run=cmd_cancel)
 
-    for name, func, text in (("plan", cmd_plan, "dry run: would each template build now, why, in which wave"),
-                             ("sweep", cmd_sweep, "look for new marketplace versions now and act on them")):
+    for name, text in (("plan", "dry run: would each template build now, why, in which wave"),
+                       ("sweep", "look for new marketplace versions now and act on them")):
         planning = sub.add_parser(name, help=text)
         planning.add_argument("--json", action="store_true")
-        planning.set_defaults(run=func)
+        planning.set_defaults(run=cmd_plan, command=name)
 
     for name, func, text in (("runs", cmd_runs, "list recorded runs, newest first"),
                              ("outcomes", cmd_outcomes, "list what became of each request (incl. rejected)")):
