@@ -46,7 +46,8 @@ def cmd_dev(args) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with running_stack(storage=args.storage, data_dir=data_dir, http_port=args.port) as host:
+    with running_stack(storage=args.storage, data_dir=data_dir, http_port=args.port,
+                       message_visibility=args.message_visibility) as host:
         print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop)", flush=True)
         try:
             while not stop.wait(0.5):  # short waits keep Ctrl-C responsive
@@ -186,6 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--data", default=".aibtrigger/azurite", help="where Azurite keeps its data")
     dev.add_argument("--in-memory", action="store_true", help="keep Azurite's data in memory only")
     dev.add_argument("--port", type=int, default=7071, help="HTTP port of the functions (default 7071)")
+    dev.add_argument("--message-visibility", type=float, default=60.0, metavar="SECONDS",
+                     help="how long a received queue message stays invisible, renewed while its invocation runs "
+                          "(default 60); a message held by a killed host reappears after it")
     dev.set_defaults(run=cmd_dev)
 
     demo = sub.add_parser("demo", help="a whole local build, start to finish, then stop everything")

@@ -39,3 +39,11 @@ class ConcurrencyError(AibTriggerError):
 
 class StorageError(AibTriggerError):
     """State, queue or blob storage failed; the operation may be retried."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An SDK error's first line, with keys, SAS signatures and tokens masked: safe to log and record."""
+    from aibtrigger.domain.logexcerpt import redact
+
+    text = str(exc)
+    return redact(text.splitlines()[0]) if text else ""

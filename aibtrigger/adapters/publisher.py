@@ -41,6 +41,8 @@ class EventGridPublisher:
         from azure.core.exceptions import AzureError
         from azure.core.messaging import CloudEvent
 
+        from aibtrigger.errors import first_line
+
         extra = {k: v for k, v in event.items() if k not in _CLOUDEVENT_FIELDS}
         cloud_event = CloudEvent(source=event["source"], type=event["type"], data=event.get("data"),
                                  subject=event.get("subject"), id=event["id"], time=_parse_time(event.get("time")),
@@ -49,7 +51,7 @@ class EventGridPublisher:
             self._client.send([cloud_event])
         except AzureError as exc:
             raise StorageError(f"publishing to Event Grid failed: {type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+                               f"{first_line(exc)}") from exc
 
 
 _CLOUDEVENT_FIELDS = {"specversion", "id", "source", "type", "subject", "time", "data", "datacontenttype"}

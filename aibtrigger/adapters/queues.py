@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
+from azure.storage.queue import BinaryBase64EncodePolicy, QueueServiceClient
 
 from aibtrigger.names import POISON_SUFFIX
 from aibtrigger.errors import StorageError
@@ -18,8 +18,8 @@ from aibtrigger.errors import StorageError
 
 class MessageQueue(Protocol):
     def send(self, queue: str, payload: dict, *, delay_seconds: float = 0) -> None: ...
-    def send_raw(self, queue: str, text: str) -> None:
-        """Put text as it is (used to keep a rejected message, verbatim, in a poison queue)."""
+    def send_raw(self, queue: str, body: bytes | str) -> None:
+        """Put a body as it is, byte for byte (used to keep a rejected message, verbatim, in a poison queue)."""
 
 
 def poison_queue(queue: str) -> str:
@@ -42,7 +42,9 @@ class InMemoryQueue:
     def send(self, queue: str, payload: dict, *, delay_seconds: float = 0) -> None:
         self.sent.append(SentMessage(queue, json.dumps(payload), delay_seconds))
 
-    def send_raw(self, queue: str, text: str) -> None:
+    def send_raw(self, queue: str, body: bytes | str) -> None:
+        # Bytes that are not UTF-8 stay recoverable: text.encode("utf-8", "surrogateescape") gives them back.
+        text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else body
         self.sent.append(SentMessage(queue, text, 0))
 
     def payloads(self, queue: str) -> list[dict]:
@@ -61,14 +63,14 @@ class StorageQueue:
 
     def send(self, queue: str, payload: dict, *, delay_seconds: float = 0) -> None:
         delay = int(min(max(delay_seconds, 0), self._MAX_DELAY))
-        self._send(queue, json.dumps(payload, separators=(",", ":")), delay)
+        self._send(queue, json.dumps(payload, separators=(",", ":")).encode("utf-8"), delay)
 
-    def send_raw(self, queue: str, text: str) -> None:
-        self._send(queue, text, 0)
+    def send_raw(self, queue: str, body: bytes | str) -> None:
+        self._send(queue, body if isinstance(body, bytes) else body.encode("utf-8"), 0)
 
-    def _send(self, queue: str, text: str, delay: int) -> None:
+    def _send(self, queue: str, body: bytes, delay: int) -> None:
         try:
-            self._client(queue).send_message(text, visibility_timeout=delay or None)
+            self._client(queue).send_message(body, visibility_timeout=delay or None)
         except AzureError as exc:
             raise StorageError(f"sending to queue {queue!r} failed: {type(exc).__name__}") from exc
 
@@ -76,7 +78,8 @@ class StorageQueue:
         with self._lock:
             client = self._clients.get(queue)
             if client is None:
-                client = self._service.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
+                # Base64 of the bytes: what the host decodes, and any body (UTF-8 or not) survives it.
+                client = self._service.get_queue_client(queue, message_encode_policy=BinaryBase64EncodePolicy())
                 try:
                     client.create_queue()
                 except ResourceExistsError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import datetime
 from typing import Protocol
 
 from aibtrigger.domain.records import Claim, OutcomeRecord, RunRecord, TemplateSummary, template_of
@@ -29,6 +30,8 @@ class StateStore(Protocol):
     def get_summary(self, template: str) -> TemplateSummary: ...
     def put_summary(self, summary: TemplateSummary) -> None: ...
     def list_summaries(self) -> list[TemplateSummary]: ...
+    def set_schedule_tick(self, template: str, tick: datetime) -> None:
+        """Only this field: a poll may be writing the rest of the summary at the same time."""
     def get_observed(self) -> dict[str, str]:
         """Source versions seen so far, by source key text ('platform|westeurope|canonical|...')."""
     def put_observed(self, key: str, version: str) -> None: ...
@@ -62,6 +65,8 @@ class InMemoryStateStore:
 
     def delete_claim(self, claim: Claim) -> None:
         with self._lock:
+            if claim.template not in self.claims:
+                return  # already released: as good as done
             self._check(claim)
             del self.claims[claim.template]
 
@@ -97,6 +102,10 @@ class InMemoryStateStore:
 
     def list_summaries(self) -> list[TemplateSummary]:
         return list(self.summaries.values())
+
+    def set_schedule_tick(self, template: str, tick: datetime) -> None:
+        with self._lock:
+            self.summaries[template] = self.get_summary(template).evolve(last_schedule_tick=tick)
 
     def get_observed(self) -> dict[str, str]:
         return dict(self.observed)

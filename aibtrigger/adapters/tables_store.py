@@ -20,7 +20,7 @@ from aibtrigger.names import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE, SOURCES_T
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
 from aibtrigger.domain.records import (Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, TemplateSummary,
                                        template_of)
-from aibtrigger.errors import ConcurrencyError, StorageError
+from aibtrigger.errors import ConcurrencyError, StorageError, first_line
 
 REJECTED_PARTITION = "_rejected"
 _CLAIM_ROW = "claim"
@@ -72,6 +72,8 @@ class TableStateStore:
             try:
                 self._claims.delete_entity(claim.template, _CLAIM_ROW, etag=claim.etag,
                                            match_condition=MatchConditions.IfNotModified)
+            except ResourceNotFoundError:
+                return  # already released (by another poll chain): as good as done
             except ResourceModifiedError:
                 raise ConcurrencyError(f"claim on {claim.template!r} changed since it was read") from None
 
@@ -141,6 +143,11 @@ class TableStateStore:
         with _translated():
             self._templates.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
+    def set_schedule_tick(self, template: str, tick: datetime) -> None:
+        with _translated():
+            self._templates.upsert_entity({"PartitionKey": template, "RowKey": _SUMMARY_ROW,
+                                           "last_schedule_tick": tick}, mode=UpdateMode.MERGE)
+
     def list_summaries(self) -> list[TemplateSummary]:
         with _translated():
             return [_summary_from(e) for e in self._templates.list_entities()]
@@ -158,7 +165,7 @@ class TableStateStore:
 
 _SUMMARY_ROW = "summary"
 _SUMMARY_FIELDS = ("last_success_at", "last_success_source_version", "last_success_upstream", "last_upstream",
-                   "consecutive_failures", "disabled", "last_schedule_tick")
+                   "consecutive_failures", "disabled", "last_schedule_tick", "last_counted_run")
 
 
 def _summary_from(e) -> TemplateSummary:
@@ -173,7 +180,7 @@ class _translated:
 
     def __exit__(self, kind, exc, tb):
         if exc is not None and isinstance(exc, AzureError):
-            raise StorageError(f"table storage failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+            raise StorageError(f"table storage failed: {type(exc).__name__}: {first_line(exc)}") from exc
         return False
 
 
@@ -208,7 +215,7 @@ def _run_entity(run: RunRecord) -> dict:
               "log_location": run.log_location or "", "artifact_ids": json.dumps(run.artifact_ids),
               "polls": run.polls, "published": run.published, "upstream": run.upstream or "",
               "manual": run.manual, "source_version": run.source_version or ""}
-    for name in ("started_at", "ended_at", "canceling_since"):
+    for name in ("started_at", "ended_at", "canceling_since", "next_poll_at"):
         if getattr(run, name) is not None:
             entity[name] = getattr(run, name)
     return entity
@@ -225,7 +232,8 @@ def _run_from(e) -> RunRecord:
                      log_location=e["log_location"] or None, artifact_ids=tuple(json.loads(e["artifact_ids"])),
                      polls=e["polls"], published=e["published"], upstream=e.get("upstream") or None,
                      manual=e.get("manual", False), source_version=e.get("source_version") or None,
-                     canceling_since=_datetime(e.get("canceling_since")))
+                     canceling_since=_datetime(e.get("canceling_since")),
+                     next_poll_at=_datetime(e.get("next_poll_at")))
 
 
 def _outcome_entity(o: OutcomeRecord) -> dict:

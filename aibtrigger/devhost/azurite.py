@@ -53,10 +53,15 @@ def find_azurite(project_root: Path | None = None) -> str:
     raise FileNotFoundError("Azurite is not installed: run `npm ci` in the project folder (or `make setup`)")
 
 
-def start_azurite(*, data_dir: Path | None = None, timeout: float = 30.0) -> Azurite:
-    """Start Azurite on free ports: in memory, or persisted under `data_dir` (survives restarts)."""
+def start_azurite(*, data_dir: Path | None = None, timeout: float = 30.0,
+                  ports: tuple[int, int, int] | None = None) -> Azurite:
+    """Start Azurite on free ports: in memory, or persisted under `data_dir` (survives restarts).
+
+    `ports` (blob, queue, table) pins the ports instead: a restart with the same `data_dir` and the
+    ports of the previous instance comes back at the same endpoints, so running clients reconnect."""
+    blob, queue, table = ports or (0, 0, 0)
     cmd = [find_azurite(), "--disableTelemetry", "--skipApiVersionCheck", "--loose",
-           "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
+           "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),
            "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"]
     cmd += ["--location", str(data_dir)] if data_dir else ["--inMemoryPersistence"]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

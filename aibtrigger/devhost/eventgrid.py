@@ -55,6 +55,8 @@ def _events(body: bytes) -> list[dict]:
         payload = json.loads(body.decode("utf-8") or "null")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # json.loads past ~1,000 levels: a bad request, not a host failure (500)
+        raise ValueError("request body is not valid JSON: nested too deeply") from None
     events = payload if isinstance(payload, list) else [payload]
     if not events or not all(isinstance(e, dict) for e in events):
         raise ValueError("expected a JSON array of events (or one CloudEvents object)")

@@ -26,8 +26,11 @@ def free_port() -> int:
 
 @contextmanager
 def running_stack(*, storage: str | None = None, data_dir: Path | None = None, http_port: int = 0,
-                  app_dir: Path = PROJECT_ROOT, state_file: Path | None = STATE_FILE, poll_seconds=(1.0, 5.0)):
-    """Azurite (unless `storage` names a running one) and the dev host; yields the host."""
+                  app_dir: Path = PROJECT_ROOT, state_file: Path | None = STATE_FILE, poll_seconds=(1.0, 5.0),
+                  message_visibility: float = 60.0):
+    """Azurite (unless `storage` names a running one) and the dev host; yields the host.
+
+    `message_visibility`: DevHost's (how long a received queue message stays invisible)."""
     from aibtrigger import bootstrap
     from aibtrigger.devhost.azurite import start_azurite
     from aibtrigger.devhost.host import DevHost
@@ -50,7 +53,7 @@ def running_stack(*, storage: str | None = None, data_dir: Path | None = None, h
     import function_app
 
     host = DevHost(function_app.app, connection_string=connection, host_json=app_dir / "host.json",
-                   http_port=port)
+                   http_port=port, message_visibility=message_visibility)
     try:
         host.start()
         if state_file is not None:

@@ -1,6 +1,7 @@
 """What the service remembers: the claim on a template, the run history, each request's outcome."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -44,9 +45,22 @@ class FollowUp:
     manual: bool = False
 
     def add(self, request: Request) -> FollowUp:
-        return FollowUp(self.request_ids + (request.request_id,), self.reasons + (request.reason,),
-                        tuple(dict.fromkeys(self.requested_by + (request.requested_by,))),
+        """Join `request`. Bounded: the follow-up is stored whole, as JSON, in one Azure Tables property
+        (32K UTF-16 characters), and a 1,000-character reason can take 12,000 once escaped. Past its
+        budget a request still joins (its outcome record keeps its reason) but adds no more text here;
+        the first reason always stays, the hand-off message needs one."""
+        requested_by = self.requested_by if request.requested_by in self.requested_by else \
+            _within(self.requested_by, request.requested_by, 5_000)
+        return FollowUp(_within(self.request_ids, request.request_id, 10_000),
+                        _within(self.reasons, request.reason, 12_500), requested_by,
                         request.upstream or self.upstream, self.manual or request.manual)
+
+
+def _within(kept: tuple[str, ...], item: str, budget: int) -> tuple[str, ...]:
+    """`kept` plus `item` if, as JSON (escaped as the Tables store writes it), they stay within `budget`
+    characters; the first item always fits."""
+    grown = kept + (item,)
+    return grown if not kept or len(json.dumps(grown)) <= budget else kept
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ class RunRecord:
     manual: bool = False  # served at least one manual request (a manual success lifts auto-disable)
     source_version: str | None = None  # the exact source version it used (AIB source.exactVersion)
     canceling_since: datetime | None = None  # first seen Canceling (a stuck cancel is given up later)
+    next_poll_at: datetime | None = None  # when its poll chain should look next (the watchdog checks)
 
     def evolve(self, **changes) -> RunRecord:
         return replace(self, **changes)
@@ -142,6 +157,7 @@ class TemplateSummary:
     consecutive_failures: int = 0
     disabled: bool = False
     last_schedule_tick: datetime | None = None
+    last_counted_run: str | None = None  # the run last folded in: a redelivered poll must not count twice
 
     def evolve(self, **changes) -> TemplateSummary:
         return replace(self, **changes)

@@ -12,8 +12,11 @@ def summary_after(summary: TemplateSummary, run: RunRecord, *, max_failures: int
     """The summary once `run` ended, and whether this run just auto-disabled the template.
 
     N consecutive failures disable it (0: never); a successful run that a person asked for lifts it.
+    A run already folded in (a redelivered poll) changes nothing.
     """
-    changed = summary.evolve(last_upstream=run.upstream)
+    if summary.last_counted_run == run.run_id:
+        return summary, False
+    changed = summary.evolve(last_upstream=run.upstream, last_counted_run=run.run_id)
     if run.state in _SUCCESSFUL:
         changed = changed.evolve(last_success_at=run.ended_at, last_success_source_version=run.source_version,
                                  last_success_upstream=run.upstream, consecutive_failures=0,

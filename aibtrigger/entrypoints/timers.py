@@ -16,5 +16,8 @@ def sweep_sources(timer: func.TimerRequest) -> None:
 def tick_schedules(timer: func.TimerRequest) -> None:
     from aibtrigger.bootstrap import get_deps
     from aibtrigger.service_layer.planning import tick_schedules as tick
+    from aibtrigger.service_layer.watchdog import recover_stalled
 
-    tick(get_deps())
+    deps = get_deps()
+    tick(deps)
+    recover_stalled(deps)  # the same minute-by-minute rhythm: no claim stays stuck

@@ -8,6 +8,7 @@ the host moves it to the poison queue: either way nothing vanishes.
 from __future__ import annotations
 
 import logging
+import re
 
 from aibtrigger.adapters.queues import poison_queue
 from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
@@ -15,11 +16,12 @@ from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.records import Outcome, OutcomeRecord, Request
 from aibtrigger.errors import RejectedMessageError
 from aibtrigger.service_layer.deps import Deps
-from aibtrigger.service_layer.messages import BuildRequestMessage, PollMessage, parse_message
+from aibtrigger.service_layer.messages import ID_PATTERN, BuildRequestMessage, PollMessage, parse_message
 from aibtrigger.service_layer.polls import poll_run
 from aibtrigger.service_layer.requests import request_build
 
 log = logging.getLogger(__name__)
+_ID = re.compile(ID_PATTERN)
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount (a test keeps them equal)
 
 
@@ -37,6 +39,7 @@ def handle_request_message(body: bytes, *, message_id: str, dequeue_count: int, 
 def handle_poll_message(body: bytes, *, message_id: str, dequeue_count: int, deps: Deps) -> str:
     def handle() -> str:
         msg = parse_message(PollMessage, body)
+        deps.catalog.get(msg.template)  # UnknownTemplateError: rejected, not dropped as a stale poll
         return poll_run(msg.template, msg.run_id, msg.token, deps, expected_seconds=msg.expected_seconds)
 
     return _guarded(handle, POLLS_QUEUE, body, message_id, dequeue_count, deps)
@@ -59,21 +62,30 @@ def _guarded(handle, queue: str, body: bytes, message_id: str, dequeue_count: in
 def reject(queue: str, body: bytes, *, message_id: str, reason: str, deps: Deps) -> None:
     log.warning("rejected message %s on %s: %s", message_id, queue, redact(reason))
     _record_rejection(body, message_id, reason, deps)
-    deps.queue.send_raw(poison_queue(queue), body.decode("utf-8", "replace"))
+    deps.queue.send_raw(poison_queue(queue), body)  # byte for byte, even when it is not UTF-8
 
 
 def _record_rejection(body: bytes, message_id: str, reason: str, deps: Deps) -> None:
+    # Keyed by the message's own id when it has a valid one (the planner's requests do), so the
+    # record is found where `aibtrigger show` and redeliveries look for that request.
+    own_id = _field(body, "id")
     deps.store.add_outcome(OutcomeRecord(
-        request_id=message_id, template=_known_template(body, deps), outcome=Outcome.REJECTED, reasons=(),
+        request_id=own_id if _ID.match(own_id) else message_id, template=_known_template(body, deps), outcome=Outcome.REJECTED, reasons=(),
         at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
 
 
 def _known_template(body: bytes, deps: Deps) -> str:
     """The template the message names, if it is in the catalog: its history then shows the rejection."""
+    name = _field(body, "template")
+    return name if name in deps.catalog else ""
+
+
+def _field(body: bytes, name: str) -> str:
+    """A string field of a message that may be anything at all, or ''."""
     import json
 
     try:
-        name = json.loads(body).get("template")
-    except (ValueError, AttributeError):
+        value = json.loads(body).get(name)
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deeply
         return ""
-    return name if isinstance(name, str) and name in deps.catalog else ""
+    return value if isinstance(value, str) else ""

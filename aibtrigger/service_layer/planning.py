@@ -24,7 +24,9 @@ from aibtrigger.domain.planner_types import (BUILD, WAIT, Decision, ParentSuccee
                                              SourceKey, Sweep, TemplateHistory, gallery_key, upstream_id)
 from aibtrigger.domain.records import Outcome, OutcomeRecord
 from aibtrigger.domain.schedule import due_tick
+from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.versions import is_newer, version_of
+from aibtrigger.errors import AibTriggerError
 from aibtrigger.service_layer.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,7 @@ def tick_schedules(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
         decided += act([decision], deps, signal_id=f"schedule:{tick}", kind="schedule", upstream=None,
                        detail=f"schedule tick {tick}")
         if tick is not None:
-            summary = deps.store.get_summary(decision.template)
-            deps.store.put_summary(summary.evolve(last_schedule_tick=datetime.fromisoformat(str(tick))))
+            deps.store.set_schedule_tick(decision.template, datetime.fromisoformat(str(tick)))
     return decided
 
 
@@ -153,8 +154,15 @@ def _latest(deps: Deps, keys: list[SourceKey], max_workers: int) -> dict[SourceK
     """One marketplace read per distinct source, a bounded number at a time."""
     if not keys:
         return {}
+    def latest(key: SourceKey) -> str | None:
+        try:
+            return deps.sources.latest_version(*key[1:])
+        except AibTriggerError as exc:  # one unreadable source must not stop the others' checks
+            log.error("cannot read the versions of %s: %s", "/".join(key), redact(str(exc)))
+            return None
+
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(keys)))) as pool:
-        return dict(zip(keys, pool.map(lambda key: deps.sources.latest_version(*key[1:]), keys)))
+        return dict(zip(keys, pool.map(latest, keys)))
 
 
 def _producer_of(image: str, deps: Deps) -> str | None:

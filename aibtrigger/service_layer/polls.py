@@ -12,7 +12,7 @@ from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.domain.events import build_finished, template_disabled
 from aibtrigger.domain.logexcerpt import extract_failure, redact
 from aibtrigger.domain.model import RunState
-from aibtrigger.domain.records import Claim, RunRecord
+from aibtrigger.domain.records import Claim, Outcome, OutcomeRecord, RunRecord
 from aibtrigger.domain.runstate import poll_delay, read_status
 from aibtrigger.domain.summary import summary_after
 from aibtrigger.errors import ConcurrencyError
@@ -59,12 +59,12 @@ def _observe(run: RunRecord, deps: Deps, token: str, expected_seconds: float | N
         run = run.evolve(message=CANCELLED_FOR_TIMEOUT + verdict.message)
         log.warning("run %s overdue: %s", run.run_id, verdict.message)
     if verdict.action in ("continue", "overdue"):
-        run = run.evolve(polls=run.polls + 1, state=status.run_state if status.is_active else run.state,
-                         sub_state=status.run_sub_state)
-        deps.store.put_run(run)
         expected = timedelta(seconds=expected_seconds) if expected_seconds else None
         delay = poll_delay(elapsed=now - (run.started_at or now), expected=expected,
                            minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
+        run = run.evolve(polls=run.polls + 1, state=status.run_state if status.is_active else run.state,
+                         sub_state=status.run_sub_state, next_poll_at=now + timedelta(seconds=delay))
+        deps.store.put_run(run)
         deps.queue.send(POLLS_QUEUE, {"template": run.template, "run_id": run.run_id, "token": token,
                                       "expected_seconds": expected_seconds}, delay_seconds=delay)
         return run
@@ -106,7 +106,15 @@ def _summarize(run: RunRecord, deps: Deps) -> None:
 
 
 def _release(claim: Claim, run: RunRecord, deps: Deps) -> None:
-    """Free the template, or pass it to the follow-up that waits (through a hand-off message)."""
+    """Free the template, or pass it to the follow-up that waits (through a hand-off message).
+
+    First every request this run served gets its outcome (a crash may have come before the
+    request handler wrote it): a late redelivery of one of them must not build the template again.
+    """
+    for request_id in claim.request_ids:
+        deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template,
+                                             outcome=Outcome.STARTED, reasons=(), at=deps.clock(),
+                                             run_id=run.run_id, detail="served by this run"))
     for _ in range(8):
         if claim.followup is not None:
             waiting = claim.followup

@@ -7,6 +7,7 @@ redelivered request a no-op once it has ended.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aibtrigger.names import POLLS_QUEUE
 from aibtrigger.domain.model import RunState
@@ -26,13 +27,18 @@ def request_build(request: Request, deps: Deps) -> OutcomeRecord:
     if recorded is not None:
         log.info("request %s already ended (%s): duplicate delivery", request.request_id, recorded.outcome)
         return recorded
-    if entry.policy.paused and request.follows_run is None:
+    if entry.policy.paused and not _is_hand_off(request, deps):
         return _record(deps, request, Outcome.SKIPPED, detail="template is paused")
     for _ in range(_ATTEMPTS):
         try:
             return _decide(request, deps)
         except ConcurrencyError:
-            continue  # another instance changed the claim between our read and write: look again
+            # Another instance changed the claim between our read and write: look again. A duplicate
+            # delivery that read the claim while it was 'starting' may find it gone because the run it
+            # asked for has already ended: the request is served (its outcome is recorded), not new.
+            recorded = deps.store.get_outcome(request.template, request.request_id)
+            if recorded is not None:
+                return recorded
     raise ConcurrencyError(f"claim on {request.template!r} kept changing; the message will be retried")
 
 
@@ -63,6 +69,14 @@ def _decide(request: Request, deps: Deps) -> OutcomeRecord:
     deps.store.replace_claim(claim.evolve(followup=(claim.followup or FollowUp()).add(request)))
     return _record(deps, request, Outcome.COALESCED, run_id=claim.run_id,
                    detail=f"{claim.template} is building ({claim.run_id}): joined its follow-up build")
+
+
+def _is_hand_off(request: Request, deps: Deps) -> bool:
+    """A follow-up's hand-off names the run whose claim it takes over; anything else is a request."""
+    if request.follows_run is None:
+        return False
+    claim = deps.store.get_claim(request.template)
+    return claim is not None and claim.run_id == request.follows_run
 
 
 def _hand_off(claim: Claim, request: Request, deps: Deps) -> OutcomeRecord:
@@ -109,16 +123,22 @@ def _start(claim: Claim, request: Request, deps: Deps) -> OutcomeRecord:
 
 def _resume_polling(claim: Claim, request: Request, deps: Deps) -> OutcomeRecord:
     """A crash may have come between 'running' and the first poll: start a fresh poll chain."""
+    resume_polling(claim, deps)
+    return _record(deps, request, Outcome.STARTED, run_id=claim.run_id, detail="Run invoked")
+
+
+def resume_polling(claim: Claim, deps: Deps) -> None:
+    """A new poll chain for the claim's run; the new token silences any older chain still in flight."""
     run = deps.store.get_run(claim.run_id)
     if run is not None:
         _schedule_poll(_update_claim(claim, deps, lambda c: c.evolve(poll_token=deps.entropy()[:12])), run, deps)
-    return _record(deps, request, Outcome.STARTED, run_id=claim.run_id, detail="Run invoked")
 
 
 def _schedule_poll(claim: Claim, run: RunRecord, deps: Deps) -> None:
     expected = expected_duration(run.template, deps)
     delay = poll_delay(elapsed=deps.clock() - (run.started_at or deps.clock()), expected=expected,
                        minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
+    deps.store.put_run(run.evolve(next_poll_at=deps.clock() + timedelta(seconds=delay)))  # for the watchdog
     deps.queue.send(POLLS_QUEUE, {"template": claim.template, "run_id": claim.run_id, "token": claim.poll_token,
                                   "expected_seconds": expected.total_seconds() if expected else None},
                     delay_seconds=delay)

@@ -54,6 +54,7 @@ def test_replace_and_delete_are_conditional_on_the_etag(store):
         store.delete_claim(first)
     store.delete_claim(second)
     assert store.get_claim("base") is None
+    store.delete_claim(second)  # already gone: succeeds
     with pytest.raises(ConcurrencyError):
         store.replace_claim(second)  # gone
 
@@ -114,3 +115,12 @@ def test_claims_are_listed_with_their_cascade(store):
                              followup=FollowUp(("r2",), ("why",), ("bob",), "platform/x@2", False)))
     [listed] = store.list_claims()
     assert listed.upstream == "platform/x@1" and listed.manual and listed.followup.upstream == "platform/x@2"
+
+
+def test_the_schedule_tick_is_written_alone(store):
+    from aibtrigger.domain.records import TemplateSummary
+
+    store.put_summary(TemplateSummary("base", consecutive_failures=3, disabled=True))
+    store.set_schedule_tick("base", T0)
+    summary = store.get_summary("base")
+    assert summary.last_schedule_tick == T0 and summary.consecutive_failures == 3 and summary.disabled

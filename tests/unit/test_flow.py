@@ -220,3 +220,98 @@ def test_a_build_stuck_canceling_is_surfaced_and_its_claim_released(deps, clock)
     assert deps.store.get_claim("base") is None
     assert request(deps, msg_id="after") == "started"  # adopts the still-canceling build, no second Run
     assert deps.backend.runs_started == ["base"]
+
+
+def test_a_storm_of_requests_during_a_build_keeps_the_follow_up_bounded(deps):
+    request(deps, msg_id="first")
+    for index in range(300):
+        assert request(deps, msg_id=f"m{index}", reason=f"reason {index % 40} " + "x" * 900) == "coalesced"
+    followup = deps.store.get_claim("base").followup
+    stored = json.dumps([followup.request_ids, followup.reasons, followup.requested_by])
+    assert len(stored) < 32_000  # one Azure Tables string property
+    assert followup.reasons[0].startswith("reason 0")
+    assert request(deps, msg_id="m299") == "coalesced"  # beyond the bound: the outcome record dedupes it
+    assert deps.backend.runs_started == ["base"]
+
+
+def test_a_paused_template_cannot_be_built_by_a_forged_hand_off(deps):
+    assert request(deps, "idle", follows_run="idle.20261122T080000Z.000000") == "skipped"
+    assert deps.backend.runs_started == []
+
+
+def test_a_request_redelivered_after_its_run_ended_does_not_build_again(deps, clock):
+    original = deps.store.add_outcome
+
+    def crash_on_started(outcome):
+        if outcome.outcome.value == "started" and outcome.detail == "Run invoked":
+            raise RuntimeError("worker killed before the outcome was written")
+        return original(outcome)
+
+    deps.store.add_outcome = crash_on_started
+    with pytest.raises(RuntimeError):
+        request(deps, msg_id="m1")
+    deps.store.add_outcome = original
+    deps.backend.finish("base", RunState.FAILED, message="Script exited")
+    drain(deps, clock, POLLS_QUEUE)  # the run ends and releases the template
+    assert request(deps, msg_id="m1") == "started"  # the redelivery finds its outcome
+    assert deps.backend.runs_started == ["base"]
+
+
+def test_a_redelivered_final_poll_counts_the_failure_once(deps, clock):
+    request(deps)
+    deps.backend.finish("base", RunState.FAILED, message="Script exited")
+    [poll] = pending(deps, POLLS_QUEUE)
+    original = deps.store.put_run
+
+    def crash_on_terminal(run):
+        if run.is_terminal:
+            raise RuntimeError("worker killed before the terminal record")
+        original(run)
+
+    deps.store.put_run = crash_on_terminal
+    with pytest.raises(RuntimeError):
+        handle_poll_message(poll.text.encode(), message_id="p", dequeue_count=1, deps=deps)
+    deps.store.put_run = original
+    handle_poll_message(poll.text.encode(), message_id="p", dequeue_count=2, deps=deps)
+    assert deps.store.get_summary("base").consecutive_failures == 1
+
+
+def test_the_watchdog_revives_a_poll_chain_that_died(deps, clock):
+    from aibtrigger.service_layer.watchdog import recover_stalled
+
+    request(deps)
+    deps.queue.sent.clear()  # the poll message is lost (poisoned after repeated faults)
+    deps.backend.finish("base", RunState.SUCCEEDED)
+    assert recover_stalled(deps) == []  # not overdue yet
+    clock.advance(minutes=15)
+    assert recover_stalled(deps) == [f"base: polling of {deps.store.list_runs('base')[0].run_id} resumed"]
+    drain(deps, clock, POLLS_QUEUE)
+    assert deps.store.list_runs("base")[0].state is RunState.SUCCEEDED
+    assert deps.store.get_claim("base") is None and len(deps.publisher.events) == 1
+
+
+def test_the_watchdog_releases_a_template_removed_from_the_catalog_mid_build(deps, clock):
+    from tests.unit.conftest import make_catalog
+    from aibtrigger.service_layer.watchdog import recover_stalled
+
+    request(deps, "web")
+    deps.catalog = make_catalog("base")
+    [line] = recover_stalled(deps)
+    assert "no longer in the catalog" in line and deps.store.get_claim("web") is None
+    [run] = deps.store.list_runs("web")
+    assert run.state is RunState.FAILED and run.published
+    assert deps.publisher.events[0]["type"] == "aibtrigger.build.failed"
+
+
+def test_the_watchdog_resumes_a_start_whose_request_was_lost(deps, clock):
+    from aibtrigger.service_layer.watchdog import recover_stalled
+
+    original = deps.backend.start_run
+    deps.backend.start_run = lambda template: (_ for _ in ()).throw(RuntimeError("ARM unreachable"))
+    with pytest.raises(RuntimeError):
+        request(deps, msg_id="m1")  # claimed, Run never accepted; the message is later poisoned
+    deps.backend.start_run = original
+    clock.advance(minutes=16)
+    recover_stalled(deps)
+    assert drain(deps, clock, REQUESTS_QUEUE) == ["started"]
+    assert deps.backend.runs_started == ["base"]

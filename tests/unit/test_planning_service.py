@@ -129,3 +129,20 @@ def test_missed_schedule_ticks_are_handled_once_and_only_if_changed_skips_when_n
     deps.clock.advance(days=1)
     [decision] = tick_schedules(deps)
     assert decision.action == "build" and requested(deps) == ["nightly"]
+
+
+def test_one_unreadable_source_does_not_stop_the_sweep():
+    from aibtrigger.errors import BackendError
+
+    deps = make_deps([platform_entry("a", "jammy"), platform_entry("b", "noble")])
+    deps.sources.marketplace[("westeurope", "canonical", "ubuntu", "noble")] = "24.04.1"
+    original = deps.sources.latest_version
+
+    def forbidden(location, publisher, offer, sku):
+        if sku == "jammy":
+            raise BackendError("403 AuthorizationFailed on jammy")
+        return original(location, publisher, offer, sku)
+
+    deps.sources.latest_version = forbidden
+    sweep_sources(deps)
+    assert requested(deps) == ["b"]

@@ -18,6 +18,7 @@ from aibtrigger.adapters.local.layout import LOG_BLOB, LOGS_CONTAINER, blob_serv
 from aibtrigger.adapters.local.state import CANCELED_MESSAGE, TemplateStateStore, canceling, finished, \
     heartbeat_age, is_active, running, to_build_status, to_run_outputs
 from aibtrigger.catalog import Catalog, TemplateDefinition
+from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.model import BuildStatus, RunOutput
 from aibtrigger.errors import BackendError, BuildAlreadyActiveError, ConcurrencyError, TemplateNotFoundError
 
@@ -109,7 +110,8 @@ class LocalBackend:
             blob = self._service.get_container_client(LOGS_CONTAINER).download_blob(f"{build_id}/{LOG_BLOB}")
         except ResourceNotFoundError:
             return None
-        return blob.readall().decode("utf-8", errors="replace")
+        # Script and file URIs are logged as the catalog gives them: mask any SAS before it is copied out.
+        return redact(blob.readall().decode("utf-8", errors="replace"))
 
     @_storage_errors
     def exact_source_version(self, template: str) -> str | None:
