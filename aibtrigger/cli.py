@@ -38,6 +38,7 @@ def cmd_dev(args) -> int:
     from aibtrigger.devhost.session import running_stack
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # else every storage request, headers and all
     data_dir = None if args.in_memory else Path(args.data).resolve()
     if data_dir:
         data_dir.mkdir(parents=True, exist_ok=True)

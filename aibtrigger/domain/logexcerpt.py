@@ -13,7 +13,10 @@ from aibtrigger.domain.model import FailureExcerpt
 
 __all__ = ["extract_failure", "redact"]
 
-_SECRET = re.compile(r"(?i)(\bsig=|\bAccountKey=|\bBearer\s+)[^\s&;\"'<>,]+")
+# SAS signatures, storage and Service Bus/Event Grid keys, bearer tokens, Authorization header credentials.
+# Keys also as JSON or YAML fields ("AccountKey": "...").
+_SECRET = re.compile(r"(?i)(\bsig=|\b(?:AccountKey|SharedAccessKey)[\"']?\s*[:=]\s*[\"']?|\bBearer\s+|"
+                     r"\bAuthorization[\"']?\s*[:=]\s*[\"']?(?:Basic|SharedKey(?:Lite)?|Digest)\s+)[^\s&;\"'<>,]+")
 _PREFIX = re.compile(r"[*> ]*(?:\[[^\]]{0,64}\] ?)?PACKER(?: OUT| ERR)?(?: |$)")
 _DATE = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ?")
 _UI = re.compile(r"\s*(==>|-->)?\s*(?:azure-arm[\w.-]*: ?)?")
@@ -36,7 +39,8 @@ _KEEP_CHARS, _SHOW_CHARS, _WINDOW = 4000, 1000, 12
 
 
 def redact(text: str) -> str:
-    """Mask SAS signatures, storage account keys and bearer tokens (the value becomes ***)."""
+    """Mask SAS signatures, account and shared access keys, bearer tokens and Authorization header
+    credentials (the value becomes ***)."""
     return _SECRET.sub(r"\1***", text)
 
 

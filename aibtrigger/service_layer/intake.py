@@ -8,7 +8,6 @@ the host moves it to the poison queue: either way nothing vanishes.
 from __future__ import annotations
 
 import logging
-import re
 
 from aibtrigger.adapters.queues import poison_queue
 from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
@@ -16,21 +15,21 @@ from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.records import Outcome, OutcomeRecord, Request
 from aibtrigger.errors import RejectedMessageError
 from aibtrigger.service_layer.deps import Deps
-from aibtrigger.service_layer.messages import ID_PATTERN, BuildRequestMessage, PollMessage, parse_message
+from aibtrigger.service_layer.messages import BuildRequestMessage, PollMessage, parse_message
 from aibtrigger.service_layer.polls import poll_run
 from aibtrigger.service_layer.requests import request_build
 
 log = logging.getLogger(__name__)
-_ID = re.compile(ID_PATTERN)
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount (a test keeps them equal)
 
 
 def handle_request_message(body: bytes, *, message_id: str, dequeue_count: int, deps: Deps) -> str:
     def handle() -> str:
         msg = parse_message(BuildRequestMessage, body)
-        request = Request(request_id=msg.id or message_id, template=msg.template, reason=msg.reason,
-                          requested_by=msg.requested_by, follows_run=msg.follows_run, upstream=msg.upstream,
-                          manual=msg.signal == "manual")
+        # Free text goes into records and published events: a SAS URL pasted in a reason must not.
+        request = Request(request_id=msg.id or message_id, template=msg.template, reason=redact(msg.reason),
+                          requested_by=redact(msg.requested_by), follows_run=msg.follows_run,
+                          upstream=msg.upstream and redact(msg.upstream), manual=msg.signal == "manual")
         return request_build(request, deps).outcome.value
 
     return _guarded(handle, REQUESTS_QUEUE, body, message_id, dequeue_count, deps)
@@ -66,12 +65,20 @@ def reject(queue: str, body: bytes, *, message_id: str, reason: str, deps: Deps)
 
 
 def _record_rejection(body: bytes, message_id: str, reason: str, deps: Deps) -> None:
-    # Keyed by the message's own id when it has a valid one (the planner's requests do), so the
-    # record is found where `aibtrigger show` and redeliveries look for that request.
-    own_id = _field(body, "id")
     deps.store.add_outcome(OutcomeRecord(
-        request_id=own_id if _ID.match(own_id) else message_id, template=_known_template(body, deps), outcome=Outcome.REJECTED, reasons=(),
-        at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
+        request_id=_request_id(body, message_id), template=_known_template(body, deps), outcome=Outcome.REJECTED,
+        reasons=(), at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
+
+
+def _request_id(body: bytes, message_id: str) -> str:
+    """A well-formed request's own id (the planner's requests have one), so the record is found where
+    `aibtrigger show` and redeliveries look for that request; else the queue message's. A malformed
+    message is no request: it must not take the id its corrected resend will carry, and its `id`
+    field may be anything at all (a RowKey refuses control characters)."""
+    try:
+        return parse_message(BuildRequestMessage, body).id or message_id
+    except RejectedMessageError:
+        return message_id
 
 
 def _known_template(body: bytes, deps: Deps) -> str:

@@ -76,6 +76,7 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at, deps: Deps
     if state is RunState.CANCELED and run.message.startswith(CANCELLED_FOR_TIMEOUT):
         state, message = RunState.TIMED_OUT, run.message
     text = deps.backend.read_log(run.template)
+    text = redact(text) if text else text  # the copy outlives the build and is shown: whatever a script printed
     location = deps.logs.save(run.run_id, text) if text else None
     excerpt = extract_failure(text) if text and state not in _SUCCESSFUL else None
     outputs = deps.backend.run_outputs(run.template) if state in _SUCCESSFUL else []

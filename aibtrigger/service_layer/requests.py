@@ -138,7 +138,12 @@ def _schedule_poll(claim: Claim, run: RunRecord, deps: Deps) -> None:
     expected = expected_duration(run.template, deps)
     delay = poll_delay(elapsed=deps.clock() - (run.started_at or deps.clock()), expected=expected,
                        minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
-    deps.store.put_run(run.evolve(next_poll_at=deps.clock() + timedelta(seconds=delay)))  # for the watchdog
+    # For the watchdog. Written onto the record as it is now, not the caller's copy: another poll chain
+    # (a duplicate delivery adopts a run another chain is finishing) may have ended it since; an ended
+    # run's record must never go back to Running.
+    current = deps.store.get_run(run.run_id) or run
+    if not current.is_terminal:
+        deps.store.put_run(current.evolve(next_poll_at=deps.clock() + timedelta(seconds=delay)))
     deps.queue.send(POLLS_QUEUE, {"template": claim.template, "run_id": claim.run_id, "token": claim.poll_token,
                                   "expected_seconds": expected.total_seconds() if expected else None},
                     delay_seconds=delay)
