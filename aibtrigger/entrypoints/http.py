@@ -16,8 +16,9 @@ def enqueue_request(req: func.HttpRequest) -> func.HttpResponse:
     deps = get_deps()
     try:
         msg = parse_message(BuildRequestMessage, req.get_body())
-        if msg.follows_run is not None:
-            raise RejectedMessageError("follows_run is internal and cannot be set in a request")
+        internal = sorted(msg.model_fields_set & {"follows_run", "upstream", "signal"})
+        if internal:
+            raise RejectedMessageError(f"{', '.join(internal)}: internal, cannot be set in a request")
         deps.catalog.get(msg.template)
     except RejectedMessageError as exc:  # UnknownTemplateError included
         return _json({"error": str(exc)}, 400)

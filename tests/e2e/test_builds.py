@@ -115,3 +115,19 @@ def test_malformed_and_unknown_template_messages_are_rejected_and_kept(stack):
     assert "'no-such-template' is not in the catalog" in rejected[unknown]
     listing = stack.cli("outcomes", "--json")
     assert any(o["outcome"] == "rejected" and o["message"] == unknown for o in json.loads(listing.stdout))
+
+
+@pytest.mark.parametrize("body, status, says", [
+    ({"template": "no-such-template"}, 400, "not in the catalog"),
+    ({"template": "broken-example", "signal": "schedule"}, 400, "signal: internal"),
+    ({"template": "broken-example", "upstream": "x", "follows_run": "y"}, 400, "follows_run, upstream: internal"),
+])
+def test_http_requests_are_validated_and_internal_fields_refused(stack, body, status, says):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{stack.url}/api/requests", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == status and says in json.loads(refused.value.read())["error"]
