@@ -545,18 +545,22 @@ def gallery_event(version_id: str, event_id: str) -> list[dict]:
                       "resourceUri": version_id, "status": "Succeeded", "subscriptionId": SUBSCRIPTION}}]
 
 
-def deliver(worker: Worker, body: bytes, *, attempts: int = 8) -> tuple[int, int]:
-    """One Event Grid delivery, retried as Event Grid retries (a failure or no answer): (status, tries)."""
-    status = 0
+def deliver(worker: Worker, body: bytes, *, attempts: int = 8) -> tuple[int, int, list[str]]:
+    """One Event Grid delivery, retried as Event Grid retries (an error status or no answer):
+    (final status, tries, what each failed try got)."""
+    status, failures = 0, []
     for attempt in range(1, attempts + 1):
         try:
             status = worker.post(WEBHOOK, body, headers={"aeg-event-type": "Notification"}, timeout=60)
-        except OSError:
+        except OSError as exc:
             status = 0
+            failures.append(type(getattr(exc, "reason", None) or exc).__name__)
         if 200 <= status < 300:
-            return status, attempt
+            return status, attempt, failures
+        if status:
+            failures.append(f"HTTP {status}")
         time.sleep(0.2 * attempt)
-    return status, attempts
+    return status, attempts, failures
 
 
 def _iso(moment: datetime) -> str:
@@ -581,7 +585,7 @@ def duplicate_storm(cluster: Cluster, *, deliveries: int, concurrency: int = 48,
     started = time.monotonic()
     barrier = threading.Barrier(min(concurrency, deliveries))
 
-    def send(index: int) -> tuple[int, int]:
+    def send(index: int) -> tuple[int, int, list[str]]:
         if index < barrier.parties:
             barrier.wait()  # the first wave leaves together
         return deliver(workers[index % len(workers)], body)
@@ -627,9 +631,10 @@ def duplicate_storm(cluster: Cluster, *, deliveries: int, concurrency: int = 48,
                                 f"{unanswered[-1][0]}): Event Grid would have given up")
         figures.lost += len(unanswered)
     figures.rejected = cluster.rejections(since)
-    retried = sum(tries - 1 for _, tries in answers)
+    failed_tries = Counter(f for _, _, failures in answers for f in failures)
     figures.notes += [f"{len(workers)} workers", f"deliveries sent in {sent_for:.1f}s",
-                      f"redelivered after a failure: {retried}",
+                      "failed tries redelivered: " + (", ".join(f"{n}x {f}" for f, n in failed_tries.items())
+                                                      or "none"),
                       "runs " + ", ".join(f"{t}={len(builds[t])}" for t in STORM_CHILDREN)]
     return figures
 
