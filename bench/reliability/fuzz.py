@@ -440,7 +440,7 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int, bytes]:
 def fuzz_http(count: int, seed: int, stack) -> Figures:
     host, deps, failures, azurite = stack
     figures, cases = Figures("POST /api/requests (dev host)"), draw(
-        mixed(hostile.hostile_request(CATALOG, http=True), hostile.valid_request(("fuzz-idle",))), count, seed)
+        mixed(hostile.hostile_request(CATALOG, http=True), hostile.valid_request(("fuzz-idle",), http=True)), count, seed)
     failures_before, started = len(failures.seen), time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda c: _post(host.base_url + "/api/requests", c.body, {}), cases))

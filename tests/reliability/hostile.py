@@ -126,20 +126,21 @@ REQUEST_FIELDS = (*REQUEST_LIMITS, "signal")
 
 
 @st.composite
-def request_message(draw, names: tuple[str, ...]) -> dict:
-    """A valid request for one of `names` (never follows_run: that is the service's own hand-off)."""
+def request_message(draw, names: tuple[str, ...], http: bool = False) -> dict:
+    """A valid request for one of `names` (never follows_run: that is the service's own hand-off;
+    over HTTP never `signal` either: POST /api/requests refuses the internal fields)."""
     message = {"template": draw(st.sampled_from(names)), "id": unique("fz-")}
     if draw(st.booleans()):
         message["reason"] = draw(st.text(st.characters(codec="utf-8"), min_size=1, max_size=1000))
     if draw(st.booleans()):
         message["requested_by"] = draw(st.text(st.characters(codec="utf-8"), min_size=1, max_size=200))
-    if draw(st.booleans()):
+    if not http and draw(st.booleans()):
         message["signal"] = draw(st.sampled_from(["manual", "source", "schedule", "cascade"]))
     return message
 
 
-def valid_request(names: tuple[str, ...]):
-    return request_message(names).map(lambda m: Case("valid", dumps(m)))
+def valid_request(names: tuple[str, ...], http: bool = False):
+    return request_message(names, http).map(lambda m: Case("valid", dumps(m)))
 
 
 @st.composite

@@ -554,7 +554,7 @@ def test_devhost_queue_loop_rejects_and_keeps_hostile_messages_and_serves_the_re
 
 
 @settings(CI, max_examples=150)
-@given(case=st.one_of(hostile.hostile_request(CATALOG, http=True), hostile.valid_request(("fuzz-idle",))))
+@given(case=st.one_of(hostile.hostile_request(CATALOG, http=True), hostile.valid_request(("fuzz-idle",), http=True)))
 def test_devhost_http_answers_400_with_the_reason_for_every_hostile_body(dev, case: Case):
     status, body = dev.post("/api/requests", case.body)
     answer = json.loads(body)
