@@ -33,13 +33,19 @@ class Azurite:
                 f"TableEndpoint={self.table_endpoint}/{DEV_ACCOUNT};")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen, *, grace: float = 10.0) -> None:
+    """Terminate, and kill if it has not ended within `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def find_azurite(project_root: Path | None = None) -> str:

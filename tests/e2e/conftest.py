@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 # The extra templates use skus of their own, so sweeps of the examples' source leave them alone.
 PRIVATE_SKU, NIGHTLY_SKU = "e2e-private", "e2e-nightly"
@@ -60,13 +62,8 @@ class Stack:
         return result
 
     def wait(self, predicate, *, timeout: float = 90, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; dev host log:\n{self.output.read_text()[-4000:]}")
+        return wait_until(predicate, what, timeout=timeout,
+                          context=lambda: f"; dev host log:\n{self.output.read_text()[-4000:]}")
 
     def settle(self, timeout: float = 120) -> None:
         """Wait until nothing is claimed or queued, twice in a row: every build and follow-up ended."""

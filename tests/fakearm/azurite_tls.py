@@ -56,13 +56,9 @@ class StagingStorage:
         container.upload_blob(f"{folder}/{name}", text.encode(), overwrite=True)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from aibtrigger.devhost.azurite import stop_process
+
+        stop_process(self.process)
 
 
 def account_key(account: str) -> str:

@@ -453,13 +453,9 @@ def _own_ids(body: bytes) -> list[str]:
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    from tests.waiting import wait_until
+
+    return wait_until(predicate, what, timeout=timeout, interval=0.1)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -351,10 +350,7 @@ def _answers(url: str) -> bool:
 
 
 def _wait(predicate, what: str, output: Path, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; dev host output:\n{output.read_text()[-3000:]}")
+    from tests.waiting import wait_until
+
+    return wait_until(predicate, what, timeout=timeout,
+                      context=lambda: f"; dev host output:\n{output.read_text()[-3000:]}")
