@@ -44,7 +44,8 @@ def build_deps(settings: Settings) -> Deps:
                 publisher=_publisher(settings, queue), logs=BlobLogStore(clients.blobs()),
                 sources=_sources(settings, clients, arm),
                 poll_min_seconds=settings.poll_min_seconds, poll_max_seconds=settings.poll_max_seconds,
-                timeout_grace=timedelta(minutes=settings.timeout_grace_minutes))
+                timeout_grace=timedelta(minutes=settings.timeout_grace_minutes),
+                lease_margin=timedelta(seconds=settings.lease_margin_seconds))
 
 
 class StorageClients:

@@ -113,6 +113,17 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_reconcile(args) -> int:
+    """What the reconciler timer does every minute, now: one pass, each step it took printed."""
+    from aibtrigger.console import print_json
+    from aibtrigger.service_layer.reconciler import reconcile
+
+    steps = reconcile(_deps())
+    print_json(steps) if args.json else print("\n".join(steps) or "nothing to reconcile: every template is "
+                                                                   "building or idle with nothing owed")
+    return 0
+
+
 def cmd_runs(args) -> int:
     from aibtrigger.console import print_json, print_runs, run_dict
 
@@ -214,6 +225,10 @@ def _parser() -> argparse.ArgumentParser:
         planning = sub.add_parser(name, help=text)
         planning.add_argument("--json", action="store_true")
         planning.set_defaults(run=cmd_plan, command=name)
+
+    reconcile = sub.add_parser("reconcile", help="one reconciler pass now: unstick claims, start what is owed")
+    reconcile.add_argument("--json", action="store_true")
+    reconcile.set_defaults(run=cmd_reconcile)
 
     for name, func, text in (("runs", cmd_runs, "list recorded runs, newest first"),
                              ("outcomes", cmd_outcomes, "list what became of each request (incl. rejected)")):

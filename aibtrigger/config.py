@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         "0 */15 * * * *", description="NCRONTAB of the marketplace sweep (new platform image versions).")
     tick_schedule: str = Field(
         "0 * * * * *", description="NCRONTAB of the schedule check: how often templates' own schedules are read.")
+    lease_margin_seconds: float = Field(
+        180.0, gt=0, description="How long past its next expected step a claim's chain is presumed alive; "
+                                 "then the reconciler takes the step itself.")
     timeout_grace_minutes: float = Field(
         15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut.")
 

@@ -83,3 +83,23 @@ class FakeSources:
 
     def get_version(self, version_id: str) -> dict | None:
         return self.gallery.get(version_id.lower())
+
+
+class Outage:
+    """A fault that lasts: while `down`, every call of the wrapped port raises `error`. Wrap any port."""
+
+    def __init__(self, port, error: Exception) -> None:
+        self._port, self._error, self.down, self.failures = port, error, False, 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self._port, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            if self.down:
+                self.failures += 1
+                raise self._error
+            return attribute(*args, **kwargs)
+
+        return call

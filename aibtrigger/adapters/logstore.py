@@ -15,10 +15,14 @@ class LogStore(Protocol):
 
     def load(self, run_id: str) -> str | None: ...
 
+    def keep(self, name: str, data: bytes) -> str:
+        """Keep bytes verbatim under `name` (a poisoned message, say); returns where."""
+
 
 class InMemoryLogStore:
     def __init__(self) -> None:
         self.logs: dict[str, str] = {}
+        self.kept: dict[str, bytes] = {}
 
     def save(self, run_id: str, text: str) -> str:
         self.logs[run_id] = text
@@ -26,6 +30,10 @@ class InMemoryLogStore:
 
     def load(self, run_id: str) -> str | None:
         return self.logs.get(run_id)
+
+    def keep(self, name: str, data: bytes) -> str:
+        self.kept[name] = data
+        return f"memory://{name}"
 
 
 class BlobLogStore:
@@ -51,6 +59,14 @@ class BlobLogStore:
             return None
         except AzureError as exc:
             raise StorageError(f"reading the log of {run_id} failed: {type(exc).__name__}") from exc
+
+    def keep(self, name: str, data: bytes) -> str:
+        try:
+            self._ensure_container()
+            self._container.upload_blob(name, data, overwrite=True)
+        except AzureError as exc:
+            raise StorageError(f"keeping {name} failed: {type(exc).__name__}") from exc
+        return f"{self._container.container_name}/{name}"
 
     def _ensure_container(self) -> None:
         if not self._created:

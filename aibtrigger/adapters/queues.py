@@ -20,10 +20,33 @@ class MessageQueue(Protocol):
     def send(self, queue: str, payload: dict, *, delay_seconds: float = 0) -> None: ...
     def send_raw(self, queue: str, body: bytes | str) -> None:
         """Put a body as it is, byte for byte (used to keep a rejected message, verbatim, in a poison queue)."""
+    def receive_raw(self, queue: str, *, max_messages: int) -> list[RawMessage]:
+        """Up to `max_messages` visible messages, hidden for a while, undecoded: any body at all can be read
+        (the poison queues hold what the host could not decode). Empty when the queue does not exist."""
+    def delete(self, queue: str, message: RawMessage) -> None: ...
 
 
 def poison_queue(queue: str) -> str:
     return queue + POISON_SUFFIX
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    id: str
+    body: bytes  # base64 decoded when it was valid base64, else the text as stored
+    decodable: bool  # False: not base64, so the Functions host could never have handed it to a function
+    dequeue_count: int
+    receipt: object = None
+
+
+def raw_message(message_id: str, content: str, dequeue_count: int, receipt: object = None) -> RawMessage:
+    import base64
+    import binascii
+
+    try:
+        return RawMessage(message_id, base64.b64decode(content, validate=True), True, dequeue_count, receipt)
+    except (binascii.Error, ValueError):
+        return RawMessage(message_id, content.encode("utf-8", "surrogateescape"), False, dequeue_count, receipt)
 
 
 @dataclass
@@ -31,6 +54,7 @@ class SentMessage:
     queue: str
     text: str
     delay_seconds: float
+    encoded: bool = True  # False: stored as is, as the host copies a message that was never base64
 
 
 class InMemoryQueue:
@@ -46,6 +70,16 @@ class InMemoryQueue:
         # Bytes that are not UTF-8 stay recoverable: text.encode("utf-8", "surrogateescape") gives them back.
         text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else body
         self.sent.append(SentMessage(queue, text, 0))
+
+    def receive_raw(self, queue: str, *, max_messages: int) -> list[RawMessage]:
+        import base64
+
+        found = [m for m in self.sent if m.queue == queue][:max_messages]
+        return [raw_message(str(id(m)), base64.b64encode(m.text.encode("utf-8", "surrogateescape")).decode()
+                            if m.encoded else m.text, 1, m) for m in found]
+
+    def delete(self, queue: str, message: RawMessage) -> None:
+        self.sent = [m for m in self.sent if m is not message.receipt]
 
     def payloads(self, queue: str) -> list[dict]:
         return [json.loads(m.text) for m in self.sent if m.queue == queue]
@@ -63,10 +97,28 @@ class StorageQueue:
 
     def send(self, queue: str, payload: dict, *, delay_seconds: float = 0) -> None:
         delay = int(min(max(delay_seconds, 0), self._MAX_DELAY))
-        self._send(queue, json.dumps(payload, separators=(",", ":")).encode("utf-8"), delay)
+        self._send(queue, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), delay)
 
     def send_raw(self, queue: str, body: bytes | str) -> None:
         self._send(queue, body if isinstance(body, bytes) else body.encode("utf-8"), 0)
+
+    def receive_raw(self, queue: str, *, max_messages: int) -> list[RawMessage]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self._service.get_queue_client(queue)  # no decode policy: the text exactly as stored
+        try:
+            found = client.receive_messages(max_messages=max_messages, visibility_timeout=120)
+            return [raw_message(m.id, m.content or "", m.dequeue_count or 0, m) for m in found]
+        except ResourceNotFoundError:
+            return []
+        except AzureError as exc:
+            raise StorageError(f"reading queue {queue!r} failed: {type(exc).__name__}") from exc
+
+    def delete(self, queue: str, message: RawMessage) -> None:
+        try:
+            self._service.get_queue_client(queue).delete_message(message.receipt)
+        except AzureError as exc:
+            raise StorageError(f"deleting from queue {queue!r} failed: {type(exc).__name__}") from exc
 
     def _send(self, queue: str, body: bytes, delay: int) -> None:
         try:

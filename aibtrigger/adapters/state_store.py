@@ -19,7 +19,9 @@ class StateStore(Protocol):
     def create_claim(self, claim: Claim) -> Claim: ...
     def replace_claim(self, claim: Claim) -> Claim: ...
     def delete_claim(self, claim: Claim) -> None: ...
-    def put_run(self, run: RunRecord) -> None: ...
+    def save_run(self, run: RunRecord) -> RunRecord:
+        """Conditional: without an etag, create (ConcurrencyError if it exists); with one, replace only
+        the version it was read as (ConcurrencyError otherwise). Returns the record with its new etag."""
     def get_run(self, run_id: str) -> RunRecord | None: ...
     def list_runs(self, template: str | None = None, *, limit: int = 50) -> list[RunRecord]: ...
     def add_outcome(self, outcome: OutcomeRecord) -> OutcomeRecord:
@@ -34,7 +36,10 @@ class StateStore(Protocol):
         """Only this field: a poll may be writing the rest of the summary at the same time."""
     def get_observed(self) -> dict[str, str]:
         """Source versions seen so far, by source key text ('platform|westeurope|canonical|...')."""
-    def put_observed(self, key: str, version: str) -> None: ...
+    def put_observed(self, key: str, version: str, *, at: datetime | None = None) -> None:
+        """`at`: when the service first saw it (the reconciler gives the events `lease_margin` to act)."""
+    def observed_at(self) -> dict[str, datetime]:
+        """When each source's current version was seen, for those that say."""
 
 
 class InMemoryStateStore:
@@ -48,6 +53,7 @@ class InMemoryStateStore:
         self.outcomes: dict[tuple[str, str], OutcomeRecord] = {}
         self.summaries: dict[str, TemplateSummary] = {}
         self.observed: dict[str, str] = {}
+        self.seen_at: dict[str, datetime] = {}
 
     def get_claim(self, template: str) -> Claim | None:
         return self.claims.get(template)
@@ -70,8 +76,14 @@ class InMemoryStateStore:
             self._check(claim)
             del self.claims[claim.template]
 
-    def put_run(self, run: RunRecord) -> None:
-        self.runs[run.run_id] = run
+    def save_run(self, run: RunRecord) -> RunRecord:
+        with self._lock:
+            current = self.runs.get(run.run_id)
+            if (current.etag if current else None) != run.etag:
+                raise ConcurrencyError(f"run {run.run_id} changed since it was read")
+            stored = run.evolve(etag=str(next(self._etags)))
+            self.runs[run.run_id] = stored
+            return stored
 
     def get_run(self, run_id: str) -> RunRecord | None:
         return self.runs.get(run_id)
@@ -110,8 +122,13 @@ class InMemoryStateStore:
     def get_observed(self) -> dict[str, str]:
         return dict(self.observed)
 
-    def put_observed(self, key: str, version: str) -> None:
+    def put_observed(self, key: str, version: str, *, at: datetime | None = None) -> None:
         self.observed[key] = version
+        if at is not None:
+            self.seen_at[key] = at
+
+    def observed_at(self) -> dict[str, datetime]:
+        return dict(self.seen_at)
 
     def _check(self, claim: Claim) -> None:
         current = self.claims.get(claim.template)

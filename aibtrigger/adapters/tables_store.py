@@ -78,9 +78,17 @@ class TableStateStore:
                 raise ConcurrencyError(f"claim on {claim.template!r} changed since it was read") from None
 
     # --- runs ----------------------------------------------------------------------------------
-    def put_run(self, run: RunRecord) -> None:
+    def save_run(self, run: RunRecord) -> RunRecord:
         with _translated():
-            self._runs.upsert_entity(_run_entity(run), mode=UpdateMode.REPLACE)
+            try:
+                if run.etag is None:
+                    meta = self._runs.create_entity(_run_entity(run))
+                else:
+                    meta = self._runs.update_entity(_run_entity(run), mode=UpdateMode.REPLACE, etag=run.etag,
+                                                    match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                raise ConcurrencyError(f"run {run.run_id} changed since it was read") from None
+        return run.evolve(etag=meta["etag"])
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with _translated():
@@ -156,11 +164,16 @@ class TableStateStore:
         with _translated():
             return {e["key"]: e["version"] for e in self._sources.list_entities()}
 
-    def put_observed(self, key: str, version: str) -> None:
+    def put_observed(self, key: str, version: str, *, at: datetime | None = None) -> None:
         row = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+        entity = {"PartitionKey": "source", "RowKey": row, "key": key, "version": version,
+                  **({"seen_at": at} if at is not None else {})}
         with _translated():
-            self._sources.upsert_entity({"PartitionKey": "source", "RowKey": row, "key": key, "version": version},
-                                        mode=UpdateMode.REPLACE)
+            self._sources.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def observed_at(self) -> dict[str, datetime]:
+        with _translated():
+            return {e["key"]: e["seen_at"] for e in self._sources.list_entities() if isinstance(e.get("seen_at"), datetime)}
 
 
 _SUMMARY_ROW = "summary"
@@ -188,12 +201,13 @@ def _claim_entity(claim: Claim) -> dict:
     followup = claim.followup
     return {"PartitionKey": claim.template, "RowKey": _CLAIM_ROW, "run_id": claim.run_id,
             "request_id": claim.request_id, "state": claim.state, "claimed_at": claim.claimed_at,
-            "reasons": json.dumps(claim.reasons), "request_ids": json.dumps(claim.request_ids),
-            "requested_by": json.dumps(claim.requested_by), "poll_token": claim.poll_token,
-            "followup": json.dumps(None if followup is None else
+            "reasons": _json(claim.reasons), "request_ids": _json(claim.request_ids),
+            "requested_by": _json(claim.requested_by), "poll_token": claim.poll_token,
+            "followup": _json(None if followup is None else
                                    [followup.request_ids, followup.reasons, followup.requested_by,
                                     followup.upstream, followup.manual]),
-            "upstream": claim.upstream or "", "manual": claim.manual}
+            "upstream": claim.upstream or "", "manual": claim.manual, "attempts": claim.attempts,
+            "waiting_for": claim.waiting_for, **({"lease_until": claim.lease_until} if claim.lease_until else {})}
 
 
 def _claim_from(e) -> Claim:
@@ -202,20 +216,21 @@ def _claim_from(e) -> Claim:
                  claimed_at=e["claimed_at"], reasons=tuple(json.loads(e["reasons"])),
                  request_ids=tuple(json.loads(e["request_ids"])), requested_by=tuple(json.loads(e["requested_by"])),
                  poll_token=e["poll_token"], etag=e.metadata["etag"], upstream=e.get("upstream") or None,
-                 manual=e.get("manual", False),
+                 manual=e.get("manual", False), lease_until=_datetime(e.get("lease_until")),
+                 attempts=e.get("attempts", 0), waiting_for=e.get("waiting_for", ""),
                  followup=None if followup is None else FollowUp(*map(tuple, followup[:3]), *followup[3:]))
 
 
 def _run_entity(run: RunRecord) -> dict:
-    entity = {"PartitionKey": run.template, "RowKey": run.run_id, "request_ids": json.dumps(run.request_ids),
-              "reasons": json.dumps(run.reasons), "requested_by": json.dumps(run.requested_by),
+    entity = {"PartitionKey": run.template, "RowKey": run.run_id, "request_ids": _json(run.request_ids),
+              "reasons": _json(run.reasons), "requested_by": _json(run.requested_by),
               "created_at": run.created_at, "state": run.state.value if run.state else "",
               "sub_state": run.sub_state.value if run.sub_state else "", "message": run.message,
-              "excerpt": json.dumps(run.excerpt.to_dict() if run.excerpt else None),
-              "log_location": run.log_location or "", "artifact_ids": json.dumps(run.artifact_ids),
+              "excerpt": _json(run.excerpt.to_dict() if run.excerpt else None),
+              "log_location": run.log_location or "", "artifact_ids": _json(run.artifact_ids),
               "polls": run.polls, "published": run.published, "upstream": run.upstream or "",
-              "manual": run.manual, "source_version": run.source_version or ""}
-    for name in ("started_at", "ended_at", "canceling_since", "next_poll_at"):
+              "manual": run.manual, "source_version": run.source_version or "", "notes": _json(run.notes)}
+    for name in ("started_at", "ended_at", "canceling_since"):
         if getattr(run, name) is not None:
             entity[name] = getattr(run, name)
     return entity
@@ -233,12 +248,12 @@ def _run_from(e) -> RunRecord:
                      polls=e["polls"], published=e["published"], upstream=e.get("upstream") or None,
                      manual=e.get("manual", False), source_version=e.get("source_version") or None,
                      canceling_since=_datetime(e.get("canceling_since")),
-                     next_poll_at=_datetime(e.get("next_poll_at")))
+                     notes=tuple(json.loads(e.get("notes") or "[]")), etag=e.metadata["etag"])
 
 
 def _outcome_entity(o: OutcomeRecord) -> dict:
     return {"PartitionKey": o.template or REJECTED_PARTITION, "RowKey": o.request_id, "outcome": o.outcome.value,
-            "reasons": json.dumps(o.reasons), "at": o.at, "run_id": o.run_id or "", "detail": o.detail,
+            "reasons": _json(o.reasons), "at": o.at, "run_id": o.run_id or "", "detail": o.detail,
             "raw": o.raw[:16_000]}
 
 
@@ -247,6 +262,10 @@ def _outcome_from(e) -> OutcomeRecord:
     return OutcomeRecord(request_id=e["RowKey"], template=template, outcome=Outcome(e["outcome"]),
                          reasons=tuple(json.loads(e["reasons"])), at=e["at"], run_id=e["run_id"] or None,
                          detail=e["detail"], raw=e["raw"])
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)  # escaped, one character can take six
 
 
 def _datetime(value) -> datetime | None:

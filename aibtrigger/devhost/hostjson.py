@@ -14,18 +14,37 @@ MAX_BATCH_SIZE = 32  # the Storage queue API returns at most 32 messages per cal
 log = logging.getLogger("aibtrigger.devhost")
 
 
-def load(host_json: dict | Path | str | None) -> dict:
+OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def load(host_json: dict | Path | str | None, environ: dict | None = None) -> dict:
     """host.json as a dict: given as a dict, a path, or None (every default). A missing file
-    means the defaults, as for the host."""
+    means the defaults, as for the host. App settings named `AzureFunctionsJobHost__a__b` override
+    host.json's `a.b`, as the Functions host reads them (e.g. a shorter queue retry budget in tests)."""
+    import os
+
     if host_json is None:
-        return {}
-    if isinstance(host_json, dict):
-        return host_json
-    path = Path(host_json)
-    if not path.exists():
-        log.warning("%s not found: using the host's defaults", path)
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+        config: dict = {}
+    elif isinstance(host_json, dict):
+        config = host_json
+    elif not Path(host_json).exists():
+        log.warning("%s not found: using the host's defaults", host_json)
+        config = {}
+    else:
+        config = json.loads(Path(host_json).read_text(encoding="utf-8"))
+    for name, value in (os.environ if environ is None else environ).items():
+        if name.lower().startswith(OVERRIDE_PREFIX.lower()):
+            config = _overridden(config, name[len(OVERRIDE_PREFIX):].split("__"), value)
+    return config
+
+
+def _overridden(config: dict, path: list[str], value: str) -> dict:
+    """A copy of `config` with `path` (matched case-insensitively) set to `value`."""
+    key = next((k for k in config if str(k).lower() == path[0].lower()), path[0])
+    if len(path) == 1:
+        return {**config, key: value}
+    inner = config.get(key)
+    return {**config, key: _overridden(inner if isinstance(inner, dict) else {}, path[1:], value)}
 
 
 def parse_timespan(value: Any, *, number_unit: float = 1.0) -> float:

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from aibtrigger.domain.limits import fit_event
 from aibtrigger.domain.records import RunRecord
 
 EVENT_SOURCE = "/aibtrigger"
 
 
 def build_finished(run: RunRecord, *, now: datetime) -> dict:
-    """`aibtrigger.build.<state>`; the id is stable per run so consumers can drop redeliveries."""
+    """`aibtrigger.build.<state>`; the id is stable per run so consumers can drop redeliveries. Cut to fit
+    one queue message (the queue publisher) and well within Event Grid's limit."""
     state = run.state.value if run.state else "Unknown"
     duration = (run.ended_at - run.started_at).total_seconds() if run.ended_at and run.started_at else None
-    return {
+    return fit_event({
         "specversion": "1.0",
         "id": f"{run.run_id}/finished",
         "source": f"{EVENT_SOURCE}/templates/{run.template}",
@@ -33,8 +35,9 @@ def build_finished(run: RunRecord, *, now: datetime) -> dict:
             "artifact_ids": list(run.artifact_ids),
             "failure": run.excerpt.to_dict() if run.excerpt else None,
             "log": run.log_location,
+            "notes": list(run.notes),
         },
-    }
+    })
 
 
 def template_disabled(run: RunRecord, failures: int, *, now: datetime) -> dict:
@@ -49,4 +52,20 @@ def template_disabled(run: RunRecord, failures: int, *, now: datetime) -> dict:
         "datacontenttype": "application/json",
         "data": {"template": run.template, "consecutive_failures": failures, "last_run_id": run.run_id,
                  "lifted_by": "a successful manual build (aibtrigger request NAME)"},
+    }
+
+
+def request_poisoned(*, queue: str, message_id: str, request_id: str, template: str, reason: str,
+                     kept_at: str | None, now: datetime) -> dict:
+    """A message the service could not handle: it is recorded as rejected and kept verbatim (`kept_at`)."""
+    return {
+        "specversion": "1.0",
+        "id": f"poisoned/{queue}/{message_id}",
+        "source": f"{EVENT_SOURCE}/queues/{queue}",
+        "type": "aibtrigger.request.poisoned",
+        "subject": template or queue,
+        "time": now.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"queue": queue, "message_id": message_id, "request_id": request_id, "template": template or None,
+                 "reason": reason, "kept_at": kept_at},
     }

@@ -64,6 +64,11 @@ def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: s
                            evidence)
         return Verdict(SKIP, (f"pinned to {f.pinned}",), evidence)
     used = evidence["used"] = version_of(h.last_success_source_version) if h.last_success_source_version else None
+    upstream = upstream_id(f.key, seen) if seen else None
+    if h.consecutive_failures and h.last_upstream == upstream:
+        # The same input already failed: retrying it by itself would fail the same way, every pass.
+        return Verdict(SKIP, (f"the last build from {f.label}{f.where} {seen or '(version unknown)'} failed; "
+                              "a new version or a manual request builds again",), evidence)
     if used is None and h.last_success_at is None:
         evidence["upstream"] = upstream_id(f.key, seen) if seen else None
         return Verdict(BUILD, ("never built" + (f"; {f.label}{f.where} is at {seen}" if seen else ""),), evidence)

@@ -29,7 +29,6 @@ class Request:
     template: str
     reason: str
     requested_by: str
-    follows_run: str | None = None  # set on the hand-off message that starts a coalesced follow-up
     upstream: str | None = None  # the root change of a cascade this request belongs to (planner)
     manual: bool = True  # a person (or their script) asked, not a sweep, schedule or cascade
 
@@ -82,7 +81,15 @@ class Claim:
     followup: FollowUp | None = None
     upstream: str | None = None
     manual: bool = False
+    # A lease, not a lock: every step of the claim's own chain pushes it forward. Once it has passed,
+    # the chain is presumed dead and the reconciler takes the next step itself.
+    lease_until: datetime | None = None
+    attempts: int = 0  # starts the backend refused or deferred (a build it cannot include was active)
+    waiting_for: str = ""  # why a 'starting' claim has not started yet, for people reading `show`
     etag: str | None = None
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.lease_until is None or now >= self.lease_until
 
     def evolve(self, **changes) -> Claim:
         return replace(self, **changes)
@@ -112,14 +119,22 @@ class RunRecord:
     manual: bool = False  # served at least one manual request (a manual success lifts auto-disable)
     source_version: str | None = None  # the exact source version it used (AIB source.exactVersion)
     canceling_since: datetime | None = None  # first seen Canceling (a stuck cancel is given up later)
-    next_poll_at: datetime | None = None  # when its poll chain should look next (the watchdog checks)
+    notes: tuple[str, ...] = ()  # what could not be collected, and why ("log unavailable: ...")
+    etag: str | None = None  # records are written conditionally: a stale copy never overwrites a newer one
 
     def evolve(self, **changes) -> RunRecord:
+        """A terminal record never changes state again: whatever copy of it a late chain holds."""
+        if self.is_terminal and changes.get("state", self.state) != self.state:
+            raise TerminalRunError(f"run {self.run_id} ended {self.state}; it cannot become {changes['state']}")
         return replace(self, **changes)
 
     @property
     def is_terminal(self) -> bool:
         return self.state is not None and self.state.is_terminal
+
+
+class TerminalRunError(ValueError):
+    """An attempt to change the state of a run that already ended."""
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,20 @@ class Verdict:
     message: str = ""
 
 
-def belongs_to_run(status: BuildStatus, claimed_at: datetime, *, skew: timedelta = timedelta(minutes=5)) -> bool:
+def belongs_to_run(status: BuildStatus, claimed_at: datetime, *, skew: timedelta = timedelta(minutes=5),
+                   previous_end: datetime | None = None) -> bool:
     """Whether the backend's current/last run is the one this claim asked for (so it is ours to adopt).
 
     It must have started after the claim (less a clock-skew allowance) and, if it ended, ended after
-    it: the previous build ended before its successor's claim was taken.
+    it, and after the end recorded for the template's previous run (`previous_end`, read from the
+    backend too): within the skew, the build that ended just before a follow-up's claim is not the
+    follow-up's.
     """
     if status.start_time is None or status.start_time < claimed_at - skew:
         return False
-    return status.end_time is None or status.end_time >= claimed_at
+    if status.end_time is None:
+        return True
+    return status.end_time >= claimed_at and (previous_end is None or status.end_time > previous_end)
 
 
 def read_status(status: BuildStatus, *, started_at: datetime, now: datetime, timeout: timedelta,

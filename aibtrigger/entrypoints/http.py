@@ -16,7 +16,7 @@ def enqueue_request(req: func.HttpRequest) -> func.HttpResponse:
     deps = get_deps()
     try:
         msg = parse_message(BuildRequestMessage, req.get_body())
-        internal = sorted(msg.model_fields_set & {"follows_run", "upstream", "signal"})
+        internal = sorted(msg.model_fields_set & {"upstream", "signal"})
         if internal:
             raise RejectedMessageError(f"{', '.join(internal)}: internal, cannot be set in a request")
         deps.catalog.get(msg.template)

@@ -1,4 +1,4 @@
-"""Timers: the marketplace sweep and the schedule check (NCRONTAB from app settings)."""
+"""Timers: the marketplace sweep, the schedule check, the reconciler and the poison-queue watcher."""
 import azure.functions as func
 
 bp = func.Blueprint()
@@ -16,8 +16,22 @@ def sweep_sources(timer: func.TimerRequest) -> None:
 def tick_schedules(timer: func.TimerRequest) -> None:
     from aibtrigger.bootstrap import get_deps
     from aibtrigger.service_layer.planning import tick_schedules as tick
-    from aibtrigger.service_layer.watchdog import recover_stalled
 
-    deps = get_deps()
-    tick(deps)
-    recover_stalled(deps)  # the same minute-by-minute rhythm: no claim stays stuck
+    tick(get_deps())
+
+
+# Each its own function: one failing never keeps the others from running.
+@bp.timer_trigger(arg_name="timer", schedule="%AIBTRIGGER_TICK_SCHEDULE%")
+def reconcile(timer: func.TimerRequest) -> None:
+    from aibtrigger.bootstrap import get_deps
+    from aibtrigger.service_layer.reconciler import reconcile as reconcile_all
+
+    reconcile_all(get_deps())
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%AIBTRIGGER_TICK_SCHEDULE%")
+def watch_poison_queues(timer: func.TimerRequest) -> None:
+    from aibtrigger.bootstrap import get_deps
+    from aibtrigger.service_layer.poisoned import drain_poison_queues
+
+    drain_poison_queues(get_deps())

@@ -33,6 +33,9 @@ class Deps:
     poll_min_seconds: float = 30.0
     poll_max_seconds: float = 600.0
     timeout_grace: timedelta = timedelta(minutes=15)
-    # A claim still 'starting' this long after it was taken lost its request (poisoned, say):
-    # the next request for the template takes it over instead of waiting behind it forever.
-    stale_start: timedelta = timedelta(minutes=15)
+    # How long past its next expected step a claim's chain is presumed alive; then the reconciler acts.
+    # Longer than one poll message's retries take to settle, shorter than anyone would wait.
+    lease_margin: timedelta = timedelta(minutes=3)
+    start_refusals: int = 6  # Run refused (not for a running build) this often: the start is given up
+    start_give_up: timedelta = timedelta(hours=24)  # a claim never started after this is given up
+    collect_patience: timedelta = timedelta(minutes=5)  # a log unreadable this long after the end: recorded without

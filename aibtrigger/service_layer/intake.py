@@ -28,9 +28,9 @@ def handle_request_message(body: bytes, *, message_id: str, dequeue_count: int, 
         msg = parse_message(BuildRequestMessage, body)
         # Free text goes into records and published events: a SAS URL pasted in a reason must not.
         request = Request(request_id=msg.id or message_id, template=msg.template, reason=redact(msg.reason),
-                          requested_by=redact(msg.requested_by), follows_run=msg.follows_run,
+                          requested_by=redact(msg.requested_by),
                           upstream=msg.upstream and redact(msg.upstream), manual=msg.signal == "manual")
-        return request_build(request, deps).outcome.value
+        return request_build(request, deps)
 
     return _guarded(handle, REQUESTS_QUEUE, body, message_id, dequeue_count, deps)
 
@@ -66,22 +66,30 @@ def reject(queue: str, body: bytes, *, message_id: str, reason: str, deps: Deps)
 
 def _record_rejection(body: bytes, message_id: str, reason: str, deps: Deps) -> None:
     deps.store.add_outcome(OutcomeRecord(
-        request_id=_request_id(body, message_id), template=_known_template(body, deps), outcome=Outcome.REJECTED,
+        request_id=rejection_id(body, message_id), template=known_template(body, deps), outcome=Outcome.REJECTED,
         reasons=(), at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
 
 
-def _request_id(body: bytes, message_id: str) -> str:
+def rejection_id(body: bytes, message_id: str) -> str:
     """A well-formed request's own id (the planner's requests have one), so the record is found where
     `aibtrigger show` and redeliveries look for that request; else the queue message's. A malformed
     message is no request: it must not take the id its corrected resend will carry, and its `id`
-    field may be anything at all (a RowKey refuses control characters)."""
+    field may be anything at all (a RowKey refuses control characters).
+
+    The service's own messages (planner and reconciler requests, polls) are sent again under the same
+    id when the state still asks for them: their rejection is kept beside that id, never in its place,
+    so it can never turn a later, good delivery into a no-op. A rejection is final only for a
+    message from outside."""
     try:
-        return parse_message(BuildRequestMessage, body).id or message_id
+        msg = parse_message(BuildRequestMessage, body)
     except RejectedMessageError:
         return message_id
+    if msg.id and msg.signal != "manual":
+        return f"{msg.id}:rejected:{message_id}"[:250]
+    return msg.id or message_id
 
 
-def _known_template(body: bytes, deps: Deps) -> str:
+def known_template(body: bytes, deps: Deps) -> str:
     """The template the message names, if it is in the catalog: its history then shows the rejection."""
     name = _field(body, "template")
     return name if name in deps.catalog else ""

@@ -28,7 +28,6 @@ class BuildRequestMessage(BaseModel):
     reason: str = Field("manual request", min_length=1, max_length=1000)
     requested_by: str = Field("unknown", min_length=1, max_length=200)
     id: str | None = Field(None, pattern=ID_PATTERN)
-    follows_run: str | None = Field(None, max_length=200)  # internal: the hand-off of a follow-up
     # Set by the planner's own requests: which cascade this is, and that no person asked.
     upstream: str | None = Field(None, max_length=400)
     signal: Literal["manual", "source", "schedule", "cascade"] = "manual"

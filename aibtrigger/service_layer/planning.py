@@ -48,7 +48,7 @@ def sweep_sources(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
         decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
         decided += act(decisions, deps, signal_id=f"source:{_text(key)}@{version}", kind="source",
                        upstream=upstream_id(key, version), detail=signal.describe())
-        deps.store.put_observed(_text(key), version)  # after acting: a crash before it repeats, harmlessly
+        deps.store.put_observed(_text(key), version, at=deps.clock())  # after acting: a crash before it repeats, harmlessly
     return decided
 
 
@@ -72,7 +72,8 @@ def gallery_version_written(version_id: str, deps: Deps) -> list[Decision]:
     decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
     decided = act(decisions, deps, signal_id=f"gallery:{version_id.lower()}", kind="cascade" if producer else "source",
                   upstream=upstream, detail=signal.describe())
-    deps.store.put_observed(_text(key), number)
+    if number != observed(deps).get(key):  # a redelivery must not make the version look newly seen
+        deps.store.put_observed(_text(key), number, at=deps.clock())
     return decided
 
 
@@ -98,18 +99,43 @@ def tick_schedules(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
     return decided
 
 
-def dry_run(deps: Deps) -> list[Decision]:
-    return plan(deps.catalog, observed=observed(deps), history=history(deps), now=deps.clock(),
+def dry_run(deps: Deps, *, claims=None) -> list[Decision]:
+    """What a sweep would decide now: `aibtrigger plan`, and what the reconciler acts on."""
+    return plan(deps.catalog, observed=observed(deps), history=history(deps, claims=claims), now=deps.clock(),
                 signal=Sweep(deps.clock()))
+
+
+def decision_for(template: str, deps: Deps) -> Decision | None:
+    return next((d for d in dry_run(deps) if d.template == template), None)
+
+
+AUTOMATIC_KINDS = ("source", "cascade", "reconcile")  # request id prefixes of signals the planner re-weighs
+
+
+def is_automatic_request(request_id: str) -> bool:
+    """A request the planner made from a source change or a cascade (not a person, not a schedule)."""
+    return request_id.partition("-")[0] in AUTOMATIC_KINDS
+
+
+def note_outputs(run, deps: Deps) -> None:
+    """A gallery version a run distributed is observed at once: the reconciler's sweep then sees the
+    children's new source even if the Event Grid event about it never arrives."""
+    seen = observed(deps)
+    for artifact in run.artifact_ids:
+        cut = artifact.lower().rfind("/versions/")
+        if cut < 0:
+            continue
+        key, number = gallery_key(artifact[:cut]), version_of(artifact)
+        if seen.get(key) is None or is_newer(number, seen[key]):
+            deps.store.put_observed(_text(key), number, at=deps.clock())
 
 
 def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, upstream: str | None,
         detail: str) -> list[Decision]:
     """Queue a request per build, re-queue window waits for the opening, record every other verdict."""
     now = deps.clock()
-    digest = hashlib.sha1(signal_id.encode()).hexdigest()[:16]
     for decision in decisions:
-        request_id = f"{kind}-{digest}-{decision.template}"
+        request_id = signal_request_id(kind, signal_id, decision.template)
         reason = "; ".join(decision.reasons)[:1000]
         message = {"template": decision.template, "reason": reason, "requested_by": f"aibtrigger:{kind}",
                    "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {})}
@@ -128,16 +154,26 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
     return decisions
 
 
+def signal_request_id(kind: str, signal_id: str, template: str) -> str:
+    """The id of the request a signal makes for a template: the same signal always makes the same id,
+    whoever acts on it (a duplicated event, a re-run sweep, the reconciler), so it is built once."""
+    return f"{kind}-{hashlib.sha1(signal_id.encode()).hexdigest()[:16]}-{template}"
+
+
 class VersionNotReady(Exception):
     """A gallery version exists but is not provisioned yet: act on a later delivery."""
+
+
+def observed_since(deps: Deps) -> dict[SourceKey, datetime]:
+    return {_key(text): at for text, at in deps.store.observed_at().items()}
 
 
 def observed(deps: Deps) -> dict[SourceKey, str]:
     return {_key(text): version for text, version in deps.store.get_observed().items()}
 
 
-def history(deps: Deps) -> dict[str, TemplateHistory]:
-    active = {claim.template for claim in deps.store.list_claims()}
+def history(deps: Deps, *, claims=None) -> dict[str, TemplateHistory]:
+    active = {claim.template for claim in (deps.store.list_claims() if claims is None else claims)}
     found = {}
     for s in deps.store.list_summaries():
         found[s.template] = TemplateHistory(

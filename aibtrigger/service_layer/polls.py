@@ -1,23 +1,25 @@
-"""Poll -> (not done: look again later) | (done: collect log -> record -> publish -> release claim).
+"""Poll -> (not done: look again later, lease extended) | (done: collect -> record -> publish -> release).
 
-Each step is recorded before the next, so a redelivered poll resumes where the crash left off;
-only the poll chain holding the claim's current token may act, so duplicate chains die out.
+Each step is recorded before the next, with conditional writes, so a redelivered poll (or the
+reconciler, once the lease has run out) resumes where a crash left off; only the poll chain holding
+the claim's current token may act, so duplicate chains die out.
 """
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
-from aibtrigger.domain.events import build_finished, template_disabled
+from aibtrigger.domain.limits import fit_excerpt, fit_text
 from aibtrigger.domain.logexcerpt import extract_failure, redact
 from aibtrigger.domain.model import RunState
-from aibtrigger.domain.records import Claim, Outcome, OutcomeRecord, RunRecord
+from aibtrigger.domain.records import Claim, RunRecord
 from aibtrigger.domain.runstate import poll_delay, read_status
 from aibtrigger.domain.summary import summary_after
-from aibtrigger.errors import ConcurrencyError
+from aibtrigger.errors import ConcurrencyError, first_line
+from aibtrigger.service_layer.claims import StaleChainError, lease_for, send_poll, update_claim
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
+from aibtrigger.service_layer.finish import finish_run
 
 log = logging.getLogger(__name__)
 CANCELLED_FOR_TIMEOUT = "cancelled by aibtrigger: "
@@ -27,24 +29,27 @@ _SUCCESSFUL = (RunState.SUCCEEDED, RunState.PARTIALLY_SUCCEEDED)
 def poll_run(template: str, run_id: str, token: str, deps: Deps, *, expected_seconds: float | None = None) -> str:
     """Advance one run by one step; returns what happened (for logs and tests)."""
     claim = deps.store.get_claim(template)
-    run = deps.store.get_run(run_id)
-    if run is None or claim is None or claim.run_id != run_id or claim.poll_token != token:
+    if claim is None or claim.run_id != run_id or claim.poll_token != token:
         return "stale"  # a superseded poll chain, or a run already released: nothing to do
-    if not run.is_terminal:
-        run = _observe(run, deps, token, expected_seconds)
+    run = deps.store.get_run(run_id)
+    if run is None:
+        return "stale"
+    return advance_run(claim, run, deps, expected_seconds=expected_seconds)
+
+
+def advance_run(claim: Claim, run: RunRecord, deps: Deps, *, expected_seconds: float | None = None) -> str:
+    """One step of a running claim's run, by its poll chain or by the reconciler (with a fresh token)."""
+    try:
         if not run.is_terminal:
-            return "polling"
-    if not run.published:
-        deps.publisher.publish(build_finished(run, now=deps.clock()))
-        crashpoint("after_publish")
-        run = run.evolve(published=True)
-        deps.store.put_run(run)
-    crashpoint("before_release")
-    _release(claim, run, deps)
-    return "finished"
+            run = _observe(claim, run, deps, expected_seconds)
+            if not run.is_terminal:
+                return "polling"
+        return finish_run(claim, run, deps)
+    except StaleChainError:
+        return "stale"
 
 
-def _observe(run: RunRecord, deps: Deps, token: str, expected_seconds: float | None) -> RunRecord:
+def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float | None) -> RunRecord:
     entry = deps.catalog.get(run.template)
     timeout = timedelta(minutes=entry.definition.timeout_minutes if entry.definition else 240)
     now = deps.clock()
@@ -58,37 +63,75 @@ def _observe(run: RunRecord, deps: Deps, token: str, expected_seconds: float | N
         deps.backend.cancel_run(run.template)
         run = run.evolve(message=CANCELLED_FOR_TIMEOUT + verdict.message)
         log.warning("run %s overdue: %s", run.run_id, verdict.message)
-    if verdict.action in ("continue", "overdue"):
-        expected = timedelta(seconds=expected_seconds) if expected_seconds else None
-        delay = poll_delay(elapsed=now - (run.started_at or now), expected=expected,
-                           minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
-        run = run.evolve(polls=run.polls + 1, state=status.run_state if status.is_active else run.state,
-                         sub_state=status.run_sub_state, next_poll_at=now + timedelta(seconds=delay))
-        deps.store.put_run(run)
-        deps.queue.send(POLLS_QUEUE, {"template": run.template, "run_id": run.run_id, "token": token,
-                                      "expected_seconds": expected_seconds}, delay_seconds=delay)
-        return run
-    return _collect(run, verdict.state, verdict.message, status.end_time or now, deps)
+    if verdict.action == "finished":
+        return save_terminal(_collect(run, verdict.state, verdict.message, status.end_time or now, deps), deps)
+    expected = timedelta(seconds=expected_seconds) if expected_seconds else None
+    delay = poll_delay(elapsed=now - (run.started_at or now), expected=expected,
+                       minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
+    try:
+        run = deps.store.save_run(run.evolve(polls=run.polls + 1, sub_state=status.run_sub_state,
+                                             state=status.run_state if status.is_active else run.state))
+    except ConcurrencyError:  # another holder of this token moved the run on: it carries on
+        raise StaleChainError(f"run {run.run_id} was advanced by another chain") from None
+    claim = update_claim(claim, deps, lambda c: c.evolve(lease_until=lease_for(deps, delay)))
+    send_poll(claim, deps, delay_seconds=delay, expected_seconds=expected_seconds)
+    return run
 
 
-def _collect(run: RunRecord, state: RunState, message: str, ended_at, deps: Deps) -> RunRecord:
-    """Copy the log out of the backend, pull out why it failed, and record the terminal state."""
+def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, deps: Deps) -> RunRecord:
+    """Copy the log out of the backend, pull out why it failed, and make the terminal record.
+
+    Best effort: a log or output that cannot be read is retried while the run ended less than
+    `collect_patience` ago (the error propagates, the step is repeated), then the run is recorded
+    without it, saying why. Nothing read here can keep a finished build from being recorded.
+    """
     if state is RunState.CANCELED and run.message.startswith(CANCELLED_FOR_TIMEOUT):
         state, message = RunState.TIMED_OUT, run.message
-    text = deps.backend.read_log(run.template)
+    attempt = _BestEffort(patient=deps.clock() - ended_at < deps.collect_patience)
+    text = attempt("log", lambda: deps.backend.read_log(run.template), None)
     text = redact(text) if text else text  # the copy outlives the build and is shown: whatever a script printed
-    location = deps.logs.save(run.run_id, text) if text else None
-    excerpt = extract_failure(text) if text and state not in _SUCCESSFUL else None
-    outputs = deps.backend.run_outputs(run.template) if state in _SUCCESSFUL else []
-    run = run.evolve(state=state, sub_state=None, ended_at=ended_at, message=redact(message or ""),
-                     excerpt=excerpt, log_location=location, polls=run.polls + 1,
+    location = attempt("log copy", lambda: deps.logs.save(run.run_id, text), None) if text else None
+    excerpt = fit_excerpt(extract_failure(text)) if text and state not in _SUCCESSFUL else None
+    outputs = attempt("run outputs", lambda: deps.backend.run_outputs(run.template), []) if state in _SUCCESSFUL else []
+    source_version = attempt("source version", lambda: deps.backend.exact_source_version(run.template), None)
+    run = run.evolve(state=state, sub_state=None, ended_at=ended_at, message=fit_text(redact(message or ""), 4_000),
+                     excerpt=excerpt, log_location=location, polls=run.polls + 1, notes=tuple(attempt.notes),
                      artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id),
-                     source_version=deps.backend.exact_source_version(run.template))
+                     source_version=source_version or run.source_version)
     _summarize(run, deps)
-    deps.store.put_run(run)
-    crashpoint("after_terminal_recorded")
-    log.info("run %s of %s ended %s", run.run_id, run.template, state)
     return run
+
+
+class _BestEffort:
+    """Runs one read; on failure, re-raises while patient, else notes '<what> unavailable: <why>'."""
+
+    def __init__(self, *, patient: bool) -> None:
+        self.patient = patient
+        self.notes: list[str] = []
+
+    def __call__(self, what: str, read, default):
+        try:
+            return read()
+        except Exception as exc:  # noqa: BLE001 - any fault of any reader: noted, never blocking
+            if self.patient:
+                raise
+            self.notes.append(fit_text(f"{what} unavailable: {type(exc).__name__}: {redact(first_line(exc))}", 500))
+            return default
+
+
+def save_terminal(run: RunRecord, deps: Deps) -> RunRecord:
+    """Write the end of a run once. Losing the race to another chain is fine when that chain wrote an
+    end too: theirs stands (a terminal record never changes state again)."""
+    try:
+        saved = deps.store.save_run(run)
+    except ConcurrencyError:
+        current = deps.store.get_run(run.run_id)
+        if current is None or not current.is_terminal:
+            raise
+        return current
+    crashpoint("after_terminal_recorded")
+    log.info("run %s of %s ended %s", run.run_id, run.template, run.state)
+    return saved
 
 
 def _summarize(run: RunRecord, deps: Deps) -> None:
@@ -97,6 +140,8 @@ def _summarize(run: RunRecord, deps: Deps) -> None:
     Done before the terminal record is written, so a redelivered poll repeats it (idempotent but for
     the disable event, whose stable id lets consumers drop a duplicate).
     """
+    from aibtrigger.domain.events import template_disabled
+
     entry = deps.catalog.get(run.template)
     summary, disabled_now = summary_after(deps.store.get_summary(run.template), run,
                                           max_failures=entry.policy.max_consecutive_failures)
@@ -104,31 +149,3 @@ def _summarize(run: RunRecord, deps: Deps) -> None:
         deps.publisher.publish(template_disabled(run, summary.consecutive_failures, now=deps.clock()))
         log.warning("%s disabled after %d consecutive failures", run.template, summary.consecutive_failures)
     deps.store.put_summary(summary)
-
-
-def _release(claim: Claim, run: RunRecord, deps: Deps) -> None:
-    """Free the template, or pass it to the follow-up that waits (through a hand-off message).
-
-    First every request this run served gets its outcome (a crash may have come before the
-    request handler wrote it): a late redelivery of one of them must not build the template again.
-    """
-    for request_id in claim.request_ids:
-        deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template,
-                                             outcome=Outcome.STARTED, reasons=(), at=deps.clock(),
-                                             run_id=run.run_id, detail="served by this run"))
-    for _ in range(8):
-        if claim.followup is not None:
-            waiting = claim.followup
-            deps.queue.send(REQUESTS_QUEUE, {"template": claim.template, "id": f"{run.run_id}+followup",
-                                             "follows_run": run.run_id,
-                                             "reason": "; ".join(dict.fromkeys(waiting.reasons))[:1000],
-                                             "requested_by": ", ".join(waiting.requested_by)[:200]})
-            return
-        try:
-            deps.store.delete_claim(claim)
-            return
-        except ConcurrencyError:  # a request joined the follow-up meanwhile: look again
-            claim = deps.store.get_claim(claim.template)
-            if claim is None or claim.run_id != run.run_id:
-                return
-    raise ConcurrencyError(f"claim on {run.template!r} kept changing while being released")

@@ -33,11 +33,13 @@ from bench.reliability import scenarios  # noqa: E402
 HEAVY = {"storm": {"deliveries": 1000, "workers": 4, "concurrency": 64},
          "racing": {"rounds": 4, "workers": 4, "period": 20},
          "crash": {"repeat": 2, "visibility": 3.0},
-         "outage": {"templates": 3, "outages": 2, "seconds": 10.0, "workers": 2}}
+         "outage": {"templates": 3, "outages": 2, "seconds": 10.0, "workers": 2},
+         "long-outage": {}, "poison": {}}
 QUICK = {"storm": {"deliveries": 100, "workers": 4, "concurrency": 48},
          "racing": {"rounds": 1, "workers": 4, "period": 20},
          "crash": {"repeat": 1, "visibility": 3.0},
-         "outage": {"templates": 1, "outages": 1, "seconds": 6.0, "workers": 2}}
+         "outage": {"templates": 1, "outages": 1, "seconds": 6.0, "workers": 2},
+         "long-outage": {}, "poison": {}}
 
 
 def storm(root: Path, o: dict) -> scenarios.Figures:
@@ -73,7 +75,20 @@ def outage(root: Path, o: dict) -> scenarios.Figures:
         cluster.close()
 
 
-SCENARIOS = {"storm": storm, "racing": racing, "crash": crash, "outage": outage}
+def lasting_scenario(name: str):
+    def run(root: Path, o: dict):
+        from bench.reliability import lasting
+
+        cluster = lasting.cluster_for(root)
+        try:
+            return getattr(lasting, name)(cluster)
+        finally:
+            cluster.close()
+    return run
+
+
+SCENARIOS = {"storm": storm, "racing": racing, "crash": crash, "outage": outage,
+             "long-outage": lasting_scenario("long_outage"), "poison": lasting_scenario("poison_each")}
 
 
 def run_fuzz(argv: list[str]) -> int:
@@ -128,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others' figures
                 figures = scenarios.Figures(name, problems=[f"{type(exc).__name__}: {exc}"])
             print(figures.line(), flush=True)
-            if figures.problems or figures.duplicates or figures.lost:
+            if figures.problems or figures.duplicates or figures.lost or getattr(figures, "stuck", 0):
                 failures.append(f"{figures.scenario}: " + " / ".join(figures.problems or ["duplicates or lost"]))
     finally:
         if args.keep:

@@ -5,7 +5,7 @@ import pytest
 
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
-from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, RunRecord
+from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, RunRecord, TerminalRunError
 from aibtrigger.errors import ConcurrencyError
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
@@ -68,15 +68,41 @@ def test_runs_round_trip_and_list_newest_first(store):
                       state=RunState.RUNNING, sub_state=RunSubState.CUSTOMIZING, started_at=T0 + timedelta(hours=1))
     other = RunRecord("web.1", "web", ("r3",), ("x",), ("y",), T0 + timedelta(hours=2),
                       artifact_ids=("/subscriptions/s/x/versions/1.0.0",))
-    for run in (older, newer, other):
-        store.put_run(run)
-    assert store.get_run("base.1") == older
-    assert store.get_run("web.1") == other
+    saved = {run.run_id: store.save_run(run) for run in (older, newer, other)}
+    assert store.get_run("base.1") == saved["base.1"] == older.evolve(etag=saved["base.1"].etag)
+    assert store.get_run("web.1") == saved["web.1"]
     assert store.get_run("base.9") is None
     assert [r.run_id for r in store.list_runs("base")] == ["base.2", "base.1"]
     assert [r.run_id for r in store.list_runs()] == ["web.1", "base.2", "base.1"]
-    store.put_run(newer.evolve(state=RunState.SUCCEEDED, sub_state=None))
+    store.save_run(saved["base.2"].evolve(state=RunState.SUCCEEDED, sub_state=None))
     assert store.get_run("base.2").state is RunState.SUCCEEDED
+
+
+def test_run_records_are_written_conditionally(store):
+    run = RunRecord("base.7", "base", ("r1",), ("manual",), ("alice",), T0, state=RunState.RUNNING, started_at=T0)
+    first = store.save_run(run)
+    with pytest.raises(ConcurrencyError):
+        store.save_run(run)  # created twice
+    ended = store.save_run(first.evolve(state=RunState.SUCCEEDED, ended_at=T0 + timedelta(minutes=9)))
+    with pytest.raises(ConcurrencyError):  # a stale copy (read before the end) cannot write Running back
+        store.save_run(first.evolve(polls=5))
+    assert store.get_run("base.7").state is RunState.SUCCEEDED
+    with pytest.raises(TerminalRunError):
+        ended.evolve(state=RunState.RUNNING)
+
+
+def test_non_ascii_text_is_stored_whole_up_to_the_property_limit(store):
+    from aibtrigger.domain.limits import TABLE_BUDGET_UNITS, fit_excerpt
+
+    lines = tuple("ошибка: не удалось 😀 " * 40 + str(i) for i in range(400))
+    excerpt = fit_excerpt(FailureExcerpt("сбой", "shell #1", 1, lines))
+    run = RunRecord("base.8", "base", ("r1",), ("ü" * 900,), ("alice",), T0, state=RunState.FAILED,
+                    started_at=T0, ended_at=T0, excerpt=excerpt, message="é" * 4_000)
+    store.save_run(run)
+    stored = store.get_run("base.8")
+    assert stored.excerpt == excerpt and stored.excerpt.lines[-1].endswith("399")
+    assert stored.excerpt.lines[0].startswith("[cut: ") and len(excerpt.lines) < 400
+    assert stored.message == "é" * 4_000
 
 
 def test_an_outcome_is_recorded_once(store):
@@ -108,6 +134,8 @@ def test_summaries_and_observed_sources_round_trip(store):
     store.put_observed(key, "1.0.1")
     store.put_observed("platform|westeurope|canonical|offer|sku", "22.04.1")
     assert store.get_observed() == {key: "1.0.1", "platform|westeurope|canonical|offer|sku": "22.04.1"}
+    store.put_observed(key, "1.0.2", at=T0)
+    assert store.observed_at() == {key: T0} and store.get_observed()[key] == "1.0.2"
 
 
 def test_claims_are_listed_with_their_cascade(store):

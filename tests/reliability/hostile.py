@@ -120,15 +120,13 @@ def huge(min_size: int):
 
 
 # --- request messages ---------------------------------------------------------------------------------
-REQUEST_LIMITS = {"template": 63, "reason": 1000, "requested_by": 200, "id": 128, "follows_run": 200,
-                  "upstream": 400}
+REQUEST_LIMITS = {"template": 63, "reason": 1000, "requested_by": 200, "id": 128, "upstream": 400}
 REQUEST_FIELDS = (*REQUEST_LIMITS, "signal")
 
 
 @st.composite
 def request_message(draw, names: tuple[str, ...], http: bool = False) -> dict:
-    """A valid request for one of `names` (never follows_run: that is the service's own hand-off;
-    over HTTP never `signal` either: POST /api/requests refuses the internal fields)."""
+    """A valid request for one of `names` (over HTTP never `signal`: POST /api/requests refuses the internal fields)."""
     message = {"template": draw(st.sampled_from(names)), "id": unique("fz-")}
     if draw(st.booleans()):
         message["reason"] = draw(st.text(st.characters(codec="utf-8"), min_size=1, max_size=1000))
@@ -256,11 +254,11 @@ def _utf8_bom(base):
 
 def hostile_request(names: tuple[str, ...], *, http: bool = False):
     """Request bodies that must all be rejected. `names`: templates in the catalog (any may be paused).
-    http: also the fields only the service itself may set (follows_run)."""
+    http: also the fields only the service itself may set (upstream)."""
     base = request_message(names)
     strategies = [
         _truncated(base), _wrong_type(base, ("template", "reason", "requested_by", "signal"),
-                                      ("id", "follows_run", "upstream")),
+                                      ("id", "upstream")),
         _huge_field(base, REQUEST_LIMITS), _unknown_field(base, REQUEST_FIELDS), _nested(base),
         _non_finite(base, REQUEST_FIELDS), _not_utf8(base), _not_json(), _not_object(), _utf8_bom(base),
         st.builds(lambda m, n: Case("outside-catalog", dumps({**m, "template": n}), n), base, unknown_name(names)),
@@ -274,7 +272,7 @@ def hostile_request(names: tuple[str, ...], *, http: bool = False):
                   text.filter(lambda i: not re.fullmatch(_ID, i))),
     ]
     if http:
-        strategies.append(st.builds(lambda m, r: Case("internal-field", dumps({**m, "follows_run": r})), base,
+        strategies.append(st.builds(lambda m, r: Case("internal-field", dumps({**m, "upstream": r})), base,
                                     st.text(min_size=1, max_size=200)))
     return st.one_of(strategies)
 

@@ -165,10 +165,10 @@ GALLERY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galler
 class SpillingStore(InMemoryStateStore):
     """Storage that fails, for one template, with an error whose text carries the connection string."""
 
-    def put_run(self, run):
+    def save_run(self, run):
         if run.template == "api":
             raise StorageError(f"table storage failed: could not reach the account with {CONNECTION}")
-        super().put_run(run)
+        return super().save_run(run)
 
 
 def _memory_deps() -> Deps:

@@ -7,7 +7,7 @@ The last two tests pin down, deterministically, races the storm's duplicate deli
 by this suite; each failed before its fix in aibtrigger/service_layer/requests.py): a duplicate of a
 request that read the claim while it was still 'starting' and stalled until the run had ended
 (request_build: it Ran the template a second time), and one that stalled while holding the run's record
-as it was before the run ended (_schedule_poll: it wrote the finished run back to Running).
+as it was before the run ended (it wrote the finished run back to Running; run records are now written conditionally).
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def _flow(store):
     return clock, backend, Deps(
         catalog=parse_catalog({"templates": [{"name": "base", "definition": DEFINITION}]}), store=store,
         backend=backend, queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(),
-        sources=FakeSources(), clock=clock, entropy=lambda: f"{next(counter):012x}", poll_min_seconds=10,
+        sources=FakeSources(), clock=clock, entropy=lambda: f"{next(counter):06x}{0:06x}", poll_min_seconds=10,
         poll_max_seconds=300)
 
 
@@ -151,8 +151,8 @@ def test_a_stalled_duplicate_delivery_never_turns_a_finished_run_back_to_running
     store.after[("A", "create_claim")] = [lambda: (a_claimed.set(), b_read_claim.wait(10))]
     store.after[("B", "get_claim")] = [lambda: (b_read_claim.set(), a_done.wait(10))]
     store.after[("B", "get_run")] = [lambda: (b_read_run.set(), published.wait(10))]
-    # The poll chain's put_run calls: the terminal record, then "published"; it pauses after the second.
-    store.after[("P", "put_run")] = [None, lambda: (published.set(), b_done.wait(10))]
+    # The poll chain's save_run calls: the terminal record, then "published"; it pauses after the second.
+    store.after[("P", "save_run")] = [None, lambda: (published.set(), b_done.wait(10))]
     a_done = threading.Event()
     outcomes = {}
 

@@ -34,4 +34,4 @@ def deps(clock):
     return Deps(catalog=catalog, store=InMemoryStateStore(), backend=ScriptedBackend(clock, {"base", "web", "idle"}),
                 queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(),
                 sources=FakeSources(), clock=clock,
-                entropy=lambda: f"{next(counter):012x}", poll_min_seconds=10, poll_max_seconds=300)
+                entropy=lambda: f"{next(counter):06x}{0:06x}", poll_min_seconds=10, poll_max_seconds=300)

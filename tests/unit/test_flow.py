@@ -7,6 +7,7 @@ from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.domain.model import RunOutput, RunState
 from aibtrigger.domain.records import Outcome
 from aibtrigger.service_layer.intake import MAX_DEQUEUE_COUNT, handle_poll_message, handle_request_message
+from aibtrigger.service_layer.reconciler import reconcile
 
 FAILED_LOG = """\
 [1a2b] PACKER OUT ==> azure-arm: (telemetry) Starting provisioner shell
@@ -92,23 +93,22 @@ def test_requests_during_a_build_coalesce_into_one_follow_up(deps, clock):
     assert request(deps, msg_id="m3", reason="third", by="carol") == "coalesced"  # redelivered
     assert deps.backend.runs_started == ["base"]
     deps.backend.finish("base", RunState.SUCCEEDED)
-    drain(deps, clock, POLLS_QUEUE)
-    assert drain(deps, clock, REQUESTS_QUEUE) == ["started"]  # the hand-off
+    assert drain(deps, clock, POLLS_QUEUE) == ["finished"]  # and handed over: no message in between
     assert deps.backend.runs_started == ["base", "base"]
     first, follow_up = sorted(deps.store.list_runs("base"), key=lambda r: r.created_at)
     assert follow_up.reasons == ("second", "third") and set(follow_up.requested_by) == {"bob", "carol"}
     assert deps.store.get_claim("base").run_id == follow_up.run_id
 
 
-def test_hand_off_delivered_twice_starts_one_follow_up(deps, clock):
+def test_the_last_poll_delivered_twice_starts_one_follow_up(deps, clock):
     request(deps, msg_id="m1")
     request(deps, msg_id="m2")
     deps.backend.finish("base", RunState.SUCCEEDED)
-    drain(deps, clock, POLLS_QUEUE)
-    [hand_off] = pending(deps, REQUESTS_QUEUE)
-    for _ in range(2):
-        handle_request_message(hand_off.text.encode(), message_id="h", dequeue_count=1, deps=deps)
+    [last_poll] = pending(deps, POLLS_QUEUE)
+    for attempt in range(2):
+        handle_poll_message(last_poll.text.encode(), message_id="p", dequeue_count=attempt + 1, deps=deps)
     assert deps.backend.runs_started == ["base", "base"]
+    assert len(deps.publisher.events) == 1
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -136,16 +136,16 @@ def test_paused_template_is_skipped_with_reason(deps):
 
 
 def test_crash_after_run_accepted_is_adopted_not_run_twice(deps, clock):
-    original = deps.store.put_run
+    original = deps.store.save_run
     calls = []
 
     def crash_once(run):
         if not calls:
             calls.append(run)
             raise RuntimeError("worker killed")
-        original(run)
+        return original(run)
 
-    deps.store.put_run = crash_once
+    deps.store.save_run = crash_once
     with pytest.raises(RuntimeError):
         request(deps, msg_id="m1")
     clock.advance(seconds=30)
@@ -218,8 +218,14 @@ def test_a_build_stuck_canceling_is_surfaced_and_its_claim_released(deps, clock)
     assert run.state is RunState.STUCK_CANCELING and "released" in run.message
     assert deps.publisher.events[-1]["type"] == "aibtrigger.build.stuckcanceling"
     assert deps.store.get_claim("base") is None
-    assert request(deps, msg_id="after") == "started"  # adopts the still-canceling build, no second Run
-    assert deps.backend.runs_started == ["base"]
+    # The build still canceling cannot include a new request: it waits, and is not used up by adopting it.
+    assert request(deps, msg_id="after") == "pending"
+    assert "Canceling" in deps.store.get_claim("base").waiting_for and deps.backend.runs_started == ["base"]
+    deps.backend.finish("base", RunState.CANCELED, message="The build was canceled")
+    clock.advance(minutes=2)
+    reconcile(deps)
+    assert deps.backend.runs_started == ["base", "base"]
+    assert deps.store.get_claim("base").state == "running"
 
 
 def test_a_storm_of_requests_during_a_build_keeps_the_follow_up_bounded(deps):
@@ -234,8 +240,9 @@ def test_a_storm_of_requests_during_a_build_keeps_the_follow_up_bounded(deps):
     assert deps.backend.runs_started == ["base"]
 
 
-def test_a_paused_template_cannot_be_built_by_a_forged_hand_off(deps):
-    assert request(deps, "idle", follows_run="idle.20261122T080000Z.000000") == "skipped"
+def test_a_message_cannot_forge_a_hand_off(deps):
+    body = json.dumps({"template": "idle", "follows_run": "idle.20261122T080000Z.000000"}).encode()
+    assert handle_request_message(body, message_id="f", dequeue_count=1, deps=deps) == "rejected"
     assert deps.backend.runs_started == []
 
 
@@ -261,57 +268,18 @@ def test_a_redelivered_final_poll_counts_the_failure_once(deps, clock):
     request(deps)
     deps.backend.finish("base", RunState.FAILED, message="Script exited")
     [poll] = pending(deps, POLLS_QUEUE)
-    original = deps.store.put_run
+    original = deps.store.save_run
 
     def crash_on_terminal(run):
         if run.is_terminal:
             raise RuntimeError("worker killed before the terminal record")
-        original(run)
+        return original(run)
 
-    deps.store.put_run = crash_on_terminal
+    deps.store.save_run = crash_on_terminal
     with pytest.raises(RuntimeError):
         handle_poll_message(poll.text.encode(), message_id="p", dequeue_count=1, deps=deps)
-    deps.store.put_run = original
+    deps.store.save_run = original
     handle_poll_message(poll.text.encode(), message_id="p", dequeue_count=2, deps=deps)
     assert deps.store.get_summary("base").consecutive_failures == 1
 
 
-def test_the_watchdog_revives_a_poll_chain_that_died(deps, clock):
-    from aibtrigger.service_layer.watchdog import recover_stalled
-
-    request(deps)
-    deps.queue.sent.clear()  # the poll message is lost (poisoned after repeated faults)
-    deps.backend.finish("base", RunState.SUCCEEDED)
-    assert recover_stalled(deps) == []  # not overdue yet
-    clock.advance(minutes=15)
-    assert recover_stalled(deps) == [f"base: polling of {deps.store.list_runs('base')[0].run_id} resumed"]
-    drain(deps, clock, POLLS_QUEUE)
-    assert deps.store.list_runs("base")[0].state is RunState.SUCCEEDED
-    assert deps.store.get_claim("base") is None and len(deps.publisher.events) == 1
-
-
-def test_the_watchdog_releases_a_template_removed_from_the_catalog_mid_build(deps, clock):
-    from tests.unit.conftest import make_catalog
-    from aibtrigger.service_layer.watchdog import recover_stalled
-
-    request(deps, "web")
-    deps.catalog = make_catalog("base")
-    [line] = recover_stalled(deps)
-    assert "no longer in the catalog" in line and deps.store.get_claim("web") is None
-    [run] = deps.store.list_runs("web")
-    assert run.state is RunState.FAILED and run.published
-    assert deps.publisher.events[0]["type"] == "aibtrigger.build.failed"
-
-
-def test_the_watchdog_resumes_a_start_whose_request_was_lost(deps, clock):
-    from aibtrigger.service_layer.watchdog import recover_stalled
-
-    original = deps.backend.start_run
-    deps.backend.start_run = lambda template: (_ for _ in ()).throw(RuntimeError("ARM unreachable"))
-    with pytest.raises(RuntimeError):
-        request(deps, msg_id="m1")  # claimed, Run never accepted; the message is later poisoned
-    deps.backend.start_run = original
-    clock.advance(minutes=16)
-    recover_stalled(deps)
-    assert drain(deps, clock, REQUESTS_QUEUE) == ["started"]
-    assert deps.backend.runs_started == ["base"]

@@ -1,0 +1,124 @@
+"""The end of a run: publish its result, answer every request it served, then release the template
+or hand it to the follow-up that waits (in this invocation: no message to lose on the way)."""
+from __future__ import annotations
+
+import logging
+
+from aibtrigger.domain.events import build_finished
+from aibtrigger.domain.model import RunState
+from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord
+from aibtrigger.errors import ConcurrencyError
+from aibtrigger.service_layer.crashpoints import crashpoint
+from aibtrigger.service_layer.deps import Deps
+
+log = logging.getLogger(__name__)
+_ATTEMPTS = 8
+
+
+def finish_run(claim: Claim, run: RunRecord, deps: Deps) -> str:
+    """Publish (once: the mark is a conditional write) and release. Idempotent: any chain, or the
+    reconciler, may repeat it after a crash."""
+    if not run.published:
+        deps.publisher.publish(build_finished(run, now=deps.clock()))
+        crashpoint("after_publish")
+        try:
+            run = deps.store.save_run(run.evolve(published=True))
+        except ConcurrencyError:  # another chain marked it first; it published the same event id
+            run = deps.store.get_run(run.run_id) or run
+    crashpoint("before_release")
+    if run.artifact_ids:
+        from aibtrigger.service_layer.planning import note_outputs
+
+        note_outputs(run, deps)
+    release(claim, run, deps)
+    return "finished"
+
+
+def release(claim: Claim, run: RunRecord, deps: Deps) -> None:
+    """Every request this run served gets its outcome first (a crash may have come before the request
+    handler wrote it): a late redelivery of one of them must not build the template again."""
+    for request_id in claim.request_ids:
+        deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template, outcome=Outcome.STARTED,
+                                             reasons=(), at=deps.clock(), run_id=run.run_id,
+                                             detail="served by this run"))
+    for _ in range(_ATTEMPTS):
+        try:
+            if claim.followup is None:
+                deps.store.delete_claim(claim)
+            else:
+                _hand_off(claim, run, deps)
+            return
+        except ConcurrencyError:  # a request joined the follow-up meanwhile: look again
+            claim = deps.store.get_claim(claim.template)
+            if claim is None or claim.run_id != run.run_id:
+                return
+    raise ConcurrencyError(f"claim on {run.template!r} kept changing while being released")
+
+
+def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
+    """The follow-up takes the claim over in one conditional write, then starts. Requests that only
+    carried an automatic signal are weighed again first: the run that just ended may have served
+    them (a sweep and the reconciler both asked for the same new version)."""
+    from aibtrigger.service_layer.requests import new_claim
+    from aibtrigger.service_layer.starts import start_claimed
+
+    waiting = claim.followup
+    hand_off_id = f"{run.run_id}+followup"
+    unwanted = None if _asked_by_person_or_schedule(waiting) else _no_longer_wanted(claim.template, deps)
+    if unwanted is not None:
+        deps.store.delete_claim(claim)
+        deps.store.add_outcome(OutcomeRecord(request_id=hand_off_id, template=claim.template, outcome=Outcome.SKIPPED,
+                                             reasons=waiting.reasons, at=deps.clock(), run_id=run.run_id,
+                                             detail=f"follow-up not needed after {run.run_id}: {unwanted}"))
+        return
+    successor = deps.store.replace_claim(new_claim(
+        claim.template, deps, request_id=hand_off_id, reasons=waiting.reasons, request_ids=waiting.request_ids,
+        requested_by=waiting.requested_by, upstream=waiting.upstream, manual=waiting.manual, etag=claim.etag))
+    try:
+        start_claimed(successor, deps)
+    except Exception as exc:  # noqa: BLE001 - the successor's lease brings the reconciler to it
+        log.warning("follow-up %s of %s not started yet (%s): the reconciler resumes it", successor.run_id,
+                    claim.template, exc)
+
+
+def _asked_by_person_or_schedule(followup: FollowUp) -> bool:
+    from aibtrigger.service_layer.planning import is_automatic_request
+
+    return followup.manual or not all(is_automatic_request(r) for r in followup.request_ids)
+
+
+def _no_longer_wanted(template: str, deps: Deps) -> str | None:
+    """The planner's reasons when it would not build `template` now, else None."""
+    from aibtrigger.domain.planner_types import BUILD
+    from aibtrigger.service_layer.planning import decision_for
+
+    decision = decision_for(template, deps)
+    return None if decision is None or decision.action == BUILD else "; ".join(decision.reasons)
+
+
+def give_up_start(claim: Claim, deps: Deps, why: str) -> None:
+    """A start that could not happen within its bound: a failed run says why, and the template moves on."""
+    now = deps.clock()
+    run = deps.store.get_run(claim.run_id) or RunRecord(
+        run_id=claim.run_id, template=claim.template, request_ids=claim.request_ids, reasons=claim.reasons,
+        requested_by=claim.requested_by, created_at=claim.claimed_at, upstream=claim.upstream, manual=claim.manual)
+    if not run.is_terminal:
+        run = _save_terminal(run.evolve(state=RunState.FAILED, ended_at=now, message=why[:2000]), deps)
+    log.error("run %s of %s given up: %s", run.run_id, run.template, why)
+    finish_run(claim, run, deps)
+
+
+def abandon(claim: Claim, deps: Deps, why: str) -> None:
+    """The template left the catalog: its run ends Failed, published; the follow-up is dropped with it."""
+    run = deps.store.get_run(claim.run_id)
+    if run is not None and not run.is_terminal:
+        run = _save_terminal(run.evolve(state=RunState.FAILED, sub_state=None, ended_at=deps.clock(), message=why), deps)
+    if run is not None and not run.published:
+        finish_run(claim.evolve(followup=None), run, deps)
+    deps.store.delete_claim(deps.store.get_claim(claim.template) or claim)
+
+
+def _save_terminal(run: RunRecord, deps: Deps) -> RunRecord:
+    from aibtrigger.service_layer.polls import save_terminal
+
+    return save_terminal(run, deps)

@@ -1,0 +1,155 @@
+"""The reconciler: the one place where state converges. Every minute (and on `aibtrigger reconcile`),
+for each template on its own, compare what should be with what is and take the one idempotent step
+that closes the gap. Messages and events only make this faster; correctness never waits for them.
+
+What is, per claim (its lease still running means its own chain is alive: leave it):
+- its template left the catalog: the run ends Failed (published), the claim is released;
+- 'starting' and the lease has run out: start it now (or wait again, or give up after the bound);
+- 'running' and the lease has run out: take the chain over (a new token silences the old one) and
+  advance the run one step now: poll it, or finish it (collect, record, publish, release or hand off).
+What should be: every template the planner would build now (a sweep) for a newer source version
+than its last successful build used, or for a due schedule tick, that nobody is building. A template
+never built by the service is not built by the reconciler alone: a first build is asked for by a
+person, a schedule or a source change, so deploying the service does not rebuild every image at once.
+
+Bounded: at most `max_actions` steps per pass, whatever the catalog's size; the rest wait a minute.
+Reads per pass: claims, summaries and observed sources, one query each (a page per 1,000 rows).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timezone
+
+from aibtrigger.domain.planner_types import BUILD
+from aibtrigger.domain.records import Claim, Request
+from aibtrigger.service_layer.deps import Deps
+
+log = logging.getLogger(__name__)
+MAX_ACTIONS = 50
+
+
+def reconcile(deps: Deps, *, max_actions: int = MAX_ACTIONS) -> list[str]:
+    """One pass. Returns a line per step taken; one template's error never stops the others."""
+    now, done = deps.clock(), []
+    claims = _guarded("listing claims", lambda: deps.store.list_claims(), done) or []
+    for claim in claims:
+        if len(done) >= max_actions:
+            break
+        line = _guarded(claim.template, lambda: _repair(claim, deps, now), done)
+        if line:
+            done.append(line)
+    claimed = {claim.template for claim in claims}
+    decisions = _guarded("planning", lambda: _wanted(deps, claims), done) or []
+    for decision in decisions:
+        if len(done) >= max_actions:
+            break
+        if decision.template not in claimed:
+            line = _guarded(decision.template, lambda: _request(decision, deps), done)
+            if line:
+                done.append(line)
+    for line in done:
+        log.warning("reconciler: %s", line)
+    return done
+
+
+def _repair(claim: Claim, deps: Deps, now: datetime) -> str | None:
+    from aibtrigger.service_layer.finish import abandon
+    from aibtrigger.service_layer.starts import start_claimed
+
+    if claim.template not in deps.catalog:
+        abandon(claim, deps, "its template was removed from the catalog while it was building")
+        return f"{claim.template}: released (template no longer in the catalog)"
+    if not claim.lease_expired(now):
+        return None
+    if claim.state == "starting":
+        started = start_claimed(claim, deps)
+        return f"{claim.template}: start of {claim.run_id} resumed: {started or 'waiting, or given up'}"
+    return f"{claim.template}: {claim.run_id} taken over from its chain: {_take_over(claim, deps)}"
+
+
+def _take_over(claim: Claim, deps: Deps) -> str:
+    from aibtrigger.service_layer.claims import StaleChainError, lease_for, update_claim
+    from aibtrigger.service_layer.polls import advance_run
+
+    run = deps.store.get_run(claim.run_id)
+    if run is None:  # cannot happen by the order of writes; if it does, starting again is safe (adopts)
+        return _restart(claim, deps)
+    token, now = deps.entropy()[:12], deps.clock()
+
+    def take(current: Claim) -> Claim:
+        if not current.lease_expired(now):  # its chain stepped in meanwhile: it is alive after all
+            raise StaleChainError(f"the chain of {current.run_id} renewed its lease")
+        return current.evolve(poll_token=token, lease_until=lease_for(deps, 0))
+
+    try:
+        ours = update_claim(claim, deps, take)
+    except StaleChainError:
+        return "left to its chain (the lease was renewed)"
+    return advance_run(ours, run, deps)
+
+
+def _restart(claim: Claim, deps: Deps) -> str:
+    from aibtrigger.service_layer.claims import update_claim
+    from aibtrigger.service_layer.starts import start_claimed
+
+    starting = update_claim(claim, deps, lambda c: c.evolve(state="starting"))
+    return start_claimed(starting, deps) or "waiting"
+
+
+def _wanted(deps: Deps, claims: list[Claim]):
+    """Builds owed for longer than the events get to ask for them (`lease_margin`): the reconciler
+    catches what an edge missed, it does not race the edges (their requests carry the cascade)."""
+    from aibtrigger.domain.planner_index import index_for
+    from aibtrigger.service_layer.planning import dry_run, observed_since
+
+    now, seen_at, facts = deps.clock(), observed_since(deps), index_for(deps.catalog).facts
+    wanted = []
+    for decision in dry_run(deps, claims=claims):
+        since = _owed_since(decision.evidence, seen_at.get(facts[decision.template].key)) \
+            if decision.action == BUILD else None
+        if since is not None and now - since >= deps.lease_margin:
+            wanted.append(decision)
+    return wanted
+
+
+def _owed_since(evidence: dict, seen_at: datetime | None) -> datetime | None:
+    """Since when a build is owed: a due tick since the tick, a source newer than the last success used
+    since that version was seen (long ago if it does not say). None: not owed (a first build, say)."""
+    if evidence.get("tick") is not None:
+        return datetime.fromisoformat(str(evidence["tick"]))
+    if evidence.get("upstream") and evidence.get("used"):
+        return seen_at or datetime.min.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _request(decision, deps: Deps) -> str | None:
+    """Ask for the build through the same door as every request. A due tick's request has the id the
+    schedule check gives it (whichever acts first, the tick builds once); any other names the desired
+    state, so a repeated pass (or a crash mid-way) finds the same request instead of building twice."""
+    from aibtrigger.service_layer.planning import signal_request_id
+    from aibtrigger.service_layer.requests import request_build
+
+    tick = decision.evidence.get("tick")
+    if tick is not None:
+        request_id = signal_request_id("schedule", f"schedule:{tick}", decision.template)
+    else:
+        signature = repr((decision.reasons, sorted(decision.evidence.items())))
+        request_id = f"reconcile-{hashlib.sha1(signature.encode()).hexdigest()[:16]}-{decision.template}"
+    if deps.store.get_outcome(decision.template, request_id) is not None:
+        return None  # asked for this very state before: its outcome stands
+    request = Request(request_id=request_id, template=decision.template, reason="; ".join(decision.reasons)[:1000],
+                      requested_by="aibtrigger:reconciler", upstream=decision.evidence.get("upstream"), manual=False)
+    result = request_build(request, deps)
+    if tick is not None:
+        deps.store.set_schedule_tick(decision.template, datetime.fromisoformat(str(tick)))
+    return f"{decision.template}: build requested ({result}): {request.reason}" if result != "skipped" else None
+
+
+def _guarded(what: str, step, done: list[str]):
+    try:
+        return step()
+    except Exception as exc:  # noqa: BLE001 - one template's fault must not skip the others
+        log.exception("reconciler: %s failed", what)
+        done.append(f"{what}: error: {type(exc).__name__}: {exc}"[:500])
+        return None

@@ -1,0 +1,89 @@
+"""Start the build a claim stands for: invoke Run, or adopt the build this claim itself started.
+
+Only a build that belongs to this claim (started after it was taken) is adopted. A build that is
+active but not ours (someone else's, or one still canceling) cannot include what the claim asks for:
+the claim waits, its lease set to when to look again. Run refused for any other reason (AIB's
+OperationNotAllowed also covers a template still provisioning) is retried with backoff and, after
+a bound, recorded as a failed run with the reason, never adopted.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from aibtrigger.domain.model import BuildStatus, RunState
+from aibtrigger.domain.records import Claim, RunRecord
+from aibtrigger.domain.runstate import belongs_to_run, poll_delay
+from aibtrigger.errors import BuildAlreadyActiveError, ConcurrencyError
+from aibtrigger.service_layer.claims import expected_duration, lease_for, send_poll, update_claim
+from aibtrigger.service_layer.crashpoints import crashpoint
+from aibtrigger.service_layer.deps import Deps
+
+log = logging.getLogger(__name__)
+ADOPTED = "adopted a build that was already running"
+
+
+def start_claimed(claim: Claim, deps: Deps) -> str | None:
+    """How the build started ('Run invoked' or ADOPTED), or None when it must wait (lease set)."""
+    status = deps.backend.get_status(claim.template)
+    previous_end = _previous_end(claim, deps)
+    if belongs_to_run(status, claim.claimed_at, previous_end=previous_end):
+        return _running(claim, status, deps)
+    if status.is_active:
+        return _wait(claim, deps, f"a build this claim did not start is {status.run_state.value} "
+                                  f"(since {status.start_time:%Y-%m-%d %H:%M} UTC): Run waits for its end", refused=False)
+    try:
+        deps.backend.start_run(claim.template)
+        crashpoint("after_run_accepted")
+    except BuildAlreadyActiveError as exc:
+        status = deps.backend.get_status(claim.template)
+        if belongs_to_run(status, claim.claimed_at, previous_end=previous_end):
+            return _running(claim, status, deps)
+        return _wait(claim, deps, f"Run refused: {exc}", refused=not status.is_active)
+    return _running(claim, None, deps)
+
+
+def _previous_end(claim: Claim, deps: Deps):
+    """When the template's last other run ended, as the backend reported it."""
+    ends = [r.ended_at for r in deps.store.list_runs(claim.template, limit=3) if r.run_id != claim.run_id and r.ended_at]
+    return max(ends, default=None)
+
+
+def _running(claim: Claim, adopted: BuildStatus | None, deps: Deps) -> str:
+    now = deps.clock()
+    run = deps.store.get_run(claim.run_id)
+    if run is None:
+        started_at = adopted.start_time if adopted and adopted.start_time else now
+        run = RunRecord(run_id=claim.run_id, template=claim.template, request_ids=claim.request_ids,
+                        reasons=claim.reasons, requested_by=claim.requested_by, created_at=claim.claimed_at,
+                        upstream=claim.upstream, manual=claim.manual, state=RunState.RUNNING,
+                        started_at=started_at, message=ADOPTED if adopted else "")
+        try:
+            run = deps.store.save_run(run)
+        except ConcurrencyError:  # a duplicate delivery recorded it a moment ago
+            run = deps.store.get_run(claim.run_id) or run
+        crashpoint("after_run_recorded")
+    expected = expected_duration(claim.template, deps)
+    delay = poll_delay(elapsed=now - (run.started_at or now), expected=expected,
+                       minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
+    token = deps.entropy()[:12]
+    running = update_claim(claim, deps, lambda c: c.evolve(state="running", poll_token=token, attempts=0,
+                                                           waiting_for="", lease_until=lease_for(deps, delay)))
+    crashpoint("after_claim_running")
+    send_poll(running, deps, delay_seconds=delay, expected_seconds=expected.total_seconds() if expected else None)
+    log.info("run %s of %s %s", run.run_id, run.template, "adopted" if adopted else "started")
+    return ADOPTED if adopted else "Run invoked"
+
+
+def _wait(claim: Claim, deps: Deps, why: str, *, refused: bool) -> None:
+    now, attempts = deps.clock(), claim.attempts + 1
+    if (refused and attempts > deps.start_refusals) or now - claim.claimed_at > deps.start_give_up:
+        from aibtrigger.service_layer.finish import give_up_start
+
+        give_up_start(claim, deps, f"not started after {attempts} attempts: {why}")
+        return None
+    delay = min(deps.poll_min_seconds * 2 ** (attempts - 1), deps.poll_max_seconds)
+    log.warning("start of %s deferred (%s); looking again in %.0f s", claim.run_id, why, delay)
+    look_again = now + timedelta(seconds=delay)  # no margin: nobody else will look before the reconciler
+    update_claim(claim, deps, lambda c: c.evolve(attempts=attempts, waiting_for=why[:1000], lease_until=look_again))
+    return None
