@@ -1,0 +1,149 @@
+"""The deployments infra/ describes, as data: which files deploy together (a root and its modules),
+at which scope each file lands, and which actions a deployer needs there. Scopes are labelled by
+what they are, not by the parameter that names them in one file: `service` (the aibtrigger resource
+group), `gallery`, `templates`, `staging`, `subscription`.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from infra_bicep import INFRA, BicepFile, body, render, walk
+
+# The parameter naming a resource group, in any file, -> the label of that group.
+SCOPE_LABELS = {
+    "serviceResourceGroupName": "service",
+    "galleryResourceGroupName": "gallery",
+    "imageTemplateResourceGroupNames": "templates",
+    "stagingResourceGroupNames": "staging",
+}
+DEPLOY = "Microsoft.Resources/deployments/write"
+ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+IDENTITY_KEYS = {"userAssignedIdentities", "userAssignedIdentity", "userAssignedIdentityResourceId"}
+
+
+@dataclass(frozen=True)
+class Placed:
+    file: BicepFile
+    scope: str  # a label
+    caller: BicepFile | None = None
+    params: Any = None  # the caller's `params: {...}` for this module
+
+    def value(self, expression: Any) -> Any:
+        """An expression of this file with a module parameter replaced by what the caller passes."""
+        if isinstance(expression, str) and self.caller is not None and expression in (self.params or {}):
+            return _variables_resolved(self.caller, self.params[expression])
+        return _variables_resolved(self.file, expression)
+
+
+def _variables_resolved(f: BicepFile, expression: Any) -> Any:
+    """A variable name -> its value; a parameter name stays a name (its value is the caller's)."""
+    while isinstance(expression, str) and expression in f.variables():
+        expression = f.variables()[expression]
+    return expression
+
+
+def roots(bicep: dict[str, BicepFile]) -> list[BicepFile]:
+    """Files deployed by a command (`az deployment ... create -f`), not as a module of another."""
+    used = {(f.path.parent / spec["detail"]["path"]).resolve() for f in bicep.values() for spec in f.modules().values()}
+    return [f for f in bicep.values() if f.path.resolve() not in used]
+
+
+def root_scope(f: BicepFile) -> str:
+    return "subscription" if f.target_scope == "subscription" else "service"
+
+
+def _module_scope(caller: BicepFile, caller_scope: str, spec: dict) -> str:
+    scope = body(spec).get("scope")
+    if scope is None:
+        return caller_scope
+    text = render(scope)
+    if text == "subscription()":
+        return "subscription"
+    if text == "resource_group()":
+        return caller_scope
+    if text.startswith("resource_group(") and text.endswith(")"):
+        name = text[len("resource_group("):-1]
+        loop = spec["config"].get("loop_type") if isinstance(spec["config"], dict) else None
+        if loop and loop["detail"].get("item_name") == name:
+            name = render(loop["detail"]["array_name"])
+        return SCOPE_LABELS.get(name, name)
+    raise AssertionError(f"{caller.name}: module scope {text} has no label (add it to SCOPE_LABELS)")
+
+
+def placements(bicep: dict[str, BicepFile], root: BicepFile) -> list[Placed]:
+    """The root and every module it deploys, each with the scope it lands in."""
+    found, stack = [], [Placed(root, root_scope(root))]
+    while stack:
+        placed = stack.pop()
+        found.append(placed)
+        f = placed.file
+        for spec in f.modules().values():
+            target = (f.path.parent / spec["detail"]["path"]).resolve().relative_to(INFRA.resolve()).as_posix()
+            stack.append(Placed(bicep[target], _module_scope(f, placed.scope, spec), f, body(spec).get("params") or {}))
+    return found
+
+
+def required_actions(bicep: dict[str, BicepFile], root: BicepFile) -> dict[str, set[str]]:
+    """scope label -> the actions `az deployment` of this root needs there."""
+    needed: dict[str, set[str]] = {}
+    for placed in placements(bicep, root):
+        actions = needed.setdefault(placed.scope, set())
+        actions.add(DEPLOY)
+        for _, spec in placed.file.resources():
+            if spec["existing"]:
+                continue
+            actions.add(f"{spec['type']}/write")
+            if any(node in IDENTITY_KEYS for node in walk(body(spec)) if isinstance(node, str)):
+                needed.setdefault("service", set()).add(ASSIGN_IDENTITY)
+    return needed
+
+
+def covers(granted: set[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in granted)
+
+
+def role_key(expression: Any) -> str | None:
+    """The `aibtrigger-...` constant inside a role definition's guid(), which names the role."""
+    keys = [node for node in walk(expression) if isinstance(node, str) and node.startswith("aibtrigger-")]
+    return keys[0] if len(keys) == 1 else None
+
+
+def custom_roles(bicep: dict[str, BicepFile]) -> dict[str, dict]:
+    """role key -> role definition body, across all files."""
+    return {role_key(body(spec)["name"]): body(spec)
+            for f in bicep.values() for _, spec in f.resources("Microsoft.Authorization/roleDefinitions")
+            if not spec["existing"]}
+
+
+def role_assignments(bicep: dict[str, BicepFile], root: BicepFile) -> Iterator[tuple[Placed, dict]]:
+    """(where, assignment body) of every role assignment a root deploys."""
+    for placed in placements(bicep, root):
+        for _, spec in placed.file.resources("Microsoft.Authorization/roleAssignments"):
+            yield placed, body(spec)
+
+
+def granted_actions(bicep: dict[str, BicepFile], principal_param: str) -> dict[str, set[str]]:
+    """scope label -> actions of the custom roles any root assigns to the principal `principal_param`."""
+    roles = custom_roles(bicep)
+    granted: dict[str, set[str]] = {}
+    for root in roots(bicep):
+        for placed, assignment in role_assignments(bicep, root):
+            props = assignment["properties"]
+            if placed.value(props["principalId"]) != principal_param:
+                continue
+            role = roles.get(role_key(placed.value(props["roleDefinitionId"])))
+            if role is not None:
+                for permission in role["properties"]["permissions"]:
+                    granted.setdefault(placed.scope, set()).update(_actions(bicep, permission["actions"]))
+    return granted
+
+
+def _actions(bicep: dict[str, BicepFile], value: Any) -> list[str]:
+    if isinstance(value, list):
+        return value
+    for f in bicep.values():
+        if value in f.variables():
+            return f.variables()[value]
+    raise AssertionError(f"cannot resolve the actions {render(value)}")
