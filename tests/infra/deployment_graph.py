@@ -6,6 +6,7 @@ group), `gallery`, `templates`, `staging`, `subscription`.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -19,8 +20,19 @@ SCOPE_LABELS = {
     "stagingResourceGroupNames": "staging",
 }
 DEPLOY = "Microsoft.Resources/deployments/write"
+BUILTIN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
 IDENTITY_KEYS = {"userAssignedIdentities", "userAssignedIdentity", "userAssignedIdentityResourceId"}
+# Built-in roles infra/ grants the deployer, with their actions as Microsoft publishes them
+# (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/privileged).
+BUILTIN_ROLE_ACTIONS = {
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": [  # Role Based Access Control Administrator
+        "Microsoft.Authorization/roleAssignments/write",
+        "Microsoft.Authorization/roleAssignments/delete",
+        "*/read",
+        "Microsoft.Support/*",
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -126,18 +138,38 @@ def role_assignments(bicep: dict[str, BicepFile], root: BicepFile) -> Iterator[t
 
 def granted_actions(bicep: dict[str, BicepFile], principal_param: str) -> dict[str, set[str]]:
     """scope label -> actions of the custom roles any root assigns to the principal `principal_param`."""
-    roles = custom_roles(bicep)
     granted: dict[str, set[str]] = {}
     for root in roots(bicep):
         for placed, assignment in role_assignments(bicep, root):
             props = assignment["properties"]
             if placed.value(props["principalId"]) != principal_param:
                 continue
-            role = roles.get(role_key(placed.value(props["roleDefinitionId"])))
-            if role is not None:
-                for permission in role["properties"]["permissions"]:
-                    granted.setdefault(placed.scope, set()).update(_actions(bicep, permission["actions"]))
+            granted.setdefault(placed.scope, set()).update(role_actions(bicep, placed, props["roleDefinitionId"]))
     return granted
+
+
+def builtin_role_id(placed: Placed, role_definition_id: Any) -> str | None:
+    """The GUID of subscriptionResourceId('Microsoft.Authorization/roleDefinitions', <guid>), if literal."""
+    value = placed.value(role_definition_id)
+    if isinstance(value, dict) and "function" in value and value["function"]["type"] == "subscription_resource_id":
+        name = value["function"]["parameters"]["resource_name_1"]
+        for f in (placed.caller, placed.file):  # the expression may come from the module's caller
+            if f is not None:
+                name = _variables_resolved(f, name)
+        if isinstance(name, str) and BUILTIN_ID.match(name):
+            return name
+    return None
+
+
+def role_actions(bicep: dict[str, BicepFile], placed: Placed, role_definition_id: Any) -> set[str]:
+    """The actions of the role an assignment grants: a custom role of infra/, or a listed built-in."""
+    builtin = builtin_role_id(placed, role_definition_id)
+    if builtin in BUILTIN_ROLE_ACTIONS:
+        return set(BUILTIN_ROLE_ACTIONS[builtin])
+    role = custom_roles(bicep).get(role_key(placed.value(role_definition_id)))
+    if role is None:
+        return set()
+    return {a for permission in role["properties"]["permissions"] for a in _actions(bicep, permission["actions"])}
 
 
 def _actions(bicep: dict[str, BicepFile], value: Any) -> list[str]:

@@ -9,7 +9,7 @@ import re
 import yaml
 
 from deployment_graph import (ASSIGN_IDENTITY, DEPLOY, covers, custom_roles, granted_actions, placements,
-                              required_actions, role_assignments, roots)
+                              required_actions, role_actions, role_assignments, roots)
 from infra_bicep import REPO, body, is_conditional, render
 from platform_rules import (ONE_SYSTEM_TOPIC_PER_SOURCE, PUT_REPLACES, ROLE_REPLICATION, SUBJECT_PREFIX,
                             ZONE_REDUNDANCY, ZONE_REDUNDANT_SKUS)
@@ -25,19 +25,22 @@ def _main(bicep):
     return bicep["main.bicep"]
 
 
-def _is_builtin(placed, role_definition_id) -> bool:
-    """subscriptionResourceId('Microsoft.Authorization/roleDefinitions', <a built-in role GUID>)."""
-    value = placed.value(role_definition_id)
+def _builtin_ids(placed, assignment) -> list[str]:
+    """The built-in role GUIDs an assignment grants (each role of its loop), [] if it grants a custom role."""
+    value = placed.value(assignment["properties"]["roleDefinitionId"])
     if not (isinstance(value, dict) and "function" in value and value["function"]["type"] == "subscription_resource_id"):
-        return False
-    name = placed.value(value["function"]["parameters"]["resource_name_1"])
-    loop_values = []
+        return []
+    name = value["function"]["parameters"]["resource_name_1"]
+    for f in (placed.caller, placed.file):
+        while f is not None and isinstance(name, str) and name in f.variables():
+            name = f.variables()[name]
+    candidates = [name]
     for _, spec in placed.file.resources("Microsoft.Authorization/roleAssignments"):
         loop = spec["config"].get("loop_type") if isinstance(spec["config"], dict) else None
-        if loop and loop["detail"]["item_name"] == name:
-            loop_values = placed.file.resolve(loop["detail"]["array_name"])
-    candidates = [placed.file.resolve(v) for v in loop_values] or [name]
-    return all(isinstance(c, str) and BUILTIN_ROLE_ID.match(c) for c in candidates)
+        if loop and loop["detail"]["item_name"] == name and body(spec) is assignment:
+            candidates = [placed.file.resolve(v) for v in placed.file.resolve(loop["detail"]["array_name"])]
+    ids = [c for c in candidates if isinstance(c, str) and BUILTIN_ROLE_ID.match(c)]
+    return ids if len(ids) == len(candidates) else []
 
 
 # --- role definitions come from an earlier deployment -------------------------------------------
@@ -47,8 +50,7 @@ def test_no_deployment_assigns_a_custom_role_it_defines(bicep):
     for root in roots(bicep):
         defines = [f"{p.file.name}:{s}" for p in placements(bicep, root)
                    for s, spec in p.file.resources("Microsoft.Authorization/roleDefinitions") if not spec["existing"]]
-        custom = [f"{p.file.name}" for p, a in role_assignments(bicep, root)
-                  if not _is_builtin(p, a["properties"]["roleDefinitionId"])]
+        custom = [f"{p.file.name}" for p, a in role_assignments(bicep, root) if not _builtin_ids(p, a)]
         assert not (defines and custom), (
             f"{root.name} defines {defines} and assigns custom roles in {sorted(set(custom))} in the same "
             f"deployment: {ROLE_REPLICATION}")
@@ -133,20 +135,31 @@ def test_the_required_actions_are_derived_not_empty(bicep):
     assert DEPLOY in needed["gallery"], "the gallery module is a nested deployment in the gallery's group"
 
 
-def test_deployer_role_assignments_are_limited_by_a_condition(bicep):
-    roles = custom_roles(bicep)
-    assigning = [key for key, role in roles.items()
-                 for permission in role["properties"]["permissions"]
-                 if "Microsoft.Authorization/roleAssignments/write" in str(permission["actions"]) and "deployer" in key]
-    assert assigning, "no deployer role may create role assignments, yet main.bicep makes some"
+def test_deployer_may_assign_only_the_roles_main_assigns(bicep):
+    main_roles = {guid for placed, assignment in role_assignments(bicep, _main(bicep))
+                  for guid in _builtin_ids(placed, assignment)}
+    assert main_roles and all(_builtin_ids(p, a) for p, a in role_assignments(bicep, _main(bicep))), (
+        "main.bicep assigns only built-in roles (custom ones are assigned by grants.bicep)")
+    assigners = []
     for root in roots(bicep):
         for placed, assignment in role_assignments(bicep, root):
             props = assignment["properties"]
             if placed.value(props["principalId"]) != "deployerPrincipalId":
                 continue
-            condition = placed.value(props.get("condition"))
-            if any(key in str(placed.value(props["roleDefinitionId"])) for key in assigning):
-                assert condition, f"{placed.file.name}: the deployer's right to assign roles is not limited by a condition"
+            if not covers(role_actions(bicep, placed, props["roleDefinitionId"]), "Microsoft.Authorization/roleAssignments/write"):
+                continue
+            condition = props.get("condition")
+            if isinstance(condition, dict) and "operator" in condition:  # `empty(c) ? null : c`
+                condition = condition["operator"]["operands"].get("false_value")
+            condition = placed.value(condition)
+            assert isinstance(condition, str) and "GuidEquals" in condition and "ServicePrincipal" in condition, (
+                f"{placed.file.name}: the deployer may assign any role (no condition)")
+            assigners.append(condition)
+    assert assigners, "no assignment lets the deployer create the role assignments main.bicep makes"
+    grants = bicep["grants.bicep"]
+    assert set(grants.variables()["serviceDataRoles"]) == main_roles, (
+        "grants.bicep serviceDataRoles (what the deployer may assign) must be exactly the built-in roles "
+        f"main.bicep assigns: {sorted(main_roles)}")
 
 
 def test_the_deployer_never_needs_subscription_rights(bicep):
@@ -190,3 +203,22 @@ def test_deployment_doc_walks_both_deployments_with_their_rights(bicep):
             name = re.sub(r"\s*\(.*$", "", str(role["properties"]["roleName"]))
             assert name in doc, f"docs/deployment.md does not name the deployer role {name!r}"
     assert "Website Contributor" in doc, "the code-only redeploy's role"
+
+
+# --- the service identity exists before anything is granted to it ----------------------------------
+
+
+def test_main_references_the_identity_bootstrap_creates(bicep):
+    main = _main(bicep)
+    (symbol, spec), = [(s, spec) for s, spec in main.resources("Microsoft.ManagedIdentity/userAssignedIdentities")
+                       if body(spec)["name"] == "id-${namePrefix}-${token}"]
+    assert spec["existing"], f"main.bicep:{symbol} must be `existing`: bootstrap.bicep creates it before grants.bicep"
+    formulas = {(render(body(spec)["name"]), render(main.variables()["token"]))}
+    for name in ("modules/service-identity.bicep", "modules/service-identity-ref.bicep"):
+        f = bicep[name]
+        (_, identity), = f.resources("Microsoft.ManagedIdentity/userAssignedIdentities")
+        formulas.add((render(body(identity)["name"]), render(f.variables()["token"])))
+    assert len(formulas) == 1, f"the three files name the service identity differently: {formulas}"
+    uses = {spec["detail"]["path"]: f.name for f in bicep.values() for spec in f.modules().values()}
+    assert uses["modules/service-identity.bicep"] == "bootstrap.bicep"
+    assert uses["modules/service-identity-ref.bicep"] == "grants.bicep"
