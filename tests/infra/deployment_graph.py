@@ -144,32 +144,35 @@ def granted_actions(bicep: dict[str, BicepFile], principal_param: str) -> dict[s
             props = assignment["properties"]
             if placed.value(props["principalId"]) != principal_param:
                 continue
-            granted.setdefault(placed.scope, set()).update(role_actions(bicep, placed, props["roleDefinitionId"]))
+            granted.setdefault(placed.scope, set()).update(role_actions(bicep, placed, assignment))
     return granted
 
 
-def builtin_role_id(placed: Placed, role_definition_id: Any) -> str | None:
-    """The GUID of subscriptionResourceId('Microsoft.Authorization/roleDefinitions', <guid>), if literal."""
-    value = placed.value(role_definition_id)
-    if isinstance(value, dict) and "function" in value and value["function"]["type"] == "subscription_resource_id":
-        name = value["function"]["parameters"]["resource_name_1"]
-        for f in (placed.caller, placed.file):  # the expression may come from the module's caller
-            if f is not None:
-                name = _variables_resolved(f, name)
-        if isinstance(name, str) and BUILTIN_ID.match(name):
-            return name
-    return None
+def builtin_role_ids(placed: Placed, assignment: dict) -> list[str]:
+    """The built-in role GUIDs an assignment grants (each role of its loop); [] for a custom role."""
+    value = placed.value(assignment["properties"]["roleDefinitionId"])
+    if not (isinstance(value, dict) and "function" in value and value["function"]["type"] == "subscription_resource_id"):
+        return []
+    name = value["function"]["parameters"]["resource_name_1"]
+    for f in (placed.caller, placed.file):  # the expression may come from the module's caller
+        if f is not None:
+            name = _variables_resolved(f, name)
+    candidates = [name]
+    for _, spec in placed.file.resources("Microsoft.Authorization/roleAssignments"):
+        loop = spec["config"].get("loop_type") if isinstance(spec["config"], dict) else None
+        if loop and loop["detail"]["item_name"] == name and body(spec) is assignment:
+            candidates = [placed.file.resolve(v) for v in placed.file.resolve(loop["detail"]["array_name"])]
+    ids = [c for c in candidates if isinstance(c, str) and BUILTIN_ID.match(c)]
+    return ids if len(ids) == len(candidates) else []
 
 
-def role_actions(bicep: dict[str, BicepFile], placed: Placed, role_definition_id: Any) -> set[str]:
+def role_actions(bicep: dict[str, BicepFile], placed: Placed, assignment: dict) -> set[str]:
     """The actions of the role an assignment grants: a custom role of infra/, or a listed built-in."""
-    builtin = builtin_role_id(placed, role_definition_id)
-    if builtin in BUILTIN_ROLE_ACTIONS:
-        return set(BUILTIN_ROLE_ACTIONS[builtin])
-    role = custom_roles(bicep).get(role_key(placed.value(role_definition_id)))
-    if role is None:
-        return set()
-    return {a for permission in role["properties"]["permissions"] for a in _actions(bicep, permission["actions"])}
+    actions = {a for guid in builtin_role_ids(placed, assignment) for a in BUILTIN_ROLE_ACTIONS.get(guid, [])}
+    role = custom_roles(bicep).get(role_key(placed.value(assignment["properties"]["roleDefinitionId"])))
+    if role is not None:
+        actions |= {a for permission in role["properties"]["permissions"] for a in _actions(bicep, permission["actions"])}
+    return actions
 
 
 def _actions(bicep: dict[str, BicepFile], value: Any) -> list[str]:

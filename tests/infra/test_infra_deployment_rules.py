@@ -8,39 +8,20 @@ import re
 
 import yaml
 
-from deployment_graph import (ASSIGN_IDENTITY, DEPLOY, covers, custom_roles, granted_actions, placements,
-                              required_actions, role_actions, role_assignments, roots)
+from deployment_graph import (ASSIGN_IDENTITY, DEPLOY, builtin_role_ids, covers, custom_roles, granted_actions,
+                              placements, required_actions, role_actions, role_assignments, roots)
 from infra_bicep import REPO, body, is_conditional, render
 from platform_rules import (ONE_SYSTEM_TOPIC_PER_SOURCE, PUT_REPLACES, ROLE_REPLICATION, SUBJECT_PREFIX,
                             ZONE_REDUNDANCY, ZONE_REDUNDANT_SKUS)
 
 WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
 DEPLOYMENT_DOC = REPO / "docs" / "deployment.md"
-BUILTIN_ROLE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # The switch that turns the deploy workflow on (a repository variable).
 DEPLOY_SWITCH = "vars.AIBTRIGGER_DEPLOY_ENABLED"
 
 
 def _main(bicep):
     return bicep["main.bicep"]
-
-
-def _builtin_ids(placed, assignment) -> list[str]:
-    """The built-in role GUIDs an assignment grants (each role of its loop), [] if it grants a custom role."""
-    value = placed.value(assignment["properties"]["roleDefinitionId"])
-    if not (isinstance(value, dict) and "function" in value and value["function"]["type"] == "subscription_resource_id"):
-        return []
-    name = value["function"]["parameters"]["resource_name_1"]
-    for f in (placed.caller, placed.file):
-        while f is not None and isinstance(name, str) and name in f.variables():
-            name = f.variables()[name]
-    candidates = [name]
-    for _, spec in placed.file.resources("Microsoft.Authorization/roleAssignments"):
-        loop = spec["config"].get("loop_type") if isinstance(spec["config"], dict) else None
-        if loop and loop["detail"]["item_name"] == name and body(spec) is assignment:
-            candidates = [placed.file.resolve(v) for v in placed.file.resolve(loop["detail"]["array_name"])]
-    ids = [c for c in candidates if isinstance(c, str) and BUILTIN_ROLE_ID.match(c)]
-    return ids if len(ids) == len(candidates) else []
 
 
 # --- role definitions come from an earlier deployment -------------------------------------------
@@ -50,7 +31,7 @@ def test_no_deployment_assigns_a_custom_role_it_defines(bicep):
     for root in roots(bicep):
         defines = [f"{p.file.name}:{s}" for p in placements(bicep, root)
                    for s, spec in p.file.resources("Microsoft.Authorization/roleDefinitions") if not spec["existing"]]
-        custom = [f"{p.file.name}" for p, a in role_assignments(bicep, root) if not _builtin_ids(p, a)]
+        custom = [f"{p.file.name}" for p, a in role_assignments(bicep, root) if not builtin_role_ids(p, a)]
         assert not (defines and custom), (
             f"{root.name} defines {defines} and assigns custom roles in {sorted(set(custom))} in the same "
             f"deployment: {ROLE_REPLICATION}")
@@ -135,10 +116,20 @@ def test_the_required_actions_are_derived_not_empty(bicep):
     assert DEPLOY in needed["gallery"], "the gallery module is a nested deployment in the gallery's group"
 
 
+def test_the_coverage_check_finds_a_missing_action(bicep):
+    """Azure action wildcards match across segments; a dropped action shows up as missing."""
+    assert covers({"Microsoft.Web/sites/*"}, "Microsoft.Web/sites/basicPublishingCredentialsPolicies/write")
+    assert not covers({"*/read"}, "Microsoft.Web/sites/write")
+    granted = granted_actions(bicep, "deployerPrincipalId")["service"]
+    assert covers(granted, "Microsoft.Web/serverfarms/write")
+    assert not covers(granted - {"Microsoft.Web/serverfarms/write"}, "Microsoft.Web/serverfarms/write")
+    assert "Microsoft.Web/serverfarms/write" in required_actions(bicep, _main(bicep))["service"]
+
+
 def test_deployer_may_assign_only_the_roles_main_assigns(bicep):
     main_roles = {guid for placed, assignment in role_assignments(bicep, _main(bicep))
-                  for guid in _builtin_ids(placed, assignment)}
-    assert main_roles and all(_builtin_ids(p, a) for p, a in role_assignments(bicep, _main(bicep))), (
+                  for guid in builtin_role_ids(placed, assignment)}
+    assert main_roles and all(builtin_role_ids(p, a) for p, a in role_assignments(bicep, _main(bicep))), (
         "main.bicep assigns only built-in roles (custom ones are assigned by grants.bicep)")
     assigners = []
     for root in roots(bicep):
@@ -146,7 +137,7 @@ def test_deployer_may_assign_only_the_roles_main_assigns(bicep):
             props = assignment["properties"]
             if placed.value(props["principalId"]) != "deployerPrincipalId":
                 continue
-            if not covers(role_actions(bicep, placed, props["roleDefinitionId"]), "Microsoft.Authorization/roleAssignments/write"):
+            if not covers(role_actions(bicep, placed, assignment), "Microsoft.Authorization/roleAssignments/write"):
                 continue
             condition = props.get("condition")
             if isinstance(condition, dict) and "operator" in condition:  # `empty(c) ? null : c`
