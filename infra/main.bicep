@@ -1,16 +1,21 @@
-// aibtrigger: the whole Azure deployment, into one resource group (`az deployment group create`).
+// aibtrigger, step 3 of a first deployment and every deployment after it: the service, into its
+// resource group (`az deployment group create`), with the deployer's rights only (grants.bicep):
 //
-//   - a user-assigned identity the Function App runs as (all access is granted to it, by role);
+//   - the user-assigned identity the Function App runs as (created by bootstrap.bicep, step 1, and
+//     given its access to templates, staging logs, the gallery and the marketplace by grants.bicep,
+//     step 2: custom roles are never defined and assigned in one deployment);
 //   - a storage account with shared keys disabled: identity-based host storage, queues, tables,
 //     build-log copies, the Flex deployment package, dead-lettered gallery events;
 //   - Log Analytics + Application Insights with local auth disabled;
 //   - the Function App on the Flex Consumption plan (Python 3.11);
 //   - an Event Grid custom topic (CloudEvents 1.0, local auth disabled) for build results;
-//   - in the gallery's resource group: read access to the gallery and an Event Grid system topic
-//     whose subscription delivers new gallery image versions to `on_gallery_event`;
-//   - custom roles with only the actions the service uses, assigned at the narrowest scopes.
+//   - in the gallery's resource group: an Event Grid system topic (or an existing one, referenced)
+//     and this instance's subscription delivering new gallery image versions to `on_gallery_event`;
+//   - built-in data roles for its own identities on its own resources (the deployer may assign
+//     those and no other, by the condition grants.bicep sets).
+// Nothing here deploys at subscription scope.
 //
-// docs/deployment.md walks through a deployment and explains every permission.
+// docs/deployment.md walks through a first deployment and a code-only redeploy.
 
 @description('Region of the resources (the Flex Consumption plan must be available there).')
 param location string = resourceGroup().location
@@ -23,24 +28,17 @@ param namePrefix string = 'aibtrigger'
 @description('Tags put on every resource.')
 param tags object = {}
 
-@description('Resource groups (in this subscription) holding the image templates named in the catalog.')
-@minLength(1)
-param imageTemplateResourceGroupNames array
-
 @description('Resource group of the Azure Compute Gallery whose new image versions trigger builds.')
 param galleryResourceGroupName string
 
 @description('Name of that gallery.')
 param galleryName string
 
-@description('Name of the Event Grid system topic of the gallery resource group. Azure allows one system topic per source: if that resource group already has one, give its name here.')
+@description('Name of the Event Grid system topic to create on the gallery resource group when it has none.')
 param gallerySystemTopicName string = 'aibtrigger-gallery-events'
 
-@description('AIB staging resource groups whose build logs the service reads (set `stagingResourceGroup` in your templates to know them in advance; see docs/deployment.md).')
-param stagingResourceGroupNames array = []
-
-@description('Grant marketplace image version listing (subscription scope; needed for PlatformImage sources).')
-param grantMarketplaceRead bool = true
+@description('The gallery resource group\'s existing system topic, to reuse (Azure allows one per source); empty: create gallerySystemTopicName. It is referenced, never redeclared: add the Event Grid identity (output eventGridIdentityId) to it first (docs/deployment.md).')
+param existingGallerySystemTopicName string = ''
 
 @description('Subscribe `on_gallery_event` to gallery events. Set true only once the code is published: Event Grid refuses a subscription to a function that does not exist yet.')
 param deployGalleryEventSubscription bool = false
@@ -79,14 +77,14 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
-@description('Replication of the storage account (ZRS where the region has zones).')
+@description('Replication of the storage account. LRS exists in every region; choose Standard_ZRS where the region has availability zones (docs/deployment.md shows how to check).')
 @allowed([
   'Standard_ZRS'
   'Standard_GZRS'
   'Standard_GRS'
   'Standard_LRS'
 ])
-param storageSkuName string = 'Standard_ZRS'
+param storageSkuName string = 'Standard_LRS'
 
 @description('Days Log Analytics keeps the logs.')
 @minValue(30)
@@ -117,13 +115,13 @@ var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
 var galleryEventFunctionName = 'on_gallery_event'
 
-// The service's identity (the Function App runs as it) and Event Grid's (dead letters only).
-resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+// The service's identity (the Function App runs as it): created by bootstrap.bicep
+// (modules/service-identity.bicep, same name formula), referenced here.
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
   name: 'id-${namePrefix}-${token}'
-  location: location
-  tags: tags
 }
 
+// Event Grid's identity: writes dead letters, nothing else.
 resource eventGridIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id-${namePrefix}-eventgrid-${token}'
   location: location
@@ -216,45 +214,15 @@ module functionApp 'modules/functionapp.bicep' = {
   }
 }
 
-module roles 'modules/roles.bicep' = {
-  name: 'aibtrigger-roles-${token}'
-  scope: subscription()
-  params: {
-    instanceName: functionAppName
-    appPrincipalId: appIdentity.properties.principalId
-    grantMarketplaceRead: grantMarketplaceRead
-  }
-}
-
-module templateAccess 'modules/rg-role-assignment.bicep' = [for rgName in imageTemplateResourceGroupNames: {
-  name: take('aibtrigger-templates-${rgName}', 64)
-  scope: resourceGroup(rgName)
-  params: {
-    principalId: appIdentity.properties.principalId
-    roleDefinitionId: roles.outputs.templateOperatorRoleId
-    purpose: 'read, run and cancel the image templates of this resource group'
-  }
-}]
-
-module stagingAccess 'modules/rg-role-assignment.bicep' = [for rgName in stagingResourceGroupNames: {
-  name: take('aibtrigger-staging-${rgName}', 64)
-  scope: resourceGroup(rgName)
-  params: {
-    principalId: appIdentity.properties.principalId
-    roleDefinitionId: roles.outputs.stagingLogReaderRoleId
-    purpose: 'read the build logs of this Image Builder staging resource group'
-  }
-}]
-
 module gallery 'modules/gallery.bicep' = {
   name: 'aibtrigger-gallery-${token}'
   scope: resourceGroup(galleryResourceGroupName)
   params: {
     galleryName: galleryName
-    systemTopicName: gallerySystemTopicName
+    newSystemTopicName: gallerySystemTopicName
+    existingSystemTopicName: existingGallerySystemTopicName
+    eventSubscriptionName: take('aibtrigger-${functionAppName}', 64)
     tags: tags
-    appPrincipalId: appIdentity.properties.principalId
-    galleryReaderRoleId: roles.outputs.galleryReaderRoleId
     eventGridIdentityId: eventGridIdentity.id
     deployEventSubscription: deployGalleryEventSubscription
     functionAppId: functionApp.outputs.id
@@ -271,3 +239,4 @@ output resultsTopicEndpoint string = resultsTopic.outputs.endpoint
 output identityClientId string = appIdentity.properties.clientId
 output identityPrincipalId string = appIdentity.properties.principalId
 output gallerySystemTopicId string = gallery.outputs.systemTopicId
+output eventGridIdentityId string = eventGridIdentity.id

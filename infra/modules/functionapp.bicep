@@ -4,6 +4,11 @@
 // package is read from a blob container with the same identity. App settings are written once, in
 // siteConfig, from the `appSettings` object built in main.bicep (a test compares its keys with the
 // code's settings).
+//
+// Flex Consumption refuses the site properties and app settings of its deprecation table (newer
+// regional stamps answer `BadRequest 51021 ... for Flex Consumption sites is invalid`): no
+// ftpsState, alwaysOn, linuxFxVersion, FUNCTIONS_WORKER_RUNTIME and so on. tests/infra lists them
+// with their source (platform_rules.py) and fails if one appears here.
 
 param name string
 param location string
@@ -60,6 +65,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17:Incoming client certificates would break Event Grid push delivery, which authenticates with the Event Grid extension key; HTTP callers use function keys.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero on queue and event load; the work sits in storage queues, so no standing instance is needed for failover.
   // checkov:skip=CKV_AZURE_213:No health endpoint to probe: the functions are queue, timer and Event Grid triggered, and App Service health check only replaces instances when at least two run, which scale-to-zero does not keep.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP(S) endpoint and rejects siteConfig.ftpsState (Microsoft's Flex Consumption deprecation table; tests/infra/platform_rules.py): there is nothing to disable.
   name: name
   location: location
   tags: tags
@@ -78,7 +84,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [for setting in items(appSettings): {
         name: setting.key
@@ -108,15 +113,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// No FTP or SCM basic (user/password) publishing: deployments authenticate with Entra ID.
-resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
-  parent: site
-  name: 'ftp'
-  properties: {
-    allow: false
-  }
-}
-
+// No basic (user/password) publishing to the scm endpoint: deployments authenticate with Entra ID.
+// (Flex Consumption has no FTP(S) endpoint, so there is no `ftp` policy to switch off.)
 resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: site
   name: 'scm'

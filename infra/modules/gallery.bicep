@@ -1,20 +1,26 @@
-// Deployed into the gallery's resource group: the service's read access to the gallery, and the
-// Event Grid system topic on that resource group with the subscription that delivers every new
-// gallery image version of the watched gallery to the `on_gallery_event` function.
+// Deployed into the gallery's resource group: the Event Grid system topic on that resource group
+// (created here, or an existing one referenced) and this instance's subscription, which delivers
+// every new image version of the watched gallery to the `on_gallery_event` function. (The
+// service's read access to the gallery is granted by grants.bicep, modules/gallery-access.bicep.)
+//
+// Azure allows one system topic per source, so the gallery's resource group may already have one,
+// shared with other subscribers. Such a topic is only ever referenced as `existing`, never
+// redeclared: a PUT would replace its identity and tags and break its other subscriptions.
 
 @description('Name of the Azure Compute Gallery (in this resource group) whose new image versions trigger builds.')
 param galleryName string
 
-@description('Name of the Event Grid system topic of this resource group. Azure allows one per source: if the resource group already has one, give its name.')
-param systemTopicName string
+@description('Name of the system topic to create when the resource group has none.')
+param newSystemTopicName string
+
+@description('Name of the resource group\'s existing system topic to reuse; empty: create newSystemTopicName. A reused topic must already carry eventGridIdentityId (docs/deployment.md).')
+param existingSystemTopicName string = ''
+
+@description('Name of this instance\'s event subscription (unique per instance: several may watch one topic).')
+@maxLength(64)
+param eventSubscriptionName string
 
 param tags object
-
-@description('Principal id of the function app identity.')
-param appPrincipalId string
-
-@description('Resource id of the custom role that reads gallery image versions.')
-param galleryReaderRoleId string
 
 @description('Resource id of the user-assigned identity Event Grid uses to write dead letters.')
 param eventGridIdentityId string
@@ -34,25 +40,14 @@ param deadLetterStorageAccountId string
 @description('Blob container that receives dead letters.')
 param deadLetterContainerName string
 
+var createTopic = empty(existingSystemTopicName)
+
 resource gallery 'Microsoft.Compute/galleries@2023-07-03' existing = {
   name: galleryName
 }
 
-// Read the versions of the gallery's images (new-version events carry no body; the service reads
-// the version to confirm it succeeded, and lists versions for `/versions/latest` sources).
-resource galleryReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(gallery.id, appPrincipalId, galleryReaderRoleId)
-  scope: gallery
-  properties: {
-    roleDefinitionId: galleryReaderRoleId
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-    description: 'aibtrigger: read gallery image versions'
-  }
-}
-
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
-  name: systemTopicName
+resource newTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (createTopic) {
+  name: newSystemTopicName
   location: 'global'
   tags: tags
   identity: {
@@ -67,9 +62,14 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   }
 }
 
+// The topic the subscription hangs on: the one just created, or the existing one (read only).
+resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
+  name: createTopic ? newSystemTopicName : existingSystemTopicName
+}
+
 resource galleryVersions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (deployEventSubscription) {
-  parent: systemTopic
-  name: 'aibtrigger-gallery-versions'
+  parent: topic
+  name: eventSubscriptionName
   properties: {
     eventDeliverySchema: 'EventGridSchema'
     destination: {
@@ -84,7 +84,8 @@ resource galleryVersions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@20
       includedEventTypes: [
         'Microsoft.Resources.ResourceWriteSuccess'
       ]
-      subjectBeginsWith: gallery.id
+      // The trailing slash: `.../galleries/golden` must not also match `.../galleries/golden2`.
+      subjectBeginsWith: '${gallery.id}/'
       enableAdvancedFilteringOnArrays: true
       advancedFilters: [
         {
@@ -122,7 +123,10 @@ resource galleryVersions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@20
       }
     }
   }
+  dependsOn: [
+    newTopic
+  ]
 }
 
 output galleryId string = gallery.id
-output systemTopicId string = systemTopic.id
+output systemTopicId string = topic.id

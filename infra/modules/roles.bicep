@@ -1,17 +1,18 @@
-// The service's custom roles, one per kind of scope, so each assignment carries only the actions
-// used at that scope (docs/deployment.md explains every action). Role definitions are
-// subscription-level objects; where each role is *granted* is decided by the assignments, all at
-// resource or resource-group scope except the marketplace one (see below).
+// The custom roles of one aibtrigger instance (docs/deployment.md explains every action):
+//   - the service's, one per kind of scope, so each assignment carries only the actions used there;
+//   - the deployer's, for `az deployment group create -f infra/main.bicep` (CI or a person).
+// Deployed by bootstrap.bicep, alone: no deployment assigns a role it defines (a new definition
+// takes minutes to replicate; an assignment made meanwhile fails with RoleDefinitionDoesNotExist).
+// grants.bicep assigns them, all at resource or resource-group scope except the marketplace one.
+// A role's name (GUID) derives from the subscription, the aibtrigger resource group and the role,
+// so grants.bicep computes the same ids without an output to pass along.
 targetScope = 'subscription'
 
-@description('Distinguishes the roles of several aibtrigger deployments in one tenant.')
-param instanceName string
+@description('The aibtrigger resource group: distinguishes the roles of several instances.')
+param serviceResourceGroupName string
 
-@description('Principal id of the function app identity.')
-param appPrincipalId string
-
-@description('Grant marketplace image version listing (needed when the catalog has PlatformImage sources).')
-param grantMarketplaceRead bool
+var instance = toLower(serviceResourceGroupName)
+var instanceLabel = '${serviceResourceGroupName}, ${subscription().subscriptionId}'
 
 // Assigned on each resource group holding image templates of the catalog.
 var templateOperatorActions = [
@@ -45,10 +46,58 @@ var marketplaceReaderActions = [
   'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read'
 ]
 
+// The deployer, on the aibtrigger resource group: the nested deployments, the resource types
+// main.bicep creates there (read and write only: incremental deployments never delete), attaching
+// its user-assigned identities to the site and the system topic (assign/action). Microsoft.Web
+// sites/* also covers publishing the code and the function keys Event Grid's AzureFunction
+// destination is resolved with. Role assignments come from a separate, conditioned built-in role
+// (grants.bicep), not from here.
+var serviceDeployerActions = [
+  'Microsoft.Resources/deployments/*'
+  'Microsoft.Resources/subscriptions/resourceGroups/read'
+  'Microsoft.ManagedIdentity/userAssignedIdentities/read'
+  'Microsoft.ManagedIdentity/userAssignedIdentities/write'
+  'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
+  'Microsoft.Storage/storageAccounts/read'
+  'Microsoft.Storage/storageAccounts/write'
+  'Microsoft.Storage/storageAccounts/blobServices/read'
+  'Microsoft.Storage/storageAccounts/blobServices/write'
+  'Microsoft.Storage/storageAccounts/blobServices/containers/read'
+  'Microsoft.Storage/storageAccounts/blobServices/containers/write'
+  'Microsoft.Storage/storageAccounts/queueServices/read'
+  'Microsoft.Storage/storageAccounts/queueServices/write'
+  'Microsoft.Storage/storageAccounts/queueServices/queues/read'
+  'Microsoft.Storage/storageAccounts/queueServices/queues/write'
+  'Microsoft.Storage/storageAccounts/tableServices/read'
+  'Microsoft.Storage/storageAccounts/tableServices/write'
+  'Microsoft.Storage/storageAccounts/tableServices/tables/read'
+  'Microsoft.Storage/storageAccounts/tableServices/tables/write'
+  'Microsoft.OperationalInsights/workspaces/read'
+  'Microsoft.OperationalInsights/workspaces/write'
+  'Microsoft.Insights/components/read'
+  'Microsoft.Insights/components/write'
+  'Microsoft.EventGrid/topics/read'
+  'Microsoft.EventGrid/topics/write'
+  'Microsoft.Web/serverfarms/read'
+  'Microsoft.Web/serverfarms/write'
+  'Microsoft.Web/sites/*'
+]
+
+// The deployer, on the gallery's resource group: the nested deployment of modules/gallery.bicep,
+// the system topic (created, or read when an existing one is reused) and its event subscriptions.
+var galleryEventsDeployerActions = [
+  'Microsoft.Resources/deployments/*'
+  'Microsoft.Resources/subscriptions/resourceGroups/read'
+  'Microsoft.EventGrid/systemTopics/read'
+  'Microsoft.EventGrid/systemTopics/write'
+  'Microsoft.EventGrid/systemTopics/eventSubscriptions/read'
+  'Microsoft.EventGrid/systemTopics/eventSubscriptions/write'
+]
+
 resource templateOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, instanceName, 'aibtrigger-template-operator')
+  name: guid(subscription().id, instance, 'aibtrigger-template-operator')
   properties: {
-    roleName: 'aibtrigger image template operator (${instanceName})'
+    roleName: 'aibtrigger image template operator (${instanceLabel})'
     description: 'Read, run and cancel VM Image Builder templates and read their run outputs.'
     type: 'customRole'
     permissions: [
@@ -66,9 +115,9 @@ resource templateOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
 }
 
 resource galleryReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, instanceName, 'aibtrigger-gallery-reader')
+  name: guid(subscription().id, instance, 'aibtrigger-gallery-reader')
   properties: {
-    roleName: 'aibtrigger gallery reader (${instanceName})'
+    roleName: 'aibtrigger gallery reader (${instanceLabel})'
     description: 'Read and list gallery image versions.'
     type: 'customRole'
     permissions: [
@@ -86,9 +135,9 @@ resource galleryReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
 }
 
 resource stagingLogReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, instanceName, 'aibtrigger-staging-log-reader')
+  name: guid(subscription().id, instance, 'aibtrigger-staging-log-reader')
   properties: {
-    roleName: 'aibtrigger staging log reader (${instanceName})'
+    roleName: 'aibtrigger staging log reader (${instanceLabel})'
     description: 'Find the storage account of an Image Builder staging resource group and read its build logs.'
     type: 'customRole'
     permissions: [
@@ -106,9 +155,9 @@ resource stagingLogReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
 }
 
 resource marketplaceReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, instanceName, 'aibtrigger-marketplace-reader')
+  name: guid(subscription().id, instance, 'aibtrigger-marketplace-reader')
   properties: {
-    roleName: 'aibtrigger marketplace image reader (${instanceName})'
+    roleName: 'aibtrigger marketplace image reader (${instanceLabel})'
     description: 'List the versions of marketplace (platform) images.'
     type: 'customRole'
     permissions: [
@@ -125,14 +174,43 @@ resource marketplaceReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
   }
 }
 
-// The one subscription-scope assignment, explained above.
-resource marketplaceRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantMarketplaceRead) {
-  name: guid(subscription().id, appPrincipalId, marketplaceReader.id)
+resource serviceDeployer 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, instance, 'aibtrigger-service-deployer')
   properties: {
-    roleDefinitionId: marketplaceReader.id
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-    description: 'aibtrigger: list marketplace image versions (the API exists only at subscription scope)'
+    roleName: 'aibtrigger service deployer (${instanceLabel})'
+    description: 'Deploy infra/main.bicep into the aibtrigger resource group (role assignments excepted).'
+    type: 'customRole'
+    permissions: [
+      {
+        actions: serviceDeployerActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+resource galleryEventsDeployer 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, instance, 'aibtrigger-gallery-events-deployer')
+  properties: {
+    roleName: 'aibtrigger gallery events deployer (${instanceLabel})'
+    description: 'Deploy the gallery Event Grid system topic and event subscription of aibtrigger.'
+    type: 'customRole'
+    permissions: [
+      {
+        actions: galleryEventsDeployerActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
   }
 }
 
@@ -140,3 +218,5 @@ output templateOperatorRoleId string = templateOperator.id
 output galleryReaderRoleId string = galleryReader.id
 output stagingLogReaderRoleId string = stagingLogReader.id
 output marketplaceReaderRoleId string = marketplaceReader.id
+output serviceDeployerRoleId string = serviceDeployer.id
+output galleryEventsDeployerRoleId string = galleryEventsDeployer.id

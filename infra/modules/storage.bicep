@@ -11,7 +11,7 @@ param name string
 param location string
 param tags object
 
-@description('Replication of the account. ZRS keeps queues, tables and blobs through a zone outage.')
+@description('Replication of the account (main.bicep storageSkuName: LRS by default, ZRS where the region has zones).')
 @allowed([
   'Standard_ZRS'
   'Standard_GZRS'
@@ -59,7 +59,7 @@ var appRoles = [
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35:The Function App (no VNet integration here) reaches the account over its public endpoint; shared keys are disabled, so every request needs an Entra token and a data role.
   // checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: network access stays open for the keyless, identity-only clients (Function App, Event Grid dead-lettering); no blob is public (allowBlobPublicAccess false).
-  // checkov:skip=CKV_AZURE_206:Replication comes from the skuName parameter (main.bicep storageSkuName, Standard_ZRS by default); checkov does not resolve Bicep parameter defaults.
+  // checkov:skip=CKV_AZURE_206:Replication comes from the skuName parameter (main.bicep storageSkuName): LRS by default because ZRS fails in regions without zones; ZRS is the documented choice where zones exist.
   name: name
   location: location
   tags: tags

@@ -147,3 +147,18 @@ def parse(path: Path) -> BicepFile:
         text = path.read_text()
         _PARSED[path] = BicepFile(path, BicepParser().parse(text=text), text)
     return _PARSED[path]
+
+
+def property_paths(node: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted property path an object literal sets (through array loops: `a.b[]`)."""
+    if isinstance(node, dict) and isinstance(node.get("loop_type"), dict):
+        yield from property_paths(node["config"], prefix + "[]")
+        return
+    if isinstance(node, dict) and set(node) not in ({"operator"}, {"function"}):
+        for key, value in node.items():
+            path = f"{prefix}.{key.strip(chr(39))}" if prefix else key.strip(chr(39))
+            yield path
+            yield from property_paths(value, path)
+    elif isinstance(node, list):
+        for item in node:
+            yield from property_paths(item, prefix + "[]")

@@ -23,13 +23,6 @@ SECRET_TEXT = re.compile(
 # instrumentation key, which grants nothing once the component has DisableLocalAuth (asserted below).
 ALLOWED_CONNECTION_STRING_SETTINGS = {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
 
-# Settings that Flex Consumption manages itself (functionAppConfig) and rejects as app settings.
-FLEX_FORBIDDEN_SETTINGS = {
-    "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION", "FUNCTIONS_EXTENSION_VERSION",
-    "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE",
-    "WEBSITE_NODE_DEFAULT_VERSION", "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD",
-    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "AzureWebJobsStorage",
-}
 
 # Every resource type the infra declares, and whether it must carry a managed identity. A new type
 # fails `test_every_resource_type_has_an_identity_decision` until it is classified here.
@@ -54,6 +47,7 @@ NO_IDENTITY = {
     "Microsoft.EventGrid/systemTopics/eventSubscriptions": "uses its topic's identity (deadLetterWithResourceIdentity)",
     "Microsoft.Authorization/roleAssignments": "no identity property",
     "Microsoft.Authorization/roleDefinitions": "no identity property",
+    "Microsoft.Resources/resourceGroups": "no identity property",
 }
 
 
@@ -114,11 +108,6 @@ def test_app_settings_are_written_once_from_the_settings_object(bicep):
     assert body(main_module)["params"]["appSettings"] == "appSettings"
 
 
-def test_no_flex_managed_setting_is_written(main):
-    bad = FLEX_FORBIDDEN_SETTINGS & set(_app_settings(main))
-    assert not bad, f"Flex Consumption sets these itself and rejects them as app settings: {bad}"
-
-
 def test_application_insights_connection_string_is_harmless(all_resources, main):
     assert "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" in _app_settings(main)
     assert "Authorization=AAD" in _app_settings(main)["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
@@ -152,17 +141,17 @@ def test_blob_containers_are_private(all_resources):
 # --- web ---------------------------------------------------------------------------------------
 
 
-def test_function_app_https_only_tls12_no_ftp_no_basic_auth(all_resources):
+def test_function_app_https_only_tls12_no_basic_auth(all_resources):
+    """No FTP switch: Flex Consumption has no FTP(S) and rejects ftpsState (test_infra_platform.py)."""
     for f, symbol, config in _of_type(all_resources, "Microsoft.Web/sites"):
         props, site_config = config["properties"], config["properties"]["siteConfig"]
         where = f"{f.name}:{symbol}"
         assert props.get("httpsOnly") is True, where
         assert site_config.get("minTlsVersion") in {"1.2", "1.3"}, where
         assert site_config.get("scmMinTlsVersion") in {"1.2", "1.3"}, where
-        assert site_config.get("ftpsState") == "Disabled", where
     policies = {body(spec)["name"]: body(spec)["properties"]["allow"]
                 for _, _, spec in all_resources if spec["type"] == "Microsoft.Web/sites/basicPublishingCredentialsPolicies"}
-    assert policies == {"ftp": False, "scm": False}, f"basic publishing credentials must be off: {policies}"
+    assert policies == {"scm": False}, f"basic (user/password) publishing to scm must be off: {policies}"
 
 
 def test_function_app_is_flex_consumption_python_311(all_resources):
@@ -193,7 +182,7 @@ def test_results_topic_is_cloudevents_entra_only_tls12(all_resources):
 
 def test_gallery_events_reach_the_function_filtered_retried_dead_lettered(bicep, main):
     gallery = bicep["modules/gallery.bicep"]
-    (_, topic), = gallery.resources("Microsoft.EventGrid/systemTopics")
+    (_, topic), = [(s, spec) for s, spec in gallery.resources("Microsoft.EventGrid/systemTopics") if not spec["existing"]]
     assert render(body(topic)["properties"]["source"]) == "resource_group().id", "the topic watches the gallery's resource group"
     assert body(topic)["properties"]["topicType"] == "Microsoft.Resources.ResourceGroups"
     assert body(topic)["identity"]["type"] == "UserAssigned"
