@@ -8,8 +8,8 @@ Anchored regexes only: linear on any input.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 __all__ = ["LogLine", "LineReader"]
 
@@ -28,10 +28,10 @@ PLUGIN = re.compile(r"(packer[\w.-]*?)(?:\.exe)?(?: plugin)?: (?:\d{4}/\d\d/\d\d
 ARROW = re.compile(r"\s*(==>|-->)\s*(?:([\w.-]+):(?: |$))?")  # "    ==> azure-arm: Resource group has been deleted." (azdocs12156)
 OUTPUT = re.compile(r"(?:\s+[\w.-]+|azure-arm[\w.-]*): ?")  # "azure-arm: IMAGE_STATE_COMPLETE" (runnerimages6250)
 UI_STARTS = ("==>", "-->", "Build '")
+READ_CHARS = 8000  # of a longer line only the start is read: markers sit at the start, and regexes stay cheap
 
 
-@dataclass(frozen=True)
-class LogLine:
+class LogLine(NamedTuple):
     """A message and what kind of line carried it.
 
     channel: "ui" (Packer's message or a script's stderr), "summary" (`-->`), "output" (a script's stdout),
@@ -52,21 +52,23 @@ class LineReader:
         self._after_debug = False
 
     def read(self, raw: str) -> LogLine:
-        line = self._read(raw)
+        line = self._read(raw[:READ_CHARS])
         self._after_debug = line.channel == "debug"
         return line
 
     def _read(self, raw: str) -> LogLine:
         text = ANSI_COLOUR.sub("", raw) if "\x1b" in raw else raw
         at = None
-        if stamp := CI_TIMESTAMP.match(text):
-            at, text = _time(stamp), text[stamp.end():]
-        elif teamcity := TEAMCITY.match(text):
+        first = text[:1]
+        if first.isdigit() or first.isspace():
+            if stamp := CI_TIMESTAMP.match(text):
+                at, text = _time(stamp), text[stamp.end():]
+            elif machine := MACHINE_READABLE.match(text):
+                return _message(text[machine.end():], at)
+        elif first == "[" and (teamcity := TEAMCITY.match(text)):
             text = text[teamcity.end():]
         if text.startswith(CI_NOISE):
             return LogLine(text, "noise", at)
-        if machine := MACHINE_READABLE.match(text):
-            return _message(text[machine.end():], at)
         prefixed = AIB_PREFIX.match(text)
         if prefixed:
             text = text[prefixed.end():]

@@ -22,8 +22,8 @@ SOURCE_STARTS = ("Running builder", "Preparing builder", "Creating Azure Resourc
                  "Connected to WinRM", "Connected to SSH")
 CAPTURE_STARTS = ("Powering off machine", "Capturing image", "Generalizing machine", "Snapshotting",
                   "Querying the machine's properties")
-DEPROVISION_SIGNS = ("DeprovisioningScript", ">>> Sysprepping VM", "IMAGE_STATE_", "The waagent service will be stopped",
-                     "waagent -force -deprovision")
+DEPROVISION_SIGNS = re.compile(r"DeprovisioningScript|>>> Sysprepping VM|IMAGE_STATE_|The waagent service will be stopped"
+                               r"|waagent -force -deprovision")
 
 
 def cancel_received(reading: BuildReading, line: LogLine) -> bool:
@@ -133,7 +133,7 @@ def hidden_step_starts(reading: BuildReading, line: LogLine) -> bool:
 
 
 def deprovisioning_shows(reading: BuildReading, line: LogLine) -> bool:
-    if not any(sign in line.text for sign in DEPROVISION_SIGNS):
+    if not DEPROVISION_SIGNS.search(line.text):
         return False
     if not reading.current.cleanup:
         reading.call_running("deprovision")

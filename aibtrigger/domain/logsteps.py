@@ -27,6 +27,7 @@ class Step:
         self.exit_status: int | None = None
         self.frozen = False  # a failure marker closed it: later lines are not its output
         self.lines: deque[list] = deque(maxlen=keep + TWIN_WINDOW)  # [seq, text, repeats, dated twin, twins seen]
+        self._forms_seen = [0, 0]  # plain and dated lines kept: twins are only looked for when both occur
 
     def name_by_kind(self, kind: str, script: str = "") -> None:
         """Name a step the log did not announce (an excerpt cut after its start), or add its script."""
@@ -43,10 +44,13 @@ class Step:
         if self.frozen or not text.strip():
             return
         for index in range(len(self.lines) - 1, max(-1, len(self.lines) - 1 - TWIN_WINDOW), -1):
+            if not self._forms_seen[not dated_twin]:
+                break
             entry = self.lines[index]
             if entry[1] == text and entry[3] != dated_twin and entry[4] < entry[2]:
                 entry[4] += 1
                 return
+        self._forms_seen[dated_twin] += 1
         if self.lines and self.lines[-1][1] == text and self.lines[-1][3] == dated_twin:
             self.lines[-1][2] += 1  # a polling loop must not push the real error out of the excerpt
         else:

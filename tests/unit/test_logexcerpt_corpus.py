@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aibtrigger.domain.logexcerpt import extract_failure
 from aibtrigger.domain.loglines import LineReader
@@ -134,3 +136,31 @@ def test_a_succeeded_run_has_no_excerpt_and_any_other_state_has_one():
 def test_steps_that_are_not_names_are_refused_with_a_clear_error(steps):
     with pytest.raises(TypeError, match="steps must"):
         extract_failure("x", steps=steps)
+
+
+# --- never raises, never empty for a failed run ----------------------------------------------------------
+
+FRAGMENTS = ["[3c8e0a52-7d1f-4c36-9b7e-2f4d8a1c6e90] PACKER OUT ", "PACKER ERR 2020/04/30 23:38:58 ", "PACKER 2023/09/14 ",
+             "ui: ", "ui error: ", "==> azure-arm: ", "    azure-arm: ", "--> azure-arm: ", "2025-02-13T17:20:26.8Z ",
+             "[14:52:42][Step 1/1] ", "1589606815,,ui,error,", "**_### *", "\x1b[1;31m", "##[debug]",
+             "(telemetry) Starting provisioner ", "(telemetry) ending ", "(telemetry) found error: ",
+             "Build 'azure-arm' errored after 1 second: ", "Build was cancelled", "Cancelling build after receiving ",
+             "Script exited with non-zero exit status: ", "Provisioning step had errors", "Remote command exited with '",
+             "command 'powershell' exited with code: ", "packer-provisioner-windows-restart plugin: ", "Opening x for reading",
+             "DeprovisioningScript", "IMAGE_STATE_UNDEPLOYABLE", "Deployment failed", "context deadline exceeded",
+             "Upload failed", "Running builder", "Capturing image", "-> SIG ", "Uploading a => b", "Exception",
+             "9" * 30, "0", "1", "'", ":", " ", "\n", "\r"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=60),
+       st.integers(min_value=-2, max_value=6), st.sampled_from([None, "Failed", "Canceled", "Succeeded"]),
+       st.lists(st.sampled_from(["install", "harden", "validate"]), max_size=3))
+def test_fuzz_never_raises_and_a_failed_run_always_gets_a_reason(parts, max_lines, run_state, steps):
+    got = extract_failure("".join(parts), max_lines=max_lines, run_state=run_state, steps=steps)
+    if run_state == "Succeeded":
+        assert got is None
+    elif run_state is not None:
+        assert got is not None and got.reason
+    if got is not None:
+        assert "\n" not in got.reason and len(got.lines) <= max(max_lines, 0)
