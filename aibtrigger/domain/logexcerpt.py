@@ -100,8 +100,10 @@ def _undecided(reading: BuildReading, keep: int) -> FailureExcerpt:
     head = reading.errors[-1][1].strip() if reading.errors else "no failure line in the log"
     if step.exit_status:
         tail = f"; last command exited with code {step.exit_status}"
+    elif step.name and step.ended:
+        tail = f"; the last step, {step.name}, had ended"
     elif step.name:
-        tail = f"; {step.name} was running{step.running_for(reading.clock)}"
+        tail = f"; {step.name} was running{step.running_for(step.last_at)}"
     else:
         tail = ""
     lines = _lines(step, list(reading.errors), None, keep) or [text for _, text in reading.debug_tail][-keep:]
@@ -131,7 +133,7 @@ def _lines(step: Step, errors: list[tuple[int, str]], last: str | None, keep: in
 
 
 def _excerpt(reason: str, step: Step, status: int | None, lines: list[str]) -> FailureExcerpt:
-    return FailureExcerpt(reason=_show(reason), step=step.name, exit_status=status,
+    return FailureExcerpt(reason=_show(reason), step=_show(step.name) if step.name else None, exit_status=status,
                           lines=tuple(_show(text) for text in lines))
 
 

@@ -100,6 +100,7 @@ class BuildReading:
 
     def end_step(self, kind: str) -> None:
         self.running.name_by_kind(kind)
+        self.running.ended = True
         self.begin_cleanup()  # what follows until the next step is Packer's, not the step's
 
     def begin_cleanup(self) -> None:

@@ -78,10 +78,11 @@ def upload_failed(reading: BuildReading, line: LogLine) -> bool:
 
 
 def deployment_failed(reading: BuildReading, line: LogLine) -> bool:
-    """The build VM's deployment failed: before any customizer, that is AIB's `source` step."""
-    if not DEPLOYMENT_FAILED.search(line.text):
+    """The build VM's deployment failed: AIB's `source` step, before any customizer (later, the same words are
+    a script's stderr, which Packer also shows as `==> azure-arm: ...`)."""
+    if reading.provisioners_started or reading.announced or not DEPLOYMENT_FAILED.search(line.text):
         return False
-    if not reading.provisioners_started and not reading.announced and reading.running.name in (None, "source"):
+    if reading.running.name is None:
         reading.call_running("source")
     reading.mark_failure(line.text.strip(), line)
     return True

@@ -26,6 +26,7 @@ class Step:
         self.started_at, self.last_at, self.start_seen = started_at, started_at, start_seen
         self.exit_status: int | None = None
         self.frozen = False  # a failure marker closed it: later lines are not its output
+        self.ended = False  # Packer said it ended (`(telemetry) ending <kind>`)
         self.lines: deque[list] = deque(maxlen=keep + TWIN_WINDOW)  # [seq, text, repeats, dated twin, twins seen]
         self._forms_seen = [0, 0]  # plain and dated lines kept: twins are only looked for when both occur
 

@@ -164,3 +164,31 @@ def test_fuzz_never_raises_and_a_failed_run_always_gets_a_reason(parts, max_line
         assert got is not None and got.reason
     if got is not None:
         assert "\n" not in got.reason and len(got.lines) <= max(max_lines, 0)
+
+
+# --- found reviewing the rewrite --------------------------------------------------------------------------
+
+AIB = "[3c8e0a52-7d1f-4c36-9b7e-2f4d8a1c6e90] PACKER"
+
+
+def test_deployment_words_in_a_customizers_stderr_are_no_source_failure():
+    log = "\n".join([f"{AIB} ERR 2020/04/30 23:38:58 [INFO] (telemetry) Starting provisioner powershell",
+                     f"{AIB} OUT ==> azure-arm: Write-Error 'Deployment failed with a status of Failed' (a test script)",
+                     f"{AIB} ERR 2020/04/30 23:39:00 [INFO] (telemetry) ending powershell",
+                     f"{AIB} OUT Build 'azure-arm' finished after 3 minutes."])
+    assert extract_failure(log) is None
+
+
+def test_a_secret_in_a_step_name_is_masked():
+    log = "\n".join([f"{AIB} OUT ==> azure-arm: Uploading https://st.blob.core.windows.net/c/f.zip?sv=1&sig=SECRET => C:/f.zip",
+                     f"{AIB} OUT Build 'azure-arm' errored: Error uploading file"])
+    got = extract_failure(log)
+    assert got.step.startswith("file: ") and "SECRET" not in got.step and "sig=***" in got.step
+
+
+def test_a_log_cut_between_steps_says_the_last_step_had_ended():
+    log = "\n".join([f"{AIB} ERR 2020/04/30 23:38:58 [INFO] (telemetry) Starting provisioner shell",
+                     f"{AIB} OUT     azure-arm: done",
+                     f"{AIB} ERR 2020/04/30 23:39:58 [INFO] (telemetry) ending shell"])
+    got = extract_failure(log, run_state="Failed", steps=["install"])
+    assert got.step == "install" and got.reason == "no failure line in the log; the last step, install, had ended"
