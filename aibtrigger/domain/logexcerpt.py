@@ -106,7 +106,9 @@ def _undecided(reading: BuildReading, keep: int) -> FailureExcerpt:
         tail = f"; {step.name} was running{step.running_for(step.last_at)}"
     else:
         tail = ""
-    lines = _lines(step, list(reading.errors), None, keep) or [text for _, text in reading.debug_tail][-keep:]
+    lines = _lines(step, list(reading.errors), None, keep)
+    if not lines and keep:  # nothing but Packer's internals: show the last of them
+        lines = [text for _, text in reading.debug_tail][-keep:]
     return _excerpt(head + tail, step, step.exit_status, lines)
 
 

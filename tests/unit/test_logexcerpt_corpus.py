@@ -192,3 +192,9 @@ def test_a_log_cut_between_steps_says_the_last_step_had_ended():
                      f"{AIB} ERR 2020/04/30 23:39:58 [INFO] (telemetry) ending shell"])
     got = extract_failure(log, run_state="Failed", steps=["install"])
     assert got.step == "install" and got.reason == "no failure line in the log; the last step, install, had ended"
+
+
+def test_no_lines_asked_for_means_none_even_from_internals_only():  # found by the fuzz test
+    log = f"PACKER ERR 2020/04/30 23:38:58 {AIB} OUT "
+    assert extract_failure(log, run_state="Failed", max_lines=0).lines == ()
+    assert extract_failure(log, run_state="Failed", max_lines=1).lines == (f"{AIB} OUT",)
