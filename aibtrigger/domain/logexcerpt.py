@@ -83,7 +83,8 @@ def _decisive(reading: BuildReading, keep: int) -> FailureExcerpt:
     found = _STATUS.search(raw) or (_STATUS.search(marker) if marker else None)
     status = int(found.group(1)) if found else step.exit_status
     if any("context deadline exceeded" in words.lower() for words in reading.final_words):
-        reason = "build timed out (context deadline exceeded)"
+        reason = "build timed out (context deadline exceeded)" + (
+            f" while {step.name} was running{step.running_for(step.last_at)}" if step.name else "")
     elif raw.startswith("Provisioning step had errors"):
         detail = f"last command exited with code {status}" if status else _last_error(reading, step)
         reason = "Provisioning step had errors" + (f": {detail}" if detail else "")

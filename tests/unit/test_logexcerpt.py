@@ -137,7 +137,7 @@ SHELL_RUNNING = ("ui (telemetry) Starting provisioner shell", "ui Provisioning w
 
 @pytest.mark.parametrize(("log", "reason", "step"), [
     (local(*SHELL_RUNNING, "packer Build 'azure-arm' errored after 1 hour 2 seconds: context deadline exceeded"),
-     "build timed out (context deadline exceeded)", "customize[0]"),
+     "build timed out (context deadline exceeded) while customize[0] was running", "customize[0]"),
     (local(*SHELL_RUNNING[:3], "packer Cancelling build after receiving interrupt",
            "packer Build 'azure-arm' errored after 3 seconds: Build was cancelled."),
      "build cancelled after receiving interrupt while customize[0] was running", "customize[0]"),
