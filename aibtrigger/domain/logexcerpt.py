@@ -32,12 +32,12 @@ def redact(text: str) -> str:
     return _SECRET.sub(r"\1***", text)
 
 
-def extract_failure(log_text: str, *, steps: Sequence[str] = (), run_state: str | None = None,
+def extract_failure(log_text: str, *, steps: Sequence[str | None] = (), run_state: str | None = None,
                     max_lines: int = 20) -> FailureExcerpt | None:
     """The failure a customization.log shows.
 
     steps: the template's customizer names, then its validator names, in order: the n-th provisioner the log
-    starts is `steps[n-1]` (`customize[n-1]` beyond them or without them). AIB's hidden steps are named
+    starts is `steps[n-1]` (`customize[n-1]` beyond them, for an unnamed one, or without them). AIB's hidden steps are named
     source, deprovision, capture, distribute, validation.
     run_state: AIB's run state. "Succeeded": None. Any other state: an excerpt, never None; with no decisive
     line it holds the last error-looking lines and what was running. None (the run state is unknown): an
@@ -60,12 +60,12 @@ def extract_failure(log_text: str, *, steps: Sequence[str] = (), run_state: str 
     return None if run_state is None else _undecided(reading, keep)
 
 
-def _step_names(steps: Sequence[str]) -> tuple[str, ...]:
+def _step_names(steps: Sequence[str | None]) -> tuple[str | None, ...]:
     if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
         raise TypeError(f"steps must be a sequence of customizer/validator names, got {type(steps).__name__}")
     names = tuple(steps)
-    if not all(isinstance(name, str) and name for name in names):
-        raise TypeError(f"steps must hold non-empty strings (the template's customizer names), got {names!r}")
+    if not all(name is None or isinstance(name, str) for name in names):
+        raise TypeError(f"steps must hold the template's customizer names (strings, None for an unnamed one), got {names!r}")
     return names
 
 

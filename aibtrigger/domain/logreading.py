@@ -33,7 +33,7 @@ class BuildReading:
     """The state the rules share. `current` receives lines; `running` is the last step doing work (cleanup
     and closing lines never replace it)."""
 
-    def __init__(self, steps: Sequence[str], keep: int):
+    def __init__(self, steps: Sequence[str | None], keep: int):
         self.steps, self.keep = steps, keep
         self.running = self.current = Step(None, keep)
         self.seq, self.clock = 0, None

@@ -68,9 +68,9 @@ class Step:
         return f" for {'' if self.start_seen else 'at least '}{describe_duration(until - self.started_at)}"
 
 
-def provisioner_name(number: int, steps: Sequence[str]) -> str:
-    """The n-th provisioner (1-based) is the template's n-th customizer or validator."""
-    return steps[number - 1] if number <= len(steps) else f"customize[{number - 1}]"
+def provisioner_name(number: int, steps: Sequence[str | None]) -> str:
+    """The n-th provisioner (1-based) is the template's n-th customizer or validator (its `name` is optional)."""
+    return (steps[number - 1] if number <= len(steps) else None) or f"customize[{number - 1}]"
 
 
 def describe_duration(span: timedelta) -> str:

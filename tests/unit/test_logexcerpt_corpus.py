@@ -122,6 +122,8 @@ def test_the_nth_provisioner_is_named_by_the_template():
     assert extract_failure(log).step == "customize[1]"
     assert extract_failure(log, steps=["install base packages", "configure agent"]).step == "configure agent"
     assert extract_failure(log, steps=["only one"]).step == "customize[1]"  # beyond the names given
+    assert extract_failure(log, steps=["install", None]).step == "customize[1]"  # an unnamed customizer
+    assert extract_failure(log, steps=("install", "")).step == "customize[1]"
 
 
 def test_a_succeeded_run_has_no_excerpt_and_any_other_state_has_one():
@@ -132,7 +134,7 @@ def test_a_succeeded_run_has_no_excerpt_and_any_other_state_has_one():
     assert extract_failure(None, run_state="Failed").reason == "Failed: no customization.log to read"  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("steps", ["install", [1, 2], ["ok", ""], 7])
+@pytest.mark.parametrize("steps", ["install", [1, 2], ["ok", b"x"], 7, None])
 def test_steps_that_are_not_names_are_refused_with_a_clear_error(steps):
     with pytest.raises(TypeError, match="steps must"):
         extract_failure("x", steps=steps)
