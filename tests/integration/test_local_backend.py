@@ -183,7 +183,7 @@ def test_the_failure_excerpt_can_be_read_from_a_local_log(local):
     backend.start_run(name)
     assert wait_terminal(backend, name).run_state is RunState.FAILED
     excerpt = logexcerpt.extract_failure(backend.read_log(name))
-    assert excerpt.step == "shell #2" and excerpt.exit_status == 3
+    assert excerpt.step == "customize[1]" and excerpt.exit_status == 3
     assert "Script exited with non-zero exit status: 3" in excerpt.reason
     assert "E: Unable to locate package does-not-exist" in excerpt.lines
 

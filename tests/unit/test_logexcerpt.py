@@ -22,9 +22,9 @@ def load(name: str) -> str:
 
 # file, reason substring, step, exit_status, a line that must be in the excerpt
 FAILURES = [
-    ("local_shell_exit3.log", "Script exited with non-zero exit status: 3", "shell #2", 3,
+    ("local_shell_exit3.log", "Script exited with non-zero exit status: 3", "customize[1]", 3,
      "agent.conf: line 12: unknown key 'proxy_url'"),
-    ("aib2020_powershell_16001.log", "Script exited with non-zero exit status: 16001", "powershell #3", 16001,
+    ("aib2020_powershell_16001.log", "Script exited with non-zero exit status: 16001", "customize[2]", 16001,
      "Stop-Service : Service 'Windows Search (WSearch)' cannot be stopped due to the following error: "
      "Cannot open WSearch service on computer '.'."),
     ("aib2019_deprovision_waagent.log", "deprovisioning step failed: Script exited with non-zero exit status: 127",
@@ -35,25 +35,28 @@ FAILURES = [
      "Provisioning step had errors: last command exited with code 4294770688",
      "powershell: /tmp/powershell-provisioner3318075240", 4294770688,
      "Start-Process : This command cannot be run due to the error: The system cannot find the file specified."),
-    ("aib2023_windows_restart_timeout.log", "Timeout waiting for machine to restart.", "windows-restart #2", None,
+    ("aib2023_windows_restart_timeout.log", "Timeout waiting for machine to restart.", "customize[1]", None,
      "A system shutdown has already been scheduled.(1190)"),
-    ("aib2020_windows_update_eof.log", "unexpected EOF", "windows-update #1", None,
+    ("aib2020_windows_update_eof.log", "unexpected EOF", "customize[0]", None,
      "Waiting for the Windows Modules Installer to exit..."),
     ("aib2020_sysprep_cancelled.log", "build cancelled after receiving terminated", "deprovision", None,
      "Get-Service : Cannot find any service with service name 'WindowsAzureGuestAgent'."),
-    ("aib2019_policy_denied.log", "failed because of policy violation", None, None,
+    ("aib2019_policy_denied.log", "failed because of policy violation", "source", None,
      "ERROR: -> InvalidTemplateDeployment : The template deployment failed because of policy violation. "
      "Please see details for more information."),
-    ("aib2023_deadline_exceeded.log", "build timed out (context deadline exceeded)", None, None,
+    ("aib2023_deadline_exceeded.log", "build timed out (context deadline exceeded)", "source", None,
      "Error: Future#WaitForCompletion: context has been cancelled: StatusCode=200 -- "
      "Original Error: context deadline exceeded"),
-    ("mixed_lost_prefix_language_pack.log", "Script exited with non-zero exit status: 1", "powershell #2", 1,
+    ("cancelled_clean_exit0.log",
+     "build cancelled after receiving terminated while powershell: /tmp/powershell-provisioner1183921 was running for "
+     "2 minutes 13 seconds", "powershell: /tmp/powershell-provisioner1183921", None, "Copying language files..."),
+    ("mixed_lost_prefix_language_pack.log", "Script exited with non-zero exit status: 1", "customize[1]", 1,
      "System.Exception: Language pack or features could only be partially installed. Error code: -2147024893"),
 ]
 # Good builds full of lines that look like failures (exit 101, 1190, WinRM 401, "no artifacts", "Skipping image
-# creation", retried deletions, "error:" in script output) and a requested cancel whose command exited 0.
-NO_FAILURE = ["local_ok.log", "ok_windows_false_alarms.log", "ok_newest_skipping_image.log",
-              "cancelled_clean_exit0.log"]
+# creation", retried deletions, "error:" in script output). (A cancel whose torn-down command logs "exited with
+# code: 0" used to be here: issue 12 showed it is no clean finish, it is in FAILURES now.)
+NO_FAILURE = ["local_ok.log", "ok_windows_false_alarms.log", "ok_newest_skipping_image.log"]
 
 
 def test_every_sample_is_in_a_table():
@@ -77,7 +80,7 @@ def test_no_failure_samples(name):
 
 def test_local_backend_contract():
     got = extract_failure(load("local_shell_exit3.log"))
-    assert got.step == "shell #2" and got.exit_status == 3
+    assert got.step == "customize[1]" and got.exit_status == 3
     assert got.lines[-1] == "Script exited with non-zero exit status: 3. Allowed exit codes are: [0]"
     assert "configuring agent" in got.lines  # stdout, prefixes stripped
     assert "agent.conf: line 12: unknown key 'proxy_url'" in got.lines  # stderr
@@ -116,7 +119,7 @@ def test_max_lines(max_lines):
 def test_cancel_that_tears_a_running_command_down_is_a_failure():
     log = load("cancelled_clean_exit0.log").replace("exited with code: 0", "exited with code: 2300218")
     got = extract_failure(log)
-    assert got.reason == "build cancelled after receiving terminated" and got.exit_status is None
+    assert got.reason.startswith("build cancelled after receiving terminated while powershell") and got.exit_status is None
     assert got.step == "powershell: /tmp/powershell-provisioner1183921"
     assert got.lines == ("Provisioning with powershell script: /tmp/powershell-provisioner1183921",
                          "Copying language files...", "Cancelling build after receiving terminated")
@@ -134,12 +137,12 @@ SHELL_RUNNING = ("ui (telemetry) Starting provisioner shell", "ui Provisioning w
 
 @pytest.mark.parametrize(("log", "reason", "step"), [
     (local(*SHELL_RUNNING, "packer Build 'azure-arm' errored after 1 hour 2 seconds: context deadline exceeded"),
-     "build timed out (context deadline exceeded)", "shell #1"),
+     "build timed out (context deadline exceeded) while customize[0] was running", "customize[0]"),
     (local(*SHELL_RUNNING[:3], "packer Cancelling build after receiving interrupt",
            "packer Build 'azure-arm' errored after 3 seconds: Build was cancelled."),
-     "build cancelled after receiving interrupt", "shell #1"),
+     "build cancelled after receiving interrupt while customize[0] was running", "customize[0]"),
     (local(*SHELL_RUNNING, "packer Build 'azure-arm' errored after 9 seconds: the local builder process was "
-           "terminated (SIGTERM)"), "the local builder process was terminated (SIGTERM)", "shell #1"),
+           "terminated (SIGTERM)"), "the local builder process was terminated (SIGTERM)", "customize[0]"),
 ], ids=["timeout", "cancel", "terminated"])
 def test_local_backend_stops(log, reason, step):
     got = extract_failure(log)
@@ -154,7 +157,7 @@ def test_local_backend_file_step_failure_and_success():
                     "packer Build 'azure-arm' errored after 1 second: checksum mismatch for files/a.conf: expected "
                     "sha256 00, got 11")
     got = extract_failure(failing)
-    assert got.step == "file #2" and got.reason.startswith("checksum mismatch for files/a.conf")
+    assert got.step == "customize[1]" and got.reason.startswith("checksum mismatch for files/a.conf")
     assert got.lines == (got.reason,)
     ok = local("ui (telemetry) Starting provisioner shell", "err Traceback (most recent call last):",
                "ui (telemetry) ending shell", "ui (telemetry) Finalizing.",
@@ -189,7 +192,7 @@ def test_script_output_that_reads_like_packer_is_only_output():
     assert extract_failure(good) is None
     bad = good.replace("finished after 3 seconds.", "errored after 3 seconds: boom")
     got = extract_failure(bad)
-    assert got.reason == "boom" and got.step == "shell #1"
+    assert got.reason == "boom" and got.step == "customize[0]"
     assert "Deleting resource group demo-rg" in got.lines  # output after the look-alike lines is still kept
 
 
@@ -240,7 +243,7 @@ def test_odd_inputs_show_no_failure(text):
 def test_step_start_without_a_kind_does_not_raise():
     got = extract_failure("PACKER ERR 2020/01/01 00:00:00 [INFO] (telemetry) Starting provisioner\n"
                           "PACKER OUT Build 'azure-arm' errored: x")
-    assert got.step == "? #1" and got.reason == "x"
+    assert got.step == "customize[0]" and got.reason == "x"
 
 
 def test_binary_garbage():
@@ -273,7 +276,7 @@ def test_truncated_mid_errored_line_still_finds_the_step_failure():
     text = load("local_shell_exit3.log")
     cut = text.index("errored after") + 5
     got = extract_failure(text[:cut])
-    assert got.step == "shell #2" and got.exit_status == 3
+    assert got.step == "customize[1]" and got.exit_status == 3
     assert got.reason.startswith("Script exited with non-zero exit status: 3")
 
 
@@ -291,7 +294,7 @@ def test_huge_log_is_handled_in_one_pass():
     log = "\n".join([body] * 600 + [load("local_shell_exit3.log")])
     assert len(log) > 50_000_000
     got = extract_failure(log)
-    assert got.step == "shell #602" and got.exit_status == 3 and len(got.lines) == 5
+    assert got.step == "customize[601]" and got.exit_status == 3 and len(got.lines) == 5
 
 
 def test_huge_single_line():
