@@ -91,7 +91,8 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, 
     text = attempt("log", lambda: deps.backend.read_log(run.template), None)
     text = redact(text) if text else text  # the copy outlives the build and is shown: whatever a script printed
     location = attempt("log copy", lambda: deps.logs.save(run.run_id, text), None) if text else None
-    excerpt = fit_excerpt(extract_failure(text)) if text and state not in _SUCCESSFUL else None
+    excerpt = None if state in _SUCCESSFUL else fit_excerpt(
+        extract_failure(text or "", steps=_step_names(run.template, deps), run_state=state))
     outputs = attempt("run outputs", lambda: deps.backend.run_outputs(run.template), []) if state in _SUCCESSFUL else []
     source_version = attempt("source version", lambda: deps.backend.exact_source_version(run.template), None)
     run = run.evolve(state=state, sub_state=None, ended_at=ended_at, message=fit_text(redact(message or ""), 4_000),
@@ -100,6 +101,16 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, 
                      source_version=source_version or run.source_version)
     _summarize(run, deps)
     return run
+
+
+def _step_names(template: str, deps: Deps) -> list[str | None]:
+    """The template's customizer, then validator names, in order: how AIB numbers its provisioners."""
+    definition = deps.catalog.get(template).definition
+    if definition is None:
+        return []
+    validation = getattr(definition, "validate_", None)
+    steps = [*definition.customize, *(validation.inVMValidations if validation else ())]
+    return [getattr(step, "name", None) for step in steps]
 
 
 class _BestEffort:
