@@ -106,6 +106,16 @@ class Catalog(_Strict):
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
 
+    def with_definitions(self, definitions: dict[str, TemplateDefinition]) -> Catalog:
+        """This catalog with the given entries' definitions filled in (read from Azure for
+        `resource_id`-only entries); CatalogError if the lineage they reveal has a cycle."""
+        from aibtrigger.domain.lineage import validate_lineage
+
+        filled = Catalog(templates=[entry.model_copy(update={"definition": definitions[entry.name]})
+                                    if entry.name in definitions else entry for entry in self.templates])
+        validate_lineage(filled)
+        return filled
+
 
 @dataclass
 class CatalogReport:

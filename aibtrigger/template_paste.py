@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 # Read-only properties of the API (visibility "read" in the REST spec), by where they sit.
 READ_ONLY_PROPERTIES = ("provisioningState", "provisioningError", "lastRunStatus", "exactStagingResourceGroup")
 READ_ONLY_SOURCE = ("exactVersion",)
-# Resource fields Azure sets (`id` ...) or that belong to a deployment, not to the template.
-READ_ONLY_RESOURCE = ("id", "name", "type", "systemData", "apiVersion", "dependsOn")
+# Resource fields Azure sets (`id` ...) or that belong to a deployment, not to the template. ARM
+# template resources spell them in any case ("Name"), so they are matched case-insensitively.
+READ_ONLY_RESOURCE = ("id", "name", "type", "systemData", "apiVersion", "dependsOn", "comments")
 WRITABLE_RESOURCE = ("location", "tags", "identity", "properties")
+_RESOURCE_FIELDS = {key.lower(): key for key in READ_ONLY_RESOURCE + WRITABLE_RESOURCE}
 
 
 class UserAssignedIdentity(BaseModel):
@@ -53,7 +55,8 @@ class Pasted:
 
 
 def is_whole_resource(definition: object) -> bool:
-    return isinstance(definition, dict) and "properties" in definition and "source" not in definition
+    return isinstance(definition, dict) and "source" not in definition and \
+        any(str(key).lower() == "properties" for key in definition)
 
 
 def unpaste(definition: object) -> Pasted:
@@ -62,14 +65,15 @@ def unpaste(definition: object) -> Pasted:
     if not is_whole_resource(definition):
         return _strip_read_only(Pasted(definition), "")
     assert isinstance(definition, dict)
-    pasted = Pasted(definition["properties"], whole_resource=True)
-    envelope = {}
+    pasted, envelope = Pasted(None, whole_resource=True), {}
     for key, value in definition.items():
-        if key in READ_ONLY_RESOURCE:
-            pasted.ignored.append(key)
-        elif key in WRITABLE_RESOURCE:
-            if key != "properties":
-                envelope[key] = value
+        field = _RESOURCE_FIELDS.get(str(key).lower())
+        if field == "properties":
+            pasted.properties = value
+        elif field in READ_ONLY_RESOURCE:
+            pasted.ignored.append(str(key))
+        elif field in WRITABLE_RESOURCE:
+            envelope[field] = value
         else:
             pasted.problems.append((key, f"not a field of an image template resource (it has "
                                          f"{', '.join(WRITABLE_RESOURCE + READ_ONLY_RESOURCE)})"))

@@ -51,6 +51,7 @@ def test_next_marketplace_version_is_dated_and_always_newer():
     (["1.0.3", "2.1.7"], None, "x", "2.1.8"),
     (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=1), "x", "1.0.4"),
     (["1.0.3"], Versioning(scheme="Latest", major=3), "x", "3.0.0"),
+    (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=-1), "x", "2.1.8"),  # -1: as unset (the API's default)
     (["9.9.9"], Versioning(scheme="Source"), "22.04.202410020", "22.04.202410020"),
 ])
 def test_next_gallery_version(existing, versioning, source, expected):
