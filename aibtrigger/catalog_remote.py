@@ -91,9 +91,10 @@ def _differences(ours: object, theirs: object, path: str):
     if isinstance(ours, dict) and isinstance(theirs, dict):
         for key in sorted(set(ours) | set(theirs), key=lambda k: (k not in ours, k)):
             yield from _differences(ours.get(key), theirs.get(key), f"{path}.{key}" if path else key)
-    elif isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
-        for index, (a, b) in enumerate(zip(ours, theirs)):
-            yield from _differences(a, b, f"{path}[{index}]")
+    elif isinstance(ours, list) and isinstance(theirs, list):
+        for index in range(max(len(ours), len(theirs))):
+            yield from _differences(ours[index] if index < len(ours) else None,
+                                    theirs[index] if index < len(theirs) else None, f"{path}[{index}]")
     elif ours != theirs:
         yield path or "<definition>", ours, theirs
 
