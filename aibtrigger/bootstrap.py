@@ -107,10 +107,17 @@ def _with_azure_definitions(catalog, backend):
 
     from aibtrigger.catalog_remote import check_against_azure
 
+    from aibtrigger.errors import CatalogError
+
+    log = logging.getLogger(__name__)
     found = check_against_azure(catalog, backend.read_template, compare=False)
     for problem in found.unreadable:
-        logging.getLogger(__name__).warning("definition not read from Azure, lineage unknown: %s", problem)
-    return catalog.with_definitions(found.definitions) if found.definitions else catalog
+        log.warning("definition not read from Azure, lineage unknown: %s", problem)
+    try:
+        return catalog.with_definitions(found.definitions) if found.definitions else catalog
+    except CatalogError as exc:  # Azure's templates form a cycle: build them all, without a lineage
+        log.error("definitions read from Azure not used: %s", exc)
+        return catalog
 
 
 def _sources(settings: Settings, clients: StorageClients, arm):

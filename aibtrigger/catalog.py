@@ -199,11 +199,16 @@ def _unpaste_definitions(data: object) -> tuple[object, dict[int, Pasted]]:
             entry = {**entry, "definition": paste.properties}
             if paste.location and "location" not in entry:
                 entry["location"] = paste.location  # the pasted resource's region is the template's
-            elif paste.location and str(entry["location"]).lower() != paste.location.lower():
+            elif paste.location and _region(entry["location"]) != _region(paste.location):
                 paste.problems.append(("location", f"{paste.location!r} differs from the entry's location "
                                                    f"{entry['location']!r}"))
         entries.append(entry)
     return {**data, "templates": entries}, pasted
+
+
+def _region(name: object) -> str:
+    """"West Europe" and "westeurope" name the same region."""
+    return str(name).replace(" ", "").lower()
 
 
 def _as_pasted(error: dict, pasted: dict[int, Pasted]) -> dict:

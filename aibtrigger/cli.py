@@ -211,6 +211,10 @@ def cmd_catalog_check(args) -> int:
         elif remote is not None:
             problems += [f"drift (catalog vs Azure): {line}" for line in remote.drift]
             notes += [f"{name}: definition read from Azure" for name in remote.definitions]
+            try:
+                report.catalog.with_definitions(remote.definitions)
+            except CatalogError as exc:  # the lineage those definitions reveal
+                problems.append(f"templates (with the definitions read from Azure): {exc}")
             notes += [f"not read from Azure: {line}" for line in remote.unreadable]
     for note in notes:
         print(f"note: {note}")

@@ -210,3 +210,8 @@ def test_a_cycle_between_two_templates_is_still_refused():
     report = check_catalog({"templates": [_gallery_entry("a", "b", "a"), _gallery_entry("b", "a", "b")]})
     assert report.catalog is None
     assert report.problems[0].startswith("templates: lineage cycle: a -> b -> a")
+
+
+def test_a_region_spelled_differently_is_the_same_region():
+    report = check_catalog({"templates": [{"name": "t", "location": "North Europe", "definition": SHOWN}]})
+    assert report.problems == [] and report.catalog.get("t").location == "North Europe"
