@@ -196,14 +196,23 @@ def _unpaste_definitions(data: object) -> tuple[object, dict[int, Pasted]]:
     for index, entry in enumerate(templates):
         if isinstance(entry, dict) and entry.get("definition") is not None:
             paste = pasted[index] = unpaste(entry["definition"])
-            entry = {**entry, "definition": paste.properties}
-            if paste.location and "location" not in entry:
-                entry["location"] = paste.location  # the pasted resource's region is the template's
-            elif paste.location and _region(entry["location"]) != _region(paste.location):
-                paste.problems.append(("location", f"{paste.location!r} differs from the entry's location "
-                                                   f"{entry['location']!r}"))
+            entry = _with_pasted_resource({**entry, "definition": paste.properties}, paste)
         entries.append(entry)
     return {**data, "templates": entries}, pasted
+
+
+def _with_pasted_resource(entry: dict, paste: Pasted) -> dict:
+    """The entry takes the pasted resource's region when it names none; a region or an id that
+    contradicts the entry is a problem (a template pasted into the wrong entry)."""
+    if paste.location and "location" not in entry:
+        entry["location"] = paste.location
+    elif paste.location and _region(entry["location"]) != _region(paste.location):
+        paste.problems.append(("location", f"{paste.location!r} differs from the entry's location "
+                                           f"{entry['location']!r}"))
+    named = entry.get("resource_id")
+    if paste.resource_id and isinstance(named, str) and named.lower() != paste.resource_id.lower():
+        paste.problems.append(("id", f"{paste.resource_id!r} is not the entry's resource_id {named!r}"))
+    return entry
 
 
 def _region(name: object) -> str:

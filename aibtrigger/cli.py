@@ -234,16 +234,15 @@ def _azure_check(catalog):
         return None, None
     if os.environ.get("AIBTRIGGER_BACKEND") != "aib":
         return None, "the backend is not aib (AIBTRIGGER_BACKEND)"
-    from aibtrigger.bootstrap import _arm_clients
+    from azure.identity import DefaultAzureCredential
+
     from aibtrigger.adapters.aib.backend import AibBackend
     from aibtrigger.catalog_remote import check_against_azure
-    from aibtrigger.config import load_settings
-    from aibtrigger.errors import ConfigError
 
-    try:
-        backend = AibBackend(catalog, clients=_arm_clients(load_settings()))
-    except ConfigError as exc:
-        return None, str(exc)
+    # Only what reading templates needs (a CI job need not configure storage): the identity, and
+    # the ARM endpoint when it is not the public cloud's.
+    backend = AibBackend(catalog, credential=DefaultAzureCredential(),
+                         arm_endpoint=os.environ.get("AIBTRIGGER_ARM_ENDPOINT") or None)
     return check_against_azure(catalog, backend.read_template), None
 
 

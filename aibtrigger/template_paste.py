@@ -50,6 +50,7 @@ class Pasted:
     properties: object  # the writable properties (any JSON: validation says what is wrong)
     whole_resource: bool = False
     location: str | None = None  # the resource's location, when it names a concrete one
+    resource_id: str | None = None  # the resource's `id`, when it has one
     ignored: list[str] = field(default_factory=list)  # paths (relative to the definition) of read-only fields
     problems: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message)
 
@@ -72,6 +73,8 @@ def unpaste(definition: object) -> Pasted:
             pasted.properties = value
         elif field in READ_ONLY_RESOURCE:
             pasted.ignored.append(str(key))
+            if field == "id" and isinstance(value, str):
+                pasted.resource_id = value
         elif field in WRITABLE_RESOURCE:
             envelope[field] = value
         else:

@@ -215,3 +215,12 @@ def test_a_cycle_between_two_templates_is_still_refused():
 def test_a_region_spelled_differently_is_the_same_region():
     report = check_catalog({"templates": [{"name": "t", "location": "North Europe", "definition": SHOWN}]})
     assert report.problems == [] and report.catalog.get("t").location == "North Europe"
+
+
+def test_a_pasted_resource_of_another_template_than_resource_id_is_refused():
+    other = SHOWN["id"].rsplit("/", 1)[0] + "/other"
+    report = check_catalog({"templates": [{"name": "t", "resource_id": other, "definition": SHOWN}]})
+    assert report.problems == [f"templates[0] (t).definition.id: {SHOWN['id']!r} is not the entry's resource_id "
+                               f"{other!r}"]
+    same = check_catalog({"templates": [{"name": "t", "resource_id": SHOWN["id"].upper(), "definition": SHOWN}]})
+    assert same.problems == []  # resource ids compare case-insensitively
