@@ -40,7 +40,10 @@ def build_deps(settings: Settings) -> Deps:
     store.create_tables()
     queue = StorageQueue(clients.queues())
     arm = _arm_clients(settings) if settings.backend == "aib" else None
-    return Deps(catalog=catalog, store=store, backend=_backend(settings, catalog, arm), queue=queue,
+    backend = _backend(settings, catalog, arm)
+    if settings.backend == "aib":
+        catalog = _with_azure_definitions(catalog, backend)
+    return Deps(catalog=catalog, store=store, backend=backend, queue=queue,
                 publisher=_publisher(settings, queue), logs=BlobLogStore(clients.blobs()),
                 sources=_sources(settings, clients, arm),
                 poll_min_seconds=settings.poll_min_seconds, poll_max_seconds=settings.poll_max_seconds,
@@ -96,6 +99,26 @@ def _arm_clients(settings: Settings):
 
     return ArmClients(DefaultAzureCredential(), arm_endpoint=settings.arm_endpoint,
                       options={"retry_total": settings.arm_retry_total})
+
+
+def _with_azure_definitions(catalog, backend):
+    """Entries naming only a `resource_id` take their definition (and so their lineage) from Azure:
+    one read each, once per process. One that cannot be read keeps none (it still builds) and is logged."""
+    import logging
+
+    from aibtrigger.catalog_remote import check_against_azure
+
+    from aibtrigger.errors import CatalogError
+
+    log = logging.getLogger(__name__)
+    found = check_against_azure(catalog, backend.read_template, compare=False)
+    for problem in found.unreadable:
+        log.warning("definition not read from Azure, lineage unknown: %s", problem)
+    try:
+        return catalog.with_definitions(found.definitions) if found.definitions else catalog
+    except CatalogError as exc:  # Azure's templates form a cycle: build them all, without a lineage
+        log.error("definitions read from Azure not used: %s", exc)
+        return catalog
 
 
 def _sources(settings: Settings, clients: StorageClients, arm):

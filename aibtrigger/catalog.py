@@ -1,194 +1,27 @@
 """The catalog: the only templates the service may ever build, with their definitions and policies.
 
-A YAML (or JSON) file, validated here so that a bad entry is reported with its position and field.
-`definition` has the schema of an AIB image template resource's `properties` (API 2024-02-01 and on:
-field names are case-sensitive), so a definition can be pasted from `az image builder show`.
+A YAML (or JSON) file, validated here so that every problem is reported with its entry and field
+path. `definition` is an AIB image template as Azure shows it: its `properties` or the whole resource
+(template_paste), every writable property of the API (template_model), checked by AIB's own
+cross-field rules (template_rules). Read-only fields are accepted, ignored and noted.
 """
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from aibtrigger.errors import CatalogError
+from aibtrigger.template_model import (GALLERY_IMAGE_ID, RUN_OUTPUT_NAME, FileCustomizer,  # noqa: F401 (re-exported)
+                                       ManagedImageDistributor, ManagedImageSource, PlatformImageSource,
+                                       PowerShellCustomizer, SharedImageDistributor, SharedImageVersionSource,
+                                       ShellCustomizer, TemplateDefinition, VhdDistributor, Versioning, _Strict)
+from aibtrigger.template_paste import Pasted, unpaste
+from aibtrigger.template_rules import template_problems
 
 TEMPLATE_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
-RUN_OUTPUT_NAME = r"^[A-Za-z0-9-_.]{1,64}$"
-GALLERY_IMAGE_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+$",
-    re.IGNORECASE,
-)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# --- source -------------------------------------------------------------------------------------
-class PlatformImageSource(_Strict):
-    type: Literal["PlatformImage"]
-    publisher: str
-    offer: str
-    sku: str
-    version: str = "latest"
-    planInfo: dict | None = None
-
-    @property
-    def tracks_latest(self) -> bool:
-        return self.version.lower() == "latest"
-
-
-class SharedImageVersionSource(_Strict):
-    type: Literal["SharedImageVersion"]
-    imageVersionId: str
-
-    @property
-    def tracks_latest(self) -> bool:
-        return self.imageVersionId.lower().endswith("/versions/latest")
-
-    @property
-    def gallery_image_id(self) -> str:
-        """The gallery image this version belongs to (the id without `/versions/...`)."""
-        return re.split(r"/(?:image)?versions/", self.imageVersionId, flags=re.IGNORECASE)[0]
-
-
-class ManagedImageSource(_Strict):
-    type: Literal["ManagedImage"]
-    imageId: str
-
-
-Source = Annotated[Union[PlatformImageSource, SharedImageVersionSource, ManagedImageSource],
-                   Field(discriminator="type")]
-
-
-# --- customizers and validators ------------------------------------------------------------------
-class ShellCustomizer(_Strict):
-    type: Literal["Shell"]
-    name: str | None = None
-    inline: list[str] | None = None
-    scriptUri: str | None = None
-    sha256Checksum: str | None = None
-
-    @model_validator(mode="after")
-    def _one_of_inline_or_uri(self):
-        if bool(self.inline) == bool(self.scriptUri):
-            raise ValueError("a Shell step needs exactly one of 'inline' or 'scriptUri'")
-        return self
-
-
-class FileCustomizer(_Strict):
-    type: Literal["File"]
-    name: str | None = None
-    sourceUri: str
-    destination: str
-    sha256Checksum: str | None = None
-
-
-class PowerShellCustomizer(_Strict):
-    type: Literal["PowerShell"]
-    name: str | None = None
-    inline: list[str] | None = None
-    scriptUri: str | None = None
-    sha256Checksum: str | None = None
-    runElevated: bool | None = None
-    runAsSystem: bool | None = None
-    validExitCodes: list[int] | None = None
-
-
-class WindowsRestartCustomizer(_Strict):
-    type: Literal["WindowsRestart"]
-    name: str | None = None
-    restartCommand: str | None = None
-    restartCheckCommand: str | None = None
-    restartTimeout: str | None = None
-
-
-class WindowsUpdateCustomizer(_Strict):
-    type: Literal["WindowsUpdate"]
-    name: str | None = None
-    searchCriteria: str | None = None
-    filters: list[str] | None = None
-    updateLimit: int | None = None
-
-
-Customizer = Annotated[
-    Union[ShellCustomizer, FileCustomizer, PowerShellCustomizer, WindowsRestartCustomizer, WindowsUpdateCustomizer],
-    Field(discriminator="type"),
-]
-Validator = Annotated[Union[ShellCustomizer, FileCustomizer, PowerShellCustomizer], Field(discriminator="type")]
-
-
-class Validation(_Strict):
-    continueDistributeOnFailure: bool = False
-    sourceValidationOnly: bool = False
-    inVMValidations: list[Validator] = Field(default_factory=list)
-
-
-# --- distribution ---------------------------------------------------------------------------------
-class Versioning(_Strict):
-    scheme: Literal["Latest", "Source"]
-    major: int | None = None
-
-
-class SharedImageDistributor(_Strict):
-    type: Literal["SharedImage"]
-    galleryImageId: str
-    runOutputName: str = Field(pattern=RUN_OUTPUT_NAME)
-    artifactTags: dict[str, str] | None = None
-    targetRegions: list[dict] | None = None
-    replicationRegions: list[str] | None = None
-    versioning: Versioning | None = None
-    excludeFromLatest: bool | None = None
-
-    @field_validator("galleryImageId")
-    @classmethod
-    def _gallery_image_id(cls, value: str) -> str:
-        if not GALLERY_IMAGE_ID.match(value):
-            raise ValueError("must look like /subscriptions/<s>/resourceGroups/<rg>/providers/"
-                             "Microsoft.Compute/galleries/<gallery>/images/<image>")
-        return value
-
-
-class ManagedImageDistributor(_Strict):
-    type: Literal["ManagedImage"]
-    imageId: str
-    location: str
-    runOutputName: str = Field(pattern=RUN_OUTPUT_NAME)
-    artifactTags: dict[str, str] | None = None
-
-
-class VhdDistributor(_Strict):
-    type: Literal["VHD"]
-    runOutputName: str = Field(pattern=RUN_OUTPUT_NAME)
-    uri: str | None = None
-    artifactTags: dict[str, str] | None = None
-
-
-Distributor = Annotated[Union[SharedImageDistributor, ManagedImageDistributor, VhdDistributor],
-                        Field(discriminator="type")]
-
-
-class TemplateDefinition(_Strict):
-    """An AIB image template's `properties`."""
-
-    source: Source
-    customize: list[Customizer] = Field(default_factory=list)
-    validate_: Validation | None = Field(default=None, alias="validate")
-    distribute: list[Distributor] = Field(min_length=1)
-    buildTimeoutInMinutes: int = Field(default=0, ge=0, le=960)
-    vmProfile: dict | None = None
-    stagingResourceGroup: str | None = None
-    errorHandling: dict | None = None
-    optimize: dict | None = None
-    autoRun: dict | None = None
-
-    @property
-    def timeout_minutes(self) -> int:
-        """AIB reads 0 as its default of 240 minutes."""
-        return self.buildTimeoutInMinutes or 240
 
 
 # --- catalog entries --------------------------------------------------------------------------------
@@ -273,23 +106,63 @@ class Catalog(_Strict):
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
 
+    def with_definitions(self, definitions: dict[str, TemplateDefinition]) -> Catalog:
+        """This catalog with the given entries' definitions filled in (read from Azure for
+        `resource_id`-only entries); CatalogError if the lineage they reveal has a cycle."""
+        from aibtrigger.domain.lineage import validate_lineage
+
+        filled = Catalog(templates=[entry.model_copy(update={"definition": definitions[entry.name]})
+                                    if entry.name in definitions else entry for entry in self.templates])
+        validate_lineage(filled)
+        return filled
+
+
+@dataclass
+class CatalogReport:
+    """What checking a catalog found: the catalog (None when invalid), every problem ("path: message")
+    and notes about accepted input that is not used (read-only fields)."""
+
+    catalog: Catalog | None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_catalog(data: object) -> CatalogReport:
+    """Validate a loaded document, all of it: schema, AIB's template rules, lineage."""
+    normalized, pasted = _unpaste_definitions(data)
+    report = CatalogReport(None)
+    try:
+        report.catalog = Catalog.model_validate(normalized)
+    except ValidationError as exc:
+        report.problems += [_describe(_as_pasted(e, pasted), data) for e in exc.errors()]
+    for index, paste in pasted.items():
+        definition = _entry_path(index, data) + ".definition."
+        properties = definition + ("properties." if paste.whole_resource else "")
+        report.problems += [f"{definition}{path}: {message}" for path, message in paste.problems]
+        report.problems += [f"{properties}{path}: {message}" for path, message in template_problems(paste.properties)]
+        report.notes += [f"{definition}{path}: read-only, ignored" for path in paste.ignored]
+    if report.catalog is not None and not report.problems:
+        from aibtrigger.domain.lineage import validate_lineage
+
+        try:
+            validate_lineage(report.catalog)
+        except CatalogError as exc:
+            report.problems.append(f"templates: {exc}")
+    if report.problems:
+        report.catalog = None
+    return report
+
 
 def parse_catalog(data: object, *, origin: str = "catalog") -> Catalog:
     """Validate a loaded document; errors name the entry (by position and name) and the field."""
-    from aibtrigger.domain.lineage import validate_lineage
-
-    try:
-        catalog = Catalog.model_validate(data)
-    except ValidationError as exc:
-        raise CatalogError(f"{origin} is invalid:\n" + "\n".join(_describe(e, data) for e in exc.errors())) from None
-    try:
-        validate_lineage(catalog)
-    except CatalogError as exc:
-        raise CatalogError(f"{origin} is invalid:\n  templates: {exc}") from None
-    return catalog
+    report = check_catalog(data)
+    if report.catalog is None:
+        raise CatalogError(f"{origin} is invalid:\n" + "\n".join(f"  {problem}" for problem in report.problems))
+    return report.catalog
 
 
-def load_catalog(path: str | Path) -> Catalog:
+def read_catalog_document(path: str | Path) -> object:
+    """The catalog file's content (YAML, or JSON by its suffix), not validated yet."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -299,17 +172,67 @@ def load_catalog(path: str | Path) -> Catalog:
         import json
 
         try:
-            data = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as exc:
             raise CatalogError(f"{path} is not valid JSON: {exc}") from None
-    else:
-        import yaml
+    import yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise CatalogError(f"{path} is not valid YAML: {exc}") from None
-    return parse_catalog(data, origin=str(path))
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path} is not valid YAML: {exc}") from None
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    return parse_catalog(read_catalog_document(path), origin=str(path))
+
+
+def _unpaste_definitions(data: object) -> tuple[object, dict[int, Pasted]]:
+    """The document with each entry's definition made into writable properties (template_paste)."""
+    templates = data.get("templates") if isinstance(data, dict) else None
+    if not isinstance(templates, list):
+        return data, {}
+    entries, pasted = [], {}
+    for index, entry in enumerate(templates):
+        if isinstance(entry, dict) and entry.get("definition") is not None:
+            paste = pasted[index] = unpaste(entry["definition"])
+            entry = _with_pasted_resource({**entry, "definition": paste.properties}, paste)
+        entries.append(entry)
+    return {**data, "templates": entries}, pasted
+
+
+def _with_pasted_resource(entry: dict, paste: Pasted) -> dict:
+    """The entry takes the pasted resource's region when it names none; a region or an id that
+    contradicts the entry is a problem (a template pasted into the wrong entry)."""
+    if paste.location and "location" not in entry:
+        entry["location"] = paste.location
+    elif paste.location and _region(entry["location"]) != _region(paste.location):
+        paste.problems.append(("location", f"{paste.location!r} differs from the entry's location "
+                                           f"{entry['location']!r}"))
+    named = entry.get("resource_id")
+    if paste.resource_id and isinstance(named, str) and named.lower() != paste.resource_id.lower():
+        paste.problems.append(("id", f"{paste.resource_id!r} is not the entry's resource_id {named!r}"))
+    return entry
+
+
+def _region(name: object) -> str:
+    """"West Europe" and "westeurope" name the same region."""
+    return str(name).replace(" ", "").lower()
+
+
+def _as_pasted(error: dict, pasted: dict[int, Pasted]) -> dict:
+    """A schema error's location in the document as written: inside `properties` for a whole resource."""
+    loc = tuple(error["loc"])
+    if len(loc) > 3 and loc[0] == "templates" and loc[2] == "definition" and \
+            getattr(pasted.get(loc[1]), "whole_resource", False):
+        return {**error, "loc": loc[:3] + ("properties",) + loc[3:]}
+    return error
+
+
+def _entry_path(index: int, data: object) -> str:
+    entry = data["templates"][index] if isinstance(data, dict) else None
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return f"templates[{index}]" + (f" ({name})" if name else "")
 
 
 def _describe(error: dict, data: object) -> str:
@@ -328,4 +251,4 @@ def _describe(error: dict, data: object) -> str:
                 continue
             parts.append(str(key))
             node = node.get(key) if isinstance(node, dict) else None
-    return f"  {'.'.join(parts) or '<root>'}: {error['msg']}"
+    return f"{'.'.join(parts) or '<root>'}: {error['msg']}"

@@ -108,8 +108,15 @@ def cmd_plan(args) -> int:
     from aibtrigger.console import print_decisions, print_json
     from aibtrigger.service_layer import planning
 
-    decisions = (planning.dry_run if args.command == "plan" else planning.sweep_sources)(_deps())
+    deps = _deps()
+    decisions = (planning.dry_run if args.command == "plan" else planning.sweep_sources)(deps)
     print_json([d.to_dict() for d in decisions]) if args.json else print_decisions(decisions)
+    if args.command == "plan" and not args.json and hasattr(deps.backend, "read_template"):
+        from aibtrigger.catalog_remote import check_against_azure
+
+        drift = check_against_azure(deps.catalog, deps.backend.read_template).drift
+        for line in drift:
+            print(f"drift (catalog vs Azure; AIB templates cannot be updated in place): {line}")
     return 0
 
 
@@ -190,6 +197,66 @@ def cmd_marketplace(args) -> int:
     return 0
 
 
+def cmd_catalog_check(args) -> int:
+    """Validate a catalog file as the service would, every problem with its path; exit 1 on any.
+    With the aib backend configured (and reachable), also compare entries with their templates in Azure."""
+    import os
+
+    from aibtrigger.catalog import check_catalog, read_catalog_document
+    from aibtrigger.errors import CatalogError
+
+    path = args.path or os.environ.get("AIBTRIGGER_CATALOG_PATH")
+    if not path:
+        print("aibtrigger: no PATH given and AIBTRIGGER_CATALOG_PATH is not set", file=sys.stderr)
+        return 2
+    try:
+        report = check_catalog(read_catalog_document(path))
+    except CatalogError as exc:
+        print(f"{path}: {exc}")
+        return 1
+    problems, notes = list(report.problems), list(report.notes)
+    if report.catalog is not None and not args.offline:
+        remote, why_not = _azure_check(report.catalog)
+        if why_not:
+            notes.append(f"templates in Azure not compared: {why_not}")
+        elif remote is not None:
+            problems += [f"drift (catalog vs Azure): {line}" for line in remote.drift]
+            notes += [f"{name}: definition read from Azure" for name in remote.definitions]
+            try:
+                report.catalog.with_definitions(remote.definitions)
+            except CatalogError as exc:  # the lineage those definitions reveal
+                problems.append(f"templates (with the definitions read from Azure): {exc}")
+            notes += [f"not read from Azure: {line}" for line in remote.unreadable]
+    for note in notes:
+        print(f"note: {note}")
+    for problem in problems:
+        print(f"problem: {problem}")
+    count = len(report.catalog.templates) if report.catalog is not None else 0
+    print(f"{path}: {len(problems)} problem(s)" if problems else f"{path}: ok ({count} templates)")
+    return 1 if problems else 0
+
+
+def _azure_check(catalog):
+    """(RemoteCheck, None) with the aib backend configured; (None, why not) when it cannot be used;
+    (None, None) when no entry names a template in Azure."""
+    import os
+
+    if not any(entry.resource_id for entry in catalog.templates):
+        return None, None
+    if os.environ.get("AIBTRIGGER_BACKEND") != "aib":
+        return None, "the backend is not aib (AIBTRIGGER_BACKEND)"
+    from azure.identity import DefaultAzureCredential
+
+    from aibtrigger.adapters.aib.backend import AibBackend
+    from aibtrigger.catalog_remote import check_against_azure
+
+    # Only what reading templates needs (a CI job need not configure storage): the identity, and
+    # the ARM endpoint when it is not the public cloud's.
+    backend = AibBackend(catalog, credential=DefaultAzureCredential(),
+                         arm_endpoint=os.environ.get("AIBTRIGGER_ARM_ENDPOINT") or None)
+    return check_against_azure(catalog, backend.read_template), None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibtrigger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -246,6 +313,12 @@ def _parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="a run's customization log")
     logs.add_argument("run_id")
     logs.set_defaults(run=cmd_logs)
+
+    catalog = sub.add_parser("catalog", help="the catalog file: check it").add_subparsers(required=True, metavar="ACTION")
+    check = catalog.add_parser("check", help="validate a catalog file (exit 1 on any problem), e.g. in CI")
+    check.add_argument("path", nargs="?", help="the catalog file (default: AIBTRIGGER_CATALOG_PATH)")
+    check.add_argument("--offline", action="store_true", help="do not compare entries with their templates in Azure")
+    check.set_defaults(run=cmd_catalog_check)
 
     market = sub.add_parser("marketplace", help="the local marketplace: publish a 'patch', list versions")
     market.add_argument("action", choices=["publish", "list"])

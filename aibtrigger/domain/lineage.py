@@ -6,6 +6,10 @@ child tracks `/versions/latest` or pins a version: the dependency is structural 
 still depends on its parent's image), only the cascade (planner) looks at pinning. Gallery image ids
 are compared case-insensitively, as Azure resource ids are.
 
+A template whose source is its own output image (it builds the next version of its image from an
+earlier one) is *self-sourced*: that is no cycle, and it is not its own parent. A cycle needs two
+templates or more.
+
 Duck-typed on the catalog (`.templates`, each with `.name` and `.definition`), so it needs no
 pydantic. Entries without a definition (aib backend, `resource_id` only) have no known lineage.
 """
@@ -24,9 +28,15 @@ def gallery_source(definition) -> str | None:
 
 
 def gallery_outputs(definition) -> tuple[str, ...]:
-    """The gallery images (lower-cased ids) a definition distributes to."""
-    return tuple(d.galleryImageId.lower() for d in getattr(definition, "distribute", None) or ()
-                 if getattr(d, "type", None) == "SharedImage")
+    """The gallery images (lower-cased ids, no `/versions/...`) a definition distributes to."""
+    return tuple(getattr(d, "gallery_image", d.galleryImageId).lower()
+                 for d in getattr(definition, "distribute", None) or () if getattr(d, "type", None) == "SharedImage")
+
+
+def is_self_sourced(definition) -> bool:
+    """Whether the definition builds from a version of a gallery image it distributes to."""
+    source = gallery_source(definition)
+    return source is not None and source in gallery_outputs(definition)
 
 
 class LineageGraph:
@@ -53,7 +63,8 @@ class LineageGraph:
             for image in gallery_outputs(entry.definition):
                 producers.setdefault(image, []).append(entry.name)
         edges = [(parent, entry.name) for entry in catalog.templates
-                 for parent in producers.get(gallery_source(entry.definition) or "", ())]
+                 for parent in producers.get(gallery_source(entry.definition) or "", ())
+                 if parent != entry.name]  # self-sourced: not its own parent
         return cls((entry.name for entry in catalog.templates), edges)
 
     def parents(self, name: str) -> frozenset[str]:

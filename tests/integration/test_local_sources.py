@@ -51,6 +51,7 @@ def test_next_marketplace_version_is_dated_and_always_newer():
     (["1.0.3", "2.1.7"], None, "x", "2.1.8"),
     (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=1), "x", "1.0.4"),
     (["1.0.3"], Versioning(scheme="Latest", major=3), "x", "3.0.0"),
+    (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=-1), "x", "2.1.8"),  # -1: as unset (the API's default)
     (["9.9.9"], Versioning(scheme="Source"), "22.04.202410020", "22.04.202410020"),
 ])
 def test_next_gallery_version(existing, versioning, source, expected):
@@ -159,3 +160,22 @@ def test_a_version_still_being_created_is_not_usable(service, unique, tmp_path):
     assert gallery.latest_version(image) == "1.0.0"
     with pytest.raises(LookupError):
         gallery.download(f"{image}/versions/1.0.1", tmp_path)
+
+
+def test_a_target_naming_its_version_gets_that_version_and_its_target_regions_recorded(service, unique, tmp_path):
+    from aibtrigger.adapters.local.distribute import Distributor
+    from aibtrigger.adapters.local.sources import ResolvedSource
+    from aibtrigger.catalog import SharedImageDistributor
+
+    image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/base"
+    target = SharedImageDistributor.model_validate({
+        "type": "SharedImage", "galleryImageId": image + "/versions/3.1.4", "runOutputName": "base",
+        "targetRegions": [{"name": "westeurope", "replicaCount": 2}]})
+    source = ResolvedSource(ancestor={"type": "PlatformImage", "id": "p", "version": "1"}, exact_version="1", version="1")
+    gallery = LocalGallery(service)
+    distributor = Distributor(service, gallery, template="t", build_id="b1", source=source)
+    output = distributor.distribute(target, _artifact(tmp_path, "built"))
+    assert output["properties"]["artifactId"] == f"{image}/versions/3.1.4"
+    assert gallery.get_version(f"{image}/versions/3.1.4")["targetRegions"] == [{"name": "westeurope", "replicaCount": 2}]
+    with pytest.raises(DistributeError, match="3.1.4"):  # as AIB: the version asked for exists already
+        distributor.distribute(target, _artifact(tmp_path, "again"))

@@ -52,7 +52,7 @@ def test_the_shipped_example_catalog_is_valid_and_has_the_three_templates():
     ({"name": "a", "definition": {"source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
                                   "customize": [{"type": "Shell", "name": "both"}],
                                   "distribute": [{"type": "VHD", "runOutputName": "x"}]}},
-     "templates[0] (a).definition.customize[0]: Value error, a Shell step needs exactly one"),
+     "templates[0] (a).definition.customize[0]: a Shell step needs exactly one"),
     ({"name": "a", "definition": {"source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
                                   "distribute": [{"type": "SharedImage", "runOutputName": "x", "galleryImageId": "/x"}]}},
      "templates[0] (a).definition.distribute[0].galleryImageId: Value error, must look like"),

@@ -71,12 +71,28 @@ def test_an_entry_without_definition_has_no_lineage():
 
 @pytest.mark.parametrize("entries, cycle", [
     ([entry("a", from_image("c")), entry("b", from_image("a")), entry("c", from_image("b"))], ["a", "b", "c", "a"]),
-    ([entry("self", from_image("self"))], ["self", "self"]),
+    ([entry("self", from_image("self"))], None),  # self-sourced: its next version from an earlier one
+    ([entry("a", from_image("b"), outputs=["a", "b"]), entry("b", from_image("a"))], ["a", "b", "a"]),
     ([entry("root"), entry("x", from_image("y")), entry("y", from_image("x", "1.0.0"))], ["x", "y", "x"]),  # pinned too
     ([entry("base"), entry("web", from_image("base"))], None),
 ])
 def test_find_cycle(entries, cycle):
     assert graph(*entries).find_cycle() == cycle
+
+
+@pytest.mark.parametrize("version", ["latest", "1.0.0"])
+def test_a_self_sourced_template_is_not_its_own_parent_and_still_has_children(version):
+    g = graph(entry("self", from_image("self", version)), entry("child", from_image("self")))
+    assert g.parents("self") == set() and g.ancestors("self") == set()
+    assert g.children("self") == {"child"} and g.depth("child") == 1
+    assert g.find_cycle() is None
+
+
+def test_a_versioned_output_is_the_gallery_image_it_writes_to():
+    versioned = {"type": "SharedImage", "galleryImageId": IMAGES + "base/versions/2.0.0", "runOutputName": "base"}
+    base = SimpleNamespace(name="base", location="westeurope", definition=TemplateDefinition.model_validate(
+        {"source": UBUNTU, "distribute": [versioned]}))
+    assert graph(base, entry("web", from_image("base"))).children("base") == {"web"}
 
 
 def test_validate_lineage_names_the_cycle():

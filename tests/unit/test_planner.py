@@ -105,6 +105,18 @@ def test_a_build_carries_the_upstream_change_it_is_for():
     json.dumps(decision.to_dict())  # decisions are recorded and published as JSON
 
 
+def test_a_self_sourced_template_is_not_rebuilt_by_its_own_new_versions():
+    """Its image's new versions are its own builds: following them would rebuild it forever."""
+    cat = catalog(entry("golden", from_image("golden")), entry("child", from_image("golden")))
+    own_output = SourceChanged(gallery_key(IMAGES + "golden"), "1.0.1", "1.0.2")
+    history = {"golden": built("1.0.1"), "child": built("1.0.1")}
+    assert summary(run(cat, own_output, history)) == [("child", BUILD, 1)]  # its children still follow it
+    sweep = {d.template: d for d in run(cat, Sweep(NOW), history, {gallery_key(IMAGES + "golden"): "1.0.2"})}
+    assert sweep["golden"].action == SKIP
+    assert sweep["golden"].reasons[0].startswith("source is its own output (gallery image golden/golden)")
+    assert only(run(cat, Manual("golden", "please", "me"), history)).action == BUILD
+
+
 # --- SourceChanged: the users of that source, and the cascade below them ---------------------------------
 FAMILY = catalog(entry("ubuntu-base"), entry("other-sku", platform(sku="20_04")),
                  entry("web-tier", from_image("ubuntu-base")), entry("shop", from_image("web-tier")),

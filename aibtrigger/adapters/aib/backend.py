@@ -112,6 +112,15 @@ class AibBackend:
         """The template's source (with exactVersion), distribution targets, staging group and status."""
         return self._view(template, reuse=False)
 
+    def read_template(self, template: str) -> dict:
+        """The image template as ARM returns it: the whole resource, read-only fields included (the
+        catalog takes a `resource_id`-only entry's definition from it, and compares the others)."""
+        try:
+            found = self._templates(template).get(*self._args(template))
+        except AzureError as exc:
+            raise translate(exc, f"read image template {template!r}") from exc
+        return found.as_dict() if hasattr(found, "as_dict") else dict(found)
+
     # --- internals ------------------------------------------------------------------------------------
     def _view(self, template: str, *, reuse: bool) -> TemplateView:
         recent = self._recent.get(template)

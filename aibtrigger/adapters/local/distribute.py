@@ -33,8 +33,8 @@ def next_gallery_version(existing: list[str], versioning: Versioning | None, sou
         return source_version
     numeric = [tuple(int(p) for p in v.split(".")) for v in existing
                if len(v.split(".")) == 3 and all(p.isdigit() for p in v.split("."))]
-    major = versioning.major if versioning is not None and versioning.major is not None else \
-        max((v[0] for v in numeric), default=1)
+    asked = versioning.major if versioning is not None else None
+    major = asked if asked is not None and asked >= 0 else max((v[0] for v in numeric), default=1)  # -1: unset
     same_major = [v for v in numeric if v[0] == major]
     if not same_major:
         return f"{major}.0.0"
@@ -63,20 +63,22 @@ class Distributor:
         metadata = {
             "template": self._template, "buildId": self._build_id,
             "excludeFromLatest": bool(target.excludeFromLatest), "artifactTags": target.artifactTags or {},
-            "targetRegions": target.targetRegions or [],
+            "targetRegions": [region.model_dump(exclude_none=True) for region in target.targetRegions or ()],
             "source": {"type": self._source.ancestor["type"], "id": self._source.ancestor["id"],
                        "version": self._source.ancestor["version"], "exactVersion": self._source.exact_version},
             "lineage": self._source.lineage,
         }
+        image = target.gallery_image  # a galleryImageId may name the version to create: .../versions/1.0.0
         for _ in range(5):  # another writer may take the number we computed: compute again
-            existing = self._gallery.list_versions(target.galleryImageId, include_pending=True)
-            version = next_gallery_version(existing, target.versioning, self._source.version)
+            existing = self._gallery.list_versions(image, include_pending=True)
+            version = target.requested_version or next_gallery_version(existing, target.versioning,
+                                                                       self._source.version)
             try:
-                return self._gallery.create_version(target.galleryImageId, version, artifact, metadata)
+                return self._gallery.create_version(image, version, artifact, metadata)
             except FileExistsError as exc:
-                if target.versioning is not None and target.versioning.scheme == "Source":
+                if target.requested_version or (target.versioning is not None and target.versioning.scheme == "Source"):
                     raise DistributeError(str(exc)) from None
-        raise DistributeError(f"could not reserve a new version of {target.galleryImageId}")
+        raise DistributeError(f"could not reserve a new version of {image}")
 
     def _store_image(self, run_output_name: str, artifact: Path) -> str:
         """ManagedImage and VHD targets: the artifact in `local-images`; its URL is the artifactUri."""
