@@ -422,8 +422,10 @@ class DevStack:
         return None
 
     def rejection(self, body: bytes, message_id: str):
-        """The record of a rejected message: under its queue message id, or its own `id` field."""
-        return self.outcome(message_id) or next(filter(None, map(self.outcome, _own_ids(body))), None)
+        """The record of a rejected message: under its queue message id, or its own `id` field (for the
+        service's own kinds of request, beside it: `<id>:rejected:<message id>`)."""
+        ids = [message_id] + [i for own in _own_ids(body) for i in (own, f"{own}:rejected:{message_id}")]
+        return next(filter(None, map(self.outcome, ids)), None)
 
 
     # --- http ---
