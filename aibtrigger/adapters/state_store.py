@@ -33,7 +33,8 @@ class StateStore(Protocol):
     def put_summary(self, summary: TemplateSummary) -> None: ...
     def list_summaries(self) -> list[TemplateSummary]: ...
     def set_schedule_tick(self, template: str, tick: datetime) -> None:
-        """Only this field: a poll may be writing the rest of the summary at the same time."""
+        """Only this field (a merge). A finishing run's put_summary (a replace) may still undo it; the
+        schedule check then sees the tick due again and marks it, its request id making it a no-op."""
     def get_observed(self) -> dict[str, str]:
         """Source versions seen so far, by source key text ('platform|westeurope|canonical|...')."""
     def put_observed(self, key: str, version: str, *, at: datetime | None = None) -> None:

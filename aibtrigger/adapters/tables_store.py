@@ -207,7 +207,8 @@ def _claim_entity(claim: Claim) -> dict:
                                    [followup.request_ids, followup.reasons, followup.requested_by,
                                     followup.upstream, followup.manual]),
             "upstream": claim.upstream or "", "manual": claim.manual, "attempts": claim.attempts,
-            "waiting_for": claim.waiting_for, **({"lease_until": claim.lease_until} if claim.lease_until else {})}
+            "waiting_for": claim.waiting_for, **({"lease_until": claim.lease_until} if claim.lease_until else {}),
+            **({"run_requested_at": claim.run_requested_at} if claim.run_requested_at else {})}
 
 
 def _claim_from(e) -> Claim:
@@ -218,6 +219,7 @@ def _claim_from(e) -> Claim:
                  poll_token=e["poll_token"], etag=e.metadata["etag"], upstream=e.get("upstream") or None,
                  manual=e.get("manual", False), lease_until=_datetime(e.get("lease_until")),
                  attempts=e.get("attempts", 0), waiting_for=e.get("waiting_for", ""),
+                 run_requested_at=_datetime(e.get("run_requested_at")),
                  followup=None if followup is None else FollowUp(*map(tuple, followup[:3]), *followup[3:]))
 
 

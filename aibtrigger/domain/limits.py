@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 
-TABLE_STRING_UNITS = 32_768
-TABLE_BUDGET_UNITS = 30_000  # one property, with room for the JSON around a list of lines
+TABLE_BUDGET_UNITS = 30_000  # one property holds 32,768: room for the JSON around a list of lines
 QUEUE_BUDGET_BYTES = 40_000  # one published event, with room for the queue's own envelope
 
 

@@ -86,6 +86,8 @@ class Claim:
     lease_until: datetime | None = None
     attempts: int = 0  # starts the backend refused or deferred (a build it cannot include was active)
     waiting_for: str = ""  # why a 'starting' claim has not started yet, for people reading `show`
+    # Written just before this claim invokes Run: only a build started after it can be this claim's.
+    run_requested_at: datetime | None = None
     etag: str | None = None
 
     def lease_expired(self, now: datetime) -> bool:

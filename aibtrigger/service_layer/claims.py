@@ -11,7 +11,7 @@ from aibtrigger.names import POLLS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 
 log = logging.getLogger(__name__)
-_ATTEMPTS = 8
+ATTEMPTS = 8  # re-reads after a lost conditional write before giving the step back to a retry
 
 
 class StaleChainError(ConcurrencyError):
@@ -21,7 +21,7 @@ class StaleChainError(ConcurrencyError):
 def update_claim(claim: Claim, deps: Deps, change) -> Claim:
     """Apply `change` to our claim, re-reading when a coalescing request changed it meanwhile. Raises
     StaleChainError when the claim now belongs to another run or another poll chain."""
-    for _ in range(_ATTEMPTS):
+    for _ in range(ATTEMPTS):
         try:
             return deps.store.replace_claim(change(claim))
         except ConcurrencyError:

@@ -8,11 +8,11 @@ from aibtrigger.domain.events import build_finished
 from aibtrigger.domain.model import RunState
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord
 from aibtrigger.errors import ConcurrencyError
+from aibtrigger.service_layer.claims import ATTEMPTS
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 
 log = logging.getLogger(__name__)
-_ATTEMPTS = 8
 
 
 def finish_run(claim: Claim, run: RunRecord, deps: Deps) -> str:
@@ -36,12 +36,14 @@ def finish_run(claim: Claim, run: RunRecord, deps: Deps) -> str:
 
 def release(claim: Claim, run: RunRecord, deps: Deps) -> None:
     """Every request this run served gets its outcome first (a crash may have come before the request
-    handler wrote it): a late redelivery of one of them must not build the template again."""
-    for request_id in claim.request_ids:
-        deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template, outcome=Outcome.STARTED,
-                                             reasons=(), at=deps.clock(), run_id=run.run_id,
-                                             detail="served by this run"))
-    for _ in range(_ATTEMPTS):
+    handler wrote it): a late redelivery of one of them must not build the template again. A run that
+    never started served nobody: give_up_start answered its requests."""
+    if run.started_at is not None:
+        for request_id in claim.request_ids:
+            deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template,
+                                                 outcome=Outcome.STARTED, reasons=(), at=deps.clock(),
+                                                 run_id=run.run_id, detail="served by this run"))
+    for _ in range(ATTEMPTS):
         try:
             if claim.followup is None:
                 deps.store.delete_claim(claim)
@@ -97,25 +99,80 @@ def _no_longer_wanted(template: str, deps: Deps) -> str | None:
 
 
 def give_up_start(claim: Claim, deps: Deps, why: str) -> None:
-    """A start that could not happen within its bound: a failed run says why, and the template moves on."""
+    """A start that could not happen within its bound: a run that never started says why, and the
+    template moves on. A person's request is answered 'rejected' with the reason; the service's own
+    requests keep their ids free (their rejection is recorded beside), so what the planner still owes
+    is asked for again by the reconciler once the backend takes Runs again."""
     now = deps.clock()
     run = deps.store.get_run(claim.run_id) or RunRecord(
         run_id=claim.run_id, template=claim.template, request_ids=claim.request_ids, reasons=claim.reasons,
         requested_by=claim.requested_by, created_at=claim.claimed_at, upstream=claim.upstream, manual=claim.manual)
     if not run.is_terminal:
         run = _save_terminal(run.evolve(state=RunState.FAILED, ended_at=now, message=why[:2000]), deps)
+    for request_id in claim.request_ids:
+        deps.store.add_outcome(OutcomeRecord(
+            request_id=request_id if not is_internal_request(request_id) else f"{request_id}:not-started:{run.run_id}",
+            template=claim.template, outcome=Outcome.REJECTED, reasons=(), at=now, run_id=run.run_id, detail=why))
     log.error("run %s of %s given up: %s", run.run_id, run.template, why)
     finish_run(claim, run, deps)
 
 
 def abandon(claim: Claim, deps: Deps, why: str) -> None:
-    """The template left the catalog: its run ends Failed, published; the follow-up is dropped with it."""
-    run = deps.store.get_run(claim.run_id)
-    if run is not None and not run.is_terminal:
-        run = _save_terminal(run.evolve(state=RunState.FAILED, sub_state=None, ended_at=deps.clock(), message=why), deps)
-    if run is not None and not run.published:
-        finish_run(claim.evolve(followup=None), run, deps)
-    deps.store.delete_claim(deps.store.get_claim(claim.template) or claim)
+    """The template left the catalog: its run ends (as the backend reports it, if it still can; else
+    Failed), published; every request the claim holds, its follow-up's too, is answered; the claim goes.
+    Never a hand-off: nothing outside the catalog is ever started."""
+    for _ in range(ATTEMPTS):
+        claim = deps.store.get_claim(claim.template)
+        if claim is None:
+            return
+        run = deps.store.get_run(claim.run_id)
+        if run is not None and not run.is_terminal:
+            run = _save_terminal(_ended_outside_catalog(run, deps, why), deps)
+        if run is not None and not run.published:
+            deps.publisher.publish(build_finished(run, now=deps.clock()))
+            try:
+                deps.store.save_run(run.evolve(published=True))
+            except ConcurrencyError:
+                pass  # marked by another chain
+        served = claim.request_ids if run is not None and run.started_at else ()
+        waiting = (claim.followup.request_ids if claim.followup else ()) + tuple(
+            r for r in claim.request_ids if r not in served)
+        for request_id in served:
+            _answer(deps, claim, request_id, Outcome.STARTED, "served by this run", run)
+        for request_id in waiting:
+            _answer(deps, claim, request_id, Outcome.SKIPPED, f"not built: {why}", run)
+        try:
+            deps.store.delete_claim(claim)
+            return
+        except ConcurrencyError:
+            continue
+    raise ConcurrencyError(f"claim on {claim.template!r} kept changing while being released")
+
+
+def _ended_outside_catalog(run: RunRecord, deps: Deps, why: str) -> RunRecord:
+    """The backend's own verdict when it can still tell (a build that succeeded stays a success)."""
+    from aibtrigger.domain.runstate import belongs_to_run
+
+    try:
+        status = deps.backend.get_status(run.template)
+    except Exception:  # noqa: BLE001 - a backend that no longer knows the template: Failed, with why
+        status = None
+    if status is not None and status.run_state is not None and status.run_state.is_terminal \
+            and run.started_at is not None and belongs_to_run(status, run.started_at):
+        return run.evolve(state=status.run_state, sub_state=None, ended_at=status.end_time or deps.clock(),
+                          message=f"{status.message}; {why}".strip("; "))
+    return run.evolve(state=RunState.FAILED, sub_state=None, ended_at=deps.clock(), message=why)
+
+
+def _answer(deps: Deps, claim: Claim, request_id: str, outcome: Outcome, detail: str, run: RunRecord | None) -> None:
+    deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template, outcome=outcome, reasons=(),
+                                         at=deps.clock(), run_id=run.run_id if run else None, detail=detail))
+
+
+def is_internal_request(request_id: str) -> bool:
+    from aibtrigger.service_layer.planning import is_service_request
+
+    return is_service_request(request_id)
 
 
 def _save_terminal(run: RunRecord, deps: Deps) -> RunRecord:

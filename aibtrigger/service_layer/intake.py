@@ -51,42 +51,72 @@ def _guarded(handle, queue: str, body: bytes, message_id: str, dequeue_count: in
         reject(queue, body, message_id=message_id, reason=str(exc), deps=deps)
         return "rejected"
     except Exception as exc:
-        if dequeue_count >= MAX_DEQUEUE_COUNT:
+        if dequeue_count >= max_dequeue_count():
+            if queue == REQUESTS_QUEUE and held_by_claim(body, message_id, deps):
+                # The claim carries the request on (its lease brings the reconciler): this message's
+                # job is done, and poisoning it would report a request as lost that will be built.
+                log.warning("request %s held by its template's claim after %d failed attempts: left to it",
+                            message_id, dequeue_count)
+                return "pending"
             # The host moves it to the poison queue after this attempt: record why, then let it.
-            _record_rejection(body, message_id, f"gave up after {dequeue_count} attempts: "
+            _record_rejection(body, f"gave up after {dequeue_count} attempts: "
                                                 f"{type(exc).__name__}: {exc}", deps)
         raise
 
 
-def reject(queue: str, body: bytes, *, message_id: str, reason: str, deps: Deps) -> None:
-    log.warning("rejected message %s on %s: %s", message_id, queue, redact(reason))
-    _record_rejection(body, message_id, reason, deps)
-    deps.queue.send_raw(poison_queue(queue), body)  # byte for byte, even when it is not UTF-8
+def max_dequeue_count() -> int:
+    """host.json's maxDequeueCount, or the app setting that overrides it (as the host reads it)."""
+    import os
+
+    value = os.environ.get("AzureFunctionsJobHost__extensions__queues__maxDequeueCount")
+    return int(value) if value and value.isdigit() else MAX_DEQUEUE_COUNT
 
 
-def _record_rejection(body: bytes, message_id: str, reason: str, deps: Deps) -> None:
-    deps.store.add_outcome(OutcomeRecord(
-        request_id=rejection_id(body, message_id), template=known_template(body, deps), outcome=Outcome.REJECTED,
-        reasons=(), at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
-
-
-def rejection_id(body: bytes, message_id: str) -> str:
-    """A well-formed request's own id (the planner's requests have one), so the record is found where
-    `aibtrigger show` and redeliveries look for that request; else the queue message's. A malformed
-    message is no request: it must not take the id its corrected resend will carry, and its `id`
-    field may be anything at all (a RowKey refuses control characters).
-
-    The service's own messages (planner and reconciler requests, polls) are sent again under the same
-    id when the state still asks for them: their rejection is kept beside that id, never in its place,
-    so it can never turn a later, good delivery into a no-op. A rejection is final only for a
-    message from outside."""
+def held_by_claim(body: bytes, message_id: str, deps: Deps) -> bool:
+    """Whether the template's claim holds this request (it started it, or waits to, or will follow up)."""
     try:
         msg = parse_message(BuildRequestMessage, body)
     except RejectedMessageError:
-        return message_id
+        return False
+    claim = deps.store.get_claim(msg.template)
+    waiting = claim.followup.request_ids if claim and claim.followup else ()
+    return claim is not None and (msg.id or message_id) in (claim.request_id, *claim.request_ids, *waiting)
+
+
+def reject(queue: str, body: bytes, *, message_id: str, reason: str, deps: Deps) -> None:
+    log.warning("rejected message %s on %s: %s", message_id, queue, redact(reason))
+    _record_rejection(body, reason, deps)
+    deps.queue.send_raw(poison_queue(queue), body)  # byte for byte, even when it is not UTF-8
+
+
+def _record_rejection(body: bytes, reason: str, deps: Deps) -> None:
+    deps.store.add_outcome(OutcomeRecord(
+        request_id=rejection_id(body), template=known_template(body, deps), outcome=Outcome.REJECTED,
+        reasons=(), at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
+
+
+def rejection_id(body: bytes) -> str:
+    """Where a rejected message's record is kept: computed from the body alone, so the intake that
+    rejects it and the poison-queue watcher that later reads its copy (under a new queue message id)
+    find the same record.
+
+    A well-formed request's own id, so the record is found where `aibtrigger show` and redeliveries
+    look for that request. The service's own requests (planner, schedule, reconciler) are sent again
+    under the same id when the state still asks for them: their rejection is kept beside that id,
+    never in its place, so it can never turn a later, good delivery into a no-op (a rejection is final
+    only for a message from outside). Anything else is no request: it must not take the id its
+    corrected resend will carry, and its `id` field may be anything at all (a RowKey refuses control
+    characters): it is keyed by a hash of its bytes."""
+    import hashlib
+
+    digest = hashlib.sha1(body).hexdigest()
+    try:
+        msg = parse_message(BuildRequestMessage, body)
+    except RejectedMessageError:
+        return f"message-{digest[:24]}"
     if msg.id and msg.signal != "manual":
-        return f"{msg.id}:rejected:{message_id}"[:250]
-    return msg.id or message_id
+        return f"{msg.id}:rejected:{digest[:12]}"
+    return msg.id or f"message-{digest[:24]}"
 
 
 def known_template(body: bytes, deps: Deps) -> str:

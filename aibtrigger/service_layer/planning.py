@@ -117,6 +117,11 @@ def is_automatic_request(request_id: str) -> bool:
     return request_id.partition("-")[0] in AUTOMATIC_KINDS
 
 
+def is_service_request(request_id: str) -> bool:
+    """A request the service itself made (planner, schedule check, reconciler), by its id."""
+    return request_id.partition("-")[0] in (*AUTOMATIC_KINDS, "schedule")
+
+
 def note_outputs(run, deps: Deps) -> None:
     """A gallery version a run distributed is observed at once: the reconciler's sweep then sees the
     children's new source even if the Event Grid event about it never arrives."""

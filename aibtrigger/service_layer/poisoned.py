@@ -1,8 +1,8 @@
 """The poison-queue watcher: every message the service gave up on is told about.
 
-A message reaches `<queue>-poison` three ways: rejected by intake (recorded already), failed
-`maxDequeueCount` times (recorded on its last attempt, unless storage was down then too), or not
-base64 at all, which the Functions host moves there without ever calling a function. This reads
+A message reaches `<queue>-poison` three ways: rejected by intake (recorded already, under a key
+computed from its bytes, which the watcher finds again), failed `maxDequeueCount` times (recorded on
+its last attempt, unless storage was down then too), or not base64 at all, which the Functions host moves there without ever calling a function. This reads
 the poison queues undecoded, so it sees all three: each message is recorded as a `rejected`
 outcome (unless one exists), kept verbatim in the log store, published as
 `aibtrigger.request.poisoned`, and only then deleted. A step that fails leaves the message there
@@ -38,11 +38,13 @@ def drain_poison_queues(deps: Deps, *, max_messages: int = 32) -> list[str]:
 
 
 def _tell(queue: str, message: RawMessage, deps: Deps) -> str:
-    from aibtrigger.service_layer.intake import known_template, rejection_id
+    from aibtrigger.service_layer.intake import held_by_claim, known_template, rejection_id
 
-    request_id = rejection_id(message.body, message.id)
+    request_id = rejection_id(message.body)
     template = known_template(message.body, deps)
     kept_at = deps.logs.keep(f"poisoned/{poison_queue(queue)}/{message.id}", message.body)
+    if queue == REQUESTS_QUEUE and held_by_claim(message.body, message.id, deps):
+        return f"{poison_queue(queue)}: {message.id} kept; its request is held by a claim and will be built"
     recorded = deps.store.add_outcome(OutcomeRecord(
         request_id=request_id, template=template, outcome=Outcome.REJECTED, reasons=(), at=deps.clock(),
         detail=_why(message), raw=redact(message.body.decode("utf-8", "replace"))[:16_000]))

@@ -63,11 +63,15 @@ def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float |
         deps.backend.cancel_run(run.template)
         run = run.evolve(message=CANCELLED_FOR_TIMEOUT + verdict.message)
         log.warning("run %s overdue: %s", run.run_id, verdict.message)
-    if verdict.action == "finished":
-        return save_terminal(_collect(run, verdict.state, verdict.message, status.end_time or now, deps), deps)
     expected = timedelta(seconds=expected_seconds) if expected_seconds else None
     delay = poll_delay(elapsed=now - (run.started_at or now), expected=expected,
                        minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
+    if verdict.action == "finished":
+        try:
+            return save_terminal(_collect(run, verdict.state, verdict.message, status.end_time or now, deps), deps)
+        except _NotYet as pending:  # collect again soon, by this chain: not a failure, no retry budget spent
+            log.warning("run %s ended; %s: collecting again in %.0f s", run.run_id, pending, deps.poll_min_seconds)
+            delay = deps.poll_min_seconds
     try:
         run = deps.store.save_run(run.evolve(polls=run.polls + 1, sub_state=status.run_sub_state,
                                              state=status.run_state if status.is_active else run.state))
@@ -113,8 +117,12 @@ def _step_names(template: str, deps: Deps) -> list[str | None]:
     return [getattr(step, "name", None) for step in steps]
 
 
+class _NotYet(Exception):
+    """A read that failed while the run ended less than `collect_patience` ago: try again later."""
+
+
 class _BestEffort:
-    """Runs one read; on failure, re-raises while patient, else notes '<what> unavailable: <why>'."""
+    """Runs one read; on failure, _NotYet while patient, else notes '<what> unavailable: <why>'."""
 
     def __init__(self, *, patient: bool) -> None:
         self.patient = patient
@@ -125,9 +133,22 @@ class _BestEffort:
             return read()
         except Exception as exc:  # noqa: BLE001 - any fault of any reader: noted, never blocking
             if self.patient:
-                raise
+                raise _NotYet(f"{what} unreadable: {type(exc).__name__}: {redact(first_line(exc))}") from exc
             self.notes.append(fit_text(f"{what} unavailable: {type(exc).__name__}: {redact(first_line(exc))}", 500))
             return default
+
+
+def give_up_unreadable(claim: Claim, run: RunRecord, deps: Deps, exc: Exception) -> None:
+    """A run whose status cannot be read at all (the template deleted, a 403 that never ends) is given
+    up once it is past its timeout and grace: recorded Failed with the reason, published, released."""
+    entry = deps.catalog.get(run.template)
+    timeout = timedelta(minutes=entry.definition.timeout_minutes if entry.definition else 240)
+    now = deps.clock()
+    if run.is_terminal or now - (run.started_at or run.created_at) <= timeout + deps.timeout_grace:
+        return
+    why = f"status unreadable past the build's timeout: {type(exc).__name__}: {redact(first_line(exc))}"
+    ended = save_terminal(run.evolve(state=RunState.FAILED, sub_state=None, ended_at=now, message=why[:2000]), deps)
+    finish_run(claim, ended, deps)
 
 
 def save_terminal(run: RunRecord, deps: Deps) -> RunRecord:

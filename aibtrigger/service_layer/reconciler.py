@@ -13,7 +13,8 @@ never built by the service is not built by the reconciler alone: a first build i
 person, a schedule or a source change, so deploying the service does not rebuild every image at once.
 
 Bounded: at most `max_actions` steps per pass, whatever the catalog's size; the rest wait a minute.
-Reads per pass: claims, summaries and observed sources, one query each (a page per 1,000 rows).
+Reads per pass: claims and summaries once each, observed sources twice (versions, then when they
+were seen), a page per 1,000 rows; then, per step taken, the records that step needs.
 """
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ MAX_ACTIONS = 50
 def reconcile(deps: Deps, *, max_actions: int = MAX_ACTIONS) -> list[str]:
     """One pass. Returns a line per step taken; one template's error never stops the others."""
     now, done = deps.clock(), []
-    claims = _guarded("listing claims", lambda: deps.store.list_claims(), done) or []
+    claims = _guarded("listing claims", lambda: deps.store.list_claims(), done)
+    if claims is None:
+        return done  # without the claims, what is owed cannot be told from what is being built
+    # The longest overdue first: a claim that keeps failing is pushed back by its own backoff.
+    claims.sort(key=lambda c: c.lease_until or datetime.min.replace(tzinfo=timezone.utc))
     for claim in claims:
         if len(done) >= max_actions:
             break
@@ -55,7 +60,7 @@ def reconcile(deps: Deps, *, max_actions: int = MAX_ACTIONS) -> list[str]:
 
 def _repair(claim: Claim, deps: Deps, now: datetime) -> str | None:
     from aibtrigger.service_layer.finish import abandon
-    from aibtrigger.service_layer.starts import start_claimed
+    from aibtrigger.service_layer.starts import defer_after_fault, start_claimed
 
     if claim.template not in deps.catalog:
         abandon(claim, deps, "its template was removed from the catalog while it was building")
@@ -63,14 +68,18 @@ def _repair(claim: Claim, deps: Deps, now: datetime) -> str | None:
     if not claim.lease_expired(now):
         return None
     if claim.state == "starting":
-        started = start_claimed(claim, deps)
+        try:
+            started = start_claimed(claim, deps)
+        except Exception as exc:
+            defer_after_fault(claim, deps, exc)
+            raise
         return f"{claim.template}: start of {claim.run_id} resumed: {started or 'waiting, or given up'}"
     return f"{claim.template}: {claim.run_id} taken over from its chain: {_take_over(claim, deps)}"
 
 
 def _take_over(claim: Claim, deps: Deps) -> str:
     from aibtrigger.service_layer.claims import StaleChainError, lease_for, update_claim
-    from aibtrigger.service_layer.polls import advance_run
+    from aibtrigger.service_layer.polls import advance_run, give_up_unreadable
 
     run = deps.store.get_run(claim.run_id)
     if run is None:  # cannot happen by the order of writes; if it does, starting again is safe (adopts)
@@ -86,7 +95,11 @@ def _take_over(claim: Claim, deps: Deps) -> str:
         ours = update_claim(claim, deps, take)
     except StaleChainError:
         return "left to its chain (the lease was renewed)"
-    return advance_run(ours, run, deps)
+    try:
+        return advance_run(ours, run, deps)
+    except Exception as exc:
+        give_up_unreadable(ours, run, deps, exc)  # past the build's timeout: recorded, not retried for ever
+        raise
 
 
 def _restart(claim: Claim, deps: Deps) -> str:

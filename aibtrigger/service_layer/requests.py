@@ -11,13 +11,12 @@ import logging
 
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, new_run_id
 from aibtrigger.errors import ConcurrencyError
-from aibtrigger.service_layer.claims import send_poll
+from aibtrigger.service_layer.claims import ATTEMPTS, send_poll, update_claim
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.starts import start_claimed
 
 log = logging.getLogger(__name__)
-_ATTEMPTS = 8
 
 
 def request_build(request: Request, deps: Deps) -> str:
@@ -29,7 +28,7 @@ def request_build(request: Request, deps: Deps) -> str:
         return recorded.outcome.value
     if entry.policy.paused:
         return _record(deps, request, Outcome.SKIPPED, detail="template is paused").outcome.value
-    for _ in range(_ATTEMPTS):
+    for _ in range(ATTEMPTS):
         try:
             return _decide(request, deps)
         except ConcurrencyError:
@@ -53,9 +52,11 @@ def _decide(request: Request, deps: Deps) -> str:
     if claim.request_id == request.request_id:  # redelivery of the request that holds the claim
         if claim.state == "starting":
             return _started_or_pending(claim, request, deps)
-        # A crash may have come between 'running' and the first poll: one more poll with the chain's own
-        # token costs a status read at most (a duplicate loses its conditional write and stops).
-        send_poll(claim, deps, delay_seconds=deps.poll_min_seconds, expected_seconds=None)
+        # A crash may have come between 'running' and the first poll: a fresh chain (a new token
+        # silences the one that may exist) costs a status read at most.
+        token = deps.entropy()[:12]
+        chain = update_claim(claim, deps, lambda c: c.evolve(poll_token=token))
+        send_poll(chain, deps, delay_seconds=deps.poll_min_seconds, expected_seconds=None)
         return _record(deps, request, Outcome.STARTED, run_id=claim.run_id, detail="Run invoked").outcome.value
     waiting = claim.followup.request_ids if claim.followup else ()
     if request.request_id in claim.request_ids + waiting:
@@ -68,7 +69,7 @@ def _decide(request: Request, deps: Deps) -> str:
 def _started_or_pending(claim: Claim, request: Request, deps: Deps) -> str:
     started = start_claimed(claim, deps)
     if started is None:
-        return "pending"  # the claim keeps the request; its outcome is written when the build starts or ends
+        return "pending"  # the claim keeps the request; its outcome is written when its build ends
     return _record(deps, request, Outcome.STARTED, run_id=claim.run_id, detail=started).outcome.value
 
 

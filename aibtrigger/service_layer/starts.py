@@ -1,10 +1,12 @@
 """Start the build a claim stands for: invoke Run, or adopt the build this claim itself started.
 
-Only a build that belongs to this claim (started after it was taken) is adopted. A build that is
-active but not ours (someone else's, or one still canceling) cannot include what the claim asks for:
-the claim waits, its lease set to when to look again. Run refused for any other reason (AIB's
-OperationNotAllowed also covers a template still provisioning) is retried with backoff and, after
-a bound, recorded as a failed run with the reason, never adopted.
+Only a build that belongs to this claim is adopted: one that started after the claim wrote, just
+before invoking Run, that it was about to (`run_requested_at`), and after the template's previous
+run ended. A build that is active but not ours (someone else's, or one still canceling) cannot
+include what the claim asks for: the claim waits, its lease set to when to look again. Run refused
+for any other reason (AIB's OperationNotAllowed also covers a template still provisioning), or any
+fault on the way, is retried with backoff and, after a bound, recorded as a run that never started,
+with the reason, never adopted.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from datetime import timedelta
 from aibtrigger.domain.model import BuildStatus, RunState
 from aibtrigger.domain.records import Claim, RunRecord
 from aibtrigger.domain.runstate import belongs_to_run, poll_delay
-from aibtrigger.errors import BuildAlreadyActiveError, ConcurrencyError
+from aibtrigger.errors import BuildAlreadyActiveError, ConcurrencyError, first_line
 from aibtrigger.service_layer.claims import expected_duration, lease_for, send_poll, update_claim
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
@@ -25,22 +27,38 @@ ADOPTED = "adopted a build that was already running"
 
 def start_claimed(claim: Claim, deps: Deps) -> str | None:
     """How the build started ('Run invoked' or ADOPTED), or None when it must wait (lease set)."""
+    deps.catalog.get(claim.template)  # UnknownTemplateError: a template that left the catalog never starts
     status = deps.backend.get_status(claim.template)
-    previous_end = _previous_end(claim, deps)
-    if belongs_to_run(status, claim.claimed_at, previous_end=previous_end):
+    if _ours(status, claim, deps):
         return _running(claim, status, deps)
     if status.is_active:
         return _wait(claim, deps, f"a build this claim did not start is {status.run_state.value} "
                                   f"(since {status.start_time:%Y-%m-%d %H:%M} UTC): Run waits for its end", refused=False)
+    now = deps.clock()
+    claim = update_claim(claim, deps, lambda c: c.evolve(run_requested_at=c.run_requested_at or now))
     try:
         deps.backend.start_run(claim.template)
         crashpoint("after_run_accepted")
     except BuildAlreadyActiveError as exc:
         status = deps.backend.get_status(claim.template)
-        if belongs_to_run(status, claim.claimed_at, previous_end=previous_end):
+        if _ours(status, claim, deps):  # ours from an attempt before this one (that attempt then died)
             return _running(claim, status, deps)
         return _wait(claim, deps, f"Run refused: {exc}", refused=not status.is_active)
     return _running(claim, None, deps)
+
+
+def defer_after_fault(claim: Claim, deps: Deps, exc: Exception) -> None:
+    """A start that failed on its way (backend or storage unreachable, a 403): counted like a refusal,
+    so it is retried with backoff and given up after the bound instead of tried every minute for ever."""
+    current = deps.store.get_claim(claim.template)
+    if current is not None and current.run_id == claim.run_id and current.state == "starting":
+        _wait(current, deps, f"start failed: {type(exc).__name__}: {first_line(exc)}", refused=True)
+
+
+def _ours(status: BuildStatus, claim: Claim, deps: Deps) -> bool:
+    if claim.run_requested_at is None:  # this claim never asked for a build: none can be its own
+        return False
+    return belongs_to_run(status, claim.run_requested_at, previous_end=_previous_end(claim, deps))
 
 
 def _previous_end(claim: Claim, deps: Deps):

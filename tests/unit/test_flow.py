@@ -174,15 +174,25 @@ def test_overdue_build_is_cancelled_and_recorded_timed_out(deps, clock):
 
 
 def test_last_failed_attempt_is_recorded_before_the_host_poisons_it(deps):
-    def broken(template):
-        raise RuntimeError("storage down")
+    def broken(claim):
+        raise RuntimeError("table storage down for claims")
 
-    deps.backend.get_status = broken
+    deps.store.create_claim = broken
     body = json.dumps({"template": "base"}).encode()
     with pytest.raises(RuntimeError):
         handle_request_message(body, message_id="m9", dequeue_count=MAX_DEQUEUE_COUNT, deps=deps)
     [outcome] = deps.store.list_outcomes("base")
     assert outcome.outcome is Outcome.REJECTED and "gave up after 5 attempts" in outcome.detail
+
+
+def test_a_last_attempt_whose_request_a_claim_holds_is_left_to_the_claim(deps, clock):
+    def broken(template):
+        raise RuntimeError("ARM unreachable")
+
+    deps.backend.get_status = broken
+    body = json.dumps({"template": "base"}).encode()
+    assert handle_request_message(body, message_id="m9", dequeue_count=MAX_DEQUEUE_COUNT, deps=deps) == "pending"
+    assert deps.store.list_outcomes("base") == [] and deps.store.get_claim("base").request_id == "m9"
 
 
 def test_consecutive_failures_disable_a_template_once_and_a_manual_success_lifts_it(deps, clock):
@@ -241,7 +251,7 @@ def test_a_storm_of_requests_during_a_build_keeps_the_follow_up_bounded(deps):
 
 
 def test_a_message_cannot_forge_a_hand_off(deps):
-    body = json.dumps({"template": "idle", "follows_run": "idle.20261122T080000Z.000000"}).encode()
+    body = json.dumps({"template": "base", "follows_run": "base.20261122T080000Z.000000"}).encode()
     assert handle_request_message(body, message_id="f", dequeue_count=1, deps=deps) == "rejected"
     assert deps.backend.runs_started == []
 

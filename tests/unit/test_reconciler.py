@@ -80,16 +80,30 @@ def test_a_poisoned_start_is_resumed_by_the_reconciler_under_the_same_request(de
     body = json.dumps({"template": "base", "id": "source-0123456789abcdef-base", "signal": "source",
                        "upstream": "platform/x@1"}).encode()
     deps.backend.down = True
-    for attempt in range(1, MAX_DEQUEUE_COUNT + 1):
+    for attempt in range(1, MAX_DEQUEUE_COUNT):
         with pytest.raises(BackendError):
             handle_request_message(body, message_id="q1", dequeue_count=attempt, deps=deps)
-    [rejected] = deps.store.list_outcomes("base")
-    assert rejected.outcome is Outcome.REJECTED and rejected.request_id.startswith("source-0123456789abcdef-base:rejected")
+    assert handle_request_message(body, message_id="q1", dequeue_count=MAX_DEQUEUE_COUNT, deps=deps) == "pending"
     deps.backend.down = False
     clock.advance(minutes=5)
     assert reconcile(deps) == [f"base: start of {deps.store.get_claim('base').run_id} resumed: Run invoked"]
     assert deps.backend.runs_started == ["base"]
-    # A later delivery of that same internal request is not a no-op of the rejection: it finds its build.
+    assert handle_request_message(body, message_id="q2", dequeue_count=1, deps=deps) == "started"  # a redelivery
+    assert deps.backend.runs_started == ["base"]
+
+
+def test_an_internal_request_rejected_after_its_retries_can_still_be_served_under_its_id(deps, clock):
+    create_claim = deps.store.create_claim
+    body = json.dumps({"template": "base", "id": "source-0123456789abcdef-base", "signal": "source",
+                       "upstream": "platform/x@1"}).encode()
+    deps.store.create_claim = lambda claim: (_ for _ in ()).throw(StorageError("claims table unavailable"))
+    for attempt in range(1, MAX_DEQUEUE_COUNT + 1):
+        with pytest.raises(StorageError):
+            handle_request_message(body, message_id="q1", dequeue_count=attempt, deps=deps)
+    [rejected] = deps.store.list_outcomes("base")
+    assert rejected.outcome is Outcome.REJECTED and rejected.request_id.startswith("source-0123456789abcdef-base:rejected")
+    deps.store.create_claim = create_claim
+    # The sweep (or the reconciler) asks again under the same id: the rejection beside it is no verdict on it.
     assert handle_request_message(body, message_id="q2", dequeue_count=1, deps=deps) == "started"
     assert deps.backend.runs_started == ["base"]
 
@@ -103,8 +117,8 @@ def test_a_forbidden_log_or_output_never_keeps_a_finished_build_running(deps, cl
     request(deps)
     deps.backend.finish("base", RunState.SUCCEEDED if reader == "run_outputs" else RunState.FAILED,
                         message="Failed while waiting for packerizer")
-    with pytest.raises(BackendError):  # within the patience: the step is retried, the run not recorded yet
-        drain(deps, clock, POLLS_QUEUE)
+    # Within the patience the chain collects again shortly: no failed delivery, no poisoned message.
+    assert drain(deps, clock, POLLS_QUEUE) == ["polling"]
     assert deps.store.list_runs("base")[0].state is RunState.RUNNING
     clock.advance(minutes=10)
     reconcile(deps)
