@@ -13,23 +13,25 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from aibtrigger.errors import AibTriggerError
+    from aibtrigger.clihelp import run_guarded
 
-    try:
-        return args.run(args) or 0
-    except AibTriggerError as exc:
-        print(f"aibtrigger: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_guarded(lambda: args.run(args) or 0)
 
 
 def _deps():
     from aibtrigger.bootstrap import get_deps
-    from aibtrigger.devhost.session import adopt_dev_settings
+    from aibtrigger.devhost.devstate import adopt_dev_settings
 
     adopt_dev_settings()
     return get_deps()
+
+
+def _known_template(deps, name: str | None) -> None:
+    """A typo gets the nearest names; a template since removed from the catalog still has its history."""
+    from aibtrigger.clihelp import require_template
+
+    if name is not None:
+        require_template(deps.catalog, name, history=lambda n: bool(deps.store.list_runs(n, limit=1)))
 
 
 def cmd_dev(args) -> int:
@@ -39,7 +41,7 @@ def cmd_dev(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # else every storage request, headers and all
-    data_dir = None if args.in_memory else Path(args.data).resolve()
+    data_dir = None if args.in_memory or args.storage else Path(args.data).resolve()
     if data_dir:
         data_dir.mkdir(parents=True, exist_ok=True)
     import signal
@@ -49,7 +51,8 @@ def cmd_dev(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_stack(storage=args.storage, data_dir=data_dir, http_port=args.port,
                        message_visibility=args.message_visibility) as host:
-        print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop)", flush=True)
+        print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop); from another terminal: "
+              f"`aibtrigger runs`, `aibtrigger request NAME`, ...", flush=True)
         try:
             while not stop.wait(0.5):  # short waits keep Ctrl-C responsive
                 pass
@@ -71,7 +74,7 @@ def cmd_request(args) -> int:
     from aibtrigger.domain.records import RunRecord
 
     deps = _deps()
-    deps.catalog.get(args.template)
+    _known_template(deps, args.template)
     request_id = f"cli-{uuid.uuid4().hex[:12]}"
     deps.queue.send(REQUESTS_QUEUE, {"template": args.template, "reason": args.reason,
                                      "requested_by": args.requested_by, "id": request_id})
@@ -85,14 +88,16 @@ def cmd_request(args) -> int:
     for artifact in result.artifact_ids:
         print(f"artifact: {artifact}")
     if result.excerpt:
-        print(f"failure: {result.excerpt.reason} (step {result.excerpt.step}, exit status {result.excerpt.exit_status})")
+        from aibtrigger.console import failure_text
+
+        print(f"failure: {failure_text(result.excerpt.to_dict())}")
     return 0 if result.state is RunState.SUCCEEDED else 1
 
 
 def cmd_cancel(args) -> int:
     """Cancel a template's active build; the run's poll records it Canceled and publishes it."""
     deps = _deps()
-    deps.catalog.get(args.template)
+    _known_template(deps, args.template)
     status = deps.backend.get_status(args.template)
     if not status.is_active:
         print(f"aibtrigger: {args.template} has no active build", file=sys.stderr)
@@ -116,7 +121,9 @@ def cmd_plan(args) -> int:
 def cmd_runs(args) -> int:
     from aibtrigger.console import print_json, print_runs, run_dict
 
-    runs = _deps().store.list_runs(args.template, limit=args.limit)
+    deps = _deps()
+    _known_template(deps, args.template)
+    runs = deps.store.list_runs(args.template, limit=args.limit)
     print_json([run_dict(r) for r in runs]) if args.json else print_runs(runs)
     return 0
 
@@ -124,7 +131,13 @@ def cmd_runs(args) -> int:
 def cmd_outcomes(args) -> int:
     from aibtrigger.console import outcome_dict, print_json, print_outcomes
 
-    found = _deps().store.list_outcomes(args.template, limit=args.limit)
+    deps = _deps()
+    if args.template and args.template not in deps.catalog.by_name:  # rejected requests may name anything
+        from aibtrigger.clihelp import suggest
+
+        print(f"aibtrigger: note: {args.template!r} is not in the catalog: {suggest(args.template, list(deps.catalog.by_name))}",
+              file=sys.stderr)
+    found = deps.store.list_outcomes(args.template, limit=args.limit)
     print_json([outcome_dict(o) for o in found]) if args.json else print_outcomes(found)
     return 0
 
@@ -146,6 +159,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_logs(args) -> int:
+    from aibtrigger.console import missing_log, print_json
     from aibtrigger.domain.records import template_of
 
     deps = _deps()
@@ -154,11 +168,14 @@ def cmd_logs(args) -> int:
         print(f"aibtrigger: no run {args.run_id!r}", file=sys.stderr)
         return 1
     text = deps.logs.load(run.run_id) if run.is_terminal else deps.backend.read_log(template_of(run.run_id))
-    if text is None:
-        print(f"aibtrigger: no log for {args.run_id} yet", file=sys.stderr)
-        return 1
-    sys.stdout.write(text)
-    return 0
+    if args.json:
+        print_json({"run_id": run.run_id, "template": run.template, "state": run.state.value if run.state else "Starting",
+                    "live": not run.is_terminal, "log": text, **({"note": missing_log(run)} if text is None else {})})
+    elif text is None:
+        print(f"aibtrigger: {missing_log(run)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0 if text is not None else 1
 
 
 def cmd_marketplace(args) -> int:
@@ -166,13 +183,18 @@ def cmd_marketplace(args) -> int:
     from aibtrigger.bootstrap import StorageClients
     from aibtrigger.config import load_settings
     from aibtrigger.console import print_json
-    from aibtrigger.devhost.session import adopt_dev_settings
+    from aibtrigger.devhost.devstate import adopt_dev_settings
 
     adopt_dev_settings()
     market = LocalMarketplace(StorageClients(load_settings()).blobs())
     image = (args.location, args.publisher, args.offer, args.sku)
     if args.action == "publish":
-        print(market.publish(*image, version=args.version))
+        version = market.publish(*image, version=args.version)
+        if args.json:
+            print_json({"location": args.location, "image": ":".join(image[1:]), "version": version})
+            return 0
+        print(f"published {':'.join(image[1:])} {version} ({args.location}) to the local marketplace")
+        print("next: run `aibtrigger sweep` to rebuild what uses it now (the sweep timer would, within 15 minutes)")
     else:
         versions = market.list_versions(*image)
         print_json(versions) if args.json else print("\n".join(versions) or "no versions")
@@ -230,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
 
     logs = sub.add_parser("logs", help="a run's customization log")
     logs.add_argument("run_id")
+    logs.add_argument("--json", action="store_true", help="the log and the run's state as one JSON object")
     logs.set_defaults(run=cmd_logs)
 
     market = sub.add_parser("marketplace", help="the local marketplace: publish a 'patch', list versions")

@@ -1,0 +1,65 @@
+"""Azurite keeps its ports for a data folder, so builds survive a dev-host restart.
+
+A local build runs in its own process with the storage connection string it was started with; if a
+restarted Azurite came back on other ports, the builder could never report again and its run would
+be recorded Failed. So the first start picks free ports and writes them next to Azurite's data, and
+every later start on that folder asks for the same ones (falling back, and saying so, when another
+program holds them).
+"""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from aibtrigger.devhost.azurite import Azurite, start_azurite
+
+PORTS_FILE = "aibtrigger-ports.json"
+
+
+def start_azurite_keeping_ports(data_dir: Path, *, say: Callable[[str], None] = print) -> Azurite:
+    kept = load_ports(data_dir)
+    if kept and not all(port_is_free(p) for p in kept):
+        say(_moved(data_dir, kept, "another program listens on one of them"))
+        kept = None
+    try:
+        azurite = start_azurite(data_dir=data_dir, ports=kept)
+    except RuntimeError:  # taken between the check and the start
+        if kept is None:
+            raise
+        say(_moved(data_dir, kept, "Azurite could not listen on them"))
+        azurite = start_azurite(data_dir=data_dir)
+    save_ports(data_dir, azurite)
+    return azurite
+
+
+def load_ports(data_dir: Path) -> tuple[int, int, int] | None:
+    try:
+        saved = json.loads((data_dir / PORTS_FILE).read_text())
+        return int(saved["blob"]), int(saved["queue"]), int(saved["table"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # first start, or a file nobody should have edited: pick new ports
+
+
+def save_ports(data_dir: Path, azurite: Azurite) -> None:
+    ports = {name: urlsplit(getattr(azurite, f"{name}_endpoint")).port for name in ("blob", "queue", "table")}
+    (data_dir / PORTS_FILE).write_text(json.dumps(ports) + "\n")
+
+
+def port_is_free(port: int) -> bool:
+    """Whether Azurite could listen on 127.0.0.1:`port` (like Node, it reuses a port in TIME_WAIT)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _moved(data_dir: Path, ports: tuple[int, ...], why: str) -> str:
+    return (f"Azurite's ports for {data_dir} ({', '.join(map(str, ports))}) are not available ({why}): "
+            f"starting it on new ports. Builds still running from before cannot report to it and "
+            f"will be recorded Failed")
