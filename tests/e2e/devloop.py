@@ -1,0 +1,84 @@
+"""A newcomer's `aibtrigger dev` / `demo` / CLI, each in its own process, in a folder of its own,
+with nothing inherited from the test session's settings (the e2e stack fixture sets some)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+GALLERY = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/"
+SKU = "devloop-private"  # a source of its own: a sweep of the examples' source leaves it alone
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIBTRIGGER_", "AzureWebJobs"))}
+    return {**env, **extra}
+
+
+def catalog_with(folder: Path, *, sleep_seconds: int) -> Path:
+    """The examples' catalog plus `quiet-build`: one step that sleeps (writing nothing meanwhile)."""
+    catalog = yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text())
+    catalog["templates"].append({"name": "quiet-build", "location": "westeurope", "definition": {
+        "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
+                   "sku": SKU, "version": "latest"},
+        "customize": [{"type": "Shell", "name": "work", "inline": ["echo starting", f"sleep {sleep_seconds}",
+                                                                      "echo finished"]}],
+        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + "quiet-build", "runOutputName": "quiet-build"}],
+        "buildTimeoutInMinutes": 30}})
+    shutil.copytree(ROOT / "examples" / "files", folder / "files")  # relative paths resolve from the catalog
+    path = folder / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog, sort_keys=False))
+    return path
+
+
+def cli(cwd: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aibtrigger.cli", *args], cwd=cwd, env=env or clean_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class Dev:
+    """`aibtrigger dev` started in `folder`; its output goes to a file (read by the assertions)."""
+
+    def __init__(self, folder: Path, port: int, *, env: dict, name: str = "dev") -> None:
+        self.folder, self.port, self.env = folder, port, env
+        self.output = folder / f"{name}.log"
+        with self.output.open("w") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "dev", "--port", str(port)],
+                                            cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def text(self) -> str:
+        return self.output.read_text()
+
+    def wait_serving(self) -> dict:
+        state_file = self.folder / ".aibtrigger" / "dev.json"
+
+        def serving():
+            if self.process.poll() is not None:
+                raise AssertionError(f"aibtrigger dev exited {self.process.returncode}:\n{self.text}")
+            return "functions at" in self.text and state_file.exists() and json.loads(state_file.read_text())
+        return wait_until(serving, "aibtrigger dev to serve", timeout=90, context=lambda: f"\n{self.text}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def runs(folder: Path, template: str) -> list[dict]:
+    result = cli(folder, "runs", "--template", template, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
