@@ -62,8 +62,13 @@ def cmd_dev(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    import signal
+
     from aibtrigger.devhost.demo import run_demo
 
+    def interrupt(*_):  # as Ctrl-C: cancel and record the demo's builds, stop what it started
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
     return run_demo(template=args.template)
 
 
@@ -189,7 +194,11 @@ def cmd_marketplace(args) -> int:
     market = LocalMarketplace(StorageClients(load_settings()).blobs())
     image = (args.location, args.publisher, args.offer, args.sku)
     if args.action == "publish":
-        version = market.publish(*image, version=args.version)
+        try:
+            version = market.publish(*image, version=args.version)
+        except ValueError as exc:  # the version exists already, or is not a version
+            print(f"aibtrigger: {exc}", file=sys.stderr)
+            return 2
         if args.json:
             print_json({"location": args.location, "image": ":".join(image[1:]), "version": version})
             return 0
@@ -207,7 +216,8 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the functions locally on Azurite (no Core Tools needed)")
     dev.add_argument("--storage", help="connection string of a running Azurite (default: start one)")
-    dev.add_argument("--data", default=".aibtrigger/azurite", help="where Azurite keeps its data")
+    dev.add_argument("--data", default=".aibtrigger/azurite",
+                     help="where Azurite keeps its data, and its ports (default .aibtrigger/azurite)")
     dev.add_argument("--in-memory", action="store_true", help="keep Azurite's data in memory only")
     dev.add_argument("--port", type=int, default=7071, help="HTTP port of the functions (default 7071)")
     dev.add_argument("--message-visibility", type=float, default=60.0, metavar="SECONDS",
@@ -216,15 +226,16 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=cmd_dev)
 
     demo = sub.add_parser("demo", help="a whole local build, start to finish, then stop everything")
-    demo.add_argument("--template", default="ubuntu-base")
+    demo.add_argument("--template", default="ubuntu-base", help="the template to build (default ubuntu-base)")
     demo.set_defaults(run=cmd_demo)
 
     request = sub.add_parser("request", help="request a build of one template now")
     request.add_argument("template")
-    request.add_argument("--reason", default="manual request")
-    request.add_argument("--requested-by", default="cli")
+    request.add_argument("--reason", default="manual request", help="recorded with the run (default 'manual request')")
+    request.add_argument("--requested-by", default="cli", help="who asks, recorded with the run (default 'cli')")
     request.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 if it fails")
-    request.add_argument("--timeout", type=float, default=4 * 3600, help="seconds to wait at most")
+    request.add_argument("--timeout", type=float, default=4 * 3600,
+                         help="with --wait: seconds to wait at most (default 14400)")
     request.set_defaults(run=cmd_request)
 
     cancel = sub.add_parser("cancel", help="cancel a template's active build")
@@ -234,20 +245,20 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("plan", "dry run: would each template build now, why, in which wave"),
                        ("sweep", "look for new marketplace versions now and act on them")):
         planning = sub.add_parser(name, help=text)
-        planning.add_argument("--json", action="store_true")
+        planning.add_argument("--json", action="store_true", help="the decisions as a JSON list")
         planning.set_defaults(run=cmd_plan, command=name)
 
     for name, func, text in (("runs", cmd_runs, "list recorded runs, newest first"),
                              ("outcomes", cmd_outcomes, "list what became of each request (incl. rejected)")):
         listing = sub.add_parser(name, help=text)
-        listing.add_argument("--template")
-        listing.add_argument("--limit", type=int, default=50)
-        listing.add_argument("--json", action="store_true")
+        listing.add_argument("--template", help="only this template's")
+        listing.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
+        listing.add_argument("--json", action="store_true", help="as a JSON list")
         listing.set_defaults(run=func)
 
     show = sub.add_parser("show", help="one run in detail, with the requests it served")
     show.add_argument("run_id")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="as one JSON object")
     show.set_defaults(run=cmd_show)
 
     logs = sub.add_parser("logs", help="a run's customization log")
@@ -257,12 +268,12 @@ def _parser() -> argparse.ArgumentParser:
 
     market = sub.add_parser("marketplace", help="the local marketplace: publish a 'patch', list versions")
     market.add_argument("action", choices=["publish", "list"])
-    market.add_argument("--location", default="westeurope")
-    market.add_argument("--publisher", default="Canonical")
-    market.add_argument("--offer", default="0001-com-ubuntu-server-jammy")
-    market.add_argument("--sku", default="22_04-lts-gen2")
-    market.add_argument("--version", help="publish: the version (default: the next one)")
-    market.add_argument("--json", action="store_true")
+    market.add_argument("--location", default="westeurope", help="(default westeurope)")
+    market.add_argument("--publisher", default="Canonical", help="(default Canonical)")
+    market.add_argument("--offer", default="0001-com-ubuntu-server-jammy", help="(default 0001-com-ubuntu-server-jammy)")
+    market.add_argument("--sku", default="22_04-lts-gen2", help="(default 22_04-lts-gen2)")
+    market.add_argument("--version", help="publish: the version (default: the next one, from today's date)")
+    market.add_argument("--json", action="store_true", help="list: the versions as JSON; publish: what was published")
     market.set_defaults(run=cmd_marketplace)
     return parser
 

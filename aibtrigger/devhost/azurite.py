@@ -75,10 +75,13 @@ def start_azurite(*, data_dir: Path | None = None, timeout: float = 30.0,
     endpoints: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
+    said: list[str] = []
     while len(endpoints) < 3:
         line = process.stdout.readline()
         if not line:
-            raise RuntimeError(f"Azurite exited early (code {process.wait()})")
+            last = f": {' / '.join(said[-3:])}" if said else ""
+            raise RuntimeError(f"Azurite exited early (code {process.wait()}){last}")
+        said.append(line.strip())
         match = _LISTENING.search(line)
         if match:
             endpoints[match.group(1).lower()] = match.group(2).rstrip("/")

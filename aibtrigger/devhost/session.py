@@ -42,10 +42,8 @@ def running_stack(*, storage: str | None = None, data_dir: Path | None = None, h
     for the session's life. `message_visibility`: DevHost's (how long a received queue message
     stays invisible)."""
     from aibtrigger import bootstrap
-    from aibtrigger.devhost.azurite import start_azurite
     from aibtrigger.devhost.host import DevHost
     from aibtrigger.devhost.ownership import Owner
-    from aibtrigger.devhost.ports import start_azurite_keeping_ports
 
     with ExitStack() as stack:
         _own_folders(stack, home, data_dir, command, say)
@@ -57,7 +55,7 @@ def running_stack(*, storage: str | None = None, data_dir: Path | None = None, h
         _check_catalog(os.environ["AIBTRIGGER_CATALOG_PATH"])  # a broken catalog stops us here, not at a timer
         azurite = None
         if not storage:
-            azurite = start_azurite_keeping_ports(data_dir, say=say) if data_dir else start_azurite()
+            azurite = _start_azurite(data_dir, say)
             stack.callback(azurite.stop)
         connection = storage or azurite.connection_string
         os.environ["AzureWebJobsStorage"] = connection
@@ -90,6 +88,18 @@ def _own_folders(stack: ExitStack, home: Path | None, data_dir: Path | None, com
         stack.callback(lock.release)
         if stale is not None:
             say(f"{folder}: taking it over from {stale.describe()}, which ended without letting go")
+
+
+def _start_azurite(data_dir: Path | None, say):
+    from aibtrigger.devhost.azurite import start_azurite
+    from aibtrigger.devhost.ports import start_azurite_keeping_ports
+
+    try:
+        return start_azurite_keeping_ports(data_dir, say=say) if data_dir else start_azurite()
+    except FileNotFoundError as exc:  # not installed: the message says how to install it
+        raise DevHostError(str(exc)) from None
+    except RuntimeError as exc:  # it said why, e.g. a data folder it cannot read
+        raise DevHostError(str(exc)) from None
 
 
 def _defaults(port: int, poll_seconds) -> dict[str, str]:

@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import yaml
 
+from aibtrigger.devhost.processes import end_processes, is_running, start_time
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +84,44 @@ def runs(folder: Path, template: str) -> list[dict]:
     result = cli(folder, "runs", "--template", template, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+class ProcessesIn:
+    """Every process seen with its working folder inside `folder`, by pid and start time."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.seen, self._stop = folder, {}, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            for pid in processes_in(self.folder):
+                self.seen.setdefault(pid, start_time(pid))
+
+    def alive(self) -> list[int]:
+        return [pid for pid, started in self.seen.items() if started is not None and is_running(pid, started)]
+
+
+def processes_in(folder: Path) -> list[int]:
+    """The processes working in `folder` or below (a builder's is its workspace)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd == str(folder) or cwd.startswith(f"{folder}/"):
+            found.append(int(entry.name))
+    return found
+
+
+def end_processes_in(folder: Path) -> None:
+    end_processes([pid for pid in processes_in(folder) if pid != os.getpid()], grace=10)

@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from aibtrigger.devhost.processes import is_running, start_time
+from aibtrigger.devhost.processes import start_time
 from aibtrigger.devhost.session import free_port
-from tests.e2e.devloop import SKU, Dev, catalog_with, clean_env, cli, runs
+from tests.e2e.devloop import SKU, Dev, ProcessesIn, catalog_with, clean_env, cli, end_processes_in, runs
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +36,7 @@ def host(tmp_path_factory):
         yield dev
     finally:
         dev.stop()
+        end_processes_in(folder)  # a build a failed test left running
 
 
 def test_a_second_dev_host_or_demo_on_the_same_folder_is_refused_and_the_first_keeps_working(host):
@@ -157,36 +157,9 @@ def test_a_build_survives_a_dev_host_restart(tmp_path):
                            "the run to end after the restart", timeout=180)
         assert ended["state"] == "Succeeded", ended
     finally:
+        first.stop()
         second.stop()
-
-
-class ProcessesIn:
-    """Every process seen with its working folder inside `folder`, by pid and start time."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.seen, self._stop = str(folder), {}, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.2):
-            for entry in Path("/proc").glob("[0-9]*"):
-                try:
-                    cwd = os.readlink(entry / "cwd")
-                except OSError:
-                    continue
-                if cwd == self.folder or cwd.startswith(self.folder + "/"):
-                    self.seen.setdefault(int(entry.name), start_time(int(entry.name)))
-
-    def alive(self) -> list[int]:
-        return [pid for pid, started in self.seen.items() if started is not None and is_running(pid, started)]
+        end_processes_in(tmp_path)
 
 
 def test_demo_waits_for_the_builds_it_started_and_leaves_no_process(tmp_path):
