@@ -49,6 +49,7 @@ def cmd_dev(args) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: stop.set())  # its terminal closed: stop as cleanly as on Ctrl-C
     with running_stack(storage=args.storage, data_dir=data_dir, http_port=args.port,
                        message_visibility=args.message_visibility) as host:
         print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop); from another terminal: "

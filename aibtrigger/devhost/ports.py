@@ -4,7 +4,8 @@ A local build runs in its own process with the storage connection string it was 
 restarted Azurite came back on other ports, the builder could never report again and its run would
 be recorded Failed. So the first start picks free ports and writes them next to Azurite's data, and
 every later start on that folder asks for the same ones (falling back, and saying so, when another
-program holds them).
+program holds them). An Azurite left running by a dev host that was killed (it runs in its own
+session, so it outlives its parent) is recognised by its pid and start time, and ended first.
 """
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from aibtrigger.devhost.azurite import Azurite, start_azurite
+from aibtrigger.devhost.processes import end_processes, is_running, start_time
 
 PORTS_FILE = "aibtrigger-ports.json"
 
 
 def start_azurite_keeping_ports(data_dir: Path, *, say: Callable[[str], None] = print) -> Azurite:
     kept = load_ports(data_dir)
+    _end_orphaned_azurite(data_dir, say)
     if kept and not all(port_is_free(p) for p in kept):
         say(_moved(data_dir, kept, "another program listens on one of them"))
         kept = None
@@ -45,7 +48,20 @@ def load_ports(data_dir: Path) -> tuple[int, int, int] | None:
 
 def save_ports(data_dir: Path, azurite: Azurite) -> None:
     ports = {name: urlsplit(getattr(azurite, f"{name}_endpoint")).port for name in ("blob", "queue", "table")}
-    (data_dir / PORTS_FILE).write_text(json.dumps(ports) + "\n")
+    pid = azurite.process.pid if azurite.process else None
+    (data_dir / PORTS_FILE).write_text(json.dumps({**ports, "pid": pid, "started": pid and start_time(pid)}) + "\n")
+
+
+def _end_orphaned_azurite(data_dir: Path, say) -> None:
+    """The folder is ours (its lock says so): an Azurite still serving it was left by a killed owner."""
+    try:
+        saved = json.loads((data_dir / PORTS_FILE).read_text())
+        pid, started = int(saved["pid"]), int(saved["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if is_running(pid, started):
+        say(f"ending the Azurite (pid {pid}) that a stopped dev host left running on {data_dir}")
+        end_processes([pid])
 
 
 def port_is_free(port: int) -> bool:

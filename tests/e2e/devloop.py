@@ -49,11 +49,11 @@ def cli(cwd: Path, *args: str, env: dict | None = None, timeout: float = 120) ->
 class Dev:
     """`aibtrigger dev` started in `folder`; its output goes to a file (read by the assertions)."""
 
-    def __init__(self, folder: Path, port: int, *, env: dict, name: str = "dev") -> None:
+    def __init__(self, folder: Path, port: int, *options: str, env: dict, name: str = "dev") -> None:
         self.folder, self.port, self.env = folder, port, env
         self.output = folder / f"{name}.log"
         with self.output.open("w") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "dev", "--port", str(port)],
+            self.process = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "dev", "--port", str(port), *options],
                                             cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
 
     @property
@@ -68,6 +68,11 @@ class Dev:
                 raise AssertionError(f"aibtrigger dev exited {self.process.returncode}:\n{self.text}")
             return "functions at" in self.text and state_file.exists() and json.loads(state_file.read_text())
         return wait_until(serving, "aibtrigger dev to serve", timeout=90, context=lambda: f"\n{self.text}")
+
+    def kill(self) -> None:
+        """A crash: no cleanup at all (its Azurite, in a session of its own, lives on)."""
+        self.process.kill()
+        self.process.wait()
 
     def stop(self) -> int:
         if self.process.poll() is None:

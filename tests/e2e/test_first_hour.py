@@ -137,21 +137,30 @@ def test_a_broken_catalog_stops_dev_at_start_with_the_catalog_error(tmp_path):
     assert not (tmp_path / ".aibtrigger" / "dev.json").exists()
 
 
-def test_a_build_survives_a_dev_host_restart(tmp_path):
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_a_build_survives_a_dev_host_restart(tmp_path, stop):
+    """Stopped (SIGTERM, as Ctrl-C) or killed (SIGKILL: no cleanup at all) mid-build,
+    the dev host comes back on the same Azurite ports and the build's run ends Succeeded."""
     env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(tmp_path, sleep_seconds=25)))
     port = free_port()
-    first = Dev(tmp_path, port, env=env)
+    quick = ("--message-visibility", "5")  # a killed host's in-flight poll message reappears after this
+    first = Dev(tmp_path, port, *quick, env=env)
     before = first.wait_serving()
     assert cli(tmp_path, "marketplace", "publish", "--sku", SKU).returncode == 0
     assert cli(tmp_path, "request", "quiet-build").returncode == 0
     run = wait_until(lambda: next((r for r in runs(tmp_path, "quiet-build") if r["state"] == "Running"), None),
                      "quiet-build to run", timeout=90)
     wait_until(lambda: "starting" in cli(tmp_path, "logs", run["run_id"]).stdout, "the build's first step", timeout=60)
-    assert first.stop() == 0  # mid-build: the step sleeps for a while yet
-    second = Dev(tmp_path, port, env=env, name="dev-again")
+    if stop == "kill":
+        first.kill()
+    else:
+        assert first.stop() == 0  # mid-build: the step sleeps for a while yet
+    second = Dev(tmp_path, port, *quick, env=env, name="dev-again")
     try:
         after = second.wait_serving()
         assert after["AzureWebJobsStorage"] == before["AzureWebJobsStorage"]  # Azurite kept its ports
+        if stop == "kill":
+            assert "taking it over from `aibtrigger dev`" in second.text
         ended = wait_until(lambda: next((r for r in runs(tmp_path, "quiet-build")
                                          if r["run_id"] == run["run_id"] and r["published"]), None),
                            "the run to end after the restart", timeout=180)

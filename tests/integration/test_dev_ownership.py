@@ -14,7 +14,7 @@ from aibtrigger.clihelp import suggest
 from aibtrigger.console import failure_text
 from aibtrigger.devhost.devstate import NoDevHostError, find_home, live_state, remove_state, write_state
 from aibtrigger.devhost.ownership import FolderInUseError, FolderLock, Owner
-from aibtrigger.devhost.ports import load_ports, port_is_free
+from aibtrigger.devhost.ports import PORTS_FILE, load_ports, port_is_free, start_azurite_keeping_ports
 from aibtrigger.devhost.processes import children, end_processes, is_running, start_time
 
 
@@ -86,3 +86,37 @@ def test_typo_suggestions_and_failure_lines():
     assert suggest("zzz", ["web-tier", "ubuntu-base"]) == "its templates are ubuntu-base, web-tier"
     assert failure_text({"reason": "canceled", "step": None, "exit_status": None}) == "canceled"
     assert failure_text({"reason": "boom", "step": "shell #1", "exit_status": 0}) == "boom (step shell #1, exit status 0)"
+
+
+@pytest.mark.azurite
+def test_azurite_comes_back_on_its_ports_after_ending_one_a_killed_owner_left(tmp_path):
+    said: list[str] = []
+    first = start_azurite_keeping_ports(tmp_path, say=said.append)
+    try:
+        ports = load_ports(tmp_path)
+        assert ports and not any(port_is_free(p) for p in ports)
+        again = start_azurite_keeping_ports(tmp_path, say=said.append)  # the first one was never stopped
+        try:
+            assert load_ports(tmp_path) == ports and again.connection_string == first.connection_string
+            assert said == [f"ending the Azurite (pid {first.process.pid}) that a stopped dev host left running on {tmp_path}"]
+            assert first.process.poll() is not None
+        finally:
+            again.stop()
+    finally:
+        first.stop()
+
+
+@pytest.mark.azurite
+def test_azurite_moves_and_says_so_when_another_program_holds_its_ports(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        (tmp_path / PORTS_FILE).write_text(json.dumps({"blob": taken, "queue": taken, "table": taken}))
+        said: list[str] = []
+        azurite = start_azurite_keeping_ports(tmp_path, say=said.append)
+        try:
+            assert said and "are not available (another program listens on one of them)" in said[0]
+            assert taken not in load_ports(tmp_path)
+        finally:
+            azurite.stop()
