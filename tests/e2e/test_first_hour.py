@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +180,24 @@ def test_demo_waits_for_the_builds_it_started_and_leaves_no_process(tmp_path):
     assert "web-tier: run" in result.stdout  # the cascade its build started was waited for
     assert len(processes.seen) >= 3  # the demo, Azurite, a builder at least: the sampler saw them
     assert processes.alive() == [], result.stdout[-2000:]
+
+
+def test_a_demo_stopped_mid_build_cancels_and_records_it_and_leaves_no_process(tmp_path):
+    env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(tmp_path, sleep_seconds=300)), PYTHONUNBUFFERED="1")
+    output = tmp_path / "demo.log"
+    with ProcessesIn(tmp_path) as processes:
+        with output.open("w") as out:
+            demo = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "demo", "--template", "quiet-build"],
+                                    cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: "azure-arm: starting" in output.read_text(), "the demo's build to run", timeout=120,
+                       context=lambda: output.read_text()[-2000:])
+            demo.send_signal(signal.SIGTERM)  # as Ctrl-C
+            assert demo.wait(timeout=120) == 130
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+    text = output.read_text()
+    assert "canceling quiet-build" in text and "Traceback" not in text, text[-3000:]
+    assert re.search(r"quiet-build: run \S+ Canceled", text), text[-3000:]
+    assert processes.alive() == [], text[-2000:]
