@@ -24,7 +24,8 @@ def settle_builds(deps, *, since: datetime, patience: float, keep: set[int],
     """Wait up to `patience` seconds for the builds started since `since` to end, cancel those still
     running, then end child processes not in `keep` (Azurite). Returns those runs, oldest first."""
     if not _wait_quiet(deps, since, patience):
-        say(f"== stopping: canceling what still runs after {patience:g} s")
+        if patience:
+            say(f"== canceling what still runs after {patience:g} s")
         deadline = time.monotonic() + CANCEL_WAIT
         while not _wait_quiet(deps, since, 0) and time.monotonic() < deadline:
             for run in _active(deps, since):
