@@ -141,7 +141,7 @@ def test_a_broken_catalog_stops_dev_at_start_with_the_catalog_error(tmp_path):
 
 @pytest.mark.parametrize("stop", ["terminate", "kill"])
 def test_a_build_survives_a_dev_host_restart(tmp_path, stop):
-    """Stopped (SIGTERM, as Ctrl-C) or killed (SIGKILL: no cleanup at all) mid-build,
+    """Stopped (SIGTERM, as Ctrl-C) or killed (SIGKILL: no cleanup, its Azurite left running) mid-build,
     the dev host comes back on the same Azurite ports and the build's run ends Succeeded."""
     env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(tmp_path, sleep_seconds=25)))
     port = free_port()
@@ -163,6 +163,7 @@ def test_a_build_survives_a_dev_host_restart(tmp_path, stop):
         assert after["AzureWebJobsStorage"] == before["AzureWebJobsStorage"]  # Azurite kept its ports
         if stop == "kill":
             assert "taking it over from `aibtrigger dev`" in second.text
+            assert "ending the Azurite" in second.text  # left running, its writes saved before the restart
         ended = wait_until(lambda: next((r for r in runs(tmp_path, "quiet-build")
                                          if r["run_id"] == run["run_id"] and r["published"]), None),
                            "the run to end after the restart", timeout=180)
