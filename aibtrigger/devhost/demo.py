@@ -46,7 +46,11 @@ def leaving_nothing_running(deps, *, patience: float = 600.0):
         settle_builds(deps, since=since, patience=0, keep=keep)
         raise
     print("== waiting for every build the demo started (a success starts its children's builds)")
-    settle_builds(deps, since=since, patience=patience, keep=keep)
+    try:
+        settle_builds(deps, since=since, patience=patience, keep=keep)
+    except KeyboardInterrupt:  # tired of waiting: cancel now
+        settle_builds(deps, since=since, patience=0, keep=keep)
+        raise
 
 
 def _ensure_source(deps, template: str) -> None:

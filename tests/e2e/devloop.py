@@ -25,16 +25,25 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def catalog_with(folder: Path, *, sleep_seconds: int) -> Path:
-    """The examples' catalog plus `quiet-build`: one step that sleeps (writing nothing meanwhile)."""
-    catalog = yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text())
-    catalog["templates"].append({"name": "quiet-build", "location": "westeurope", "definition": {
-        "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-                   "sku": SKU, "version": "latest"},
+def _quiet(name: str, source: dict, sleep_seconds: int) -> dict:
+    """One step that sleeps, writing nothing meanwhile."""
+    return {"name": name, "location": "westeurope", "definition": {
+        "source": source,
         "customize": [{"type": "Shell", "name": "work", "inline": ["echo starting", f"sleep {sleep_seconds}",
                                                                       "echo finished"]}],
-        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + "quiet-build", "runOutputName": "quiet-build"}],
-        "buildTimeoutInMinutes": 30}})
+        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
+        "buildTimeoutInMinutes": 30}}
+
+
+def catalog_with(folder: Path, *, sleep_seconds: int) -> Path:
+    """The examples' catalog plus `quiet-build` (from a source of its own) and `quiet-child` (built
+    from ubuntu-base's image, so a success of ubuntu-base starts it): each one step that sleeps."""
+    catalog = yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text())
+    catalog["templates"] += [
+        _quiet("quiet-build", {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
+                               "sku": SKU, "version": "latest"}, sleep_seconds),
+        _quiet("quiet-child", {"type": "SharedImageVersion",
+                               "imageVersionId": GALLERY + "ubuntu-base/versions/latest"}, sleep_seconds)]
     shutil.copytree(ROOT / "examples" / "files", folder / "files")  # relative paths resolve from the catalog
     path = folder / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog, sort_keys=False))

@@ -202,3 +202,32 @@ def test_a_demo_stopped_mid_build_cancels_and_records_it_and_leaves_no_process(t
     assert "canceling quiet-build" in text and "Traceback" not in text, text[-3000:]
     assert re.search(r"quiet-build: run \S+ Canceled", text), text[-3000:]
     assert processes.alive() == [], text[-2000:]
+
+
+def test_a_demo_stopped_while_waiting_for_its_cascade_cancels_it_and_leaves_no_process(tmp_path):
+    env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(tmp_path, sleep_seconds=300)), PYTHONUNBUFFERED="1")
+    output = tmp_path / "demo.log"
+    with ProcessesIn(tmp_path) as processes:
+        with output.open("w") as out:
+            demo = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "demo"], cwd=tmp_path, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: "== waiting for every build" in output.read_text(), "the demo to wait", timeout=180,
+                       context=lambda: output.read_text()[-2000:])
+            wait_until(lambda: any("quiet-child" in " ".join(processes_cmdline(p)) for p in processes.seen),
+                       "the cascade's slow build to run", timeout=60)
+            demo.send_signal(signal.SIGTERM)
+            assert demo.wait(timeout=120) == 130
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+    text = output.read_text()
+    assert re.search(r"quiet-child: run \S+ Canceled", text) and "Traceback" not in text, text[-3000:]
+    assert processes.alive() == [], text[-2000:]
+
+
+def processes_cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return []
