@@ -27,6 +27,13 @@ def no_traceback(result) -> bool:
     return "Traceback" not in text and "azure.core" not in text
 
 
+@pytest.fixture
+def folder(tmp_path):
+    """tmp_path, and after the test no process left working in it (whatever a failed test left)."""
+    yield tmp_path
+    end_processes_in(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     folder = tmp_path_factory.mktemp("first-hour")
@@ -174,22 +181,22 @@ def test_a_build_survives_a_dev_host_restart(tmp_path, stop):
         end_processes_in(tmp_path)
 
 
-def test_demo_waits_for_the_builds_it_started_and_leaves_no_process(tmp_path):
-    with ProcessesIn(tmp_path) as processes:
-        result = cli(tmp_path, "demo", timeout=900)
+def test_demo_waits_for_the_builds_it_started_and_leaves_no_process(folder):
+    with ProcessesIn(folder) as processes:
+        result = cli(folder, "demo", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "web-tier: run" in result.stdout  # the cascade its build started was waited for
     assert len(processes.seen) >= 3  # the demo, Azurite, a builder at least: the sampler saw them
     assert processes.alive() == [], result.stdout[-2000:]
 
 
-def test_a_demo_stopped_mid_build_cancels_and_records_it_and_leaves_no_process(tmp_path):
-    env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(tmp_path, sleep_seconds=300)), PYTHONUNBUFFERED="1")
-    output = tmp_path / "demo.log"
-    with ProcessesIn(tmp_path) as processes:
+def test_a_demo_stopped_mid_build_cancels_and_records_it_and_leaves_no_process(folder):
+    env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(folder, sleep_seconds=300)), PYTHONUNBUFFERED="1")
+    output = folder / "demo.log"
+    with ProcessesIn(folder) as processes:
         with output.open("w") as out:
             demo = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "demo", "--template", "quiet-build"],
-                                    cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                    cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: "azure-arm: starting" in output.read_text(), "the demo's build to run", timeout=120,
                        context=lambda: output.read_text()[-2000:])
@@ -204,12 +211,12 @@ def test_a_demo_stopped_mid_build_cancels_and_records_it_and_leaves_no_process(t
     assert processes.alive() == [], text[-2000:]
 
 
-def test_a_demo_stopped_while_waiting_for_its_cascade_cancels_it_and_leaves_no_process(tmp_path):
-    env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(tmp_path, sleep_seconds=300)), PYTHONUNBUFFERED="1")
-    output = tmp_path / "demo.log"
-    with ProcessesIn(tmp_path) as processes:
+def test_a_demo_stopped_while_waiting_for_its_cascade_cancels_it_and_leaves_no_process(folder):
+    env = clean_env(AIBTRIGGER_CATALOG_PATH=str(catalog_with(folder, sleep_seconds=300)), PYTHONUNBUFFERED="1")
+    output = folder / "demo.log"
+    with ProcessesIn(folder) as processes:
         with output.open("w") as out:
-            demo = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "demo"], cwd=tmp_path, env=env,
+            demo = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "demo"], cwd=folder, env=env,
                                     stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: "== waiting for every build" in output.read_text(), "the demo to wait", timeout=180,
