@@ -13,23 +13,25 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from aibtrigger.errors import AibTriggerError
+    from aibtrigger.clihelp import run_guarded
 
-    try:
-        return args.run(args) or 0
-    except AibTriggerError as exc:
-        print(f"aibtrigger: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_guarded(lambda: args.run(args) or 0)
 
 
 def _deps():
     from aibtrigger.bootstrap import get_deps
-    from aibtrigger.devhost.session import adopt_dev_settings
+    from aibtrigger.devhost.devstate import adopt_dev_settings
 
     adopt_dev_settings()
     return get_deps()
+
+
+def _known_template(deps, name: str | None) -> None:
+    """A typo gets the nearest names; a template since removed from the catalog still has its history."""
+    from aibtrigger.clihelp import require_template
+
+    if name is not None:
+        require_template(deps.catalog, name, history=lambda n: bool(deps.store.list_runs(n, limit=1)))
 
 
 def cmd_dev(args) -> int:
@@ -39,7 +41,7 @@ def cmd_dev(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # else every storage request, headers and all
-    data_dir = None if args.in_memory else Path(args.data).resolve()
+    data_dir = None if args.in_memory or args.storage else Path(args.data).resolve()
     if data_dir:
         data_dir.mkdir(parents=True, exist_ok=True)
     import signal
@@ -47,9 +49,11 @@ def cmd_dev(args) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: stop.set())  # its terminal closed: stop as cleanly as on Ctrl-C
     with running_stack(storage=args.storage, data_dir=data_dir, http_port=args.port,
                        message_visibility=args.message_visibility) as host:
-        print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop)", flush=True)
+        print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop); from another terminal: "
+              f"`aibtrigger runs`, `aibtrigger request NAME`, ...", flush=True)
         try:
             while not stop.wait(0.5):  # short waits keep Ctrl-C responsive
                 pass
@@ -59,8 +63,13 @@ def cmd_dev(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    import signal
+
     from aibtrigger.devhost.demo import run_demo
 
+    def interrupt(*_):  # as Ctrl-C: cancel and record the demo's builds, stop what it started
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
     return run_demo(template=args.template)
 
 
@@ -71,7 +80,7 @@ def cmd_request(args) -> int:
     from aibtrigger.domain.records import RunRecord
 
     deps = _deps()
-    deps.catalog.get(args.template)
+    _known_template(deps, args.template)
     request_id = f"cli-{uuid.uuid4().hex[:12]}"
     deps.queue.send(REQUESTS_QUEUE, {"template": args.template, "reason": args.reason,
                                      "requested_by": args.requested_by, "id": request_id})
@@ -85,14 +94,16 @@ def cmd_request(args) -> int:
     for artifact in result.artifact_ids:
         print(f"artifact: {artifact}")
     if result.excerpt:
-        print(f"failure: {result.excerpt.reason} (step {result.excerpt.step}, exit status {result.excerpt.exit_status})")
+        from aibtrigger.console import failure_text
+
+        print(f"failure: {failure_text(result.excerpt.to_dict())}")
     return 0 if result.state is RunState.SUCCEEDED else 1
 
 
 def cmd_cancel(args) -> int:
     """Cancel a template's active build; the run's poll records it Canceled and publishes it."""
     deps = _deps()
-    deps.catalog.get(args.template)
+    _known_template(deps, args.template)
     status = deps.backend.get_status(args.template)
     if not status.is_active:
         print(f"aibtrigger: {args.template} has no active build", file=sys.stderr)
@@ -134,7 +145,9 @@ def cmd_reconcile(args) -> int:
 def cmd_runs(args) -> int:
     from aibtrigger.console import print_json, print_runs, run_dict
 
-    runs = _deps().store.list_runs(args.template, limit=args.limit)
+    deps = _deps()
+    _known_template(deps, args.template)
+    runs = deps.store.list_runs(args.template, limit=args.limit)
     print_json([run_dict(r) for r in runs]) if args.json else print_runs(runs)
     return 0
 
@@ -142,7 +155,13 @@ def cmd_runs(args) -> int:
 def cmd_outcomes(args) -> int:
     from aibtrigger.console import outcome_dict, print_json, print_outcomes
 
-    found = _deps().store.list_outcomes(args.template, limit=args.limit)
+    deps = _deps()
+    if args.template and args.template not in deps.catalog.by_name:  # rejected requests may name anything
+        from aibtrigger.clihelp import suggest
+
+        print(f"aibtrigger: note: {args.template!r} is not in the catalog: {suggest(args.template, list(deps.catalog.by_name))}",
+              file=sys.stderr)
+    found = deps.store.list_outcomes(args.template, limit=args.limit)
     print_json([outcome_dict(o) for o in found]) if args.json else print_outcomes(found)
     return 0
 
@@ -164,6 +183,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_logs(args) -> int:
+    from aibtrigger.console import missing_log, print_json
     from aibtrigger.domain.records import template_of
 
     deps = _deps()
@@ -172,11 +192,14 @@ def cmd_logs(args) -> int:
         print(f"aibtrigger: no run {args.run_id!r}", file=sys.stderr)
         return 1
     text = deps.logs.load(run.run_id) if run.is_terminal else deps.backend.read_log(template_of(run.run_id))
-    if text is None:
-        print(f"aibtrigger: no log for {args.run_id} yet", file=sys.stderr)
-        return 1
-    sys.stdout.write(text)
-    return 0
+    if args.json:
+        print_json({"run_id": run.run_id, "template": run.template, "state": run.state.value if run.state else "Starting",
+                    "live": not run.is_terminal, "log": text, **({"note": missing_log(run)} if text is None else {})})
+    elif text is None:
+        print(f"aibtrigger: {missing_log(run)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0 if text is not None else 1
 
 
 def cmd_marketplace(args) -> int:
@@ -184,13 +207,22 @@ def cmd_marketplace(args) -> int:
     from aibtrigger.bootstrap import StorageClients
     from aibtrigger.config import load_settings
     from aibtrigger.console import print_json
-    from aibtrigger.devhost.session import adopt_dev_settings
+    from aibtrigger.devhost.devstate import adopt_dev_settings
 
     adopt_dev_settings()
     market = LocalMarketplace(StorageClients(load_settings()).blobs())
     image = (args.location, args.publisher, args.offer, args.sku)
     if args.action == "publish":
-        print(market.publish(*image, version=args.version))
+        try:
+            version = market.publish(*image, version=args.version)
+        except ValueError as exc:  # the version exists already, or is not a version
+            print(f"aibtrigger: {exc}", file=sys.stderr)
+            return 2
+        if args.json:
+            print_json({"location": args.location, "image": ":".join(image[1:]), "version": version})
+            return 0
+        print(f"published {':'.join(image[1:])} {version} ({args.location}) to the local marketplace")
+        print("next: run `aibtrigger sweep` to rebuild what uses it now (the sweep timer would, within 15 minutes)")
     else:
         versions = market.list_versions(*image)
         print_json(versions) if args.json else print("\n".join(versions) or "no versions")
@@ -263,7 +295,8 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the functions locally on Azurite (no Core Tools needed)")
     dev.add_argument("--storage", help="connection string of a running Azurite (default: start one)")
-    dev.add_argument("--data", default=".aibtrigger/azurite", help="where Azurite keeps its data")
+    dev.add_argument("--data", default=".aibtrigger/azurite",
+                     help="where Azurite keeps its data, and its ports (default .aibtrigger/azurite)")
     dev.add_argument("--in-memory", action="store_true", help="keep Azurite's data in memory only")
     dev.add_argument("--port", type=int, default=7071, help="HTTP port of the functions (default 7071)")
     dev.add_argument("--message-visibility", type=float, default=60.0, metavar="SECONDS",
@@ -272,15 +305,16 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=cmd_dev)
 
     demo = sub.add_parser("demo", help="a whole local build, start to finish, then stop everything")
-    demo.add_argument("--template", default="ubuntu-base")
+    demo.add_argument("--template", default="ubuntu-base", help="the template to build (default ubuntu-base)")
     demo.set_defaults(run=cmd_demo)
 
     request = sub.add_parser("request", help="request a build of one template now")
     request.add_argument("template")
-    request.add_argument("--reason", default="manual request")
-    request.add_argument("--requested-by", default="cli")
+    request.add_argument("--reason", default="manual request", help="recorded with the run (default 'manual request')")
+    request.add_argument("--requested-by", default="cli", help="who asks, recorded with the run (default 'cli')")
     request.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 if it fails")
-    request.add_argument("--timeout", type=float, default=4 * 3600, help="seconds to wait at most")
+    request.add_argument("--timeout", type=float, default=4 * 3600,
+                         help="with --wait: seconds to wait at most (default 14400)")
     request.set_defaults(run=cmd_request)
 
     cancel = sub.add_parser("cancel", help="cancel a template's active build")
@@ -290,7 +324,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("plan", "dry run: would each template build now, why, in which wave"),
                        ("sweep", "look for new marketplace versions now and act on them")):
         planning = sub.add_parser(name, help=text)
-        planning.add_argument("--json", action="store_true")
+        planning.add_argument("--json", action="store_true", help="the decisions as a JSON list")
         planning.set_defaults(run=cmd_plan, command=name)
 
     reconcile = sub.add_parser("reconcile", help="one reconciler pass now: unstick claims, start what is owed")
@@ -300,18 +334,19 @@ def _parser() -> argparse.ArgumentParser:
     for name, func, text in (("runs", cmd_runs, "list recorded runs, newest first"),
                              ("outcomes", cmd_outcomes, "list what became of each request (incl. rejected)")):
         listing = sub.add_parser(name, help=text)
-        listing.add_argument("--template")
-        listing.add_argument("--limit", type=int, default=50)
-        listing.add_argument("--json", action="store_true")
+        listing.add_argument("--template", help="only this template's")
+        listing.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
+        listing.add_argument("--json", action="store_true", help="as a JSON list")
         listing.set_defaults(run=func)
 
     show = sub.add_parser("show", help="one run in detail, with the requests it served")
     show.add_argument("run_id")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="as one JSON object")
     show.set_defaults(run=cmd_show)
 
     logs = sub.add_parser("logs", help="a run's customization log")
     logs.add_argument("run_id")
+    logs.add_argument("--json", action="store_true", help="the log and the run's state as one JSON object")
     logs.set_defaults(run=cmd_logs)
 
     catalog = sub.add_parser("catalog", help="the catalog file: check it").add_subparsers(required=True, metavar="ACTION")
@@ -322,12 +357,12 @@ def _parser() -> argparse.ArgumentParser:
 
     market = sub.add_parser("marketplace", help="the local marketplace: publish a 'patch', list versions")
     market.add_argument("action", choices=["publish", "list"])
-    market.add_argument("--location", default="westeurope")
-    market.add_argument("--publisher", default="Canonical")
-    market.add_argument("--offer", default="0001-com-ubuntu-server-jammy")
-    market.add_argument("--sku", default="22_04-lts-gen2")
-    market.add_argument("--version", help="publish: the version (default: the next one)")
-    market.add_argument("--json", action="store_true")
+    market.add_argument("--location", default="westeurope", help="(default westeurope)")
+    market.add_argument("--publisher", default="Canonical", help="(default Canonical)")
+    market.add_argument("--offer", default="0001-com-ubuntu-server-jammy", help="(default 0001-com-ubuntu-server-jammy)")
+    market.add_argument("--sku", default="22_04-lts-gen2", help="(default 22_04-lts-gen2)")
+    market.add_argument("--version", help="publish: the version (default: the next one, from today's date)")
+    market.add_argument("--json", action="store_true", help="list: the versions as JSON; publish: what was published")
     market.set_defaults(run=cmd_marketplace)
     return parser
 

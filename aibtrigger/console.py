@@ -59,12 +59,25 @@ def print_run(run: RunRecord, outcomes: list[OutcomeRecord]) -> None:
         if value not in (None, [], ""):
             print(f"{key:13} {', '.join(value) if isinstance(value, list) else value}")
     if failure:
-        step = f" in {failure['step']}" if failure["step"] else ""
-        print(f"failure       {failure['reason']}{step} (exit status {failure['exit_status']})")
+        print(f"failure       {failure_text(failure)}")
         for line in failure["lines"]:
             print(f"    | {line}")
     for o in outcomes:
         print(f"request       {o.request_id} {o.outcome.value}: {'; '.join(o.reasons)} {o.detail}")
+
+
+def failure_text(failure: dict) -> str:
+    """`reason (step S, exit status N)`, leaving out what is not known (a cancel has no exit status)."""
+    known = [f"step {failure['step']}" if failure.get("step") else "",
+             f"exit status {failure['exit_status']}" if failure.get("exit_status") is not None else ""]
+    details = ", ".join(part for part in known if part)
+    return f"{failure['reason']} ({details})" if details else failure["reason"]
+
+
+def missing_log(run: RunRecord) -> str:
+    if run.is_terminal:
+        return f"run {run.run_id} ended {run.state.value} and no log was kept: the build wrote none before it ended"
+    return f"no log for {run.run_id} yet: the build has not written one (it is {run.state.value if run.state else 'Starting'})"
 
 
 def follow(deps, template: str, request_id: str, *, timeout: float = 3600, interval: float = 0.5,

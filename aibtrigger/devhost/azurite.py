@@ -13,6 +13,7 @@ from pathlib import Path
 # Azurite's documented development account: a well-known public value, not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+OUTPUT_FILE = "azurite.log"  # in the data folder
 _LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (http\S+)")
 
 
@@ -66,25 +67,59 @@ def start_azurite(*, data_dir: Path | None = None, timeout: float = 30.0,
     `ports` (blob, queue, table) pins the ports instead: a restart with the same `data_dir` and the
     ports of the previous instance comes back at the same endpoints, so running clients reconnect."""
     blob, queue, table = ports or (0, 0, 0)
-    cmd = [find_azurite(), "--disableTelemetry", "--skipApiVersionCheck", "--loose",
+    cmd = [find_azurite(), "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent",  # no access log
            "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),
            "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"]
     cmd += ["--location", str(data_dir)] if data_dir else ["--inMemoryPersistence"]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    options = dict(stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                   env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    if data_dir:
+        # Its output goes to a file, not a pipe: when a killed parent's pipe closes, Azurite's next
+        # write would end it at once, losing the writes of its last seconds (it saves every 5 s).
+        output_path = Path(data_dir) / OUTPUT_FILE
+        with output_path.open("w") as output:
+            process = subprocess.Popen(cmd, stdout=output, **options)
+        lines = _lines_of(output_path, process)
+    else:
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, **options)
+        lines = iter(process.stdout.readline, "")
+    endpoints = _endpoints(lines, process, timeout)
+    if not data_dir:  # keep draining its output so a full pipe never blocks it
+        threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    return Azurite(endpoints["blob"], endpoints["queue"], endpoints["table"], process)
+
+
+def _endpoints(lines, process: subprocess.Popen, timeout: float) -> dict[str, str]:
     endpoints: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    assert process.stdout is not None
-    while len(endpoints) < 3:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"Azurite exited early (code {process.wait()})")
+    said: list[str] = []
+    for line in lines:
+        if line.strip():
+            said.append(line.strip())
         match = _LISTENING.search(line)
         if match:
             endpoints[match.group(1).lower()] = match.group(2).rstrip("/")
+            if len(endpoints) == 3:
+                return endpoints
         if time.monotonic() > deadline:
             process.kill()
             raise TimeoutError("Azurite did not start in time")
-    # Keep draining its output so a full pipe never blocks it.
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
-    return Azurite(endpoints["blob"], endpoints["queue"], endpoints["table"], process)
+    last = f": {' / '.join(said[-3:])}" if said else ""
+    raise RuntimeError(f"Azurite exited early (code {process.wait()}){last}")
+
+
+def _lines_of(path: Path, process: subprocess.Popen):
+    """The lines written to `path`, as they come, until the process ends ("" while none comes)."""
+    with path.open() as output:
+        pending = ""
+        while True:
+            pending += output.readline()
+            if pending.endswith("\n"):
+                yield pending
+                pending = ""
+            elif process.poll() is not None:
+                yield from (pending + output.read()).splitlines(keepends=True)
+                return
+            else:
+                time.sleep(0.05)
+                yield ""  # nothing yet: lets the reader check its deadline

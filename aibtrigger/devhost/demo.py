@@ -2,11 +2,14 @@
 
 Starts Azurite (data kept in .aibtrigger/azurite, so `aibtrigger dev` shows the run afterwards) and
 the dev host, makes sure the local marketplace has a source version, requests the template, follows
-it live, copies the artifact and log to .aibtrigger/demo/, and stops what it started.
+it live, copies the artifact and log to .aibtrigger/demo/, waits for (or cancels) every build it
+started, cascades included, and stops what it started: no process is left behind.
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 OUT = Path(".aibtrigger") / "demo"
@@ -20,11 +23,34 @@ def run_demo(*, template: str = "ubuntu-base") -> int:
     data = Path(".aibtrigger") / "azurite"
     data.mkdir(parents=True, exist_ok=True)
     print(f"== starting Azurite ({data}) and the dev host")
-    with running_stack(data_dir=data.resolve(), state_file=None) as host:
+    with running_stack(data_dir=data.resolve(), command="aibtrigger demo") as host:
         print(f"== functions at {host.base_url}")
         deps = get_deps()
-        _ensure_source(deps, template)
-        return _build(deps, template)
+        with leaving_nothing_running(deps):
+            _ensure_source(deps, template)
+            return _build(deps, template)
+
+
+@contextmanager
+def leaving_nothing_running(deps, *, patience: float = 600.0):
+    """Before the stack stops: wait for every build started meanwhile (cascades included), or cancel
+    and record it (at once on Ctrl-C), and end any process left (Azurite, started before, is kept)."""
+    from aibtrigger.devhost.processes import children
+    from aibtrigger.devhost.settle import settle_builds
+
+    since, keep = datetime.now(timezone.utc), set(children())
+    try:
+        yield
+    except BaseException:  # Ctrl-C, or the demo's own build went wrong: do not wait, cancel
+        print("== stopping early: canceling the builds the demo started")
+        settle_builds(deps, since=since, patience=0, keep=keep)
+        raise
+    print("== waiting for every build the demo started (a success starts its children's builds)")
+    try:
+        settle_builds(deps, since=since, patience=patience, keep=keep)
+    except KeyboardInterrupt:  # tired of waiting: cancel now
+        settle_builds(deps, since=since, patience=0, keep=keep)
+        raise
 
 
 def _ensure_source(deps, template: str) -> None:

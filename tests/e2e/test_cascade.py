@@ -24,7 +24,7 @@ def test_a_marketplace_patch_rebuilds_ubuntu_base_then_web_tier_and_a_quiet_swee
     before = {t: len(runs(stack, t)) for t in ("ubuntu-base", "web-tier")}
     earlier = {r.run_id for r in runs(stack, "web-tier")}
     old = json.loads(stack.cli("marketplace", "list", "--json").stdout)[-1]
-    new = stack.cli("marketplace", "publish").stdout.strip()
+    new = json.loads(stack.cli("marketplace", "publish", "--json").stdout)["version"]
     swept = stack.cli("sweep", "--json")
     decisions = {d["template"]: d for d in json.loads(swept.stdout)}
     assert decisions["ubuntu-base"]["action"] == "build"
@@ -79,7 +79,7 @@ def test_an_only_if_changed_schedule_skips_while_nothing_changed_and_builds_when
     stack.wait(lambda: any(o.outcome is Outcome.SKIPPED and "nothing changed" in " ".join(o.reasons)
                            for o in outcomes()), what="a recorded skip")
     assert len(runs(stack, "nightly-example")) == built
-    new = stack.cli("marketplace", "publish", "--sku", NIGHTLY_SKU).stdout.strip()
+    new = json.loads(stack.cli("marketplace", "publish", "--sku", NIGHTLY_SKU, "--json").stdout)["version"]
     rebuilt = stack.wait(lambda: next((r for r in runs(stack, "nightly-example")
                                        if new in " ".join(r.reasons) and r.is_terminal), None),
                          what="the scheduled rebuild after the change")
