@@ -190,5 +190,18 @@ def _sweep(ctx: Context) -> dict[str, Decision]:
             if f.only_if_changed:  # its tick stays unhandled: the parent's success alone will not build it
                 evidence.pop("tick", None)
             verdict = Verdict(WAIT, (f"waits for {', '.join(upstream)} to rebuild first (lineage)",) + own, evidence)
-        decided[name] = gate(ctx, f, verdict)
+        decided[name] = gate(ctx, f, _as_the_service_acts(ctx, name, verdict))
     return decided
+
+
+def _as_the_service_acts(ctx: Context, name: str, verdict: Verdict) -> Verdict:
+    """A sweep says what the service does now (the reconciler acts on it): a template building now is
+    'building'; a first build is started by nobody on its own, only by a new source version, a due
+    tick or a person, so a sweep does not promise it."""
+    if ctx.hist(name).active:
+        return Verdict(WAIT, ("building now: a new request joins its follow-up",) + verdict.reasons,
+                       verdict.evidence)
+    if verdict.action == BUILD and "tick" not in verdict.evidence and not verdict.evidence.get("used"):
+        return Verdict(SKIP, verdict.reasons + ("not built by itself: a new source version, its schedule or "
+                                                f"`aibtrigger request {name}` builds it",), verdict.evidence)
+    return verdict

@@ -71,7 +71,8 @@ def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: s
                               "a new version or a manual request builds again",), evidence)
     if used is None and h.last_success_at is None:
         evidence["upstream"] = upstream_id(f.key, seen) if seen else None
-        return Verdict(BUILD, ("never built" + (f"; {f.label}{f.where} is at {seen}" if seen else ""),), evidence)
+        never = f"never succeeded ({h.consecutive_failures} failed)" if h.consecutive_failures else "never built"
+        return Verdict(BUILD, (never + (f"; {f.label}{f.where} is at {seen}" if seen else ""),), evidence)
     if seen is None:
         return Verdict(SKIP, (f"no version of {f.label}{f.where} observed yet; last successful build used {used}",),
                        evidence)

@@ -73,8 +73,9 @@ def summary(decisions):
     (platform(), built(NEW), OLD, SKIP,  # observed older than used (a withdrawn version): nothing newer
      f"up to date: {LABEL} in westeurope is {OLD}; last successful build used {NEW}"),
     (platform(), built("9.0.9"), "10.0.0", BUILD, f"{LABEL} went 9.0.9 -> 10.0.0 in westeurope"),  # numeric
-    (platform(), None, NEW, BUILD, f"never built; {LABEL} in westeurope is at {NEW}"),
-    (platform(), None, None, BUILD, "never built"),
+    # A sweep promises no first build: nothing starts one by itself (a new version, a tick or a person does).
+    (platform(), None, NEW, SKIP, f"never built; {LABEL} in westeurope is at {NEW}"),
+    (platform(), None, None, SKIP, "never built"),
     (platform(), built(OLD), None, SKIP, f"no version of {LABEL} in westeurope observed yet"),
     (platform(), built(None), NEW, SKIP, "the last successful build (2026-11-17 12:00) did not record its source"),
     (platform(OLD), built(OLD), NEW, SKIP, f"pinned to {OLD}; newer version {NEW} available ({LABEL} in westeurope)"),
@@ -89,7 +90,7 @@ def summary(decisions):
     ({"type": "ManagedImage", "imageId": "/subscriptions/s/images/m"}, None, None, SKIP,
      "source is a managed image (it has no versions to track)"),
 ])
-def test_source_rules_in_a_sweep(source, history, observed, action, reason):
+def test_source_rules_in_a_sweep(source, history, observed, action, reason):  # as `aibtrigger plan` shows them
     t = entry("t", source)
     key = source_key(t)
     decision = only(run(catalog(t), Sweep(NOW), {"t": history} if history else {},
@@ -403,3 +404,15 @@ def test_the_index_is_built_once_and_can_be_passed_in():
     assert index.users[JAMMY] == ("ubuntu-base",)
     via_index = plan(index, observed={JAMMY: NEW}, history=FAMILY_BUILT, now=NOW, signal=SourceChanged(JAMMY, OLD, NEW))
     assert via_index == run(FAMILY, SourceChanged(JAMMY, OLD, NEW), FAMILY_BUILT)
+
+
+def test_a_sweep_tells_what_the_service_does_now():
+    """`aibtrigger plan` said `build` for a template building now and for one that had only failed:
+    a sweep now says what the service does (issue 18)."""
+    t = entry("t")
+    building = only(run(catalog(t), Sweep(NOW), {"t": TemplateHistory(active=True)}, {JAMMY: NEW}))
+    assert building.action == WAIT and building.reasons[0].startswith("building now")
+    failed = only(run(catalog(t), Sweep(NOW), {"t": TemplateHistory(consecutive_failures=4, last_upstream="x@1")},
+                      {JAMMY: NEW}))
+    assert failed.action == SKIP and failed.reasons[0].startswith("never succeeded (4 failed)")
+    assert "`aibtrigger request t` builds it" in failed.reasons[-1]
