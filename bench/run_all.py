@@ -1,4 +1,4 @@
-"""Run every benchmark of issue 6 (P1-P6), each in its own interpreter, then summarise.
+"""Run every benchmark (P1-P6 of issue 6, P7 of issue 10), each in its own interpreter, then summarise.
 
     .venv/bin/python bench/run_all.py            # the full set (`make bench`), ~12 minutes on 2 cores
     .venv/bin/python bench/run_all.py --quick    # smaller variants, a smoke run (~2 minutes)
@@ -24,12 +24,13 @@ SCRIPTS = [
     ("P4", "p4_sweep.py", "sweep economy: 500 sources against ARM's read bucket"),
     ("P5", "p5_polls.py", "poll economy: status reads per 30/45/70-min build"),
     ("P6", "p6_burst.py", "burst: 1,000 requests drained by the dev host"),
+    ("P7", "p7_reconcile.py", "reconciler: one pass over 10,000 templates, idle and with 200 dead chains"),
 ]
 BUDGET_SECONDS = 15 * 60
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the benchmarks P1-P6 and summarise their figures")
+    parser = argparse.ArgumentParser(description="Run the benchmarks P1-P7 and summarise their figures")
     parser.add_argument("--quick", action="store_true", help="the smaller smoke variant of each")
     parser.add_argument("--only", nargs="*", metavar="Pn", help="run only these (e.g. P1 P3)")
     args = parser.parse_args(argv)
