@@ -31,7 +31,7 @@ RETRY = {"AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:
 RETRY_BUDGET = 5 * 4.0
 FAST = {"AIBTRIGGER_TICK_SCHEDULE": "*/5 * * * * *", "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
         "AIBTRIGGER_LEASE_MARGIN_SECONDS": "5", **RETRY}
-BASE = "ubuntu-base"
+BASE, BASE_SKU = "ubuntu-base", "22_04-lts-gen2"
 
 
 class Lasting:
@@ -53,7 +53,8 @@ class Lasting:
 
 def cluster_for(root: Path, *, workers: int = 2) -> Cluster:
     cluster = Cluster(root, persistent=True, timers=FAST)
-    cluster.publish_marketplace(OUTAGE_SKU)
+    for sku in (OUTAGE_SKU, BASE_SKU):  # outage-1..3's source, and ubuntu-base's (examples/catalog.yaml)
+        cluster.publish_marketplace(sku)
     cluster.start_workers(workers, visibility=5.0)
     return cluster
 
