@@ -82,7 +82,7 @@ def reliability_templates(*, race_schedule: str = NEVER) -> list[dict]:
 
     child = {"type": "SharedImageVersion", "imageVersionId": GALLERY + "ubuntu-base/versions/latest"}
     return [
-        template("api-tier", ["mkdir -p \"$IMAGE_ROOT/srv/api\"", "echo api > \"$IMAGE_ROOT/srv/api/name\""],
+        template("api-tier", ["mkdir -p /srv/api", "echo api > /srv/api/name"],
                  source=child),
         # Its schedule is the racing cluster's tick timer: exactly the rounds' ticks (see racing_cluster).
         template(RACER, ["echo racing", "sleep 2"], source=_platform(RACER_SKU), schedule=race_schedule),
