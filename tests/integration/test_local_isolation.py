@@ -47,12 +47,12 @@ def hostile_steps(unique: str, host_paths: list[str]) -> list[str]:
 class Builds:
     """A catalog of the given templates over the busybox image, and a backend to build them."""
 
-    def __init__(self, azurite, unique: str, tmp_path: Path, templates: list[dict]):
+    def __init__(self, azurite, unique: str, tmp_path: Path, templates: list[dict], *, rootfs: Path | None = None):
         self.unique, self.tmp = unique, tmp_path
         self.service = blob_service(azurite.connection_string)
         self.gallery = LocalGallery(self.service)
         self.sku = f"iso-{unique}"
-        LocalMarketplace(self.service).publish("westeurope", "Debian", "busybox", self.sku)
+        LocalMarketplace(self.service).publish("westeurope", "Debian", "busybox", self.sku, rootfs=rootfs)
         catalog_path = tmp_path / "catalog.yaml"
         catalog_path.write_text(yaml.safe_dump({"templates": [self._entry(t) for t in templates]}))
         self.backend = LocalBackend(load_catalog(catalog_path), connection_string=azurite.connection_string,
@@ -190,3 +190,26 @@ def test_without_namespaces_the_build_fails_up_front_and_nothing_runs_on_the_hos
     time.sleep(0.5)
     assert not marker.exists()
     assert shutil.which("unshare", path=str(no_tools)) is None
+
+
+def test_apt_installs_a_debian_package_inside_a_debootstrap_image(azurite, unique, tmp_path):
+    """The default image, made by debootstrap once per machine (a few minutes the first time);
+    apt reaches Debian's registry from inside the build, as it would from an Azure VM."""
+    from aibtrigger.adapters.local.images import debian_image
+
+    install = ["export DEBIAN_FRONTEND=noninteractive", "sudo apt-get update -q",
+               "sudo apt-get install -y -q --no-install-recommends hello", "sudo rm -rf /var/lib/apt/lists/*"]
+    def host_has_hello():
+        return subprocess.run(["dpkg", "-s", "hello"], capture_output=True).returncode == 0
+
+    host_had_hello = host_has_hello()
+    builds = Builds(azurite, unique, tmp_path, [{"name": "apt", "inline": install, "validate": ["hello -g built"]}],
+                    rootfs=debian_image())
+    status, log = builds.build("apt", timeout=900)
+    assert status.run_state is RunState.SUCCEEDED, status.message + log[-3000:]
+    assert "PACKER OUT     azure-arm: built" in log  # the package's program ran in validation
+    assert host_has_hello() == host_had_hello  # apt changed the image's package database, not the host's
+    _, archive = builds.output("apt")
+    assert read_member(archive, "usr/share/doc/hello/copyright") is not None
+    assert "ID=debian" in read_member(archive, "usr/lib/os-release")
+    assert read_member(archive, "var/lib/dpkg/status").count("Package: hello\n") == 1
