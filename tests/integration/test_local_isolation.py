@@ -40,6 +40,10 @@ def hostile_steps(unique: str, host_paths: list[str]) -> list[str]:
         *[f"if [ -e '{path}' ]; then echo 'REACHED {path}'; fi" for path in host_paths],
         "find / -xdev -iname '*azurite*' | sed 's/^/FOUND /'",
         "echo \"HOSTNAME $(hostname)\"",
+        # Harmless even if they worked: a mount in the build's own namespace, a node in its /tmp.
+        "mkdir -p /mnt/probe; mount -t tmpfs probe /mnt/probe 2>/dev/null && echo 'MOUNTED a filesystem'",
+        "mknod /tmp/disk b 8 0 2>/dev/null && echo 'MADE a device node'",
+        "grep ' /proc/sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1 | sed 's/^/PROCSYS /'",
         f"sleep 3{unique[:6].translate(str.maketrans('abcdef', '123456'))} &",  # must not outlive the step
     ]
 
@@ -119,6 +123,8 @@ def test_a_hostile_template_changes_only_its_image_and_sees_only_its_own_process
     assert variables and variables <= set(SCRIPT_ENV) | SHELL_VARIABLES, variables
     assert not [line for line in lines if line.startswith(("REACHED", "FOUND"))]
     assert "HOSTNAME aib-build" in lines
+    # Root inside, without what would reach the host's disks and kernel settings.
+    assert not [line for line in lines if line.startswith(("MOUNTED", "MADE"))] and "PROCSYS ro" in lines
     sleeper = f"sleep 3{unique[:6].translate(str.maketrans('abcdef', '123456'))}"
     assert not _host_processes_with(sleeper), "the step's background process outlived its namespace"
 

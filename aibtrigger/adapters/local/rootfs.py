@@ -6,6 +6,7 @@ operating system, not a bag of data files. Paths that would leave the target are
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import time
 from pathlib import Path
@@ -104,7 +105,13 @@ def unpack(archive: Path, root: Path) -> Path:
 
 
 def _rootfs_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    checked = tarfile.tar_filter(member, dest)  # raises on a member that would leave `dest`
+    checked = tarfile.tar_filter(member, dest)  # raises on a member whose path would leave `dest`
+    if member.islnk():  # 'tar' leaves hard links alone, and one to /etc/shadow would be the host's file
+        real_dest = os.path.realpath(dest)
+        target = os.path.realpath(os.path.join(real_dest, member.linkname))
+        if os.path.isabs(member.linkname) or os.path.commonpath([target, real_dest]) != real_dest:
+            raise tarfile.LinkOutsideDestinationError(member, target)
+    # Symbolic links may point anywhere: they are resolved inside the image, by the build.
     return checked.replace(mode=member.mode, deep=False)
 
 

@@ -23,6 +23,17 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217, "riscv64": 41}
+PR_CAPBSET_DROP = 24
+# Capabilities a customizer never needs and the host would pay for: mounting (the host's disks),
+# device nodes and raw I/O, kernel modules, reboot, clock, the host's network settings (the build
+# shares the host's network when it is on), BPF and perf. Dropped from the bounding set, so no
+# setuid program inside gets them back. Root keeps what installing packages takes (chown, setuid...).
+DROPPED_CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_PACCT": 20,
+                        "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_TIME": 25, "CAP_MKNOD": 27,
+                        "CAP_AUDIT_CONTROL": 30, "CAP_MAC_OVERRIDE": 32, "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34,
+                        "CAP_WAKE_ALARM": 35, "CAP_BLOCK_SUSPEND": 36, "CAP_PERFMON": 38, "CAP_BPF": 39}
+# Kernel-wide settings under /proc: read-only inside (they are not namespaced).
+READ_ONLY_PROC = ("sys", "sysrq-trigger", "bus", "fs", "irq")
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -60,20 +71,42 @@ def minimal_dev(root: str) -> None:
     os.mkdir(f"{dev}/pts", 0o755)
 
 
+def read_only(path: str) -> None:
+    mount(path, path, None, MS_BIND | MS_REC)
+    mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def proc(root: str) -> None:
+    target = _folder(root + "/proc")
+    mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name in READ_ONLY_PROC:
+        if os.path.exists(f"{target}/{name}"):
+            read_only(f"{target}/{name}")
+
+
 def share_resolver(root: str, resolv_conf: str) -> None:
     """The host's DNS settings, read-only, over the image's own file (which stays as it was): what
-    a VM gets from DHCP. Only over a regular file: never follow a link the image holds."""
+    a VM gets from DHCP. Only over a regular file of the image: never follow a link it holds."""
     target = root + "/etc/resolv.conf"
-    if not os.path.isfile(resolv_conf) or os.path.islink(target) or not os.path.isfile(target):
+    inside = os.path.realpath(target).startswith(root + "/etc/")
+    if not os.path.isfile(resolv_conf) or os.path.islink(target) or not os.path.isfile(target) or not inside:
         return
     mount(resolv_conf, target, None, MS_BIND)
     mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
+def drop_capabilities() -> None:
+    with open("/proc/sys/kernel/cap_last_cap") as handle:
+        last = int(handle.read())
+    for number in DROPPED_CAPABILITIES.values():
+        if number <= last:
+            _check(_libc.prctl(PR_CAPBSET_DROP, number, 0, 0, 0), f"drop capability {number}")
+
+
 def enter(root: str, spec: dict) -> None:
     mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here shows outside
     mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs the new root to be a mount point
-    mount("proc", _folder(root + "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    proc(root)
     minimal_dev(root)
     if spec.get("resolv_conf"):
         share_resolver(root, spec["resolv_conf"])
@@ -82,6 +115,7 @@ def enter(root: str, spec: dict) -> None:
     _check(_libc.syscall(PIVOT_ROOT[platform.machine()], b".", b"."), "pivot_root")
     _check(_libc.umount2(b".", MNT_DETACH), "detach the host's root")  # the old root was stacked on "."
     os.chdir("/")
+    drop_capabilities()
 
 
 def run(argv: list[str], env: dict) -> int:
