@@ -1,0 +1,56 @@
+"""`aibtrigger try NAME`: one template built locally now, its own Azurite, the log streamed, exit 0 only
+on success. Over the busybox image (the catalog's source has no version yet: the default is used)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.azurite
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("try")
+    shutil.copytree(ROOT / "examples", folder / "examples")
+    return folder / "examples" / "catalog.yaml"
+
+
+def aibtrigger_try(catalog: Path, name: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIBTRIGGER_", "AzureWebJobs"))}
+    return subprocess.run([sys.executable, "-m", "aibtrigger.cli", "try", name, "--catalog", str(catalog),
+                           "--image", "busybox"], cwd=catalog.parent.parent, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_try_builds_the_base_then_a_child_from_the_base_it_made(catalog):
+    base = aibtrigger_try(catalog, "ubuntu-base")
+    assert base.returncode == 0, base.stdout + base.stderr
+    assert "PACKER OUT     azure-arm: hardening BusyBox" in base.stdout  # streamed, without the build id
+    assert "Provisioning with shell script: /tmp/DeprovisioningScript.sh" in base.stdout
+    assert "== ubuntu-base: Succeeded" in base.stdout
+    [(path, digest)] = re.findall(r"output: (\S+) \(sha256 ([0-9a-f]{64})\)", base.stdout)
+    assert (catalog.parent.parent / path).is_file()
+
+    child = aibtrigger_try(catalog, "web-tier")  # the same try state: built on ubuntu-base's version
+    assert child.returncode == 0, child.stdout + child.stderr
+    assert "== source: /subscriptions/" in child.stdout and "images/ubuntu-base/versions/1.0.0" in child.stdout
+
+
+def test_a_failing_template_exits_1_with_the_reason_and_the_failing_lines(catalog):
+    result = aibtrigger_try(catalog, "broken-example")
+    assert result.returncode == 1
+    assert "== broken-example: Failed" in result.stdout
+    assert "reason: Script exited with non-zero exit status: 100" in result.stdout
+    assert "| E: Unable to locate package nginx-extras-does-not-exist" in result.stdout
+
+
+def test_a_template_not_in_the_catalog_is_refused_by_name(catalog):
+    result = aibtrigger_try(catalog, "no-such-template")
+    assert result.returncode == 2 and "no-such-template" in result.stderr
