@@ -69,6 +69,19 @@ def test_sudo_works_in_an_image_without_it_and_the_shim_goes_before_capture(ws):
     assert not (ws.root / "usr/local/bin/sudo").exists()
 
 
+def test_root_inside_keeps_only_the_capabilities_for_installing_software(ws):
+    from aibtrigger.adapters.local.sandbox_init import KEPT_CAPABILITIES
+
+    os.mknod(ws.root / "root/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # harmless if it opened
+    run_shell(shell("grep CapBnd /proc/self/status", "id -u", "chown 12:34 /etc/passwd && echo chowned",
+                    "echo x > /root/null 2>/dev/null && echo 'OPENED a device node'; true"), ws)
+    out = [line[4:] for line in ws.log.lines if line.startswith("out ")]
+    bounding = int(next(line for line in out if line.startswith("CapBnd:")).split()[1], 16)
+    assert bounding == sum(1 << number for number in KEPT_CAPABILITIES.values())
+    assert "0" in out and "chowned" in out
+    assert "OPENED a device node" not in out
+
+
 def test_canceling_a_step_ends_every_process_of_its_namespace(ws):
     stop = threading.Event()
     ws.should_stop = lambda: "canceled" if stop.is_set() else None

@@ -24,14 +24,14 @@ MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217, "riscv64": 41}
 PR_CAPBSET_DROP = 24
-# Capabilities a customizer never needs and the host would pay for: mounting (the host's disks),
-# device nodes and raw I/O, kernel modules, reboot, clock, the host's network settings (the build
-# shares the host's network when it is on), BPF and perf. Dropped from the bounding set, so no
-# setuid program inside gets them back. Root keeps what installing packages takes (chown, setuid...).
-DROPPED_CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_PACCT": 20,
-                        "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_TIME": 25, "CAP_MKNOD": 27,
-                        "CAP_AUDIT_CONTROL": 30, "CAP_MAC_OVERRIDE": 32, "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34,
-                        "CAP_WAKE_ALARM": 35, "CAP_BLOCK_SUSPEND": 36, "CAP_PERFMON": 38, "CAP_BPF": 39}
+# Root inside keeps only what installing software takes: Docker's default set without MKNOD,
+# NET_RAW and NET_BIND_SERVICE (the build may share the host's network). Everything else goes from
+# the bounding set, so no setuid program gets it back: no mounts (the host's disks), no
+# open_by_handle_at (DAC_READ_SEARCH: any inode of the host filesystem the image lives on), no raw
+# I/O, modules, reboot, clock, network admin, ptrace, immutable files the host could not delete.
+KEPT_CAPABILITIES = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
+                     "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_SYS_CHROOT": 18,
+                     "CAP_AUDIT_WRITE": 29, "CAP_SETFCAP": 31}
 # Kernel-wide settings under /proc: read-only inside (they are not namespaced).
 READ_ONLY_PROC = ("sys", "sysrq-trigger", "bus", "fs", "irq")
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
@@ -98,14 +98,16 @@ def share_resolver(root: str, resolv_conf: str) -> None:
 def drop_capabilities() -> None:
     with open("/proc/sys/kernel/cap_last_cap") as handle:
         last = int(handle.read())
-    for number in DROPPED_CAPABILITIES.values():
-        if number <= last:
+    for number in range(last + 1):
+        if number not in KEPT_CAPABILITIES.values():
             _check(_libc.prctl(PR_CAPBSET_DROP, number, 0, 0, 0), f"drop capability {number}")
 
 
 def enter(root: str, spec: dict) -> None:
     mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here shows outside
     mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs the new root to be a mount point
+    # A device node in the image (a block device of the host's disk, say) opens nothing.
+    mount("none", root, None, MS_BIND | MS_REMOUNT | MS_NODEV)
     proc(root)
     minimal_dev(root)
     if spec.get("resolv_conf"):

@@ -29,7 +29,8 @@ from aibtrigger.catalog import FileCustomizer, ShellCustomizer
 
 INLINE_SHEBANG = "#!/bin/sh -e"  # Packer's inline_shebang default
 # $1: where the script goes. stdin: the script. Packer's execute_command: `chmod +x {{.Path}}; {{.Path}}`.
-RUN_UPLOADED = 'umask 022; cat > "$1" && chmod +x "$1" || exit 125; "$1"; status=$?; rm -f "$1"; exit $status'
+RUN_UPLOADED = ('umask 022; mkdir -p /tmp && cat > "$1" && chmod +x "$1" || exit 125; '
+                '"$1"; status=$?; rm -f "$1"; exit $status')
 # $1: the destination. stdin: the file.
 WRITE_FILE = 'umask 022; mkdir -p "$(dirname "$1")" && cat > "$1"'
 
