@@ -218,4 +218,6 @@ def test_apt_installs_a_debian_package_inside_a_debootstrap_image(azurite, uniqu
     _, archive = builds.output("apt")
     assert read_member(archive, "usr/share/doc/hello/copyright") is not None
     assert "ID=debian" in read_member(archive, "usr/lib/os-release")
+    assert read_member(archive, "etc/hostname") == "localhost\n"  # not the machine debootstrap ran on
+    assert read_member(archive, "etc/resolv.conf") == ""  # the host's DNS settings were only lent
     assert read_member(archive, "var/lib/dpkg/status").count("Package: hello\n") == 1

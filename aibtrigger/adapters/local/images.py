@@ -73,10 +73,20 @@ def debian_image(suite: str = DEFAULT_SUITE) -> Path:
                 if result.returncode != 0:
                     tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
                     raise ImageError(f"debootstrap {suite} from {mirror} failed:\n{tail}")
-                for lists in (root / "var/lib/apt/lists").glob("*_*"):  # stale the day after: apt-get update
-                    lists.unlink()
+                _forget_the_host(root)
                 pack(root, partial)
     return target
+
+
+def _forget_the_host(root: Path) -> None:
+    """debootstrap copies the host's hostname and resolv.conf in; a build gets its own (the DNS
+    settings are lent read-only while it runs). Package lists are stale the next day: apt-get update."""
+    (root / "etc/hostname").write_text("localhost\n")
+    (root / "etc/resolv.conf").unlink(missing_ok=True)
+    (root / "etc/resolv.conf").write_text("")
+    (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
+    for lists in (root / "var/lib/apt/lists").glob("*_*"):
+        lists.unlink()
 
 
 def busybox_image() -> Path:
