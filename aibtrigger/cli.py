@@ -172,7 +172,13 @@ def cmd_marketplace(args) -> int:
     market = LocalMarketplace(StorageClients(load_settings()).blobs())
     image = (args.location, args.publisher, args.offer, args.sku)
     if args.action == "publish":
-        print(market.publish(*image, version=args.version, rootfs=Path(args.rootfs) if args.rootfs else None))
+        from aibtrigger.adapters.local.images import ImageError
+
+        try:
+            print(market.publish(*image, version=args.version, rootfs=Path(args.rootfs) if args.rootfs else None))
+        except (ValueError, ImageError) as exc:
+            print(f"aibtrigger: {exc}", file=sys.stderr)
+            return 2
     else:
         versions = market.list_versions(*image)
         print_json(versions) if args.json else print("\n".join(versions) or "no versions")
@@ -202,10 +208,17 @@ def cmd_gallery(args) -> int:
     from aibtrigger.config import load_settings
     from aibtrigger.devhost.session import adopt_dev_settings
 
+    from aibtrigger.adapters.local.rootfs import check_rootfs
+
     adopt_dev_settings()
-    gallery = LocalGallery(StorageClients(load_settings()).blobs())
-    print(gallery.create_version(args.image_id, args.version, Path(args.rootfs),
-                                 {"template": "published by hand", "lineage": []}))
+    try:
+        rootfs = check_rootfs(Path(args.rootfs))
+        gallery = LocalGallery(StorageClients(load_settings()).blobs())
+        print(gallery.create_version(args.image_id, args.version, rootfs,
+                                     {"template": "published by hand", "lineage": []}))
+    except (ValueError, FileExistsError) as exc:
+        print(f"aibtrigger: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -169,3 +169,16 @@ def test_restamp_replaces_files_and_read_text_follows_links_inside(tmp_path):
     stamped = restamp(base, tmp_path / "new.tar.gz", {"etc/os-release": text, "etc/issue": "hi\n"})
     assert read_member(stamped, "etc/os-release") == text and read_member(stamped, "etc/issue") == "hi\n"
     assert read_member(stamped, "usr/lib/os-release") == 'ID=debian\nIMAGE_VERSION="old"\n'
+
+
+def test_image_choices_that_are_not_images_are_refused_by_name(tmp_path):
+    from aibtrigger.adapters.local.images import ImageError, base_image
+    from aibtrigger.adapters.local.rootfs import check_rootfs
+
+    with pytest.raises(ImageError, match="not a Debian suite name"):
+        base_image("debian:../../etc")
+    with pytest.raises(ImageError, match="expected debian, debian:SUITE, busybox or a rootfs tarball"):
+        base_image(str(tmp_path / "missing.tar"))
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match="not a tar archive"):
+        check_rootfs(tmp_path / "notes.txt")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import fcntl
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from aibtrigger.adapters.local.rootfs import pack
+from aibtrigger.adapters.local.rootfs import check_rootfs, pack
 
 IMAGE_SETTING = "AIBTRIGGER_LOCAL_IMAGE"
 CACHE_SETTING = "AIBTRIGGER_ROOTFS_CACHE"
@@ -38,11 +39,14 @@ def base_image(choice: str | None = None) -> Path:
     if choice == "busybox":
         return busybox_image()
     if choice == "debian" or choice.startswith("debian:"):
-        return debian_image(choice.partition(":")[2] or DEFAULT_SUITE)
+        suite = choice.partition(":")[2] or DEFAULT_SUITE
+        if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", suite):
+            raise ImageError(f"{IMAGE_SETTING}={choice!r}: {suite!r} is not a Debian suite name (e.g. bookworm)")
+        return debian_image(suite)
     path = Path(choice).expanduser()
     if not path.is_file():
         raise ImageError(f"{IMAGE_SETTING}={choice!r}: expected debian, debian:SUITE, busybox or a rootfs tarball")
-    return path
+    return check_rootfs(path)
 
 
 def cache_dir() -> Path:

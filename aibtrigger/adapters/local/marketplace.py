@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aibtrigger.adapters.local.images import base_image
 from aibtrigger.adapters.local.layout import MARKETPLACE_CONTAINER, container, marketplace_prefix, safe_segment
-from aibtrigger.adapters.local.rootfs import os_release, read_text, restamp
+from aibtrigger.adapters.local.rootfs import check_rootfs, os_release, read_text, restamp
 from aibtrigger.domain.versions import version_key
 
 _SUFFIX = ".tar.gz"
@@ -34,7 +34,7 @@ class LocalMarketplace:
         safe_segment(version, "version")
         if version in existing:
             raise ValueError(f"marketplace version {version} of {publisher}:{offer}:{sku} already exists")
-        base = Path(rootfs) if rootfs else base_image()
+        base = check_rootfs(rootfs) if rootfs else base_image()
         release = ".".join(version.split(".")[:2])
         files = {
             "etc/os-release": stamped_os_release(read_text(base, "etc/os-release"), version,

@@ -49,6 +49,15 @@ def pack(root: Path, archive: Path) -> Path:
     return archive
 
 
+def check_rootfs(path: Path) -> Path:
+    """`path`, when it is a tar archive (plain or compressed); else a ValueError saying what it is not."""
+    if not Path(path).is_file():
+        raise ValueError(f"rootfs tarball {path}: no such file")
+    if not tarfile.is_tarfile(path):
+        raise ValueError(f"rootfs tarball {path}: not a tar archive (.tar, .tar.gz, .tar.xz)")
+    return Path(path)
+
+
 def restamp(base: Path, archive: Path, files: dict[str, str]) -> Path:
     """`base` (a .tar or .tar.gz rootfs) with `files` (relative path -> text) put in or replaced."""
     replaced = {f"./{name.strip('/')}" for name in files}
