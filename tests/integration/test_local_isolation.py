@@ -221,3 +221,13 @@ def test_apt_installs_a_debian_package_inside_a_debootstrap_image(azurite, uniqu
     assert read_member(archive, "etc/hostname") == "localhost\n"  # not the machine debootstrap ran on
     assert read_member(archive, "etc/resolv.conf") == ""  # the host's DNS settings were only lent
     assert read_member(archive, "var/lib/dpkg/status").count("Package: hello\n") == 1
+
+
+def test_a_network_setting_that_is_neither_on_nor_off_is_refused_when_the_backend_is_made(azurite, tmp_path,
+                                                                                          monkeypatch):
+    from aibtrigger.errors import ConfigError
+
+    monkeypatch.setenv("AIBTRIGGER_LOCAL_NETWORK", "sometimes")
+    with pytest.raises(ConfigError, match="AIBTRIGGER_LOCAL_NETWORK='sometimes': use on or off"):
+        LocalBackend(load_catalog(REPO / "examples" / "catalog.yaml"), connection_string=azurite.connection_string,
+                     catalog_path=REPO / "examples" / "catalog.yaml", workdir=tmp_path)

@@ -44,8 +44,7 @@ class BuilderConfig:
                    workdir=Path(env.get(WORKDIR) or ".aibtrigger"),
                    seconds_per_minute=float(env.get(SECONDS_PER_MINUTE) or 60.0),
                    event_webhook=env.get(EVENT_WEBHOOK) or None,
-                   heartbeat_seconds=float(env.get(HEARTBEAT_SECONDS) or 5.0),
-                   network=_switch(env, NETWORK, default=True), disk_image=_switch(env, DISK_IMAGE, default=False))
+                   heartbeat_seconds=float(env.get(HEARTBEAT_SECONDS) or 5.0), **_or_exit(switches, env))
 
     def to_env(self) -> dict[str, str]:
         """The variables a spawned builder needs (the caller merges them into its environment)."""
@@ -61,6 +60,11 @@ class BuilderConfig:
         return env
 
 
+def switches(env) -> dict[str, bool]:
+    """The build's on/off settings; ValueError naming the variable when one is neither."""
+    return {"network": _switch(env, NETWORK, default=True), "disk_image": _switch(env, DISK_IMAGE, default=False)}
+
+
 def _switch(env, name: str, *, default: bool) -> bool:
     value = (env.get(name) or "").strip().lower()
     if not value:
@@ -69,4 +73,11 @@ def _switch(env, name: str, *, default: bool) -> bool:
         return True
     if value in ("0", "off", "false", "no"):
         return False
-    raise SystemExit(f"local builder: {name}={value!r}: use on or off")
+    raise ValueError(f"{name}={value!r}: use on or off")
+
+
+def _or_exit(read, env):
+    try:
+        return read(env)
+    except ValueError as exc:
+        raise SystemExit(f"local builder: {exc}") from None
