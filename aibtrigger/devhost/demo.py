@@ -40,7 +40,8 @@ def _publish_patch(deps, template: str) -> str:
     source = entry.definition.source
     market = LocalMarketplace(StorageClients(load_settings()).blobs())
     image = (entry.location, source.publisher, source.offer, source.sku)
-    print(f"== base image for the local marketplace: {base_image()} (made once per machine, then cached)")
+    print("== the local marketplace's base image: Debian minbase (debootstrap, once per machine, then cached)")
+    print(f"   {base_image()}")
     version = market.publish(*image)
     print(f"== published a patch to the local marketplace: {':'.join(image[1:])}:{version}")
     return version
@@ -57,6 +58,9 @@ def _cascade(deps, template: str, *, timeout: float = 1200) -> int:
     print("== sweeping the sources (what the sweep_sources timer does every 15 minutes)")
     decisions = planning.sweep_sources(deps)
     print_decisions(decisions)
+    if not any(d.action == "build" for d in decisions):
+        print("== the sweep decided to build nothing (paused or disabled templates?)")
+        return 1
     expected = {d.template for d in decisions if d.action in ("build", "wait")}
     shown: dict[str, str] = {}
     deadline = time.monotonic() + timeout
