@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.azurite
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def catalog(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("try")
     shutil.copytree(ROOT / "examples", folder / "examples")
-    return folder / "examples" / "catalog.yaml"
+    path = folder / "examples" / "catalog.yaml"
+    catalog = yaml.safe_load(path.read_text())
+    pinned = {"name": "pinned", "location": "westeurope", "definition": {
+        "source": {"type": "PlatformImage", "publisher": "Debian", "offer": "debian-12", "sku": "12",
+                   "version": "0.20240101.1"},
+        "customize": [{"type": "Shell", "inline": ["grep IMAGE_VERSION /etc/os-release"]}],
+        "distribute": [{"type": "VHD", "runOutputName": "pinned"}]}}
+    path.write_text(yaml.safe_dump({"templates": [*catalog["templates"], pinned]}, sort_keys=False))
+    return path
 
 
 def aibtrigger_try(catalog: Path, name: str) -> subprocess.CompletedProcess:
@@ -54,3 +63,11 @@ def test_a_failing_template_exits_1_with_the_reason_and_the_failing_lines(catalo
 def test_a_template_not_in_the_catalog_is_refused_by_name(catalog):
     result = aibtrigger_try(catalog, "no-such-template")
     assert result.returncode == 2 and "no-such-template" in result.stderr
+
+
+def test_a_pinned_source_version_is_published_from_the_default_image_under_that_version(catalog):
+    result = aibtrigger_try(catalog, "pinned")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "== source: Debian:debian-12:12:0.20240101.1" in result.stdout
+    assert 'PACKER OUT     azure-arm: IMAGE_VERSION="0.20240101.1"' in result.stdout
+    assert "output: http://127.0.0.1:" in result.stdout  # a VHD target: the blob's URL

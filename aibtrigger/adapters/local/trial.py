@@ -59,9 +59,10 @@ def _run(entry, catalog_path: Path, connection: str, state_dir: Path, out: TextI
 
 
 def ensure_source(entry, connection: str, out: TextIO) -> str:
-    """The template's source as this try will find it: publish the default image when none exists."""
+    """The template's source as this try will find it: the default image, published under the
+    name (and pinned version) the template asks for, when there is none yet."""
     from aibtrigger.adapters.local.gallery import LocalGallery
-    from aibtrigger.adapters.local.layout import blob_service
+    from aibtrigger.adapters.local.layout import blob_service, split_gallery_id
     from aibtrigger.adapters.local.marketplace import LocalMarketplace
     from aibtrigger.catalog import PlatformImageSource, SharedImageVersionSource
 
@@ -69,18 +70,24 @@ def ensure_source(entry, connection: str, out: TextIO) -> str:
     if isinstance(source, PlatformImageSource):
         market = LocalMarketplace(service)
         image = (entry.location, source.publisher, source.offer, source.sku)
-        if source.tracks_latest and market.latest_version(*image) is None:
+        wanted = None if source.tracks_latest else source.version
+        if (wanted or market.latest_version(*image)) not in market.list_versions(*image):
             print(f"== publishing the default base image as {':'.join(image[1:])} (made once per machine)", file=out)
-            market.publish(*image, rootfs=base_image())
-        return f"{':'.join(image[1:])}:{market.latest_version(*image) if source.tracks_latest else source.version}"
-    if isinstance(source, SharedImageVersionSource) and source.tracks_latest:
+            market.publish(*image, version=wanted, rootfs=base_image())
+        return f"{':'.join(image[1:])}:{wanted or market.latest_version(*image)}"
+    if isinstance(source, SharedImageVersionSource):
         gallery = LocalGallery(service)
-        if gallery.latest_version(source.gallery_image_id) is None:
-            print(f"== no version of {source.gallery_image_id} yet: starting from the default base image", file=out)
-            gallery.create_version(source.gallery_image_id, SEED_VERSION, base_image(),
-                                   {"template": "aibtrigger try (default base image)", "lineage": []})
-        return f"{source.gallery_image_id}/versions/{gallery.latest_version(source.gallery_image_id)}"
-    return getattr(source, "imageVersionId", None) or getattr(source, "imageId", None) or source.type
+        image_id = source.gallery_image_id
+        wanted = None if source.tracks_latest else split_gallery_id(source.imageVersionId)["v"]
+        if (wanted or gallery.latest_version(image_id)) not in gallery.list_versions(image_id):
+            print(f"== no version {wanted or ''} of {image_id} yet: starting from the default base image", file=out)
+            try:
+                gallery.create_version(image_id, wanted or SEED_VERSION, base_image(),
+                                       {"template": "aibtrigger try (default base image)", "lineage": []})
+            except FileExistsError:  # excluded from latest: the build says there is no latest
+                pass
+        return f"{image_id}/versions/{wanted or gallery.latest_version(image_id)}"
+    return getattr(source, "imageId", None) or source.type
 
 
 def _stream(backend, name: str, out: TextIO):
