@@ -113,7 +113,8 @@ def _report(deps, template: str, runs) -> int:
     children = [r for r in runs if r.upstream == base.upstream and r.template != template and
                 any(f"parent {template}" in reason for reason in r.reasons)]
     ok = base.state is RunState.SUCCEEDED and all(r.state is RunState.SUCCEEDED for r in children)
-    print(f"== cascade from {template}: {', '.join(f'{r.template} {r.state.value}' for r in children) or 'no children'}")
+    cascade = ", ".join(f"{r.template} {r.state.value}" for r in children) or "no children"
+    print(f"== cascade from {template}: {cascade}")
     return 0 if ok else 1
 
 

@@ -102,7 +102,8 @@ def _host_processes_with(text: str) -> list[int]:
 
 
 def test_a_hostile_template_changes_only_its_image_and_sees_only_its_own_processes(azurite, unique, tmp_path):
-    host_paths = [str(REPO), str(REPO / ".aibtrigger"), str(tmp_path), str(Path.home() / ".cache" / "aibtrigger"), "/work"]
+    host_paths = [str(REPO), str(REPO / ".aibtrigger"), str(tmp_path), str(Path.home() / ".cache" / "aibtrigger"),
+                  "/work"]
     builds = Builds(azurite, unique, tmp_path, [{"name": "hostile", "inline": hostile_steps(unique, host_paths)}])
     status, log = builds.build("hostile")
     assert status.run_state is RunState.SUCCEEDED, status.message

@@ -182,3 +182,12 @@ def test_image_choices_that_are_not_images_are_refused_by_name(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     with pytest.raises(ValueError, match="not a tar archive"):
         check_rootfs(tmp_path / "notes.txt")
+
+
+def test_only_a_statically_linked_busybox_makes_the_busybox_image():
+    import sys
+
+    from aibtrigger.adapters.local.images import BUSYBOX_BINARIES, is_static_elf
+
+    assert any(is_static_elf(path) for path in BUSYBOX_BINARIES if path.is_file())  # busybox-static
+    assert not is_static_elf(Path(os.path.realpath(sys.executable)))  # Python needs its loader and libc

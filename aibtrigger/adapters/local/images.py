@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -25,7 +26,8 @@ IMAGE_SETTING = "AIBTRIGGER_LOCAL_IMAGE"
 CACHE_SETTING = "AIBTRIGGER_ROOTFS_CACHE"
 MIRROR_SETTING = "AIBTRIGGER_DEBIAN_MIRROR"
 DEFAULT_SUITE = "bookworm"
-BUSYBOX_BINARY = Path("/usr/bin/busybox")  # Debian's busybox-static installs it here (also /bin)
+BUSYBOX_BINARIES = (Path("/usr/bin/busybox"), Path("/bin/busybox"))  # where Debian's busybox-static puts it
+PT_INTERP = 3  # an ELF program header naming the dynamic loader: not runnable in an image without libc
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "ppc64le": "ppc64el", "s390x": "s390x"}
 
 
@@ -97,7 +99,7 @@ def busybox_image() -> Path:
     target = cache_dir() / f"busybox-{debian_arch()}.tar.gz"
     with _made_once(target) as partial:
         if partial:
-            binary = BUSYBOX_BINARY if BUSYBOX_BINARY.is_file() else Path(_tool("busybox", "busybox-static"))
+            binary = _static_busybox()
             with tempfile.TemporaryDirectory(dir=target.parent) as work:
                 pack(_busybox_tree(binary, Path(work) / "root"), partial)
     return target
@@ -119,6 +121,34 @@ def _busybox_tree(binary: Path, root: Path) -> Path:
     for name, text in files.items():
         (root / name).write_text(text)
     return root
+
+
+def _static_busybox() -> Path:
+    """A statically linked busybox (Debian's `busybox` package is dynamic: useless in an empty image)."""
+    for attempt in range(2):
+        found = next((path for path in BUSYBOX_BINARIES if path.is_file() and is_static_elf(path)), None)
+        if found:
+            return found
+        if attempt == 0 and os.geteuid() == 0 and shutil.which("apt-get"):
+            subprocess.run(["apt-get", "install", "-y", "-q", "busybox-static"], capture_output=True, text=True)
+    raise ImageError("the busybox image needs a statically linked busybox: install the Debian package "
+                     "busybox-static (apt-get install busybox-static)")
+
+
+def is_static_elf(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        header = handle.read(64)
+        if header[:4] != b"\x7fELF":
+            return False
+        order = "<" if header[5] == 1 else ">"
+        wide = header[4] == 2  # ELFCLASS64: where the program header table is said differs
+        offset = struct.unpack(order + ("Q" if wide else "I"), header[32:40] if wide else header[28:32])[0]
+        size, count = struct.unpack(order + "HH", header[54:58] if wide else header[42:46])
+        handle.seek(offset)
+        for _ in range(count):
+            if struct.unpack(order + "I", handle.read(size)[:4])[0] == PT_INTERP:
+                return False
+    return True
 
 
 def _tool(command: str, package: str) -> str:
