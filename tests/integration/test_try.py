@@ -71,3 +71,37 @@ def test_a_pinned_source_version_is_published_from_the_default_image_under_that_
     assert "== source: Debian:debian-12:12:0.20240101.1" in result.stdout
     assert 'PACKER OUT     azure-arm: IMAGE_VERSION="0.20240101.1"' in result.stdout
     assert "output: http://127.0.0.1:" in result.stdout  # a VHD target: the blob's URL
+
+
+def test_a_rootfs_tarball_of_yours_publishes_as_a_marketplace_and_a_gallery_version(catalog, azurite, tmp_path,
+                                                                                     unique):
+    from aibtrigger.adapters.local.gallery import LocalGallery
+    from aibtrigger.adapters.local.images import busybox_image
+    from aibtrigger.adapters.local.layout import blob_service
+    from aibtrigger.adapters.local.marketplace import LocalMarketplace
+    from aibtrigger.adapters.local.rootfs import read_member, restamp
+
+    mine = restamp(busybox_image(), tmp_path / "mine.tar.gz", {"etc/mine": "yes\n"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIBTRIGGER_", "AzureWebJobs"))}
+    env.update(AzureWebJobsStorage=azurite.connection_string, AIBTRIGGER_CATALOG_PATH=str(catalog))
+    image_id = (f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/"
+                "mine")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "aibtrigger.cli", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    published = cli("marketplace", "publish", "--sku", f"mine-{unique}", "--rootfs", str(mine))
+    assert published.returncode == 0, published.stderr
+    version = published.stdout.strip()
+    service = blob_service(azurite.connection_string)
+    archive = LocalMarketplace(service).download("westeurope", "Canonical", "0001-com-ubuntu-server-jammy",
+                                                 f"mine-{unique}", version, tmp_path / "m")
+    assert read_member(archive, "etc/mine") == "yes\n" and version in read_member(archive, "etc/os-release")
+
+    added = cli("gallery", "publish", image_id, "--version", "2.0.0", "--rootfs", str(mine))
+    assert added.returncode == 0, added.stderr
+    assert read_member(LocalGallery(service).download(f"{image_id}/versions/2.0.0", tmp_path / "g"),
+                       "etc/mine") == "yes\n"
+    again = cli("gallery", "publish", image_id, "--version", "2.0.0", "--rootfs", str(mine))
+    assert again.returncode == 2 and "already exists" in again.stderr
