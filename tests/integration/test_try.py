@@ -105,3 +105,13 @@ def test_a_rootfs_tarball_of_yours_publishes_as_a_marketplace_and_a_gallery_vers
                        "etc/mine") == "yes\n"
     again = cli("gallery", "publish", image_id, "--version", "2.0.0", "--rootfs", str(mine))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_without_namespaces_try_refuses_before_building(catalog, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIBTRIGGER_", "AzureWebJobs"))}
+    env["PATH"] = str(tmp_path)  # no `unshare` to be found
+    result = subprocess.run([sys.executable, "-m", "aibtrigger.cli", "try", "ubuntu-base", "--catalog", str(catalog)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "cannot isolate the build in Linux namespaces" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / ".aibtrigger").exists()  # nothing was started

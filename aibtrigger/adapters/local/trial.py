@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from aibtrigger.adapters.local.images import base_image
-from aibtrigger.adapters.local.sandbox import require_namespaces
+from aibtrigger.adapters.local.images import ImageError, base_image
+from aibtrigger.adapters.local.sandbox import SandboxError, require_namespaces
 
 STATE_DIR = Path(".aibtrigger") / "try"
 _BUILD_PREFIX = re.compile(r"^\[[0-9a-f-]{36}\] ", re.MULTILINE)  # the same build id on every line
@@ -28,15 +28,20 @@ def try_template(name: str, catalog_path: Path, *, state_dir: Path = STATE_DIR, 
 
     entry = load_catalog(catalog_path).get(name)
     if entry.definition is None:
-        print(f"aibtrigger try: {name} has no definition to build locally (it names an AIB template only)", file=out)
+        print(f"aibtrigger try: {name} has no definition to build locally (it names an AIB template only)",
+              file=sys.stderr)
         return 2
-    require_namespaces()  # before anything starts: a build never runs on the host
-    (state_dir / "azurite").mkdir(parents=True, exist_ok=True)
-    azurite = start_azurite(data_dir=(state_dir / "azurite").resolve())
     try:
-        return _run(entry, catalog_path, azurite.connection_string, state_dir, out)
-    finally:
-        azurite.stop()
+        require_namespaces()  # before anything starts: a build never runs on the host
+        (state_dir / "azurite").mkdir(parents=True, exist_ok=True)
+        azurite = start_azurite(data_dir=(state_dir / "azurite").resolve())
+        try:
+            return _run(entry, catalog_path, azurite.connection_string, state_dir, out)
+        finally:
+            azurite.stop()
+    except (SandboxError, ImageError) as exc:
+        print(f"aibtrigger try: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(entry, catalog_path: Path, connection: str, state_dir: Path, out: TextIO) -> int:
