@@ -60,6 +60,12 @@ def test_a_file_written_through_an_absolute_link_lands_in_the_image_not_on_the_h
     assert (ws.root / str(outside).lstrip("/") / "app.conf").read_text() == "listen = 8080\n"
 
 
+def test_a_destination_ending_in_a_slash_is_a_folder_as_in_packer(ws, tmp_path):
+    (tmp_path / "app.conf").write_text("x\n")
+    run_file(FileCustomizer(type="File", sourceUri="app.conf", destination="/etc/app/"), ws)
+    assert (ws.root / "etc/app/app.conf").read_text() == "x\n"
+
+
 def test_sudo_works_in_an_image_without_it_and_the_shim_goes_before_capture(ws):
     generalize.add_sudo(ws)
     run_shell(shell("sudo -u root -E sh -c 'echo as $(id -u) > /etc/who'", "echo x | sudo tee -a /etc/who",

@@ -90,6 +90,8 @@ def run_file(step: FileCustomizer, ws: Workspace) -> None:
     ws.log.ui("(telemetry) Starting provisioner file")
     try:
         destination = image_path(step.destination)
+        if step.destination.endswith("/"):  # Packer: a folder, the file keeps its name
+            destination = image_path(f"{destination}/{Path(urllib.parse.urlparse(step.sourceUri).path).name}")
         source = fetch(step.sourceUri, ws, step.sha256Checksum)
         ws.log.ui(f"Uploading {step.sourceUri} => {step.destination}")
         with open(source, "rb") as upload:
