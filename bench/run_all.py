@@ -24,7 +24,7 @@ SCRIPTS = [
     ("P4", "p4_sweep.py", "sweep economy: 500 sources against ARM's read bucket"),
     ("P5", "p5_polls.py", "poll economy: status reads per 30/45/70-min build"),
     ("P6", "p6_burst.py", "burst: 1,000 requests drained by the dev host"),
-    ("P7", "p7_builds.py", "local builds: cold and warm `try` against the old directory-based build"),
+    ("P8", "p8_builds.py", "local builds: cold and warm `try` against the old directory-based build"),
 ]
 BUDGET_SECONDS = 15 * 60
 

@@ -1,4 +1,4 @@
-"""P7 local builds (issue 13): a cold first build and a warm `aibtrigger try` of the example template,
+"""P8 local builds (issue 13): a cold first build and a warm `aibtrigger try` of the example template,
 against the old directory-based build, measured in the same run.
 
 New path: `aibtrigger try ubuntu-base` in a scratch folder, the scripts inside the unpacked image in
@@ -11,8 +11,8 @@ Baseline: the directory-based builder as it was before issue 13 (commit OLD_COMM
 text files and its scripts ran on the host against $IMAGE_ROOT. Driven by the same small driver as
 the new builder (publish the source, LocalBackend.start_run, wait for the verdict) on one Azurite.
 
-    .venv/bin/python bench/p7_builds.py            # cold (debootstrap) included, ~2-4 minutes
-    .venv/bin/python bench/p7_builds.py --quick    # skips the cold build: the cache must be warm
+    .venv/bin/python bench/p8_builds.py            # cold (debootstrap) included, ~2-4 minutes
+    .venv/bin/python bench/p8_builds.py --quick    # skips the cold build: the cache must be warm
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-OLD_COMMIT = "a130906"  # main before issue 13: the directory-based local builder
+OLD_COMMIT = "a13090659941f7383b3b83f76a073d6e5b90ffce"  # main before issue 13: the directory-based local builder
 TEMPLATE = "ubuntu-base"
 DRIVER = """
 import json, sys, time
@@ -77,21 +77,21 @@ def main(argv: list[str] | None = None) -> int:
         debootstrap = _debootstrap_alone(tmp / "deb-cache") if not args.quick else None
 
     baseline = old["publish"] + old["build"]
-    label = f"old directory-based build at {OLD_COMMIT}: publish + build, same run"
+    label = f"old directory-based build at {OLD_COMMIT[:7]}: publish + build, same run"
     if cold is not None:
-        common.figure("P7", "cold first build, `try ubuntu-base` incl. debootstrap", cold, "s",
+        common.figure("P8", "cold first build, `try ubuntu-base` incl. debootstrap", cold, "s",
                       baseline=baseline, baseline_label=label)
-    common.figure("P7", "warm `try ubuntu-base` (Debian image cached, source published)", warm, "s",
+    common.figure("P8", "warm `try ubuntu-base` (Debian image cached, source published)", warm, "s",
                   baseline=baseline, baseline_label=label)
-    common.figure("P7", "warm `try ubuntu-base` on the busybox test image", busybox, "s",
+    common.figure("P8", "warm `try ubuntu-base` on the busybox test image", busybox, "s",
                   baseline=baseline, baseline_label=label)
-    common.figure("P7", "build alone (start_run -> Succeeded), Debian image", new["build"], "s",
-                  baseline=old["build"], baseline_label=f"old build alone at {OLD_COMMIT}, same run",
+    common.figure("P8", "build alone (start_run -> Succeeded), Debian image", new["build"], "s",
+                  baseline=old["build"], baseline_label=f"old build alone at {OLD_COMMIT[:7]}, same run",
                   note=f"new {new['state']}, old {old['state']}")
-    common.figure("P7", "publishing a marketplace version, Debian image", new["publish"], "s",
+    common.figure("P8", "publishing a marketplace version, Debian image", new["publish"], "s",
                   baseline=old["publish"], baseline_label="old: a 3-file tarball")
     if debootstrap is not None:
-        common.figure("P7", "debootstrap bookworm minbase alone, into an empty cache", debootstrap, "s")
+        common.figure("P8", "debootstrap bookworm minbase alone, into an empty cache", debootstrap, "s")
     return 0 if new["state"] == "Succeeded" and old["state"] == "Succeeded" else 1
 
 
