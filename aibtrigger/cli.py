@@ -213,9 +213,12 @@ def cmd_marketplace(args) -> int:
     market = LocalMarketplace(StorageClients(load_settings()).blobs())
     image = (args.location, args.publisher, args.offer, args.sku)
     if args.action == "publish":
+        from aibtrigger.adapters.local.images import ImageError
+
         try:
-            version = market.publish(*image, version=args.version)
-        except ValueError as exc:  # the version exists already, or is not a version
+            version = market.publish(*image, version=args.version,
+                                     rootfs=Path(args.rootfs) if args.rootfs else None)
+        except (ValueError, ImageError) as exc:  # the version exists already, is not a version, or a bad rootfs
             print(f"aibtrigger: {exc}", file=sys.stderr)
             return 2
         if args.json:
@@ -287,6 +290,43 @@ def _azure_check(catalog):
     backend = AibBackend(catalog, credential=DefaultAzureCredential(),
                          arm_endpoint=os.environ.get("AIBTRIGGER_ARM_ENDPOINT") or None)
     return check_against_azure(catalog, backend.read_template), None
+
+
+def cmd_try(args) -> int:
+    """Build one template locally now (adapters/local/trial.py); exit 0 only on success."""
+    import os
+
+    from aibtrigger.adapters.local.trial import try_template
+
+    if args.image:
+        os.environ["AIBTRIGGER_LOCAL_IMAGE"] = args.image
+    if args.disk:
+        os.environ["AIBTRIGGER_LOCAL_DISK_IMAGE"] = "1"
+    if args.offline:
+        os.environ["AIBTRIGGER_LOCAL_NETWORK"] = "off"
+    catalog = args.catalog or os.environ.get("AIBTRIGGER_CATALOG_PATH") or "examples/catalog.yaml"
+    return try_template(args.template, Path(catalog))
+
+
+def cmd_gallery(args) -> int:
+    """Publish a rootfs tarball of your own as a local gallery image version."""
+    from aibtrigger.adapters.local.gallery import LocalGallery
+    from aibtrigger.bootstrap import StorageClients
+    from aibtrigger.config import load_settings
+    from aibtrigger.devhost.session import adopt_dev_settings
+
+    from aibtrigger.adapters.local.rootfs import check_rootfs
+
+    adopt_dev_settings()
+    try:
+        rootfs = check_rootfs(Path(args.rootfs))
+        gallery = LocalGallery(StorageClients(load_settings()).blobs())
+        print(gallery.create_version(args.image_id, args.version, rootfs,
+                                     {"template": "published by hand", "lineage": []}))
+    except (ValueError, FileExistsError) as exc:
+        print(f"aibtrigger: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -362,8 +402,25 @@ def _parser() -> argparse.ArgumentParser:
     market.add_argument("--offer", default="0001-com-ubuntu-server-jammy", help="(default 0001-com-ubuntu-server-jammy)")
     market.add_argument("--sku", default="22_04-lts-gen2", help="(default 22_04-lts-gen2)")
     market.add_argument("--version", help="publish: the version (default: the next one, from today's date)")
+    market.add_argument("--rootfs", help="publish: this rootfs tarball (default: the base image "
+                                          "AIBTRIGGER_LOCAL_IMAGE names: debian, debian:SUITE, busybox)")
     market.add_argument("--json", action="store_true", help="list: the versions as JSON; publish: what was published")
     market.set_defaults(run=cmd_marketplace)
+
+    trial = sub.add_parser("try", help="build one catalog template locally now, streaming its log")
+    trial.add_argument("template")
+    trial.add_argument("--catalog", help="the catalog file (default: AIBTRIGGER_CATALOG_PATH, else examples/)")
+    trial.add_argument("--image", help="base image when the source has none yet: debian[:SUITE], busybox, a tarball")
+    trial.add_argument("--disk", action="store_true", help="also capture a raw ext4 disk image")
+    trial.add_argument("--offline", action="store_true", help="no network inside the build")
+    trial.set_defaults(run=cmd_try)
+
+    gallery = sub.add_parser("gallery", help="the local gallery: publish a rootfs tarball as an image version")
+    gallery.add_argument("action", choices=["publish"])
+    gallery.add_argument("image_id", help="the gallery image id (.../galleries/G/images/I)")
+    gallery.add_argument("--version", required=True, help="e.g. 1.0.0")
+    gallery.add_argument("--rootfs", required=True, help="the rootfs tarball (.tar or .tar.gz)")
+    gallery.set_defaults(run=cmd_gallery)
     return parser
 
 

@@ -23,6 +23,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+# Local builds here measure the service, not images: the few-MB busybox base image (issue 13).
+os.environ.setdefault("AIBTRIGGER_LOCAL_IMAGE", "busybox")
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

@@ -54,11 +54,11 @@ def publish_parents(connection_string: str, count: int, tmp: Path) -> list[str]:
 
     from aibtrigger.adapters.local.gallery import LocalGallery
     from aibtrigger.adapters.local.layout import blob_service
-    from aibtrigger.adapters.local.rootfs import archive_from_files, os_release
+    from aibtrigger.adapters.local.images import busybox_image
+    from aibtrigger.adapters.local.rootfs import os_release, restamp
 
-    artifact = tmp / "parent.tar.gz"
-    artifact.write_bytes(archive_from_files({"etc/os-release": os_release(
-        name="bench", version_id="1.0", image_version="1.0.0", pretty="bench parent 1.0.0")}))
+    artifact = restamp(busybox_image(), tmp / "parent.tar.gz", {"etc/os-release": os_release(  # a root filesystem
+        name="bench", version_id="1.0", image_version="1.0.0", pretty="bench parent 1.0.0")})
     gallery = LocalGallery(blob_service(connection_string))
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(lambda i: gallery.create_version(common.GALLERY + f"parent-{i:03d}", "1.0.0", artifact, {}),

@@ -25,6 +25,7 @@ SCRIPTS = [
     ("P5", "p5_polls.py", "poll economy: status reads per 30/45/70-min build"),
     ("P6", "p6_burst.py", "burst: 1,000 requests drained by the dev host"),
     ("P7", "p7_reconcile.py", "reconciler: one pass over 10,000 templates, idle and with 200 dead chains"),
+    ("P8", "p8_builds.py", "local builds: cold and warm `try` against the old directory-based build"),
 ]
 BUDGET_SECONDS = 15 * 60
 

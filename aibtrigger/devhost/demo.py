@@ -1,9 +1,11 @@
-"""`make demo`: one whole local build, from a queue message to a published, recorded result.
+"""`make demo`: the automatic path the service exists for, end to end on this machine.
 
-Starts Azurite (data kept in .aibtrigger/azurite, so `aibtrigger dev` shows the run afterwards) and
-the dev host, makes sure the local marketplace has a source version, requests the template, follows
-it live, copies the artifact and log to .aibtrigger/demo/, waits for (or cancels) every build it
-started, cascades included, and stops what it started: no process is left behind.
+Starts Azurite (data kept in .aibtrigger/azurite, so `aibtrigger dev` shows the runs afterwards) and
+the dev host; publishes a patch of the template's source to the local marketplace (a real Debian
+root filesystem, made once per machine); runs the sweep, which notices it; follows the base image's
+rebuild and its children's cascade (isolated local builds); shows the published result events;
+copies the base's artifact and log to .aibtrigger/demo/, waits for (or cancels) every build it
+started, and stops what it started: no process is left behind.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ def run_demo(*, template: str = "ubuntu-base") -> int:
         print(f"== functions at {host.base_url}")
         deps = get_deps()
         with leaving_nothing_running(deps):
-            _ensure_source(deps, template)
-            return _build(deps, template)
+            if deps.catalog.get(template).definition.source.type != "PlatformImage":
+                return _build(deps, template)  # no marketplace source to patch: one requested build
+            return _cascade(deps, template)
 
 
 @contextmanager
@@ -53,23 +56,114 @@ def leaving_nothing_running(deps, *, patience: float = 600.0):
         raise
 
 
-def _ensure_source(deps, template: str) -> None:
+def _publish_patch(deps, template: str) -> str:
+    from aibtrigger.adapters.local.images import base_image
     from aibtrigger.adapters.local.marketplace import LocalMarketplace
     from aibtrigger.bootstrap import StorageClients
     from aibtrigger.config import load_settings
 
     entry = deps.catalog.get(template)
     source = entry.definition.source
-    if source.type != "PlatformImage":
-        return
     market = LocalMarketplace(StorageClients(load_settings()).blobs())
     image = (entry.location, source.publisher, source.offer, source.sku)
-    latest = market.latest_version(*image)
-    if latest is None:
-        latest = market.publish(*image)
-        print(f"== published {':'.join(image[1:])} {latest} to the local marketplace")
-    else:
-        print(f"== local marketplace has {':'.join(image[1:])} {latest}")
+    print("== the local marketplace's base image: Debian minbase (debootstrap, once per machine, then cached)")
+    print(f"   {base_image()}")
+    version = market.publish(*image)
+    print(f"== published a patch to the local marketplace: {':'.join(image[1:])}:{version}")
+    return version
+
+
+def _cascade(deps, template: str, *, timeout: float = 1200) -> int:
+    """Patch -> sweep -> the base rebuilt -> its children cascade -> result events."""
+    import time
+
+    from aibtrigger.console import print_decisions
+    from aibtrigger.service_layer import planning
+
+    version = _publish_patch(deps, template)
+    print("== sweeping the sources (what the sweep_sources timer does every 15 minutes)")
+    decisions = planning.sweep_sources(deps)
+    print_decisions(decisions)
+    if not any(d.action == "build" for d in decisions):
+        print("== the sweep decided to build nothing (paused or disabled templates?)")
+        return 1
+    expected = {d.template for d in decisions if d.action in ("build", "wait")}
+    shown: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for name in deps.catalog.by_name for r in deps.store.list_runs(name, limit=10)
+                if (r.upstream or "").endswith(f"@{version}")]
+        for run in runs:
+            state = run.state.value if run.state else "Starting"
+            state += f"/{run.sub_state.value}" if run.sub_state else ""
+            if shown.get(run.run_id) != state:
+                print(f"   {run.template:16} {state:24} {'; '.join(run.reasons)[:90]}")
+                shown[run.run_id] = state
+        ended = [r for r in runs if r.is_terminal and r.published]
+        if runs and len(ended) == len(runs) and ({r.template for r in ended} >= expected or _quiet(runs)):
+            return _report(deps, template, ended)
+        time.sleep(1)
+    print(f"== the cascade did not end within {timeout:.0f} s")
+    return 1
+
+
+def _quiet(runs, seconds: float = 20) -> bool:
+    """Every run ended a while ago: a child whose parent failed is never built, so stop waiting."""
+    from datetime import UTC, datetime
+
+    last = max(r.ended_at for r in runs if r.ended_at)
+    return (datetime.now(UTC) - last).total_seconds() > seconds
+
+
+def _report(deps, template: str, runs) -> int:
+    from aibtrigger.domain.model import RunState
+
+    print("== result events published on the aib-results queue:")
+    ours = {r.run_id for r in runs}
+    for event in _result_events():
+        data = event.get("data", {})
+        if data.get("run_id") in ours:
+            print(f"   {event['type']:28} {event['subject']:16} {', '.join(data.get('artifact_ids') or []) or '-'}")
+            if data.get("failure"):
+                print(f"   {'':28} failure: {data['failure']['reason']}")
+    base = next((r for r in runs if r.template == template), None)
+    if base is None:
+        print(f"== {template} was not rebuilt")
+        return 1
+    OUT.mkdir(parents=True, exist_ok=True)
+    log_file = OUT / f"{base.run_id}.customization.log"
+    log_file.write_text(deps.logs.load(base.run_id) or "")
+    print(f"== {template}: run {base.run_id} ended {base.state.value}; log copied to {log_file}")
+    for artifact in base.artifact_ids:
+        _show_artifact(artifact)
+    children = [r for r in runs if r.upstream == base.upstream and r.template != template and
+                any(f"parent {template}" in reason for reason in r.reasons)]
+    ok = base.state is RunState.SUCCEEDED and all(r.state is RunState.SUCCEEDED for r in children)
+    cascade = ", ".join(f"{r.template} {r.state.value}" for r in children) or "no children"
+    print(f"== cascade from {template}: {cascade}")
+    return 0 if ok else 1
+
+
+def _result_events(batches: int = 50) -> list[dict]:
+    """Read the results queue without consuming it (each message reappears a second later)."""
+    import json
+
+    from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient
+
+    from aibtrigger.config import load_settings
+    from aibtrigger.names import RESULTS_QUEUE
+
+    queue = QueueClient.from_connection_string(load_settings().storage_connection.get_secret_value(), RESULTS_QUEUE,
+                                               message_decode_policy=BinaryBase64DecodePolicy())
+    events: dict[str, dict] = {}
+    for _ in range(batches):
+        batch = list(queue.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=1))
+        if not batch:
+            break
+        for message in batch:
+            event = json.loads(message.content)
+            events.setdefault(event.get("id"), event)
+    return list(events.values())
 
 
 def _build(deps, template: str) -> int:
@@ -109,5 +203,7 @@ def _show_artifact(version_id: str) -> None:
     path = gallery.download(version_id, OUT)
     print(f"   artifact: {version_id}")
     print(f"   image file: {path}")
+    for artifact in version.get("artifacts", []):
+        print(f"   {artifact['name']}: {artifact['format']}, {artifact['size']} bytes, sha256 {artifact['sha256']}")
     for ancestor in version.get("lineage", []):
         print(f"   built from: {ancestor.get('type')} {ancestor.get('id')} ({ancestor.get('version')})")

@@ -48,6 +48,9 @@ from hypothesis import strategies as st  # noqa: E402
 from tests.reliability import hostile  # noqa: E402
 from tests.reliability.hostile import Case, EventCase  # noqa: E402
 
+# Local builds here measure the service, not images: the few-MB busybox base image (issue 13).
+os.environ.setdefault("AIBTRIGGER_LOCAL_IMAGE", "busybox")
+
 SCENARIOS = ("requests", "polls", "events", "queue", "http", "eventgrid")
 TEMPLATES = ("base", "web", "idle")  # in memory; idle is paused
 CATALOG = ("fuzz-base", "fuzz-idle")  # the dev host's; valid dev host requests name fuzz-idle (paused): no builds

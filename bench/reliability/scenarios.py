@@ -47,6 +47,9 @@ from pathlib import Path
 
 import yaml
 
+# Local builds here measure the service, not images: the few-MB busybox base image (issue 13).
+os.environ.setdefault("AIBTRIGGER_LOCAL_IMAGE", "busybox")
+
 ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 GALLERY = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/"
@@ -82,7 +85,7 @@ def reliability_templates(*, race_schedule: str = NEVER) -> list[dict]:
 
     child = {"type": "SharedImageVersion", "imageVersionId": GALLERY + "ubuntu-base/versions/latest"}
     return [
-        template("api-tier", ["mkdir -p \"$IMAGE_ROOT/srv/api\"", "echo api > \"$IMAGE_ROOT/srv/api/name\""],
+        template("api-tier", ["mkdir -p /srv/api", "echo api > /srv/api/name"],
                  source=child),
         # Its schedule is the racing cluster's tick timer: exactly the rounds' ticks (see racing_cluster).
         template(RACER, ["echo racing", "sleep 2"], source=_platform(RACER_SKU), schedule=race_schedule),
@@ -521,13 +524,13 @@ def seed_gallery_version(cluster: Cluster, image: str = "ubuntu-base", version: 
     """A new version of a gallery image, written as the local backend writes one but without its event,
     so the scenario decides how (and how often) Event Grid delivers it."""
     from aibtrigger.adapters.local.gallery import LocalGallery
-    from aibtrigger.adapters.local.rootfs import archive_from_files, os_release
+    from aibtrigger.adapters.local.images import busybox_image
+    from aibtrigger.adapters.local.rootfs import os_release, restamp
 
-    artifact = cluster.root / f"{image}-{version}.tar.gz"
-    artifact.write_bytes(archive_from_files({
+    artifact = restamp(busybox_image(), cluster.root / f"{image}-{version}.tar.gz", {  # a root filesystem builds run in
         "etc/os-release": os_release(name="Ubuntu", version_id="22.04", image_version=version,
                                      pretty=f"golden {image} {version}"),
-        "etc/motd": "seeded by the reliability suite\n"}))
+        "etc/motd": "seeded by the reliability suite\n"})
     platform = {"type": "PlatformImage", "id": f"/Providers/Microsoft.Compute/Locations/{LOCATION}/Publishers/"
                 f"{PUBLISHER}/ArtifactTypes/VMImage/Offers/{OFFER}/Skus/22_04-lts-gen2/Versions/22.04.202601010",
                 "version": "22.04.202601010"}

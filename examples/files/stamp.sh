@@ -1,6 +1,7 @@
 #!/bin/sh
 # Records when and from what this image was built.
 set -e
-mkdir -p "$IMAGE_ROOT/etc/aibtrigger"
-date -u +%Y-%m-%dT%H:%M:%SZ > "$IMAGE_ROOT/etc/aibtrigger/built-at"
-echo "stamped image at $(cat "$IMAGE_ROOT/etc/aibtrigger/built-at")"
+sudo mkdir -p /etc/aibtrigger
+date -u +%Y-%m-%dT%H:%M:%SZ | sudo tee /etc/aibtrigger/built-at > /dev/null
+grep '^IMAGE_VERSION=' /etc/os-release | sudo tee /etc/aibtrigger/built-from > /dev/null
+echo "stamped image at $(cat /etc/aibtrigger/built-at) from $(cat /etc/aibtrigger/built-from)"

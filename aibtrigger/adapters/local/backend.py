@@ -13,14 +13,15 @@ import sys
 import uuid
 from pathlib import Path
 
-from aibtrigger.adapters.local.environment import BuilderConfig
+from aibtrigger.adapters.local.environment import BuilderConfig, switches
 from aibtrigger.adapters.local.layout import LOG_BLOB, LOGS_CONTAINER, blob_service, redact, utc_now
 from aibtrigger.adapters.local.state import CANCELED_MESSAGE, TemplateStateStore, canceling, finished, \
     heartbeat_age, is_active, running, to_build_status, to_run_outputs
 from aibtrigger.catalog import Catalog, TemplateDefinition
 from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.model import BuildStatus, RunOutput
-from aibtrigger.errors import BackendError, BuildAlreadyActiveError, ConcurrencyError, TemplateNotFoundError
+from aibtrigger.errors import BackendError, BuildAlreadyActiveError, ConcurrencyError, ConfigError, \
+    TemplateNotFoundError
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]  # so `-m aibtrigger...` imports wherever the cwd is
 DEAD_BUILDER = "local builder process stopped unexpectedly"
@@ -45,6 +46,10 @@ class LocalBackend:
                  heartbeat_timeout: float = 60.0):
         """heartbeat_timeout: a Running run whose builder has not written its heartbeat for this
         long is declared dead (Failed); the builder beats four times per window (at most every 5 s)."""
+        try:
+            switches(os.environ)  # the builders inherit them: a wrong one is said now, not by every build
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self._catalog = catalog
         self._heartbeat_timeout = heartbeat_timeout
         self._config = BuilderConfig(connection_string=connection_string, catalog_path=Path(catalog_path).resolve(),

@@ -5,6 +5,10 @@ Queued -> Building -> Customizing -> Validating -> Distributing, writes them, a 
 verdict into the template's state blob (control.py), and customization.log into `packerlogs` as it
 goes. Configuration comes from the environment only (environment.py); the catalog is loaded here,
 so only a catalog definition can ever be built.
+
+AIB's sequence: source -> customize -> in-VM validation -> deprovision -> capture -> distribute.
+Every script runs inside the unpacked image, in its own namespaces (sandbox.py); where those
+cannot be made, the build fails before it starts.
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ import stat
 import sys
 import time
 
-from aibtrigger.adapters.local import messages
+from aibtrigger.adapters.local import generalize, messages
+from aibtrigger.adapters.local.capture import CaptureError, capture
 from aibtrigger.adapters.local.control import RunControl
 from aibtrigger.adapters.local.distribute import DistributeError, Distributor
 from aibtrigger.adapters.local.environment import BuilderConfig
@@ -24,7 +29,8 @@ from aibtrigger.adapters.local.gallery import LocalGallery
 from aibtrigger.adapters.local.layout import blob_service, redact
 from aibtrigger.adapters.local.marketplace import LocalMarketplace
 from aibtrigger.adapters.local.packerlog import PackerLog
-from aibtrigger.adapters.local.rootfs import pack, unpack
+from aibtrigger.adapters.local.rootfs import unpack
+from aibtrigger.adapters.local.sandbox import SandboxError, require_namespaces
 from aibtrigger.adapters.local.sources import SourceError, download, resolve
 from aibtrigger.adapters.local.state import TemplateStateStore
 from aibtrigger.adapters.local.steps import BuildStopped, StepFailed, Workspace, run_file, run_shell
@@ -71,7 +77,7 @@ class Build:
         except BuildStopped as stop:
             return messages.stopped(self.log, stop.reason, self._elapsed(), ctx)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, the run must end with a verdict
-            expected = isinstance(exc, (StepFailed, SourceError, DistributeError))
+            expected = isinstance(exc, (StepFailed, SourceError, DistributeError, SandboxError, CaptureError))
             if not expected:
                 logger.exception("build %s failed unexpectedly", self.build_id)
             reason = redact(str(exc) if expected else f"local builder error: {type(exc).__name__}: {exc}")
@@ -96,6 +102,7 @@ class Build:
         if unsupported:
             raise StepFailed(f"{', '.join(unsupported)} customizers are not supported by the local backend "
                              "(it builds Linux root filesystems: use Shell and File)")
+        require_namespaces()
         control.sub_state("Building")
         log.ui("Running builder ...")
         source = resolve(definition.source, self.entry.location, self.marketplace, self.gallery)
@@ -107,7 +114,8 @@ class Build:
         root = unpack(archive, self.folder / "rootfs")
         archive.unlink()
         ws = Workspace(root=root, folder=self.folder, catalog_dir=self.config.catalog_path.resolve().parent,
-                       log=log, should_stop=control.stop_reason)
+                       log=log, should_stop=control.stop_reason, network=self.config.network)
+        generalize.add_sudo(ws)
         source_only = bool(validation and validation.sourceValidationOnly)
         if not source_only:
             control.sub_state("Customizing")
@@ -123,14 +131,16 @@ class Build:
                 validation_failure = str(exc)  # AIB: distribute anyway, yet the run is Failed
         if source_only:  # AIB validates the source as it is: nothing is built or distributed
             return validation_failure
+        generalize.drop_sudo(ws)
+        generalize.deprovision(ws)
         control.sub_state("Distributing")
-        artifact = pack(root, self.folder / "image.tar.gz")
+        artifacts = capture(root, self.folder, disk=self.config.disk_image)
         distributor = Distributor(self.service, self.gallery, template=self.entry.name, build_id=self.build_id,
                                   source=source)
         for target in definition.distribute:
             control.check()
             try:
-                outputs.append(distributor.distribute(target, artifact))
+                outputs.append(distributor.distribute(target, artifacts))
             except (DistributeError, OSError) as exc:
                 outputs.append({"name": target.runOutputName, "properties": {
                     "provisioningState": "Failed", "error": redact(str(exc))}})

@@ -9,8 +9,7 @@ Gallery versioning (AIB's `versioning`):
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from aibtrigger.adapters.local.capture import Artifact
 from aibtrigger.adapters.local.gallery import LocalGallery
 from aibtrigger.adapters.local.layout import IMAGES_CONTAINER, container
 from aibtrigger.adapters.local.sources import ResolvedSource
@@ -51,15 +50,16 @@ class Distributor:
         self._build_id = build_id
         self._source = source
 
-    def distribute(self, target, artifact: Path) -> dict:
-        """Write one target and return its runOutput (AIB shape)."""
+    def distribute(self, target, artifacts: list[Artifact]) -> dict:
+        """Write one target and return its runOutput (AIB shape). artifacts[0] is the rootfs
+        tarball; a raw disk image may follow (gallery versions hold both)."""
         if isinstance(target, SharedImageDistributor):
-            return run_output(target.runOutputName, artifact_id=self._to_gallery(target, artifact))
-        uri = self._store_image(target.runOutputName, artifact)
+            return run_output(target.runOutputName, artifact_id=self._to_gallery(target, artifacts))
+        uri = self._store_image(target.runOutputName, artifacts[0].path)
         artifact_id = target.imageId if isinstance(target, ManagedImageDistributor) else None
         return run_output(target.runOutputName, artifact_id=artifact_id, artifact_uri=uri)
 
-    def _to_gallery(self, target: SharedImageDistributor, artifact: Path) -> str:
+    def _to_gallery(self, target: SharedImageDistributor, artifacts: list[Artifact]) -> str:
         metadata = {
             "template": self._template, "buildId": self._build_id,
             "excludeFromLatest": bool(target.excludeFromLatest), "artifactTags": target.artifactTags or {},
@@ -67,6 +67,7 @@ class Distributor:
             "source": {"type": self._source.ancestor["type"], "id": self._source.ancestor["id"],
                        "version": self._source.ancestor["version"], "exactVersion": self._source.exact_version},
             "lineage": self._source.lineage,
+            "artifacts": [a.describe() for a in artifacts],
         }
         image = target.gallery_image  # a galleryImageId may name the version to create: .../versions/1.0.0
         for _ in range(5):  # another writer may take the number we computed: compute again
@@ -74,13 +75,14 @@ class Distributor:
             version = target.requested_version or next_gallery_version(existing, target.versioning,
                                                                        self._source.version)
             try:
-                return self._gallery.create_version(image, version, artifact, metadata)
+                return self._gallery.create_version(image, version, artifacts[0].path, metadata,
+                                                    extra_files={a.name: a.path for a in artifacts[1:]})
             except FileExistsError as exc:
                 if target.requested_version or (target.versioning is not None and target.versioning.scheme == "Source"):
                     raise DistributeError(str(exc)) from None
         raise DistributeError(f"could not reserve a new version of {image}")
 
-    def _store_image(self, run_output_name: str, artifact: Path) -> str:
+    def _store_image(self, run_output_name: str, artifact) -> str:
         """ManagedImage and VHD targets: the artifact in `local-images`; its URL is the artifactUri."""
         images = container(self._service, IMAGES_CONTAINER)
         blob = images.get_blob_client(f"{self._template}/{self._build_id}/{run_output_name}.tar.gz")

@@ -17,6 +17,8 @@ WORKDIR = "AIBTRIGGER_LOCAL_WORKDIR"
 SECONDS_PER_MINUTE = "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE"
 EVENT_WEBHOOK = "AIBTRIGGER_LOCAL_EVENT_WEBHOOK"
 HEARTBEAT_SECONDS = "AIBTRIGGER_LOCAL_HEARTBEAT_SECONDS"
+NETWORK = "AIBTRIGGER_LOCAL_NETWORK"  # "off": builds get a network namespace of their own, with no network
+DISK_IMAGE = "AIBTRIGGER_LOCAL_DISK_IMAGE"  # "1": also capture a raw ext4 disk image
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class BuilderConfig:
     seconds_per_minute: float = 60.0
     event_webhook: str | None = None
     heartbeat_seconds: float = 5.0
+    network: bool = True
+    disk_image: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BuilderConfig:
@@ -40,7 +44,7 @@ class BuilderConfig:
                    workdir=Path(env.get(WORKDIR) or ".aibtrigger"),
                    seconds_per_minute=float(env.get(SECONDS_PER_MINUTE) or 60.0),
                    event_webhook=env.get(EVENT_WEBHOOK) or None,
-                   heartbeat_seconds=float(env.get(HEARTBEAT_SECONDS) or 5.0))
+                   heartbeat_seconds=float(env.get(HEARTBEAT_SECONDS) or 5.0), **_or_exit(switches, env))
 
     def to_env(self) -> dict[str, str]:
         """The variables a spawned builder needs (the caller merges them into its environment)."""
@@ -49,4 +53,31 @@ class BuilderConfig:
                HEARTBEAT_SECONDS: repr(self.heartbeat_seconds)}
         if self.event_webhook:
             env[EVENT_WEBHOOK] = self.event_webhook
+        if not self.network:  # defaults are left out, so the caller's own environment can set them
+            env[NETWORK] = "off"
+        if self.disk_image:
+            env[DISK_IMAGE] = "1"
         return env
+
+
+def switches(env) -> dict[str, bool]:
+    """The build's on/off settings; ValueError naming the variable when one is neither."""
+    return {"network": _switch(env, NETWORK, default=True), "disk_image": _switch(env, DISK_IMAGE, default=False)}
+
+
+def _switch(env, name: str, *, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "on", "true", "yes"):
+        return True
+    if value in ("0", "off", "false", "no"):
+        return False
+    raise ValueError(f"{name}={value!r}: use on or off")
+
+
+def _or_exit(read, env):
+    try:
+        return read(env)
+    except ValueError as exc:
+        raise SystemExit(f"local builder: {exc}") from None

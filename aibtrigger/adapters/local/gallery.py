@@ -24,9 +24,10 @@ class LocalGallery:
         self._container = container(blob_service, GALLERY_CONTAINER)
         self._event_webhook = event_webhook
 
-    def create_version(self, gallery_image_id: str, version: str, artifact_path: Path, metadata: dict) -> str:
-        """Store a new version (artifact + metadata) and return its id. Raises FileExistsError when
-        the version exists already (Azure refuses to overwrite a published version too)."""
+    def create_version(self, gallery_image_id: str, version: str, artifact_path: Path, metadata: dict, *,
+                       extra_files: dict[str, Path] | None = None) -> str:
+        """Store a new version (artifact, extra files by name, metadata) and return its id. Raises
+        FileExistsError when the version exists already (Azure refuses to overwrite one too)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError
 
@@ -41,8 +42,9 @@ class LocalGallery:
         except ResourceExistsError:
             raise FileExistsError(f"gallery image version {version_id} already exists") from None
         try:
-            with open(artifact_path, "rb") as handle:
-                self._container.upload_blob(folder + _ARTIFACT, handle, overwrite=True)
+            for name, path in {_ARTIFACT: artifact_path, **(extra_files or {})}.items():
+                with open(path, "rb") as handle:
+                    self._container.upload_blob(folder + safe_segment(name, "file name"), handle, overwrite=True)
         except BaseException:
             meta_blob.delete_blob()  # give the number back: nothing was published
             raise
@@ -86,18 +88,19 @@ class LocalGallery:
                               metadata.get("excludefromlatest") == "true"))
         return sorted(found, key=lambda item: version_key(item[0]))
 
-    def download(self, version_id: str, dest_dir: Path) -> Path:
+    def download(self, version_id: str, dest_dir: Path, *, file: str = _ARTIFACT) -> Path:
+        """One file of the version (default: its rootfs tarball, saved as <version>.tar.gz)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         document = self.get_version(version_id)
         if not document or document.get("provisioningState") != "Succeeded":
             raise LookupError(f"gallery image version {version_id} not found")
         dest_dir.mkdir(parents=True, exist_ok=True)
-        target = dest_dir / f"{document['name']}.tar.gz"
+        target = dest_dir / (f"{document['name']}.tar.gz" if file == _ARTIFACT else f"{document['name']}.{file}")
         try:
-            stream = self._container.download_blob(_folder_of(version_id) + _ARTIFACT)
+            stream = self._container.download_blob(_folder_of(version_id) + safe_segment(file, "file name"))
         except ResourceNotFoundError:
-            raise LookupError(f"gallery image version {version_id} has no artifact") from None
+            raise LookupError(f"gallery image version {version_id} has no {file}") from None
         with open(target, "wb") as handle:
             stream.readinto(handle)
         return target

@@ -1,16 +1,20 @@
 """The local marketplace: platform image versions as tar.gz root filesystems in blob storage.
 
 Publishing a version here is how a "marketplace patch" is simulated; there is no event, the
-service finds it by polling, as it must in Azure.
+service finds it by polling, as it must in Azure. A version is a real root filesystem: the base
+image (images.py: Debian minbase by default, busybox for tests, or a tarball of yours) stamped
+with the version it is (IMAGE_VERSION in /etc/os-release, /etc/issue, /etc/image-source).
 """
 from __future__ import annotations
 
 import re
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aibtrigger.adapters.local.images import base_image
 from aibtrigger.adapters.local.layout import MARKETPLACE_CONTAINER, container, marketplace_prefix, safe_segment
-from aibtrigger.adapters.local.rootfs import archive_from_files, os_release
+from aibtrigger.adapters.local.rootfs import check_rootfs, os_release, read_text, restamp
 from aibtrigger.domain.versions import version_key
 
 _SUFFIX = ".tar.gz"
@@ -20,23 +24,29 @@ class LocalMarketplace:
     def __init__(self, blob_service):
         self._container = container(blob_service, MARKETPLACE_CONTAINER)
 
-    def publish(self, location: str, publisher: str, offer: str, sku: str, version: str | None = None) -> str:
+    def publish(self, location: str, publisher: str, offer: str, sku: str, version: str | None = None, *,
+                rootfs: Path | None = None) -> str:
         """Publish a new image version (default: Canonical-style `22.04.YYYYMMDDN`, always newer
-        than the latest one) and return its version string."""
+        than the latest one) and return its version string. `rootfs`: the tarball to publish
+        (default: the base image the AIBTRIGGER_LOCAL_IMAGE setting names)."""
         existing = self.list_versions(location, publisher, offer, sku)
         version = version or next_version(existing, f"{sku} {offer}")  # the release shows in either
         safe_segment(version, "version")
         if version in existing:
             raise ValueError(f"marketplace version {version} of {publisher}:{offer}:{sku} already exists")
+        base = check_rootfs(rootfs) if rootfs else base_image()
         release = ".".join(version.split(".")[:2])
         files = {
-            "etc/os-release": os_release(name=offer, version_id=release, image_version=version,
-                                         pretty=f"{offer} {sku} {version}"),
+            "etc/os-release": stamped_os_release(read_text(base, "etc/os-release"), version,
+                                                 name=offer, release=release, pretty=f"{offer} {sku} {version}"),
             "etc/issue": f"{offer} {release} ({publisher}:{offer}:{sku}:{version}) \\n \\l\n",
             "etc/image-source": f"{location}/{publisher}/{offer}/{sku}/{version}\n",
         }
         name = self._blob(location, publisher, offer, sku, version)
-        self._container.upload_blob(name, archive_from_files(files), overwrite=False)
+        with tempfile.TemporaryDirectory() as work:
+            artifact = restamp(base, Path(work) / "image.tar.gz", files)
+            with open(artifact, "rb") as handle:
+                self._container.upload_blob(name, handle, overwrite=False)
         return version
 
     def list_versions(self, location: str, publisher: str, offer: str, sku: str) -> list[str]:
@@ -68,6 +78,14 @@ class LocalMarketplace:
     @staticmethod
     def _blob(location: str, publisher: str, offer: str, sku: str, version: str) -> str:
         return marketplace_prefix(location, publisher, offer, sku) + safe_segment(version, "version") + _SUFFIX
+
+
+def stamped_os_release(base: str | None, version: str, *, name: str, release: str, pretty: str) -> str:
+    """The base image's os-release with IMAGE_VERSION set (a synthetic one when it has none)."""
+    if not base:
+        return os_release(name=name, version_id=release, image_version=version, pretty=pretty)
+    kept = [line for line in base.splitlines() if line and not line.startswith("IMAGE_VERSION=")]
+    return "\n".join([*kept, f'IMAGE_VERSION="{version}"']) + "\n"
 
 
 def next_version(existing: list[str], names: str, today: datetime | None = None) -> str:

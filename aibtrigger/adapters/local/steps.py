@@ -1,8 +1,10 @@
-"""Customizers and validators, run for real against the local "VM" (a directory, $IMAGE_ROOT).
+"""Customizers and validators, run for real inside the build's "VM" (sandbox.py: the image as `/`).
 
-Each script runs as its own process group (so cancel and timeout stop it and everything it
-started), with cwd = the image root and a minimal environment: the builder's own environment
-holds the storage connection string, and a script that prints `env` must not put it in the log.
+As Packer does over SSH: a Shell step's script is uploaded to /tmp in the image, made executable,
+run (its shebang decides; an inline script gets Packer's `#!/bin/sh -e`) and removed; a File step
+is written to its destination. Every write into the image happens inside the sandbox, so a link
+in the image resolves inside the image, never on the host. A step's processes are one namespace:
+when it ends, is canceled or times out, all of them end.
 """
 from __future__ import annotations
 
@@ -19,12 +21,18 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 from aibtrigger.adapters.local.packerlog import PackerLog
+from aibtrigger.adapters.local.sandbox import Sandbox, SandboxError
 from aibtrigger.catalog import FileCustomizer, ShellCustomizer
 
-INLINE_SHEBANG = "/bin/sh -e"  # Packer's inline_shebang default
+INLINE_SHEBANG = "#!/bin/sh -e"  # Packer's inline_shebang default
+# $1: where the script goes. stdin: the script. Packer's execute_command: `chmod +x {{.Path}}; {{.Path}}`.
+RUN_UPLOADED = ('umask 022; mkdir -p /tmp && cat > "$1" && chmod +x "$1" || exit 125; '
+                '"$1"; status=$?; rm -f "$1"; exit $status')
+# $1: the destination. stdin: the file.
+WRITE_FILE = 'umask 022; mkdir -p "$(dirname "$1")" && cat > "$1"'
 
 
 class StepFailed(Exception):
@@ -42,55 +50,66 @@ class BuildStopped(Exception):
 @dataclass
 class Workspace:
     root: Path  # the unpacked image: the build "VM"
-    folder: Path  # the build's workspace: scripts, downloads, HOME and TMPDIR live here, outside the image
+    folder: Path  # the build's workspace on the host: downloads live here, outside the image
     catalog_dir: Path  # relative and file: URIs in the catalog are resolved against this folder
     log: PackerLog
     should_stop: Callable[[], str | None]  # a reason to stop ('canceled', 'timeout', ...) or None
+    network: bool = True
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return Sandbox(self.root, network=self.network)
 
 
 def run_shell(step: ShellCustomizer, ws: Workspace) -> None:
     ws.log.ui("(telemetry) Starting provisioner shell")
+    remote = f"/tmp/packer-shell{random.randrange(10**8, 10**9)}"  # named as Packer does
     if step.inline:
-        script = ws.folder / "scripts" / f"packer-shell{random.randrange(10**8, 10**9)}"  # named as Packer does
+        script = ws.folder / "scripts" / Path(remote).name
         script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text("\n".join(step.inline) + "\n", encoding="utf-8")
-        command = [*INLINE_SHEBANG.split(), str(script)]
+        script.write_text("\n".join([INLINE_SHEBANG, *step.inline]) + "\n", encoding="utf-8")
     else:
         script = fetch(step.scriptUri, ws, step.sha256Checksum)
-        command = _interpreter_for(script)
-    ws.log.ui(f"Provisioning with shell script: {step.scriptUri or script}")
-    status = run_process(command, ws)
+    run_script(script, remote, ws, shown_as=step.scriptUri or remote)
+    ws.log.ui("(telemetry) ending shell")
+
+
+def run_script(script: Path, remote: str, ws: Workspace, *, shown_as: str) -> None:
+    """Upload `script` to `remote` in the image and run it there; StepFailed when it fails."""
+    ws.log.ui(f"Provisioning with shell script: {shown_as}")
+    with open(script, "rb") as upload:
+        status = run_process(ws.sandbox.shell(RUN_UPLOADED, remote), ws, stdin=upload)
     if status != 0:
         reason = f"Script exited with non-zero exit status: {status}. Allowed exit codes are: [0]"
         ws.log.ui(reason)
         ws.log.ui("(telemetry) ending shell")
         raise StepFailed(reason)
-    ws.log.ui("(telemetry) ending shell")
 
 
 def run_file(step: FileCustomizer, ws: Workspace) -> None:
     ws.log.ui("(telemetry) Starting provisioner file")
     try:
+        destination = image_path(step.destination)
+        if step.destination.endswith("/"):  # Packer: a folder, the file keeps its name
+            destination = image_path(f"{destination}/{Path(urllib.parse.urlparse(step.sourceUri).path).name}")
         source = fetch(step.sourceUri, ws, step.sha256Checksum)
-        target = inside(ws.root, step.destination)
         ws.log.ui(f"Uploading {step.sourceUri} => {step.destination}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        ws.log.out(f"{target.name} {target.stat().st_size} bytes")
+        with open(source, "rb") as upload:
+            status = run_process(ws.sandbox.shell(WRITE_FILE, destination), ws, stdin=upload)
+        if status != 0:
+            raise StepFailed(f"Upload failed: cannot write {step.destination} in the image (exit status {status})")
+        ws.log.out(f"{Path(destination).name} {source.stat().st_size} bytes")
     finally:
         ws.log.ui("(telemetry) ending file")
 
 
-def inside(root: Path, destination: str) -> Path:
-    """The path `destination` names inside the image; refuses `..` and symlinks that leave it."""
-    relative = destination.replace("\\", "/").lstrip("/")
+def image_path(destination: str) -> str:
+    """The absolute path `destination` names in the image; refuses `..` and an empty path. Links
+    are the image's business: they resolve inside it, where the write happens."""
+    relative = destination.replace("\\", "/").strip("/")
     if not relative or ".." in relative.split("/"):
         raise StepFailed(f"File destination {destination!r} is not a path inside the image")
-    real_root = root.resolve()
-    target = (real_root / relative).resolve()
-    if target != real_root and real_root not in target.parents:
-        raise StepFailed(f"File destination {destination!r} leaves the image")
-    return target
+    return "/" + relative
 
 
 def fetch(uri: str, ws: Workspace, sha256: str | None) -> Path:
@@ -121,20 +140,14 @@ def fetch(uri: str, ws: Workspace, sha256: str | None) -> Path:
     return target
 
 
-def run_process(command: list[str], ws: Workspace) -> int:
-    """Run one script to its end, its output going to the log line by line; raises BuildStopped
-    (after stopping the whole process group) when the build is canceled or times out."""
-    home, tmp = ws.folder / "home", ws.folder / "tmp"
-    home.mkdir(exist_ok=True)
-    tmp.mkdir(exist_ok=True)
-    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(home),
-           "TMPDIR": str(tmp), "IMAGE_ROOT": str(ws.root), "PACKER_BUILD_NAME": "azure-arm",
-           "PACKER_BUILDER_TYPE": "azure-arm"}
+def run_process(command: list[str], ws: Workspace, *, stdin: IO[bytes] | None = None) -> int:
+    """Run one sandboxed command to its end, its output going to the log line by line; raises
+    BuildStopped (after ending the whole namespace) when the build is canceled or times out."""
     try:
-        process = subprocess.Popen(command, cwd=ws.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        process = subprocess.Popen(command, env={}, stdin=stdin or subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, start_new_session=True)
-    except OSError as exc:  # e.g. a scriptUri whose shebang names a missing interpreter
-        raise StepFailed(f"cannot run {Path(command[0]).name}: {exc.strerror}") from None
+    except (OSError, SandboxError) as exc:
+        raise StepFailed(f"cannot start the build's sandbox: {getattr(exc, 'strerror', None) or exc}") from None
     pump = threading.Thread(target=_pump, args=([(process.stdout, ws.log.out), (process.stderr, ws.log.err)],),
                             daemon=True)
     pump.start()
@@ -145,7 +158,7 @@ def run_process(command: list[str], ws: Workspace) -> int:
                 raise BuildStopped(reason)
             time.sleep(0.05)
     finally:
-        stop_group(process)  # also ends anything the script left running in the background
+        stop_group(process)  # unshare ends; --kill-child takes the namespace's PID 1, and all with it
         pump.join(timeout=2)
     code = process.returncode
     return 128 - code if code < 0 else code  # killed by signal N: report 128+N, as a shell does
@@ -172,15 +185,6 @@ def stop_group(process: subprocess.Popen, grace: float = 2.0) -> None:
         except ProcessLookupError:
             pass
     process.wait()
-
-
-def _interpreter_for(script: Path) -> list[str]:
-    """Packer runs a downloaded script directly: its shebang decides; none means /bin/sh."""
-    with open(script, "rb") as handle:
-        if handle.read(2) == b"#!":
-            script.chmod(0o755)
-            return [str(script)]
-    return ["/bin/sh", str(script)]
 
 
 def _pump(streams: list[tuple]) -> None:
