@@ -1,7 +1,8 @@
 """The lineage as a drawing: parents above children, one row per depth, as plain data. Pure.
 
-Within a row, nodes are ordered by the mean position of their parents (one barycentre pass, the
-usual first step of a layered graph drawing), so most edges run down rather than across.
+Roots are placed side by side, those with descendants first; each lower node goes under the mean
+position of its parents (the barycentre, the usual first step of a layered graph drawing), or just
+right of its row's previous node when that place is taken, so most edges run down, not across.
 """
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 168, 40, 16, 56, 8
-# A cascade is running where a build runs or a template waits for a parent in the same lineage.
-ACTIVE_STATES = ("building", "waiting")
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Node:
 class Edge:
     parent: str
     child: str
-    active: bool  # part of a running cascade: both ends building or waiting
+    active: bool  # part of a running cascade: both ends in it (see _cascade)
 
 
 @dataclass(frozen=True)
@@ -46,21 +45,35 @@ def layout(graph, rows: dict, now: datetime) -> Lineage:
         depth = graph.depth(name)
         layers.extend([] for _ in range(depth + 1 - len(layers)))
         layers[depth].append(name)
-    position: dict[str, float] = {}
-    for layer in layers:
-        layer.sort(key=lambda n: (_mean(position[p] for p in graph.parents(n)), n))
-        position.update((name, index) for index, name in enumerate(layer))
-    nodes = tuple(Node(name, rows[name].state, rows[name].state_label, depth,
-                       MARGIN + index * (NODE_W + GAP_X), MARGIN + depth * (NODE_H + GAP_Y))
-                  for depth, layer in enumerate(layers) for index, name in enumerate(layer))
-    state = {n.name: n.state for n in nodes}
-    edges = tuple(Edge(parent, child, state[parent] in ACTIVE_STATES and state[child] in ACTIVE_STATES)
+    step, x = NODE_W + GAP_X, {}
+    for depth, layer in enumerate(layers):
+        if depth == 0:  # roots: families first, side by side, in the order of their first descendant
+            layer.sort(key=lambda n: (min(graph.descendants(n), default="~"), n))
+            x.update((name, float(MARGIN + index * step)) for index, name in enumerate(layer))
+            continue
+        wanted = {name: _mean([x[p] for p in graph.parents(name)]) for name in layer}
+        layer.sort(key=lambda n: (wanted[n], n))
+        free = float(MARGIN)
+        for name in layer:  # under its parents, or right of the node placed before it
+            x[name] = max(wanted[name], free)
+            free = x[name] + step
+    nodes = tuple(Node(name, rows[name].state, rows[name].state_label, depth, round(x[name]),
+                       MARGIN + depth * (NODE_H + GAP_Y))
+                  for depth, layer in enumerate(layers) for name in layer)
+    cascade = _cascade(graph, {n.name: n.state for n in nodes})
+    edges = tuple(Edge(parent, child, parent in cascade and child in cascade)
                   for child in sorted(graph.names) for parent in sorted(graph.parents(child)))
-    width = 2 * MARGIN + max((len(layer) for layer in layers), default=0) * (NODE_W + GAP_X) - GAP_X
+    width = MARGIN + max((n.x + NODE_W for n in nodes), default=NODE_W)
     height = 2 * MARGIN + len(layers) * (NODE_H + GAP_Y) - GAP_Y
-    return Lineage(now, max(width, NODE_W), max(height, NODE_H), nodes, edges)
+    return Lineage(now, width, max(height, NODE_H), nodes, edges)
 
 
-def _mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values) if values else -1.0
+def _cascade(graph, state: dict[str, str]) -> set[str]:
+    """The running cascades: each building template, with its descendants that wait for a parent
+    (a template waiting behind a parent that is only due, not building, is not part of one)."""
+    building = {name for name, s in state.items() if s == "building"}
+    return building | {name for name, s in state.items() if s == "waiting" and graph.ancestors(name) & building}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)

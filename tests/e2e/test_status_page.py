@@ -6,6 +6,7 @@ AIBTRIGGER_SCREENSHOTS_TO=<folder> to also copy them there (the README's come fr
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -49,10 +50,12 @@ def shots(tmp_path_factory):
 
     def save(driver, name: str) -> Path:
         path = folder / f"{name}.png"
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        width = driver.get_window_size()["width"]
-        driver.set_window_size(width, min(max(height + 120, 600), 2400))  # the whole page, within reason
-        driver.save_screenshot(str(path))
+        width, height = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {  # the whole page, not only the window
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 2400), "scale": 1}})
+        path.write_bytes(base64.b64decode(shot["data"]))
         if copy_to:
             shutil.copy(path, Path(copy_to) / path.name)
         return path
@@ -76,6 +79,12 @@ def css(driver, selector: str):
     from selenium.webdriver.common.by import By
 
     return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def text(driver, selector: str) -> str:
+    """The first match's text, "" when there is none (yet)."""
+    found = css(driver, selector)
+    return found[0].text if found else ""
 
 
 def wait_for(stack, driver, predicate, what: str, timeout: float = 90):
@@ -121,7 +130,7 @@ def test_each_view_as_json_is_the_data_the_page_shows(stack, browser):
     page = get_json(page_url(stack, "/templates/ubuntu-base"))
     browser.get(page_url(stack, "/templates/ubuntu-base"))
     assert [li.get_attribute("data-run") for li in css(browser, "ol.timeline li")] == [r["run_id"] for r in page["runs"]]
-    assert css(browser, "#state")[0].text == page["template"]["state_label"]
+    assert text(browser, "#state") == page["template"]["state_label"]
     assert page["verdict"]["action"] in ("build", "skip", "wait") and page["verdict"]["reasons"]
 
 
@@ -129,10 +138,10 @@ def test_a_running_build_shows_its_sub_state_and_log_lines(stack, browser, shots
     browser.get(page_url(stack, "/templates/slow-example"))  # opened before it builds: live updates bring it
     stack.cli("request", "slow-example", "--reason", "status page e2e")
     try:
-        wait_for(stack, browser, lambda d: "working" in css(d, "#log")[0].text, "the live log to show 'working'")
-        sub_state = css(browser, "#current [data-k=sub_state]")[0].text
+        wait_for(stack, browser, lambda d: "working" in text(d, "#log"), "the live log to show 'working'")
+        sub_state = text(browser, "#current [data-k=sub_state]")
         assert sub_state in ("Building", "Customizing")
-        assert css(browser, "#state")[0].text == "Building"
+        assert text(browser, "#state") == "Building"
         shots(browser, "status-template-building")
         browser.get(page_url(stack))
         row = css(browser, 'tr[data-template="slow-example"]')[0]
@@ -150,7 +159,7 @@ def test_a_failed_build_shows_its_excerpt(stack, browser, shots):
     result = stack.cli("request", "broken-example", "--wait", "--timeout", "120", check=False)
     assert result.returncode == 1, result.stdout
     browser.get(page_url(stack, "/templates/broken-example"))
-    failure = css(browser, "#failure")[0].text
+    failure = text(browser, "#failure")
     assert "Unable to locate package nginx-extras-does-not-exist" in failure
     assert "exit status 100" in failure
     assert css(browser, "ol.timeline li")[0].get_attribute("class") == "r-Failed"
@@ -170,7 +179,7 @@ def test_the_lineage_draws_every_edge_and_links_each_node(stack, browser, shots)
     shots(browser, "status-lineage")
     nodes["web-tier"].click()
     wait_for(stack, browser, lambda d: urlsplit(d.current_url).path.endswith("/templates/web-tier"), "the node's link")
-    assert "ubuntu-base" in css(browser, "#facts")[0].text  # its parent
+    assert "ubuntu-base" in text(browser, "#facts")  # its parent
 
 
 def test_request_a_build_from_the_template_page(stack, browser):
@@ -182,7 +191,7 @@ def test_request_a_build_from_the_template_page(stack, browser):
     field.send_keys("asked from the browser", Keys.ENTER)  # keyboard only
     wait_for(stack, browser, lambda d: "queued" in d.current_url, "the redirect back to the page")
     request_id = parse_qs(urlsplit(browser.current_url).query)["queued"][0]
-    assert request_id in css(browser, "[role=status]")[0].text
+    assert request_id in text(browser, "[role=status]")
     run = stack.run_for("steady-example", request_id)
     assert run.state is RunState.SUCCEEDED and "asked from the browser" in run.reasons
     browser.refresh()
