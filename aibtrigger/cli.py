@@ -50,6 +50,7 @@ def cmd_dev(args) -> int:
     with running_stack(storage=args.storage, data_dir=data_dir, http_port=args.port,
                        message_visibility=args.message_visibility) as host:
         print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop)", flush=True)
+        print(f"aibtrigger dev: status page at {host.base_url}/api/status", flush=True)
         try:
             while not stop.wait(0.5):  # short waits keep Ctrl-C responsive
                 pass

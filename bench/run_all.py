@@ -24,6 +24,7 @@ SCRIPTS = [
     ("P4", "p4_sweep.py", "sweep economy: 500 sources against ARM's read bucket"),
     ("P5", "p5_polls.py", "poll economy: status reads per 30/45/70-min build"),
     ("P6", "p6_burst.py", "burst: 1,000 requests drained by the dev host"),
+    ("P7", "p7_status_page.py", "status page: the 200-template overview against its JSON"),
 ]
 BUDGET_SECONDS = 15 * 60
 

@@ -13,8 +13,7 @@ def render_lineage(view: Lineage, links: Links) -> str:
     at = {n.name: n for n in view.nodes}
     edges = "".join(_edge(at[edge.parent], at[edge.child], edge.active) for edge in view.edges)
     nodes = "".join(_node(node, links) for node in view.nodes)
-    listing = "".join(f'<li><a href="{e(links.template(edge.parent))}">{e(edge.parent)}</a> → '
-                      f'<a href="{e(links.template(edge.child))}">{e(edge.child)}</a></li>' for edge in view.edges)
+    listing = "".join(f"<li>{e(edge.parent)} → {e(edge.child)}</li>" for edge in view.edges)  # nodes link already
     body = (f'<h1>Lineage</h1><p class="muted">Parents above children: a child builds from the gallery image '
             f'its parent distributes to. A running cascade (building, or waiting for a parent) is drawn thick.</p>'
             f'<div class="scroll graph"><svg xmlns="http://www.w3.org/2000/svg" width="{view.width}" '

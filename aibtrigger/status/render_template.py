@@ -25,7 +25,7 @@ def render_template(view: TemplatePage, links: Links, *, queued: str | None = No
              f'<span class="muted" data-k="last_at">{when(t.last_at)}</span></dd>'
              f'<dt>Parents</dt><dd>{family(view.parents)}</dd><dt>Children</dt><dd>{family(view.children)}</dd></dl>')
     body = (f'<h1>{e(t.name)} <span id="state" class="badge st-{t.state}" data-k="state_label">'
-            f'{e(t.state_label)}</span></h1>{notice}{facts}{_current(view.current)}{_verdict(view.verdict)}'
+            f'{e(t.state_label)}</span></h1>{notice}{facts}{_current(view.current)}{_verdict(view.verdict, view.current is not None)}'
             f'{_request_form(t.name, links)}{_failure(view.failure)}{_timeline(view.runs)}')
     latest = view.runs[0].run_id if view.runs else ""
     return page(title=t.name, view="template", links=links, generated_at=view.generated_at, body=body,
@@ -45,14 +45,16 @@ def _current(build: CurrentBuild | None) -> str:
             f'</section>')
 
 
-def _verdict(verdict: Verdict | None) -> str:
+def _verdict(verdict: Verdict | None, building: bool) -> str:
     if verdict is None:
         return ""
     reasons = "".join(f"<li>{e(r)}</li>" for r in verdict.reasons)
     after = f" (not before {when(verdict.not_before)})" if verdict.not_before else ""
+    joins = ('<p class="muted">A build is running: a request now joins its one follow-up, built after it.</p>'
+             if building and verdict.action == "build" else "")
     return (f'<section aria-labelledby="h-verdict"><h2 id="h-verdict">Dry run</h2>'
             f'<p><strong>{_VERDICT.get(verdict.action, e(verdict.action))}</strong>{after}, wave {verdict.wave} '
-            f'of the lineage, because:</p><ul>{reasons}</ul></section>')
+            f'of the lineage, because:</p><ul>{reasons}</ul>{joins}</section>')
 
 
 def _request_form(name: str, links: Links) -> str:

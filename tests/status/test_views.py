@@ -36,7 +36,7 @@ def decision(action, not_before=None):
 
 
 def test_each_state_and_which_wins():
-    claim = Claim("t", "t.1", "r", "running", NOW)
+    claim = Claim(template="t", run_id="t.1", request_id="r", state="running", claimed_at=NOW)
     failing = TemplateSummary("t", consecutive_failures=2)
     assert state(claim=claim, summary=TemplateSummary("t", disabled=True)) == "building"
     assert state(summary=TemplateSummary("t", disabled=True, consecutive_failures=5), paused=True) == "disabled"
@@ -112,7 +112,7 @@ def test_lineage_draws_every_edge_with_parents_above_and_no_overlap(deps200, lin
 def test_a_running_cascade_is_highlighted():
     deps = make_deps(catalog(8), populated=False)
     parent = "ubuntu-2204-hardened-000"
-    deps.store.create_claim(Claim(parent, f"{parent}.1", "r", "starting", NOW))
+    deps.store.create_claim(Claim(template=parent, run_id=f"{parent}.1", request_id="r", state="starting", claimed_at=NOW))
     deps.store.put_observed("gallery|/subscriptions/s/resourcegroups/images/providers/microsoft.compute/galleries/"
                             "golden/images/ubuntu-2204-hardened-000", "1.0.0")
     view = gather.lineage(deps)
@@ -137,7 +137,8 @@ def test_template_page_timeline_failure_current_build_and_verdict(links):
     live = run(name, RunState.RUNNING, 5, sub_state=RunSubState.CUSTOMIZING)
     for record in (failed, ok, live):
         deps.store.put_run(record)
-    deps.store.create_claim(Claim(name, live.run_id, "r", "running", live.created_at))
+    deps.store.create_claim(Claim(template=name, run_id=live.run_id, request_id="r", state="running",
+                                  claimed_at=live.created_at))
     deps.backend.start_run(name)
     deps.backend.logs[name] = "\n".join(f"line {i}" for i in range(100)) + "\nurl?sig=SECRET123&x=1\n"
     page = gather.template_page(deps, name)
@@ -156,7 +157,7 @@ def test_template_page_timeline_failure_current_build_and_verdict(links):
 def test_a_claim_before_its_run_is_recorded_shows_starting_without_log(links):
     deps = make_deps(catalog(2), populated=False)
     name = "ubuntu-2204-hardened-000"
-    deps.store.create_claim(Claim(name, f"{name}.x", "r", "starting", NOW))
+    deps.store.create_claim(Claim(template=name, run_id=f"{name}.x", request_id="r", state="starting", claimed_at=NOW))
     deps.backend.logs[name] = "the previous run's log"
     page = gather.template_page(deps, name)
     assert (page.current.state, page.current.log_tail, page.template.sub_state) == ("Starting", (), "Starting")
