@@ -35,8 +35,12 @@ def status_template(req: func.HttpRequest) -> func.HttpResponse:
 def status_request_build(req: func.HttpRequest) -> func.HttpResponse:
     from aibtrigger.status import web
 
+    from urllib.parse import urlsplit
+
+    hosts = (urlsplit(req.url).netloc, req.headers.get("host"), req.headers.get("x-forwarded-host"))
     return _send(web.build(_deps(), req.route_params["name"], form=req.get_body(), accept=req.headers.get("accept"),
-                           links=_links(req), requested_by=req.headers.get("x-ms-client-principal-name")))
+                           links=_links(req), requested_by=req.headers.get("x-ms-client-principal-name"),
+                           origin=req.headers.get("origin"), hosts=hosts))
 
 
 def _deps():

@@ -90,19 +90,19 @@ def run_bar(run: RunRecord, now: datetime) -> RunBar:
                   sub_state=run.sub_state.value if run.sub_state else None, signal=signal_of(run),
                   requested_by=run.requested_by, reasons=run.reasons, created_at=run.created_at,
                   started_at=run.started_at, ended_at=run.ended_at,
-                  duration_seconds=max(0.0, ((run.ended_at or now) - begin).total_seconds()), message=run.message)
+                  duration_seconds=max(0.0, ((run.ended_at or now) - begin).total_seconds()), message=redact(run.message))
 
 
 def failure_of(runs: list[RunRecord]) -> Failure | None:
     """The newest finished run that did not succeed, with its excerpt (or its message when it has none)."""
     for run in runs:
         if run.is_terminal and run.state not in _SUCCESS + (RunState.CANCELED,):
-            excerpt = run.excerpt
+            excerpt = run.excerpt  # masked again on the way out: records written by older versions too
             return Failure(run_id=run.run_id, result=run.state.value, ended_at=run.ended_at,
-                           reason=excerpt.reason if excerpt else (run.message or run.state.value),
+                           reason=redact(excerpt.reason if excerpt else (run.message or run.state.value)),
                            step=excerpt.step if excerpt else None,
                            exit_status=excerpt.exit_status if excerpt else None,
-                           lines=excerpt.lines if excerpt else ())
+                           lines=tuple(redact(line) for line in excerpt.lines) if excerpt else ())
     return None
 
 

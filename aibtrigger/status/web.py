@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from aibtrigger.errors import RejectedMessageError, UnknownTemplateError
 from aibtrigger.status import gather
@@ -61,11 +61,19 @@ def template(deps, name: str, *, accept: str | None, links: Links, queued: str |
     return _view(view, accept, lambda v: render_template(v, links, queued=queued))
 
 
-def build(deps, name: str, *, form: bytes, accept: str | None, links: Links, requested_by: str | None) -> Reply:
-    """POST of the request-a-build form: 303 back to the template page (202 with JSON)."""
+def build(deps, name: str, *, form: bytes, accept: str | None, links: Links, requested_by: str | None,
+          origin: str | None = None, hosts: tuple[str | None, ...] = ()) -> Reply:
+    """POST of the request-a-build form: 303 back to the template page (202 with JSON).
+
+    `origin`: the request's Origin header; `hosts`: the names this site answers to (URL, Host,
+    X-Forwarded-Host). A browser posting from another site is refused, so a page elsewhere cannot
+    make a visitor's browser queue builds (locally, where no key is asked, that would be enough).
+    """
+    if cross_site(origin, hosts):
+        return _error(403, f"refused: a request from {origin} to this site", accept)
     reason = dict(parse_qsl(form.decode("utf-8", "replace"))).get("reason")
     try:
-        queued = request_build(deps, name, reason=reason, requested_by=requested_by)
+        queued = request_build(deps, name, reason=reason, requested_by=(requested_by or "")[:200] or None)
     except UnknownTemplateError as exc:
         return _error(404, str(exc), accept)
     except RejectedMessageError as exc:
@@ -73,6 +81,15 @@ def build(deps, name: str, *, form: bytes, accept: str | None, links: Links, req
     if wants_json(accept):
         return Reply(202, JSON, json.dumps({"queued": queued}))
     return Reply(303, HTML, "", {"Location": links.template(name, queued=queued["id"])})
+
+
+def cross_site(origin: str | None, hosts: tuple[str | None, ...]) -> bool:
+    """Whether a browser sent this from another site. No Origin: not a browser form (curl, a script),
+    the function key is the guard then; an opaque origin ("null") is never this site."""
+    if origin is None:
+        return False
+    netloc = urlsplit(origin).netloc.lower()
+    return not netloc or netloc not in {h.lower() for h in hosts if h}
 
 
 def _view(view, accept: str | None, render) -> Reply:

@@ -132,7 +132,8 @@ def test_a_running_cascade_is_highlighted():
 def test_template_page_timeline_failure_current_build_and_verdict(links):
     deps = make_deps(catalog(4), populated=False)
     name = "ubuntu-2204-hardened-000"
-    failed = run(name, RunState.FAILED, 300, excerpt=FailureExcerpt("exit 100", "shell #1", 100, ("E: no such package",)))
+    failed = run(name, RunState.FAILED, 300, excerpt=FailureExcerpt("exit 100", "shell #1", 100,
+                                                                    ("E: no such package", "GET ?sig=LEAKED")))
     ok = run(name, RunState.SUCCEEDED, 200, requested_by=("aibtrigger:source", "bob"))
     live = run(name, RunState.RUNNING, 5, sub_state=RunSubState.CUSTOMIZING)
     for record in (failed, ok, live):
@@ -145,13 +146,14 @@ def test_template_page_timeline_failure_current_build_and_verdict(links):
     assert [r.run_id for r in page.runs] == [live.run_id, ok.run_id, failed.run_id]
     assert [r.signal for r in page.runs] == ["manual", "source, manual", "manual"]
     assert page.runs[1].duration_seconds == 20 * 60
-    assert (page.failure.run_id, page.failure.exit_status, page.failure.lines) == (failed.run_id, 100, ("E: no such package",))
+    assert (page.failure.run_id, page.failure.exit_status) == (failed.run_id, 100)
+    assert page.failure.lines == ("E: no such package", "GET ?sig=***")
     assert page.current.sub_state == "Customizing" and len(page.current.log_tail) == LOG_TAIL_LINES
     assert page.current.log_tail[-1] == "url?sig=***&x=1" and page.current.log_tail[0] == "line 61"
     assert page.verdict.action in (BUILD, SKIP, WAIT) and page.verdict.reasons
     assert page.children == ("web-tier-nginx-001",) and page.parents == ()
     html = web.template(deps, name, accept=None, links=links).body
-    assert "SECRET123" not in html and "E: no such package" in html and 'data-run="' + live.run_id in html
+    assert "SECRET123" not in html and "LEAKED" not in html and "E: no such package" in html and 'data-run="' + live.run_id in html
 
 
 def test_a_claim_before_its_run_is_recorded_shows_starting_without_log(links):

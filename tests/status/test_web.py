@@ -58,3 +58,18 @@ def test_request_a_build_refuses_an_unknown_template_and_a_bad_reason_and_queues
 def test_the_queued_notice_shows_on_the_template_page(deps200, links):
     page = web.template(deps200, NAME, accept=None, links=links, queued="status-abc").body
     assert 'role="status"' in page and "status-abc" in page
+
+
+@pytest.mark.parametrize("origin, refused", [
+    (None, False), ("http://127.0.0.1:7071", False), ("https://App.azurewebsites.net", False),
+    ("https://evil.example", True), ("null", True), ("http://127.0.0.1:9999", True),
+])
+def test_a_browser_post_from_another_site_is_refused(deps200, links, origin, refused):
+    reply = web.build(deps200, NAME, form=b"", accept=None, links=links, requested_by=None, origin=origin,
+                      hosts=("127.0.0.1:7071", "app.azurewebsites.net", None))
+    assert (reply.status == 403) is refused and len(deps200.queue.sent) == (0 if refused else 1)
+
+
+def test_a_long_signed_in_name_is_cut_to_what_the_message_allows(deps200, links):
+    web.build(deps200, NAME, form=b"", accept=None, links=links, requested_by="x" * 500)
+    assert json.loads(deps200.queue.sent[0].text)["requested_by"] == "x" * 200
