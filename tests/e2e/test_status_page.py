@@ -111,6 +111,11 @@ def test_overview_lists_the_catalog_and_offers_no_action(stack, browser, shots):
     assert browser.title == "Templates · aibtrigger"
     assert actions_on(browser) == []  # read-only view
     assert all(link.get_attribute("href") for link in css(browser, "tbody th a"))
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).send_keys(Keys.TAB).perform()  # the keyboard's first stop skips to the content
+    assert browser.execute_script("return document.activeElement.textContent") == "Skip to content"
 
 
 def test_each_view_as_json_is_the_data_the_page_shows(stack, browser):
@@ -177,7 +182,12 @@ def test_the_lineage_draws_every_edge_and_links_each_node(stack, browser, shots)
     assert all(top[parent] < top[child] for child in graph.names for parent in graph.parents(child))
     assert actions_on(browser) == []  # read-only view
     shots(browser, "status-lineage")
-    nodes["web-tier"].click()
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    browser.execute_script("arguments[0].focus()", nodes["web-tier"])  # a node is a link: focusable, Enter follows
+    assert browser.execute_script("return document.activeElement.getAttribute('data-template')") == "web-tier"
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
     wait_for(stack, browser, lambda d: urlsplit(d.current_url).path.endswith("/templates/web-tier"), "the node's link")
     assert "ubuntu-base" in text(browser, "#facts")  # its parent
 
