@@ -60,7 +60,8 @@ def _rows(deps) -> list[TemplateRow]:
     claims = {c.template: c for c in store.list_claims()}
     decisions = {d.template: d for d in dry_run(deps)}
     observed = store.get_observed()
-    wanted = [c.run_id for c in claims.values()] + [s.last_counted_run for s in summaries.values() if s.last_counted_run]
+    wanted = [c.run_id for c in claims.values()]
+    wanted += [s.last_counted_run for s in summaries.values() if s.last_counted_run]
     runs = _get_runs(store, wanted)
     rows = []
     for entry in deps.catalog.templates:

@@ -25,7 +25,8 @@ def render_template(view: TemplatePage, links: Links, *, queued: str | None = No
              f'<span class="muted" data-k="last_at">{when(t.last_at)}</span></dd>'
              f'<dt>Parents</dt><dd>{family(view.parents)}</dd><dt>Children</dt><dd>{family(view.children)}</dd></dl>')
     body = (f'<h1>{e(t.name)} <span id="state" class="badge st-{t.state}" data-k="state_label">'
-            f'{e(t.state_label)}</span></h1>{notice}{facts}{_current(view.current)}{_verdict(view.verdict, view.current is not None)}'
+            f'{e(t.state_label)}</span></h1>{notice}{facts}{_current(view.current)}'
+            f'{_verdict(view.verdict, building=view.current is not None)}'
             f'{_request_form(t.name, links)}{_failure(view.failure)}{_timeline(view.runs)}')
     latest = view.runs[0].run_id if view.runs else ""
     return page(title=t.name, view="template", links=links, generated_at=view.generated_at, body=body,
@@ -45,7 +46,7 @@ def _current(build: CurrentBuild | None) -> str:
             f'</section>')
 
 
-def _verdict(verdict: Verdict | None, building: bool) -> str:
+def _verdict(verdict: Verdict | None, *, building: bool) -> str:
     if verdict is None:
         return ""
     reasons = "".join(f"<li>{e(r)}</li>" for r in verdict.reasons)
@@ -69,7 +70,8 @@ def _failure(failure: Failure | None) -> str:
         return ""
     step = f", in step {e(failure.step)}" if failure.step else ""
     status = f", exit status {failure.exit_status}" if failure.exit_status is not None else ""
-    lines = f'<pre tabindex="0" aria-label="Log excerpt">{e(chr(10).join(failure.lines))}</pre>' if failure.lines else ""
+    excerpt = "\n".join(failure.lines)
+    lines = f'<pre tabindex="0" aria-label="Log excerpt">{e(excerpt)}</pre>' if excerpt else ""
     return (f'<section id="failure" aria-labelledby="h-failure"><h2 id="h-failure">Last failure</h2>'
             f'<p>{e(failure.result)} {when(failure.ended_at)}{step}{status}: <strong>{e(failure.reason)}</strong></p>'
             f'<p class="muted">Run {e(failure.run_id)}</p>{lines}</section>')

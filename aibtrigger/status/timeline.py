@@ -90,7 +90,8 @@ def run_bar(run: RunRecord, now: datetime) -> RunBar:
                   sub_state=run.sub_state.value if run.sub_state else None, signal=signal_of(run),
                   requested_by=run.requested_by, reasons=run.reasons, created_at=run.created_at,
                   started_at=run.started_at, ended_at=run.ended_at,
-                  duration_seconds=max(0.0, ((run.ended_at or now) - begin).total_seconds()), message=redact(run.message))
+                  duration_seconds=max(0.0, ((run.ended_at or now) - begin).total_seconds()),
+                  message=redact(run.message))
 
 
 def failure_of(runs: list[RunRecord]) -> Failure | None:

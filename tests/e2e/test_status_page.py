@@ -134,7 +134,8 @@ def test_each_view_as_json_is_the_data_the_page_shows(stack, browser):
 
     page = get_json(page_url(stack, "/templates/ubuntu-base"))
     browser.get(page_url(stack, "/templates/ubuntu-base"))
-    assert [li.get_attribute("data-run") for li in css(browser, "ol.timeline li")] == [r["run_id"] for r in page["runs"]]
+    timeline = [li.get_attribute("data-run") for li in css(browser, "ol.timeline li")]
+    assert timeline == [r["run_id"] for r in page["runs"]]
     assert text(browser, "#state") == page["template"]["state_label"]
     assert page["verdict"]["action"] in ("build", "skip", "wait") and page["verdict"]["reasons"]
 

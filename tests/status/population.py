@@ -75,7 +75,8 @@ def _run(template: str, age: int, now: datetime, pick: random.Random) -> RunReco
                              ("E: Unable to locate package nginx-extras",)) if failed else None
     return RunRecord(run_id=f"{template}.{started:%Y%m%dT%H%M%SZ}.{age:06}", template=template,
                      request_ids=(f"r-{age}",), reasons=("schedule tick",), requested_by=("aibtrigger:schedule",),
-                     created_at=started - timedelta(seconds=20), state=RunState.FAILED if failed else RunState.SUCCEEDED,
+                     created_at=started - timedelta(seconds=20),
+                     state=RunState.FAILED if failed else RunState.SUCCEEDED,
                      started_at=started, ended_at=started + timedelta(minutes=20 + pick.randrange(30)),
                      message="build failed" if failed else "", excerpt=excerpt, source_version=OLD)
 

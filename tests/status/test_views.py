@@ -112,7 +112,8 @@ def test_lineage_draws_every_edge_with_parents_above_and_no_overlap(deps200, lin
 def test_a_running_cascade_is_highlighted():
     deps = make_deps(catalog(8), populated=False)
     parent = "ubuntu-2204-hardened-000"
-    deps.store.create_claim(Claim(template=parent, run_id=f"{parent}.1", request_id="r", state="starting", claimed_at=NOW))
+    deps.store.create_claim(Claim(template=parent, run_id=f"{parent}.1", request_id="r", state="starting",
+                                  claimed_at=NOW))
     deps.store.put_observed("gallery|/subscriptions/s/resourcegroups/images/providers/microsoft.compute/galleries/"
                             "golden/images/ubuntu-2204-hardened-000", "1.0.0")
     view = gather.lineage(deps)
@@ -153,7 +154,8 @@ def test_template_page_timeline_failure_current_build_and_verdict(links):
     assert page.verdict.action in (BUILD, SKIP, WAIT) and page.verdict.reasons
     assert page.children == ("web-tier-nginx-001",) and page.parents == ()
     html = web.template(deps, name, accept=None, links=links).body
-    assert "SECRET123" not in html and "LEAKED" not in html and "E: no such package" in html and 'data-run="' + live.run_id in html
+    assert "SECRET123" not in html and "LEAKED" not in html
+    assert "E: no such package" in html and f'data-run="{live.run_id}"' in html
 
 
 def test_a_claim_before_its_run_is_recorded_shows_starting_without_log(links):
