@@ -1,6 +1,6 @@
 """What the status page shows, as plain data: derived from records, catalog facts and a dry run. Pure.
 
-Every view is a dataclass whose `to_dict()` is the view's JSON (GET with `Accept: application/json`),
+Every view is a dataclass; `to_jsonable(view)` is the view's JSON (GET with `Accept: application/json`),
 so the HTML and the JSON cannot disagree: both are drawn from the same object.
 """
 from __future__ import annotations

@@ -93,9 +93,10 @@ def cross_site(origin: str | None, hosts: tuple[str | None, ...]) -> bool:
 
 
 def _view(view, accept: str | None, render) -> Reply:
+    fresh = {"Cache-Control": "no-store"}  # live state: no cache in between may keep a stale copy
     if wants_json(accept):
-        return Reply(200, JSON, json.dumps(to_jsonable(view)))
-    return Reply(200, HTML, render(view), {"Cache-Control": "no-store"})
+        return Reply(200, JSON, json.dumps(to_jsonable(view)), fresh)
+    return Reply(200, HTML, render(view), fresh)
 
 
 def _error(status: int, message: str, accept: str | None) -> Reply:
