@@ -140,27 +140,6 @@ def test_each_view_as_json_is_the_data_the_page_shows(stack, browser):
     assert page["verdict"]["action"] in ("build", "skip", "wait") and page["verdict"]["reasons"]
 
 
-def test_a_running_build_shows_its_sub_state_and_log_lines(stack, browser, shots):
-    browser.get(page_url(stack, "/templates/slow-example"))  # opened before it builds: live updates bring it
-    stack.cli("request", "slow-example", "--reason", "status page e2e")
-    try:
-        wait_for(stack, browser, lambda d: "working" in text(d, "#log"), "the live log to show 'working'")
-        sub_state = text(browser, "#current [data-k=sub_state]")
-        assert sub_state in ("Building", "Customizing")
-        assert text(browser, "#state") == "Building"
-        shots(browser, "status-template-building")
-        browser.get(page_url(stack))
-        row = css(browser, 'tr[data-template="slow-example"]')[0]
-        assert "st-building" in row.get_attribute("class")
-        assert row.find_element("css selector", "[data-k=sub_state]").text in ("Starting", "Building", "Customizing")
-        shots(browser, "status-overview")
-    finally:
-        stack.cli("cancel", "slow-example", check=False)
-    run = stack.wait(lambda: next((r for r in stack.deps.store.list_runs("slow-example", limit=5)
-                                   if r.is_terminal and r.published), None), what="the cancelled run")
-    assert run.state is RunState.CANCELED
-
-
 def test_a_failed_build_shows_its_excerpt(stack, browser, shots):
     result = stack.cli("request", "broken-example", "--wait", "--timeout", "120", check=False)
     assert result.returncode == 1, result.stdout
@@ -196,17 +175,40 @@ def test_the_lineage_draws_every_edge_and_links_each_node(stack, browser, shots)
 def test_request_a_build_from_the_template_page(stack, browser):
     from selenium.webdriver.common.keys import Keys
 
-    browser.get(page_url(stack, "/templates/steady-example"))
+    browser.get(page_url(stack, "/templates/ubuntu-base"))
     field = css(browser, "input#reason")[0]
     assert css(browser, "label[for=reason]")  # labelled
     field.send_keys("asked from the browser", Keys.ENTER)  # keyboard only
     wait_for(stack, browser, lambda d: "queued" in d.current_url, "the redirect back to the page")
     request_id = parse_qs(urlsplit(browser.current_url).query)["queued"][0]
     assert request_id in text(browser, "[role=status]")
-    run = stack.run_for("steady-example", request_id)
+    run = stack.run_for("ubuntu-base", request_id)
     assert run.state is RunState.SUCCEEDED and "asked from the browser" in run.reasons
     browser.refresh()
     assert css(browser, "ol.timeline li")[0].get_attribute("data-run") == run.run_id
+
+
+def test_a_running_build_appears_live_with_its_sub_state_and_log_lines(stack, browser, shots):
+    browser.get(page_url(stack))
+    browser.execute_script("window.notReloaded = true")  # the live script updates in place
+    stack.cli("request", "slow-example", "--reason", "status page e2e")
+    try:
+        row = css(browser, 'tr[data-template="slow-example"]')[0]
+        wait_for(stack, browser, lambda d: "st-building" in row.get_attribute("class"), "the overview to show it")
+        wait_for(stack, browser, lambda d: row.find_element("css selector", "[data-k=sub_state]").text
+                 in ("Building", "Customizing"), "its sub-state on the overview")
+        assert browser.execute_script("return window.notReloaded") is True
+        shots(browser, "status-overview")
+        browser.get(page_url(stack, "/templates/slow-example"))
+        wait_for(stack, browser, lambda d: "working" in text(d, "#log"), "the live log to show 'working'")
+        assert text(browser, "#current [data-k=sub_state]") in ("Building", "Customizing")
+        assert text(browser, "#state") == "Building"
+        shots(browser, "status-template-building")
+    finally:
+        stack.cli("cancel", "slow-example", check=False)
+    # The page reloads itself when the build ends: the cancelled run heads the timeline.
+    wait_for(stack, browser, lambda d: css(d, "ol.timeline li")[0].get_attribute("class") == "r-Canceled"
+             and not css(d, "#current"), "the page to show the run cancelled")
 
 
 def test_usable_at_phone_width(stack, browser, shots):
