@@ -93,7 +93,7 @@ def cross_site(origin: str | None, hosts: tuple[str | None, ...]) -> bool:
 
 
 def _view(view, accept: str | None, render) -> Reply:
-    fresh = {"Cache-Control": "no-store"}  # live state: no cache in between may keep a stale copy
+    fresh = {"Cache-Control": "no-store", "Vary": "Accept"}  # live state, HTML or JSON by Accept: never cached
     if wants_json(accept):
         return Reply(200, JSON, json.dumps(to_jsonable(view)), fresh)
     return Reply(200, HTML, render(view), fresh)
