@@ -2,7 +2,8 @@
 and the dry run; the views themselves are computed by the pure modules beside this one.
 
 The overview costs a fixed number of listings (summaries, claims, observed sources, the dry run's)
-plus one point read per run shown, a few at a time: no scan of the whole run history.
+plus one point read per run shown, a few at a time: no scan of the whole run history; and a status
+read per build in progress (live.py, kept a few seconds).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aibtrigger.domain.records import TemplateSummary
 from aibtrigger.errors import AibTriggerError
 from aibtrigger.service_layer.planning import dry_run
 from aibtrigger.status.lineage_view import Lineage, layout
+from aibtrigger.status.live import live_statuses
 from aibtrigger.status.model import Overview, TemplateRow, count_states, template_row
 from aibtrigger.status.timeline import TemplatePage, current_build, failure_of, run_bar, verdict_of
 
@@ -43,14 +45,16 @@ def template_page(deps, name: str) -> TemplatePage:
     summary = deps.store.get_summary(name)
     last = next((r for r in runs if r.run_id == summary.last_counted_run), None) or \
         (deps.store.get_run(summary.last_counted_run) if summary.last_counted_run else None)
-    row = template_row(index.facts[name], summary=summary, claim=claim, current=current, last=last,
+    live = live_statuses(deps.backend, [current] if current is not None else []).get(name)
+    row = template_row(index.facts[name], summary=summary, claim=claim, current=current, last=last, live=live,
                        decision=decision, observed=_observed(deps.store.get_observed(), index.facts[name]))
     # The backend's log is the current run's only once the backend confirmed it (state set).
-    log_text = _read_log(deps, name) if current is not None and current.state is not None else None
+    confirmed = current is not None and current.state is not None and not current.is_terminal
+    log_text = _read_log(deps, name) if confirmed else None
     return TemplatePage(
         generated_at=now, template=row, parents=tuple(sorted(index.graph.parents(name))),
         children=tuple(sorted(index.graph.children(name))), verdict=verdict_of(decision),
-        current=current_build(claim.run_id, current, log_text, now) if claim is not None else None,
+        current=current_build(claim.run_id, current, live, log_text, now) if claim is not None else None,
         failure=failure_of(runs), runs=tuple(run_bar(r, now) for r in runs))
 
 
@@ -63,12 +67,13 @@ def _rows(deps) -> list[TemplateRow]:
     wanted = [c.run_id for c in claims.values()]
     wanted += [s.last_counted_run for s in summaries.values() if s.last_counted_run]
     runs = _get_runs(store, wanted)
+    live = live_statuses(deps.backend, [runs[c.run_id] for c in claims.values() if c.run_id in runs])
     rows = []
     for entry in deps.catalog.templates:
         summary = summaries.get(entry.name) or TemplateSummary(entry.name)
         claim = claims.get(entry.name)
         rows.append(template_row(
-            index.facts[entry.name], summary=summary, claim=claim,
+            index.facts[entry.name], summary=summary, claim=claim, live=live.get(entry.name),
             current=runs.get(claim.run_id) if claim else None, last=runs.get(summary.last_counted_run or ""),
             decision=decisions.get(entry.name), observed=_observed(observed, index.facts[entry.name])))
     return rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 
-from aibtrigger.domain.model import RunState
+from aibtrigger.domain.model import BuildStatus, RunState
 from aibtrigger.domain.planner_types import BUILD, WAIT, Decision
 from aibtrigger.domain.records import Claim, RunRecord, TemplateSummary
 from aibtrigger.domain.versions import is_newer, version_of
@@ -70,14 +70,16 @@ def template_state(*, paused: bool, summary: TemplateSummary, claim: Claim | Non
 
 
 def template_row(facts, *, summary: TemplateSummary, claim: Claim | None, current: RunRecord | None,
-                 last: RunRecord | None, decision: Decision | None, observed: str | None) -> TemplateRow:
-    """`facts`: the planner index's TemplateFacts of the template; `current`: the claim's run, if recorded."""
+                 last: RunRecord | None, decision: Decision | None, observed: str | None,
+                 live: BuildStatus | None = None) -> TemplateRow:
+    """`facts`: the planner index's TemplateFacts of the template; `current`: the claim's run, if recorded;
+    `live`: the backend's status of that run now, fresher than the record's."""
     state = template_state(paused=facts.paused, summary=summary, claim=claim, last=last, decision=decision)
     built_from = version_of(summary.last_success_source_version) if summary.last_success_source_version else None
     shown = current if claim is not None and current is not None else last
     return TemplateRow(
         name=facts.name, state=state, state_label=STATES[state],
-        sub_state=_sub_state(current) if claim is not None else None,
+        sub_state=_sub_state(current, live) if claim is not None else None,
         source=facts.label + facts.where + (f" (pinned {facts.pinned})" if facts.pinned else ""),
         built_from=built_from, observed=observed,
         newer_observed=bool(observed and built_from and is_newer(observed, built_from)),
@@ -86,13 +88,13 @@ def template_row(facts, *, summary: TemplateSummary, claim: Claim | None, curren
         run_id=shown.run_id if shown is not None else None, verdict=decision.action if decision else None)
 
 
-def _sub_state(run: RunRecord | None) -> str:
-    """What the running build is doing, as far as it is known."""
+def _sub_state(run: RunRecord | None, live: BuildStatus | None) -> str:
+    """What the running build is doing, as far as it is known: the backend's word first."""
+    if live is not None and live.run_state is not None:
+        return (live.run_sub_state or live.run_state).value
     if run is None or run.state is None:
         return "Starting"
-    if run.sub_state is not None:
-        return run.sub_state.value
-    return run.state.value
+    return (run.sub_state or run.state).value
 
 
 def count_states(rows: list[TemplateRow]) -> dict[str, int]:

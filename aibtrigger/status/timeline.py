@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aibtrigger.domain.logexcerpt import redact
-from aibtrigger.domain.model import RunState
+from aibtrigger.domain.model import BuildStatus, RunState
 from aibtrigger.domain.planner_types import Decision
 from aibtrigger.domain.records import RunRecord
 from aibtrigger.status.model import TemplateRow
@@ -107,8 +107,14 @@ def failure_of(runs: list[RunRecord]) -> Failure | None:
     return None
 
 
-def current_build(run_id: str, run: RunRecord | None, log_text: str | None, now: datetime) -> CurrentBuild | None:
-    """The claimed build `run_id`; before its run is recorded it is only "Starting"."""
+def current_build(run_id: str, run: RunRecord | None, live: BuildStatus | None, log_text: str | None,
+                  now: datetime) -> CurrentBuild | None:
+    """The claimed build `run_id`; before its run is recorded it is only "Starting".
+
+    `live`: the backend's status now, when it is this run's. The record is only as fresh as the last
+    poll (with a history, the first comes near the expected end), so the state and sub-state shown
+    are the backend's own: a cancel or a new phase shows at once.
+    """
     if run is None:
         return CurrentBuild(run_id=run_id, state="Starting", sub_state=None, started_at=None, elapsed_seconds=0.0,
                             log_tail=())
@@ -116,8 +122,10 @@ def current_build(run_id: str, run: RunRecord | None, log_text: str | None, now:
         return None
     begin = run.started_at or run.created_at
     lines = [redact(line) for line in (log_text or "").splitlines() if line.strip()]
-    return CurrentBuild(run_id=run.run_id, state=run.state.value if run.state else "Starting",
-                        sub_state=run.sub_state.value if run.sub_state else None, started_at=run.started_at,
+    state = live.run_state if live is not None and live.run_state is not None else run.state
+    sub_state = live.run_sub_state if live is not None and live.run_state is not None else run.sub_state
+    return CurrentBuild(run_id=run.run_id, state=state.value if state else "Starting",
+                        sub_state=sub_state.value if sub_state else None, started_at=run.started_at,
                         elapsed_seconds=max(0.0, (now - begin).total_seconds()),
                         log_tail=tuple(lines[-LOG_TAIL_LINES:]))
 

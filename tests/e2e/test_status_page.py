@@ -184,8 +184,10 @@ def test_request_a_build_from_the_template_page(stack, browser):
     assert request_id in text(browser, "[role=status]")
     run = stack.run_for("ubuntu-base", request_id)
     assert run.state is RunState.SUCCEEDED and "asked from the browser" in run.reasons
-    browser.refresh()
-    assert css(browser, "ol.timeline li")[0].get_attribute("data-run") == run.run_id
+    # The page reloads itself as the build starts and ends: it ends up showing the finished run on top.
+    wait_for(stack, browser, lambda d: css(d, "ol.timeline li")[0].get_attribute("data-run") == run.run_id
+             and not css(d, "#current"), "the page to show the finished run")
+    assert css(browser, "ol.timeline li")[0].get_attribute("class") == "r-Succeeded"
 
 
 def test_a_running_build_appears_live_with_its_sub_state_and_log_lines(stack, browser, shots):
@@ -206,9 +208,9 @@ def test_a_running_build_appears_live_with_its_sub_state_and_log_lines(stack, br
         shots(browser, "status-template-building")
     finally:
         stack.cli("cancel", "slow-example", check=False)
-    # The page reloads itself when the build ends: the cancelled run heads the timeline.
-    wait_for(stack, browser, lambda d: css(d, "ol.timeline li")[0].get_attribute("class") == "r-Canceled"
-             and not css(d, "#current"), "the page to show the run cancelled")
+    # The backend's own state, at once: the run record learns it only at its next poll.
+    wait_for(stack, browser, lambda d: text(d, "#current [data-k=state]") in ("Canceling", "Canceled"),
+             "the page to show the build canceling")
 
 
 def test_usable_at_phone_width(stack, browser, shots):

@@ -4,7 +4,7 @@ import re
 from datetime import timedelta
 
 from aibtrigger.domain.lineage import LineageGraph
-from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
+from aibtrigger.domain.model import BuildStatus, FailureExcerpt, RunState, RunSubState
 from aibtrigger.domain.planner_types import BUILD, SKIP, WAIT, Decision
 from aibtrigger.domain.records import Claim, RunRecord, TemplateSummary
 from aibtrigger.status import gather, web
@@ -141,7 +141,8 @@ def test_template_page_timeline_failure_current_build_and_verdict(links):
         deps.store.put_run(record)
     deps.store.create_claim(Claim(template=name, run_id=live.run_id, request_id="r", state="running",
                                   claimed_at=live.created_at))
-    deps.backend.start_run(name)
+    deps.backend.start_run(name)  # the backend is further on than the last poll recorded:
+    deps.backend.status[name] = BuildStatus(RunState.RUNNING, RunSubState.VALIDATING, live.started_at)
     deps.backend.logs[name] = "\n".join(f"line {i}" for i in range(100)) + "\nurl?sig=SECRET123&x=1\n"
     page = gather.template_page(deps, name)
     assert [r.run_id for r in page.runs] == [live.run_id, ok.run_id, failed.run_id]
@@ -149,7 +150,7 @@ def test_template_page_timeline_failure_current_build_and_verdict(links):
     assert page.runs[1].duration_seconds == 20 * 60
     assert (page.failure.run_id, page.failure.exit_status) == (failed.run_id, 100)
     assert page.failure.lines == ("E: no such package", "GET ?sig=***")
-    assert page.current.sub_state == "Customizing" and len(page.current.log_tail) == LOG_TAIL_LINES
+    assert page.current.sub_state == "Validating" and len(page.current.log_tail) == LOG_TAIL_LINES
     assert page.current.log_tail[-1] == "url?sig=***&x=1" and page.current.log_tail[0] == "line 61"
     assert page.verdict.action in (BUILD, SKIP, WAIT) and page.verdict.reasons
     assert page.children == ("web-tier-nginx-001",) and page.parents == ()
@@ -188,3 +189,39 @@ def test_json_of_the_template_page_is_its_view_model(deps200, links):
     data = json.loads(web.template(deps200, name, accept="application/json", links=links).body)
     assert data == json.loads(json.dumps(to_jsonable(gather.template_page(deps200, name))))
     assert data["template"]["name"] == name and len(data["runs"]) == 6
+
+
+def building(name="ubuntu-2204-hardened-000", backend_status=None):
+    """A template whose recorded run is Running/Building; the backend says `backend_status`."""
+    deps = make_deps(catalog(2), populated=False)
+    live = run(name, RunState.RUNNING, 5, sub_state=RunSubState.BUILDING)
+    deps.store.put_run(live)
+    deps.store.create_claim(Claim(template=name, run_id=live.run_id, request_id="r", state="running",
+                                  claimed_at=live.created_at))
+    if backend_status is not None:
+        deps.backend.status[name] = backend_status(live)
+    return deps, name
+
+
+def test_the_backend_status_of_another_run_is_not_shown_as_the_current_build():
+    before = NOW - timedelta(hours=2)  # the previous build, still what the backend reports
+    deps, name = building(backend_status=lambda _: BuildStatus(RunState.CANCELED, None, before, before))
+    page = gather.template_page(deps, name)
+    assert (page.current.state, page.current.sub_state, page.template.sub_state) == ("Running", "Building", "Building")
+
+
+def test_a_backend_that_cannot_answer_leaves_the_recorded_state():
+    deps, name = building()
+    deps.backend.templates.discard(name)  # get_status raises TemplateNotFoundError
+    assert gather.template_page(deps, name).current.sub_state == "Building"
+
+
+def test_the_overview_asks_the_backend_once_per_build_however_many_look():
+    deps, name = building(backend_status=lambda r: BuildStatus(RunState.CANCELING, None, r.started_at))
+    reads = []
+    get_status = deps.backend.get_status
+    deps.backend.get_status = lambda template: reads.append(template) or get_status(template)
+    for _ in range(5):
+        row = next(r for r in gather.overview(deps).templates if r.name == name)
+        assert row.sub_state == "Canceling"  # the backend's word, the record still says Building
+    assert reads == [name]
