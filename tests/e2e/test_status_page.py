@@ -88,13 +88,13 @@ def text(driver, selector: str) -> str:
 
 
 def wait_for(stack, driver, predicate, what: str, timeout: float = 90):
-    """Polls `predicate(driver)`; browser exceptions (an element replaced by a reload) mean 'not yet'."""
+    """Polls `predicate(driver)`; an element replaced or not there yet (the page reloading) means 'not yet'."""
     from selenium.common.exceptions import WebDriverException
 
     def check():
         try:
             return predicate(driver)
-        except WebDriverException:
+        except (WebDriverException, IndexError):
             return None
 
     return stack.wait(check, timeout=timeout, what=what)
@@ -206,11 +206,14 @@ def test_a_running_build_appears_live_with_its_sub_state_and_log_lines(stack, br
         assert text(browser, "#current [data-k=sub_state]") in ("Building", "Customizing")
         assert text(browser, "#state") == "Building"
         shots(browser, "status-template-building")
+        shown = css(browser, "#current")[0].get_attribute("data-run")
     finally:
         stack.cli("cancel", "slow-example", check=False)
-    # The backend's own state, at once: the run record learns it only at its next poll.
-    wait_for(stack, browser, lambda d: text(d, "#current [data-k=state]") in ("Canceling", "Canceled"),
-             "the page to show the build canceling")
+    # The backend's own state at once (the run record learns it at its next poll: seconds without a
+    # history, near the expected end with one); once recorded, the page reloads with the run ended.
+    wait_for(stack, browser, lambda d: text(d, "#current [data-k=state]") in ("Canceling", "Canceled")
+             or css(d, f'ol.timeline li[data-run="{shown}"]')[0].get_attribute("class") == "r-Canceled",
+             "the page to show the build canceling or canceled")
 
 
 def test_usable_at_phone_width(stack, browser, shots):
