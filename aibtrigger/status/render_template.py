@@ -16,14 +16,14 @@ def render_template(view: TemplatePage, links: Links, *, queued: str | None = No
     notice = (f'<p class="notice" role="status">Build requested (request {e(queued)}): it shows here once it '
               f'starts, or its outcome says why not (<code>aibtrigger outcomes</code>).</p>' if queued else "")
     notice += f'<p class="error" role="alert">{e(error)}</p>' if error else ""
-    family = lambda names: ", ".join(f'<a href="{e(links.template(n))}">{e(n)}</a>' for n in names) or "none"
     facts = (f'<dl class="facts" id="facts"><dt>Source</dt><dd>{e(t.source)}</dd>'
              f'<dt>Built from</dt><dd data-k="built_from">{e(t.built_from)}</dd>'
              f'<dt>Newest seen</dt><dd><span data-k="observed">{e(t.observed)}</span> '
              f'<span class="newer" data-k="newer_observed">{"newer" if t.newer_observed else ""}</span></dd>'
              f'<dt>Last result</dt><dd><span data-k="last_result">{e(t.last_result)}</span> '
              f'<span class="muted" data-k="last_at">{when(t.last_at)}</span></dd>'
-             f'<dt>Parents</dt><dd>{family(view.parents)}</dd><dt>Children</dt><dd>{family(view.children)}</dd></dl>')
+             f'<dt>Parents</dt><dd>{_family(view.parents, links)}</dd>'
+             f'<dt>Children</dt><dd>{_family(view.children, links)}</dd></dl>')
     body = (f'<h1>{e(t.name)} <span id="state" class="badge st-{t.state}" data-k="state_label">'
             f'{e(t.state_label)}</span></h1>{notice}{facts}{_current(view.current)}'
             f'{_verdict(view.verdict, building=view.current is not None)}'
@@ -31,6 +31,10 @@ def render_template(view: TemplatePage, links: Links, *, queued: str | None = No
     latest = view.runs[0].run_id if view.runs else ""
     return page(title=t.name, view="template", links=links, generated_at=view.generated_at, body=body,
                 attrs=f' data-latest="{e(latest)}"')
+
+
+def _family(names: tuple[str, ...], links: Links) -> str:
+    return ", ".join(f'<a href="{e(links.template(name))}">{e(name)}</a>' for name in names) or "none"
 
 
 def _current(build: CurrentBuild | None) -> str:
