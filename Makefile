@@ -58,3 +58,16 @@ infra-check: setup $(INFRA_VENV)/.installed
 clean: clean-infra
 clean-infra:
 	rm -rf $(INFRA_VENV)
+
+# --- Status page browser tests (tests/e2e/test_status_page.py) ---------------------------------
+# Debian's Chromium and its driver, driven by Selenium (pointed at /usr/bin/chromedriver: Selenium
+# Manager cannot download a browser here). `make test` installs them when missing and exports
+# AIBTRIGGER_REQUIRE_BROWSER=1, so the browser tests fail (never skip) without them.
+.PHONY: browser
+
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update && apt-get install -y chromium chromium-driver; fi
+
+test: browser
+test: export AIBTRIGGER_REQUIRE_BROWSER := 1

@@ -2,8 +2,8 @@
 SDK clients are built on first use by aibtrigger.bootstrap, so a cold start pays only for what runs."""
 import azure.functions as func
 
-from aibtrigger.entrypoints import eventgrid, http, queues, timers
+from aibtrigger.entrypoints import eventgrid, http, queues, status, timers
 
 app = func.FunctionApp()
-for blueprint in (queues.bp, http.bp, eventgrid.bp, timers.bp):
+for blueprint in (queues.bp, http.bp, eventgrid.bp, timers.bp, status.bp):
     app.register_functions(blueprint)

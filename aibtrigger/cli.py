@@ -54,6 +54,7 @@ def cmd_dev(args) -> int:
                        message_visibility=args.message_visibility) as host:
         print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop); from another terminal: "
               f"`aibtrigger runs`, `aibtrigger request NAME`, ...", flush=True)
+        print(f"aibtrigger dev: status page at {host.base_url}/api/status", flush=True)
         try:
             while not stop.wait(0.5):  # short waits keep Ctrl-C responsive
                 pass

@@ -26,6 +26,7 @@ SCRIPTS = [
     ("P6", "p6_burst.py", "burst: 1,000 requests drained by the dev host"),
     ("P7", "p7_reconcile.py", "reconciler: one pass over 10,000 templates, idle and with 200 dead chains"),
     ("P8", "p8_builds.py", "local builds: cold and warm `try` against the old directory-based build"),
+    ("P9", "p9_status_page.py", "status page: the 200-template overview against its JSON"),
 ]
 BUDGET_SECONDS = 15 * 60
 

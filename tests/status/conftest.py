@@ -1,0 +1,35 @@
+import pytest
+
+from aibtrigger.adapters.logstore import InMemoryLogStore
+from aibtrigger.adapters.publisher import InMemoryPublisher
+from aibtrigger.adapters.queues import InMemoryQueue
+from aibtrigger.adapters.state_store import InMemoryStateStore
+from aibtrigger.service_layer.deps import Deps
+from aibtrigger.status.html_page import Links
+from tests.fakes import Clock, FakeSources, ScriptedBackend
+from tests.status.population import NOW, catalog, populate
+
+
+def make_deps(templates, *, populated: bool = True) -> Deps:
+    clock = Clock(NOW)
+    store = InMemoryStateStore()
+    if populated:
+        populate(store, templates)
+    return Deps(catalog=templates, store=store, backend=ScriptedBackend(clock, {t.name for t in templates.templates}),
+                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(), sources=FakeSources(),
+                clock=clock)
+
+
+@pytest.fixture(scope="module")
+def catalog200():
+    return catalog(200)
+
+
+@pytest.fixture
+def deps200(catalog200):
+    return make_deps(catalog200)
+
+
+@pytest.fixture
+def links():
+    return Links("/api/status", "key&1")
