@@ -50,7 +50,7 @@ def populate(store, catalog, *, runs_per_template: int = 6, now: datetime = NOW)
         pick = random.Random(index)
         runs = [_run(entry.name, k, now, pick) for k in range(runs_per_template)]
         for run in runs:
-            store.put_run(run)
+            store.save_run(run)
         failures = sum(1 for _ in _leading(runs, lambda r: r.state is RunState.FAILED))
         success = next((r for r in runs if r.state is RunState.SUCCEEDED), None)
         store.put_summary(TemplateSummary(
@@ -62,7 +62,7 @@ def populate(store, catalog, *, runs_per_template: int = 6, now: datetime = NOW)
                             request_ids=("r-live",), reasons=("source changed",), requested_by=("aibtrigger:source",),
                             created_at=now - timedelta(minutes=12), state=RunState.RUNNING,
                             sub_state=RunSubState.CUSTOMIZING, started_at=now - timedelta(minutes=11))
-            store.put_run(run)
+            store.save_run(run)
             store.create_claim(Claim(template=entry.name, run_id=run.run_id, request_id="r-live", state="running",
                                      claimed_at=run.created_at, reasons=run.reasons, request_ids=run.request_ids))
 

@@ -120,10 +120,10 @@ def test_a_running_cascade_is_highlighted():
     states = {n.name: n.state for n in view.nodes}
     active = {(e.parent, e.child) for e in view.edges if e.active}
     assert states[parent] == "building"
-    # 000 -> web-tier 002 -> payments 006, and 000 -> web-tier 004 (its child 005 is paused). 001 is only
-    # due, not building: 001 -> web-tier 003 -> payments 007 wait for it, but no cascade runs there.
+    # 000 -> web-tier 002 -> payments 006, and 000 -> web-tier 004 (its child 005 is paused). 001 was never
+    # built and nothing builds it by itself (a sweep promises no first build): its line waits for nothing.
     assert states["payments-service-005"] == "paused"
-    assert {states[n] for n in ("web-tier-nginx-003", "payments-service-007")} == {"waiting"}
+    assert {states[n] for n in ("web-tier-nginx-003", "payments-service-007")} == {"new"}
     assert active == {(parent, "web-tier-nginx-002"), (parent, "web-tier-nginx-004"),
                       ("web-tier-nginx-002", "payments-service-006")}
     html = web.lineage(deps, accept=None, links=Links("/api/status")).body
@@ -138,7 +138,7 @@ def test_template_page_timeline_failure_current_build_and_verdict(links):
     ok = run(name, RunState.SUCCEEDED, 200, requested_by=("aibtrigger:source", "bob"))
     live = run(name, RunState.RUNNING, 5, sub_state=RunSubState.CUSTOMIZING)
     for record in (failed, ok, live):
-        deps.store.put_run(record)
+        deps.store.save_run(record)
     deps.store.create_claim(Claim(template=name, run_id=live.run_id, request_id="r", state="running",
                                   claimed_at=live.created_at))
     deps.backend.start_run(name)  # the backend is further on than the last poll recorded:
@@ -171,7 +171,7 @@ def test_a_claim_before_its_run_is_recorded_shows_starting_without_log(links):
 def test_names_reasons_and_logs_are_escaped(links):
     deps = make_deps(catalog(2), populated=False)
     name = "ubuntu-2204-hardened-000"
-    deps.store.put_run(run(name, RunState.FAILED, 30, reasons=("<script>alert(1)</script>",), message="a&b"))
+    deps.store.save_run(run(name, RunState.FAILED, 30, reasons=("<script>alert(1)</script>",), message="a&b"))
     html = web.template(deps, name, accept=None, links=links).body
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "a&amp;b" in html
 
@@ -195,7 +195,7 @@ def building(name="ubuntu-2204-hardened-000", backend_status=None):
     """A template whose recorded run is Running/Building; the backend says `backend_status`."""
     deps = make_deps(catalog(2), populated=False)
     live = run(name, RunState.RUNNING, 5, sub_state=RunSubState.BUILDING)
-    deps.store.put_run(live)
+    deps.store.save_run(live)
     deps.store.create_claim(Claim(template=name, run_id=live.run_id, request_id="r", state="running",
                                   claimed_at=live.created_at))
     if backend_status is not None:
