@@ -306,3 +306,31 @@ def test_the_reconciler_gives_the_events_their_time_then_builds_what_they_missed
     assert line.startswith("base: build requested (started)") and "22.04.1 -> 22.04.2" in line
     run = deps.store.list_runs("base")[0]
     assert run.upstream == "platform/westeurope/canonical/ubuntu/22_04@22.04.2"
+
+
+def test_plan_says_what_the_next_reconciler_pass_does(deps, clock):
+    """`aibtrigger plan` (the dry run) and the reconciler read the same sweep: every template the plan
+    says `build` is requested by the next pass (once the events had their time), and no other."""
+    from aibtrigger.domain.planner_types import BUILD
+    from aibtrigger.domain.records import TemplateSummary
+    from aibtrigger.service_layer.planning import dry_run
+    from tests.unit.conftest import make_catalog
+
+    deps.catalog = make_catalog("owed", "current", "failed", "never", "busy", "paused", paused=("paused",))
+    deps.backend.templates |= {"owed", "current", "failed", "never", "busy", "paused"}
+    deps.store.put_observed("platform|westeurope|canonical|ubuntu|22_04", "22.04.2", at=clock())
+    for name, used in (("owed", "22.04.1"), ("current", "22.04.2"), ("paused", "22.04.1"), ("busy", "22.04.1")):
+        deps.store.put_summary(TemplateSummary(name, last_success_at=clock(), last_success_source_version=used))
+    deps.store.put_summary(TemplateSummary("failed", consecutive_failures=2,
+                                           last_upstream="platform/westeurope/canonical/ubuntu/22_04@22.04.2"))
+    request(deps, "busy", msg_id="b1")
+    clock.advance(seconds=deps.lease_margin.total_seconds())
+    plan = {d.template: d for d in dry_run(deps)}
+    assert {n: d.action for n, d in plan.items()} == {"owed": "build", "current": "skip", "failed": "skip",
+                                                     "never": "skip", "busy": "wait", "paused": "skip"}
+    assert plan["busy"].reasons[0].startswith("building now")
+    assert plan["never"].reasons[-1].endswith("`aibtrigger request never` builds it")
+    before = set(deps.backend.runs_started)
+    reconcile(deps)
+    assert sorted(deps.backend.runs_started) == sorted(["busy", "owed"])
+    assert {n for n, d in plan.items() if d.action == BUILD} == set(deps.backend.runs_started) - before
