@@ -74,7 +74,8 @@ def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
                                              detail=f"follow-up not needed after {run.run_id}: {unwanted}"))
         return
     successor = deps.store.replace_claim(new_claim(
-        claim.template, deps, request_id=hand_off_id, reasons=waiting.reasons, request_ids=waiting.request_ids,
+        claim.template, deps, request_id=hand_off_id, reasons=waiting.reasons,
+        request_ids=waiting.request_ids + (hand_off_id,),  # names the run it follows, in its record
         requested_by=waiting.requested_by, upstream=waiting.upstream, manual=waiting.manual, etag=claim.etag))
     try:
         start_claimed(successor, deps)

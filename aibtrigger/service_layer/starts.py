@@ -17,7 +17,7 @@ from aibtrigger.domain.model import BuildStatus, RunState
 from aibtrigger.domain.records import Claim, RunRecord
 from aibtrigger.domain.runstate import belongs_to_run, poll_delay
 from aibtrigger.errors import BuildAlreadyActiveError, ConcurrencyError, first_line
-from aibtrigger.service_layer.claims import expected_duration, lease_for, send_poll, update_claim
+from aibtrigger.service_layer.claims import StaleChainError, expected_duration, lease_for, send_poll, update_claim
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 
@@ -28,6 +28,12 @@ ADOPTED = "adopted a build that was already running"
 def start_claimed(claim: Claim, deps: Deps) -> str | None:
     """How the build started ('Run invoked' or ADOPTED), or None when it must wait (lease set)."""
     deps.catalog.get(claim.template)  # UnknownTemplateError: a template that left the catalog never starts
+    current = deps.store.get_claim(claim.template)  # a duplicate delivery may hold a copy from before
+    if current is None or current.run_id != claim.run_id:
+        raise StaleChainError(f"the claim on {claim.template!r} moved on from {claim.run_id}")
+    if current.state != "starting":
+        return "Run invoked"  # another delivery of the same request started it meanwhile
+    claim = current
     status = deps.backend.get_status(claim.template)
     if _ours(status, claim, deps):
         return _running(claim, status, deps)

@@ -163,6 +163,7 @@ def test_a_version_still_being_created_is_not_usable(service, unique, tmp_path):
 
 
 def test_a_target_naming_its_version_gets_that_version_and_its_target_regions_recorded(service, unique, tmp_path):
+    from aibtrigger.adapters.local.capture import artifact_of
     from aibtrigger.adapters.local.distribute import Distributor
     from aibtrigger.adapters.local.sources import ResolvedSource
     from aibtrigger.catalog import SharedImageDistributor
@@ -174,8 +175,8 @@ def test_a_target_naming_its_version_gets_that_version_and_its_target_regions_re
     source = ResolvedSource(ancestor={"type": "PlatformImage", "id": "p", "version": "1"}, exact_version="1", version="1")
     gallery = LocalGallery(service)
     distributor = Distributor(service, gallery, template="t", build_id="b1", source=source)
-    output = distributor.distribute(target, _artifact(tmp_path, "built"))
+    output = distributor.distribute(target, [artifact_of(_artifact(tmp_path, "built"), "rootfs-tar-gzip")])
     assert output["properties"]["artifactId"] == f"{image}/versions/3.1.4"
     assert gallery.get_version(f"{image}/versions/3.1.4")["targetRegions"] == [{"name": "westeurope", "replicaCount": 2}]
     with pytest.raises(DistributeError, match="3.1.4"):  # as AIB: the version asked for exists already
-        distributor.distribute(target, _artifact(tmp_path, "again"))
+        distributor.distribute(target, [artifact_of(_artifact(tmp_path, "again"), "rootfs-tar-gzip")])

@@ -2,6 +2,7 @@
 on success. Over the busybox image (the catalog's source has no version yet: the default is used)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -91,9 +92,9 @@ def test_a_rootfs_tarball_of_yours_publishes_as_a_marketplace_and_a_gallery_vers
         return subprocess.run([sys.executable, "-m", "aibtrigger.cli", *args], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
 
-    published = cli("marketplace", "publish", "--sku", f"mine-{unique}", "--rootfs", str(mine))
+    published = cli("marketplace", "publish", "--sku", f"mine-{unique}", "--rootfs", str(mine), "--json")
     assert published.returncode == 0, published.stderr
-    version = published.stdout.strip()
+    version = json.loads(published.stdout)["version"]
     service = blob_service(azurite.connection_string)
     archive = LocalMarketplace(service).download("westeurope", "Canonical", "0001-com-ubuntu-server-jammy",
                                                  f"mine-{unique}", version, tmp_path / "m")

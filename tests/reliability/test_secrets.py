@@ -170,6 +170,11 @@ class SpillingStore(InMemoryStateStore):
             raise StorageError(f"table storage failed: could not reach the account with {CONNECTION}")
         return super().save_run(run)
 
+    def create_claim(self, claim):
+        if claim.template == "api":
+            raise StorageError(f"table storage failed: could not reach the account with {CONNECTION}")
+        return super().create_claim(claim)
+
 
 def _memory_deps() -> Deps:
     definition = {"source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu", "sku": "22_04",

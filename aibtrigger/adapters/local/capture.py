@@ -34,9 +34,9 @@ class Artifact:
 
 
 def capture(root: Path, folder: Path, *, disk: bool) -> list[Artifact]:
-    artifacts = [_described(pack(root, folder / ROOTFS_NAME), "rootfs-tar-gzip")]
+    artifacts = [artifact_of(pack(root, folder / ROOTFS_NAME), "rootfs-tar-gzip")]
     if disk:
-        artifacts.append(_described(ext4_image(root, folder / DISK_NAME), "raw-ext4"))
+        artifacts.append(artifact_of(ext4_image(root, folder / DISK_NAME), "raw-ext4"))
     return artifacts
 
 
@@ -63,7 +63,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _described(path: Path, kind: str) -> Artifact:
+def artifact_of(path: Path, kind: str) -> Artifact:
     return Artifact(path.name, path, kind, sha256_of(path), path.stat().st_size)
 
 
