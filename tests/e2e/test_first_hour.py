@@ -231,9 +231,3 @@ def test_a_demo_stopped_while_waiting_for_its_cascade_cancels_it_and_leaves_no_p
     assert re.search(r"quiet-child: run \S+ Canceled", text) and "Traceback" not in text, text[-3000:]
     assert processes.alive() == [], text[-2000:]
 
-
-def processes_cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-    except OSError:
-        return []
