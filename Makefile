@@ -4,13 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean lock lint lint-fix
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# Exactly the lock, nothing else: a new venv each time the lock changes (a reused one would keep
+# packages the lock dropped), every file checked against its hash, then the project without deps.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -57,3 +60,32 @@ infra-check: setup $(INFRA_VENV)/.installed
 clean: clean-infra
 clean-infra:
 	rm -rf $(INFRA_VENV)
+
+# --- Lock, lint and types ---------------------------------------------------------------------
+# pyproject.toml holds the ranges; `make lock` resolves them once with uv, for the platform Azure
+# runs (Python 3.11 on Linux), into two hashed locks: requirements.txt (runtime: what the Functions
+# remote build installs) and requirements-dev.lock (runtime + [dev], held to the same runtime pins).
+# It keeps the current pins where the ranges still allow them; to move on:
+# `make lock LOCK_ARGS=--upgrade` (everything) or `LOCK_ARGS="--upgrade-package azure-core"`.
+LOCK_ARGS ?=
+LOCK_FLAGS = --python-version 3.11 --python-platform linux --generate-hashes --quiet \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+
+# Order-only: uv comes from the venv as it is; a stale venv must not block re-locking.
+lock: | $(VENV)/.installed
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) --output-file requirements.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --constraint requirements.txt $(LOCK_FLAGS) \
+		--output-file requirements-dev.lock
+
+LINT_PATHS := aibtrigger tests bench function_app.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy aibtrigger
+
+# The fixes ruff can make by itself (imports, pyupgrade, ...), then the formatter; run by hand,
+# review the diff. What is left for `make lint` needs a person.
+lint-fix: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
