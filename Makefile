@@ -9,10 +9,14 @@ PYTEST_ARGS ?=
 setup: $(VENV)/.installed node_modules/.installed
 
 # Exactly the lock, nothing else: a new venv each time the lock changes (a reused one would keep
-# packages the lock dropped), every file checked against its hash, then the project without deps.
-$(VENV)/.installed: pyproject.toml requirements-dev.lock
+# packages the lock dropped), every file checked against its hash; then the project without deps,
+# again (seconds) whenever pyproject.toml changes.
+$(VENV)/.locked: requirements-dev.lock
 	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.locked pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
