@@ -37,7 +37,7 @@ bench: setup
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) node_modules .aibtrigger .pytest_cache
+	rm -rf $(VENV) node_modules .aibtrigger .pytest_cache .mypy_cache .ruff_cache
 
 # --- Infrastructure checks (infra/, tests/infra) ----------------------------------------------
 # checkov pins many packages, so it gets its own venv (.venv-infra), never the app's. `make test`

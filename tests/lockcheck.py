@@ -12,6 +12,13 @@ from packaging.utils import canonicalize_name
 
 # The project itself, as uv names it in `# via` when a pin is asked for by pyproject.toml.
 ROOT = "aibtrigger"
+# What the locks are resolved for (`make lock`): a range whose marker excludes it is not pinned.
+TARGET = {
+    "python_version": "3.11",
+    "python_full_version": "3.11.0",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+}
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
 _VIA_ONE = re.compile(r"^\s+# via (?P<who>.+)$")
@@ -63,6 +70,8 @@ def range_disagreements(ranges: list[str], pins: dict[str, Pin]) -> list[str]:
     problems = []
     for text in ranges:
         wanted = Requirement(text)
+        if wanted.marker is not None and not wanted.marker.evaluate(TARGET):
+            continue
         name = canonicalize_name(wanted.name)
         pin = pins.get(name)
         if pin is None:

@@ -91,6 +91,10 @@ def test_a_removed_range_leaves_its_pin_and_what_only_it_needed_unasked():
     ]
 
 
+def test_a_range_for_another_platform_needs_no_pin():
+    assert range_disagreements(['pywin32>=306; sys_platform == "win32"', "azure-core>=1.30"], parse_lock(GOOD)) == []
+
+
 def test_a_pin_without_hash_or_a_loose_requirement_is_refused():
     assert unasked_pins(["msal"], parse_lock("msal==1.34.0\n    # via aibtrigger (pyproject.toml)\n")) == [
         "msal: has no hash"
