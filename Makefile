@@ -75,7 +75,7 @@ LOCK_ARGS ?=
 LOCK_FLAGS = --python-version 3.11 --python-platform linux --generate-hashes --quiet \
 	--custom-compile-command "make lock" $(LOCK_ARGS)
 
-# Order-only: uv comes from the venv as it is; a stale venv must not block re-locking.
+# uv comes from the venv (order-only: a lock is rewritten from ranges, never from what is installed).
 lock: | $(VENV)/.installed
 	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) --output-file requirements.txt
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --constraint requirements.txt $(LOCK_FLAGS) \
