@@ -4,14 +4,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean lock lint lint-fix
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	@echo "installing the Python packages into $(VENV) (quiet; a minute or two the first time)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# Exactly the lock, nothing else: a new venv each time the lock changes (a reused one would keep
+# packages the lock dropped), every file checked against its hash; then the project without deps,
+# again (seconds) whenever pyproject.toml changes.
+$(VENV)/.locked: requirements-dev.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	@echo "installing the locked Python packages into $(VENV) (quiet; a minute or two the first time)"
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.locked pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -31,7 +38,7 @@ bench: setup
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) node_modules .aibtrigger .pytest_cache
+	rm -rf $(VENV) node_modules .aibtrigger .pytest_cache .mypy_cache .ruff_cache
 
 # --- Infrastructure checks (infra/, tests/infra) ----------------------------------------------
 # checkov pins many packages, so it gets its own venv (.venv-infra), never the app's. `make test`
@@ -71,3 +78,33 @@ browser:
 
 test: browser
 test: export AIBTRIGGER_REQUIRE_BROWSER := 1
+
+# --- Lock, lint and types ---------------------------------------------------------------------
+# pyproject.toml holds the ranges; `make lock` resolves them once with uv, for the platform Azure
+# runs (Python 3.11 on Linux), into two hashed locks: requirements.txt (runtime: what the Functions
+# remote build installs) and requirements-dev.lock (runtime + [dev], held to the same runtime pins).
+# It keeps the current pins where the ranges still allow them; to move on:
+# `make lock LOCK_ARGS=--upgrade` (everything) or `LOCK_ARGS="--upgrade-package azure-core"`.
+LOCK_ARGS ?=
+LOCK_FLAGS = --python-version 3.11 --python-platform linux --generate-hashes --quiet \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+
+# uv comes from the venv (order-only: a lock is rewritten from ranges, never from what is installed).
+lock: | $(VENV)/.installed
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) --output-file requirements.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --constraint requirements.txt $(LOCK_FLAGS) \
+		--output-file requirements-dev.lock
+
+LINT_PATHS := aibtrigger tests bench function_app.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy aibtrigger
+
+# The fixes ruff can make by itself (imports, pyupgrade, ...), then the formatter; run by hand,
+# review the diff. What `make lint` still finds afterwards needs a person (--exit-zero: the
+# formatter must run even when findings remain).
+lint-fix: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix --exit-zero --quiet $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
