@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aibtrigger.domain.lineage import LineageGraph, gallery_source, validate_lineage
+from aibtrigger.domain.fingerprint import definition_digest
+from aibtrigger.domain.lineage import LineageGraph, gallery_outputs, gallery_source, validate_lineage
 from aibtrigger.domain.planner_types import SourceKey, source_key
 from aibtrigger.domain.schedule import MaintenanceWindow, Schedule, parse_schedule, parse_window
 from aibtrigger.domain.versions import version_of
@@ -32,6 +33,8 @@ class TemplateFacts:
     max_failures: int  # 0: never auto-disable
     paused: bool
     depth: int
+    digest: str = ""  # definition_digest: what in its definition shapes the image
+    outputs: tuple[str, ...] = ()  # lower-cased gallery images it distributes to
 
 
 class PlannerIndex:
@@ -109,4 +112,6 @@ def _facts(entry, depth: int) -> TemplateFacts:
         only_if_changed=bool(getattr(policy, "only_if_changed", False)),
         window=window if isinstance(window, MaintenanceWindow) or window is None else parse_window(window),
         max_failures=DEFAULT_MAX_FAILURES if max_failures is None else int(max_failures),
-        paused=bool(getattr(policy, "paused", False)), depth=depth)
+        paused=bool(getattr(policy, "paused", False)), depth=depth,
+        digest=definition_digest(getattr(entry, "definition", None)),
+        outputs=gallery_outputs(entry.definition) if getattr(entry, "definition", None) is not None else ())

@@ -31,7 +31,19 @@ def finish_run(claim: Claim, run: RunRecord, deps: Deps) -> str:
 
         note_outputs(run, deps)
     release(claim, run, deps)
+    _settle_children(run, deps)
     return "finished"
+
+
+def _settle_children(run: RunRecord, deps: Deps) -> None:
+    """An accelerator: children waiting for this run are planned again now. A fault here is logged,
+    never raised: the reconciler owes them the same build a minute later."""
+    from aibtrigger.service_layer.planning import settle_children
+
+    try:
+        settle_children(run, deps)
+    except Exception as exc:  # noqa: BLE001 - the run is finished and released whatever happens here
+        log.warning("children of %s not planned after %s (%s): the reconciler does it", run.template, run.run_id, exc)
 
 
 def release(claim: Claim, run: RunRecord, deps: Deps) -> None:

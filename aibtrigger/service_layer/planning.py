@@ -25,6 +25,7 @@ from aibtrigger.domain.planner_types import (BUILD, WAIT, Decision, ParentSuccee
 from aibtrigger.domain.records import Outcome, OutcomeRecord
 from aibtrigger.domain.schedule import due_tick
 from aibtrigger.domain.logexcerpt import redact
+from aibtrigger.domain.provenance import provenance_of
 from aibtrigger.domain.versions import is_newer, version_of
 from aibtrigger.errors import AibTriggerError
 from aibtrigger.service_layer.deps import Deps
@@ -53,26 +54,36 @@ def sweep_sources(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
 
 
 def gallery_version_written(version_id: str, deps: Deps) -> list[Decision]:
-    """Raises VersionNotReady while the version is not provisioned (the event is then redelivered)."""
+    """Raises VersionNotReady while the version is not provisioned (the event is then redelivered).
+
+    Who made the version is read from its provenance (tags the making run wrote), else from the run
+    records; never from whoever holds a claim now. Made outside the service: a fresh root change.
+    A version excluded from `latest` is not what `latest` builds from: it is not observed, and
+    triggers nothing."""
     version = deps.sources.get_version(version_id)
     if version is None:
         return []
     if version.get("provisioningState") != "Succeeded":
         raise VersionNotReady(f"{version_id} is {version.get('provisioningState')}, not Succeeded yet")
+    if version.get("excludeFromLatest"):
+        log.info("%s is excluded from latest: not what `latest` resolves to, it triggers nothing", version_id)
+        return []
     image = version_id[: version_id.lower().rfind("/versions/")]
     key, number = gallery_key(image), version_of(version_id)
-    producer = _producer_of(image, deps)
+    known = observed(deps)
+    producer, upstream = _made_by(image, version_id, version, deps)
     if producer is not None:
-        upstream = _upstream_of(producer, version_id, deps) or upstream_id(key, number)
+        upstream = upstream or upstream_id(key, number)
         signal = ParentSucceeded(producer, version_id, upstream, root=_root_of(upstream))
     else:
-        signal = SourceChanged(key, observed(deps).get(key), number)
+        signal = SourceChanged(key, known.get(key), number)
         upstream = upstream_id(key, number)
-    seen = {**observed(deps), key: number}
+    newer = known.get(key) is None or is_newer(number, known[key])
+    seen = {**known, key: number} if newer else known  # a late event of an older version moves nothing back
     decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
     decided = act(decisions, deps, signal_id=f"gallery:{version_id.lower()}", kind="cascade" if producer else "source",
                   upstream=upstream, detail=signal.describe())
-    if number != observed(deps).get(key):  # a redelivery must not make the version look newly seen
+    if newer:  # a redelivery must not make the version look newly seen
         deps.store.put_observed(_text(key), number, at=deps.clock())
     return decided
 
@@ -109,6 +120,34 @@ def decision_for(template: str, deps: Deps) -> Decision | None:
     return next((d for d in dry_run(deps) if d.template == template), None)
 
 
+def current_inputs(template: str, deps: Deps) -> dict[str, str] | None:
+    """What a build of `template` starting now uses: its definition and its source's latest observed
+    version (or its pin); None for a template without a versioned source."""
+    from aibtrigger.domain.planner_rules import inputs_for
+
+    f = index_for(deps.catalog).facts.get(template)
+    if f is None or f.key is None:
+        return None
+    return inputs_for(f, observed(deps).get(f.key) if f.tracks_latest else None)
+
+
+def settle_children(run, deps: Deps) -> list[Decision]:
+    """A run ended (any outcome): its children that waited for it are planned again now, and those the
+    lineage now owes a build are requested. Without this, a child whose parents' events came while
+    they were still building waits for the reconciler; with it, it builds once, after the last."""
+    index = index_for(deps.catalog)
+    children = set(index.cascade_children(run.template)) - {run.template}
+    if not children:
+        return []
+    owed = [d for d in dry_run(deps) if d.template in children and d.action == BUILD and d.evidence.get("owed")]
+    decided = []
+    for decision in owed:
+        decided += act([decision], deps, signal_id=f"settled:{run.run_id}", kind="cascade",
+                       upstream=run.upstream or decision.evidence.get("upstream"),
+                       detail=f"{run.template}'s run {run.run_id} ended {run.state}")
+    return decided
+
+
 AUTOMATIC_KINDS = ("source", "cascade", "reconcile")  # request id prefixes of signals the planner re-weighs
 
 
@@ -138,7 +177,8 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
         request_id = signal_request_id(kind, signal_id, decision.template)
         reason = "; ".join(decision.reasons)[:1000]
         message = {"template": decision.template, "reason": reason, "requested_by": f"aibtrigger:{kind}",
-                   "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {})}
+                   "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {}),
+                   **({"fingerprint": decision.evidence["fingerprint"]} if decision.evidence.get("fingerprint") else {})}
         if decision.action == BUILD:
             deps.queue.send(REQUESTS_QUEUE, message)
             continue
@@ -180,7 +220,9 @@ def history(deps: Deps, *, claims=None) -> dict[str, TemplateHistory]:
             last_success_at=s.last_success_at, last_success_source_version=s.last_success_source_version,
             last_success_upstream=s.last_success_upstream, last_upstream=s.last_upstream,
             consecutive_failures=s.consecutive_failures, disabled=s.disabled,
-            last_schedule_tick=s.last_schedule_tick, active=s.template in active)
+            last_schedule_tick=s.last_schedule_tick, active=s.template in active,
+            last_success_inputs=s.last_success_inputs, last_failed_inputs=s.last_failed_inputs,
+            last_success_outputs=s.last_success_outputs)
     for name in active - set(found):
         found[name] = TemplateHistory(active=True)
     return found
@@ -201,22 +243,19 @@ def _latest(deps: Deps, keys: list[SourceKey], max_workers: int) -> dict[SourceK
         return dict(zip(keys, pool.map(latest, keys)))
 
 
-def _producer_of(image: str, deps: Deps) -> str | None:
-    for entry in deps.catalog.templates:
-        if entry.definition is not None and image.lower() in gallery_outputs(entry.definition):
-            return entry.name
-    return None
-
-
-def _upstream_of(producer: str, version_id: str, deps: Deps) -> str | None:
-    """The cascade the producing run belonged to: it may still be finishing when the event comes."""
-    claim = deps.store.get_claim(producer)
-    if claim is not None:
-        return claim.upstream
-    for run in deps.store.list_runs(producer, limit=10):
-        if version_id.lower() in (a.lower() for a in run.artifact_ids):
-            return run.upstream
-    return None
+def _made_by(image: str, version_id: str, version: dict, deps: Deps) -> tuple[str | None, str | None]:
+    """(template, upstream) of the run that made the version: its provenance tags, else the run
+    records of the templates distributing to that image; (None, None) when no run of ours made it."""
+    producers = [e.name for e in deps.catalog.templates
+                 if e.definition is not None and image.lower() in gallery_outputs(e.definition)]
+    tagged = provenance_of(version)
+    if tagged is not None:
+        return (tagged["template"], tagged["upstream"] or None) if tagged["template"] in producers else (None, None)
+    for producer in producers:
+        for run in deps.store.list_runs(producer, limit=10):
+            if version_id.lower() in (a.lower() for a in run.artifact_ids):
+                return producer, run.upstream
+    return None, None
 
 
 def _root_of(upstream: str) -> SourceKey | None:

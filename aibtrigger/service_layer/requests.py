@@ -43,6 +43,8 @@ def request_build(request: Request, deps: Deps) -> str:
 
 def _decide(request: Request, deps: Deps) -> str:
     claim = deps.store.get_claim(request.template)
+    if claim is None and (already := _already_built_from(request, deps)):
+        return _record(deps, request, Outcome.SKIPPED, detail=already).outcome.value
     if claim is None:
         claim = deps.store.create_claim(new_claim(request.template, deps, request_id=request.request_id,
                                                   reasons=(request.reason,), request_ids=(request.request_id,),
@@ -63,6 +65,22 @@ def _decide(request: Request, deps: Deps) -> str:
     deps.store.replace_claim(claim.evolve(followup=(claim.followup or FollowUp()).add(request)))
     return _record(deps, request, Outcome.COALESCED, run_id=claim.run_id,
                    detail=f"{claim.template} is building ({claim.run_id}): joined its follow-up build").outcome.value
+
+
+def _already_built_from(request: Request, deps: Deps) -> str | None:
+    """An automatic request for inputs the template was last built from (or last failed with): a late
+    or repeated signal, whichever path it came by (event, sweep, reconciler, a parent's end)."""
+    if request.fingerprint is None or request.force or request.manual:
+        return None
+    from aibtrigger.domain.fingerprint import fingerprint
+
+    summary = deps.store.get_summary(request.template)
+    if summary.last_success_inputs and fingerprint(summary.last_success_inputs) == request.fingerprint:
+        return f"already built from these inputs (fingerprint {request.fingerprint})"
+    if (summary.consecutive_failures and summary.last_failed_inputs
+            and fingerprint(summary.last_failed_inputs) == request.fingerprint):
+        return f"the last build from these inputs (fingerprint {request.fingerprint}) failed: not retried by itself"
+    return None
 
 
 def _started_or_pending(claim: Claim, request: Request, deps: Deps) -> str:

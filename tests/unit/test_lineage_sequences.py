@@ -1,0 +1,205 @@
+"""Rebuild decisions through real sequences (issue 11), each a named regression test.
+
+A diamond: `app` is built from the image `web` and `api` both distribute to; both are children of
+`base`, which tracks the marketplace. Driven through the real service layer on the in-memory fakes
+(tests/lineage_world.py): sweeps, requests, polls, gallery events and reconciliation passes.
+"""
+import pytest
+
+from aibtrigger.domain.model import RunState
+from tests.lineage_world import World, diamond
+
+OLD, NEW = "22.04.1", "22.04.2"
+
+
+def built_diamond(**api_policy) -> World:
+    """Everything built once, by the service, from 22.04.1; no event pending."""
+    world = World(diamond(**api_policy))
+    world.patch("jammy", OLD)
+    world.request("base")
+    world.settle("base")
+    world.requests()
+    for name in world.building():
+        world.settle(name)
+    world.requests()
+    if world.building() == ["app"]:
+        world.settle("app")
+    world.deliver_all_events()
+    world.requests()
+    world.reconcile()
+    world.started.clear()
+    return world
+
+
+def patched(world: World) -> World:
+    """The marketplace patch: base rebuilds and succeeds; web and api are then building."""
+    world.patch("jammy", NEW)
+    world.sweep()
+    world.requests()
+    assert world.building() == ["base"]
+    world.settle("base")
+    world.requests()
+    world.deliver_all_events()
+    world.requests()
+    assert world.building() == ["api", "web"]
+    return world
+
+
+def assert_app_built_once_after(world: World, last_parent: str) -> None:
+    [app] = world.builds("app")
+    assert app.at > max(s.at for s in world.started if s.template == last_parent)
+    assert app.source_version == world.source_now("app")  # from the newest image of its parents
+
+
+def quiesce(world: World, rounds: int = 4) -> None:
+    """Deliver everything pending and reconcile until nothing moves, finishing builds as successes."""
+    for _ in range(rounds):
+        world.deliver_all_events()
+        world.requests()
+        for name in world.building():
+            world.settle(name)
+        world.requests()
+        world.reconcile()
+        world.requests()
+
+
+def test_the_first_cascade_through_a_diamond_builds_app_once_after_both_parents():
+    world = World(diamond())
+    world.patch("jammy", OLD)
+    world.request("base")
+    world.settle("base")
+    world.requests()
+    assert world.building() == ["api", "web"]
+    world.settle("web")
+    world.requests()
+    assert world.building() == ["api"]  # app waits for api: the same cascade
+    world.settle("api")
+    world.requests()
+    assert world.building() == ["app"]
+    quiesce(world)
+    assert [s.template for s in world.started] == ["base", "web", "api", "app"] or \
+        [s.template for s in world.started] == ["base", "api", "web", "app"]
+
+
+@pytest.mark.parametrize("order", [("web", "api"), ("api", "web")])
+def test_diamond_events_delivered_as_they_come_build_app_once_after_the_last_parent(order):
+    world = patched(built_diamond())
+    first, last = order
+    world.settle(first)
+    world.deliver_all_events()  # its version's event comes while the other parent is still building
+    world.requests()
+    assert world.builds("app") == []
+    world.settle(last)
+    world.deliver_all_events()
+    world.requests()
+    assert_app_built_once_after(world, last)
+    quiesce(world)
+    assert len(world.builds("app")) == 1
+    assert [len(world.builds(n)) for n in ("base", "web", "api")] == [1, 1, 1]
+
+
+def test_diamond_both_parents_events_arrive_while_both_are_still_claimed():
+    world = patched(built_diamond())
+    world.finish("web")
+    world.finish("api")  # both wrote their versions; neither run is recorded as ended yet
+    world.deliver_all_events()  # each says "wait for the other": nobody used to plan app again
+    world.requests()
+    assert world.builds("app") == []
+    world.polls()  # both runs end: the last one to be released plans app
+    world.requests()
+    assert_app_built_once_after(world, "api")
+    quiesce(world)
+    assert len(world.builds("app")) == 1
+
+
+@pytest.mark.parametrize("outcome", [RunState.FAILED, RunState.TIMED_OUT])
+def test_diamond_last_parent_fails_app_builds_once_from_the_other(outcome):
+    world = patched(built_diamond())
+    world.settle("web")
+    world.deliver_all_events()
+    world.requests()
+    world.settle("api", outcome)
+    world.requests()
+    assert_app_built_once_after(world, "api")
+    quiesce(world)
+    assert len(world.builds("app")) == 1 and len(world.builds("api")) == 1  # the failed input is not retried
+
+
+def test_diamond_last_parent_paused_app_builds_once_after_the_other():
+    world = built_diamond()
+    world.catalog = world.deps.catalog = _with_policy(world.catalog, "api", paused=True)
+    world.patch("jammy", NEW)
+    world.sweep()
+    world.requests()
+    world.settle("base")
+    world.deliver_all_events()
+    world.requests()
+    assert world.building() == ["web"]
+    world.settle("web")
+    world.deliver_all_events()
+    world.requests()
+    assert_app_built_once_after(world, "web")
+    quiesce(world)
+    assert len(world.builds("app")) == 1 and world.builds("api") == []
+
+
+def test_diamond_the_reconciler_builds_app_when_every_edge_was_lost():
+    world = patched(built_diamond())
+    world.finish("web")
+    world.finish("api")
+    world.deps.queue.sent.clear()  # the polls are lost
+    world.events.clear()  # and so are the gallery events
+    world.reconcile()  # takes the runs over from their dead chains: they end, app is planned
+    world.deps.queue.sent.clear()  # even that request is lost
+    assert world.builds("app") == []
+    for _ in range(2):
+        world.reconcile()
+    assert len(world.builds("app")) == 1
+    quiesce(world)
+    assert len(world.builds("app")) == 1
+
+
+def test_a_version_event_processed_after_the_producers_hand_off_is_credited_to_the_run_that_made_it():
+    """Event Grid retries while the version is not ready; by then `web` has handed off to a follow-up
+    for another change. The version's own provenance names its cascade, not the claim's."""
+    world = built_diamond()
+    world.patch("jammy", NEW)
+    world.sweep()
+    world.requests()
+    world.settle("base")
+    world.requests()
+    world.events.clear()
+    [v_web] = world.finish("web")
+    world.request("web")  # a person asks again while it builds: the follow-up
+    world.polls()  # web ends, hands off to its follow-up (another upstream: manual)
+    world.requests()
+    assert world.deps.store.get_claim("web").upstream is None
+    world.deliver(v_web)  # the late event of the version carrying the patch
+    assert world.deps.store.list_outcomes("app")[0].detail.endswith(
+        f"(upstream platform/westeurope/canonical/ubuntu/jammy@{NEW})")  # its own cascade, not the claim's
+
+
+def test_a_late_event_of_an_older_version_builds_nothing_twice():
+    world = patched(built_diamond())
+    [v_web] = world.settle("web")
+    [v_api] = world.settle("api")
+    world.requests()
+    [app] = world.builds("app")
+    world.settle("app")
+    world.events.clear()
+    world.deliver(v_api)
+    world.deliver(v_web)  # older, delivered last, and again
+    world.deliver(v_web)
+    world.requests()
+    quiesce(world)
+    assert world.builds("app") == [app]
+
+
+def _with_policy(catalog, name, **policy):
+    from aibtrigger.catalog import parse_catalog
+
+    raw = catalog.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for entry in raw["templates"]:
+        if entry["name"] == name:
+            entry["policy"] = {**entry.get("policy", {}), **policy}
+    return parse_catalog(raw)
