@@ -72,6 +72,13 @@ def gallery_version_written(version_id: str, deps: Deps) -> list[Decision]:
     key, number = gallery_key(image), version_of(version_id)
     known = observed(deps)
     producer, upstream = _made_by(image, version_id, version, deps)
+    if producer is None and _a_producer_is_building(image, deps):
+        # No tags (yet: AIB tags after its run) and no record names it: it may well be that build's.
+        # Observed now; the build's end plans the children (settle_children), whoever made it.
+        if known.get(key) is None or is_newer(number, known[key]):
+            deps.store.put_observed(_text(key), number, at=deps.clock())
+        log.info("%s: no provenance while a producer of its image builds: its end plans the children", version_id)
+        return []
     if producer is not None:
         upstream = upstream or upstream_id(key, number)
         signal = ParentSucceeded(producer, version_id, upstream, root=_root_of(upstream))
@@ -256,6 +263,11 @@ def _made_by(image: str, version_id: str, version: dict, deps: Deps) -> tuple[st
             if version_id.lower() in (a.lower() for a in run.artifact_ids):
                 return producer, run.upstream
     return None, None
+
+
+def _a_producer_is_building(image: str, deps: Deps) -> bool:
+    return any(deps.store.get_claim(e.name) is not None for e in deps.catalog.templates
+               if e.definition is not None and image.lower() in gallery_outputs(e.definition))
 
 
 def _root_of(upstream: str) -> SourceKey | None:

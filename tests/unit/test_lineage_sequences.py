@@ -12,9 +12,9 @@ from tests.lineage_world import World, diamond
 OLD, NEW = "22.04.1", "22.04.2"
 
 
-def built_diamond(**api_policy) -> World:
+def built_diamond(*, tagging: bool = True, **api_policy) -> World:
     """Everything built once, by the service, from 22.04.1; no event pending."""
-    world = World(diamond(**api_policy))
+    world = World(diamond(**api_policy), tagging=tagging)
     world.patch("jammy", OLD)
     world.request("base")
     world.settle("base")
@@ -81,9 +81,10 @@ def test_the_first_cascade_through_a_diamond_builds_app_once_after_both_parents(
         [s.template for s in world.started] == ["base", "api", "web", "app"]
 
 
+@pytest.mark.parametrize("tagging", [True, False], ids=["tagged", "untagged"])
 @pytest.mark.parametrize("order", [("web", "api"), ("api", "web")])
-def test_diamond_events_delivered_as_they_come_build_app_once_after_the_last_parent(order):
-    world = patched(built_diamond())
+def test_diamond_events_delivered_as_they_come_build_app_once_after_the_last_parent(order, tagging):
+    world = patched(built_diamond(tagging=tagging))
     first, last = order
     world.settle(first)
     world.deliver_all_events()  # its version's event comes while the other parent is still building
@@ -98,8 +99,9 @@ def test_diamond_events_delivered_as_they_come_build_app_once_after_the_last_par
     assert [len(world.builds(n)) for n in ("base", "web", "api")] == [1, 1, 1]
 
 
-def test_diamond_both_parents_events_arrive_while_both_are_still_claimed():
-    world = patched(built_diamond())
+@pytest.mark.parametrize("tagging", [True, False], ids=["tagged", "untagged"])
+def test_diamond_both_parents_events_arrive_while_both_are_still_claimed(tagging):
+    world = patched(built_diamond(tagging=tagging))
     world.finish("web")
     world.finish("api")  # both wrote their versions; neither run is recorded as ended yet
     world.deliver_all_events()  # each says "wait for the other": nobody used to plan app again

@@ -125,8 +125,9 @@ class Build:
             return validation_failure
         control.sub_state("Distributing")
         artifact = pack(root, self.folder / "image.tar.gz")
+        provenance = (control.state.read(control.name) or {}).get("provenance") or {}  # the service's start_run
         distributor = Distributor(self.service, self.gallery, template=self.entry.name, build_id=self.build_id,
-                                  source=source)
+                                  source=source, provenance=provenance)
         for target in definition.distribute:
             control.check()
             try:

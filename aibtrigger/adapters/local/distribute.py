@@ -44,7 +44,8 @@ def next_gallery_version(existing: list[str], versioning: Versioning | None, sou
 
 class Distributor:
     def __init__(self, blob_service, gallery: LocalGallery, *, template: str, build_id: str,
-                 source: ResolvedSource):
+                 source: ResolvedSource, provenance: dict | None = None):
+        self._provenance = provenance or {}
         self._service = blob_service
         self._gallery = gallery
         self._template = template
@@ -67,6 +68,7 @@ class Distributor:
             "source": {"type": self._source.ancestor["type"], "id": self._source.ancestor["id"],
                        "version": self._source.ancestor["version"], "exactVersion": self._source.exact_version},
             "lineage": self._source.lineage,
+            "tags": {**(target.artifactTags or {}), **self._provenance_tags()},
         }
         for _ in range(5):  # another writer may take the number we computed: compute again
             existing = self._gallery.list_versions(target.galleryImageId, include_pending=True)
@@ -77,6 +79,14 @@ class Distributor:
                 if target.versioning is not None and target.versioning.scheme == "Source":
                     raise DistributeError(str(exc)) from None
         raise DistributeError(f"could not reserve a new version of {target.galleryImageId}")
+
+    def _provenance_tags(self) -> dict[str, str]:
+        """As AIB's artifactTags become the version's tags: what the service asked this run to tag."""
+        from aibtrigger.domain.provenance import provenance_tags
+
+        if not self._provenance:
+            return {}
+        return provenance_tags({**self._provenance, "source_version": self._source.exact_version})
 
     def _store_image(self, run_output_name: str, artifact: Path) -> str:
         """ManagedImage and VHD targets: the artifact in `local-images`; its URL is the artifactUri."""
