@@ -21,7 +21,10 @@ def summary_after(summary: TemplateSummary, run: RunRecord, *, max_failures: int
     if run.state in _SUCCESSFUL:
         changed = changed.evolve(last_success_at=run.ended_at, last_success_source_version=run.source_version,
                                  last_success_upstream=run.upstream, consecutive_failures=0,
-                                 disabled=summary.disabled and not run.manual, last_success_inputs=run.inputs,
+                                 # re-armed by new inputs, or lifted by a person's build
+                                 disabled=summary.disabled and not run.manual
+                                 and run.inputs in (None, summary.last_failed_inputs),
+                                 last_success_inputs=run.inputs,
                                  last_failed_inputs=None, last_success_outputs=run.artifact_ids)
         return changed, False
     if run.state in _NOT_COUNTED:

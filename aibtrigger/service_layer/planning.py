@@ -187,6 +187,11 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
                    "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {}),
                    **({"fingerprint": decision.evidence["fingerprint"]} if decision.evidence.get("fingerprint") else {})}
         if decision.action == BUILD:
+            if decision.evidence.get("rearmed"):
+                from aibtrigger.domain.events import template_rearmed
+
+                deps.publisher.publish(template_rearmed(decision.template, decision.evidence["fingerprint"],
+                                                        decision.reasons, now=now))
             deps.queue.send(REQUESTS_QUEUE, message)
             continue
         deferred = decision.action == WAIT and decision.not_before is not None

@@ -68,13 +68,23 @@ def _decide(request: Request, deps: Deps) -> str:
 
 
 def _already_built_from(request: Request, deps: Deps) -> str | None:
-    """An automatic request for inputs the template was last built from (or last failed with): a late
-    or repeated signal, whichever path it came by (event, sweep, reconciler, a parent's end)."""
-    if request.fingerprint is None or request.force or request.manual:
+    """A request for the inputs the template was last built from: a late or repeated signal, whichever
+    path it came by (event, sweep, reconciler, a parent's end), or a person asking for nothing new
+    (`--force` builds anyway). An automatic request for inputs that last failed is not retried either."""
+    if request.force:
         return None
-    from aibtrigger.domain.fingerprint import fingerprint
+    from aibtrigger.domain.fingerprint import fingerprint, unchanged
+    from aibtrigger.service_layer.planning import current_inputs
 
     summary = deps.store.get_summary(request.template)
+    if request.manual:
+        now = current_inputs(request.template, deps)
+        if now and now["version"] and summary.last_success_inputs == now:
+            return (f"nothing changed since the last successful build (unchanged: {', '.join(unchanged(now, now))}); "
+                    f"`aibtrigger request {request.template} --force` builds anyway")
+        return None
+    if request.fingerprint is None:
+        return None
     if summary.last_success_inputs and fingerprint(summary.last_success_inputs) == request.fingerprint:
         return f"already built from these inputs (fingerprint {request.fingerprint})"
     if (summary.consecutive_failures and summary.last_failed_inputs
