@@ -53,7 +53,8 @@ class LineageGraph:
             for image in gallery_outputs(entry.definition):
                 producers.setdefault(image, []).append(entry.name)
         edges = [(parent, entry.name) for entry in catalog.templates
-                 for parent in producers.get(gallery_source(entry.definition) or "", ())]
+                 for parent in producers.get(gallery_source(entry.definition) or "", ())
+                 if parent != entry.name]  # self-sourced (patches its own last image): not its own child
         return cls((entry.name for entry in catalog.templates), edges)
 
     def parents(self, name: str) -> frozenset[str]:

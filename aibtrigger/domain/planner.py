@@ -49,7 +49,7 @@ def plan(catalog, *, observed: Mapping[SourceKey, str], history: Mapping[str, Te
     elif isinstance(signal, ParentSucceeded):
         decided = _parent_succeeded(ctx, signal)
     elif isinstance(signal, ScheduleTick):
-        decided = {n: d for n in index.scheduled if (d := _tick(ctx, n)) is not None}
+        decided = _ticks(ctx)
     elif isinstance(signal, Manual):
         decided = {signal.template: _manual(ctx, signal)}
     elif isinstance(signal, Sweep):
@@ -162,6 +162,41 @@ def _holds_children(ctx: Context, parent: Decision) -> bool:
     if ctx.hist(parent.template).active or parent.action == WAIT:
         return True
     return parent.action == BUILD and bool(parent.evidence.get("owed") or parent.evidence.get("tick"))
+
+
+def _ticks(ctx: Context) -> dict[str, Decision]:
+    """Due ticks, parents first: a template whose ancestor builds (or is building) waits for it and is
+    rebuilt by the cascade after the ancestor's new version, not at once from the stale image. An
+    only-if-changed tick stays unhandled meanwhile: the cascade alone would not build it."""
+    decided: dict[str, Decision] = {}
+    for name in ctx.index.scheduled:
+        decision = _tick(ctx, name)
+        if decision is None:
+            continue
+        ahead = sorted(a for a in ctx.index.cascade_ancestors(name) if a != name and _will_rebuild(ctx, a, decided))
+        f = ctx.index.facts[name]
+        if not ahead and f.tracks_latest and ctx.index.cascade_parents(name) and ctx.seen(f.key) is None:
+            ahead = sorted(ctx.index.cascade_parents(name))  # no version of its parents' image yet: nothing to build from
+        if decision.action == BUILD and ahead:
+            evidence = {**decision.evidence, "after": ahead}
+            if ctx.index.facts[name].only_if_changed:
+                evidence.pop("tick", None)
+            decision = Decision(name, WAIT, (f"waits for {', '.join(ahead)} to rebuild first (lineage): builds "
+                                             "after its new version",) + decision.reasons, decision.wave,
+                                decision.signal, evidence)
+        decided[name] = decision
+    return decided
+
+
+def _will_rebuild(ctx: Context, ancestor: str, ticking: dict[str, Decision]) -> bool:
+    """Building now, scheduled in this tick, or owed a build for a change of its own source."""
+    if ctx.hist(ancestor).active:
+        return True
+    if ancestor in ticking:
+        return ticking[ancestor].action in (BUILD, WAIT)
+    f = ctx.index.facts[ancestor]
+    verdict = source_verdict(ctx, f, ctx.seen(f.key))
+    return verdict.action == BUILD and bool(verdict.evidence.get("owed")) and gate(ctx, f, verdict).action != SKIP
 
 
 def _tick(ctx: Context, name: str) -> Decision | None:

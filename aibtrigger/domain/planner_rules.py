@@ -145,7 +145,7 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()})",), evidence)
     if h.last_success_at is None:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): never built",), evidence)
-    changes = lineage_changes(ctx, f, h)
+    changes = input_changes(ctx, f, h) if h.last_success_inputs else lineage_changes(ctx, f, h)
     if changes:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): its lineage changed",) + changes,
                        evidence)
@@ -153,8 +153,18 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
                           f"({h.last_success_at.isoformat()})",), evidence)
 
 
+def input_changes(ctx: Context, f: TemplateFacts, h: TemplateHistory) -> tuple[str, ...]:
+    """What changed since the inputs the last successful build actually used. A child's source version
+    is its parent's image: an ancestor that lags (failing, paused, building) changed nothing it can use."""
+    seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
+    if seen is None or is_own_output(f, h, seen):
+        return ()
+    return tuple(changed(h.last_success_inputs, inputs_for(f, seen)))
+
+
 def lineage_changes(ctx: Context, f: TemplateFacts, h: TemplateHistory) -> tuple[str, ...]:
-    """Sources in the template's lineage (its own, its cascade ancestors') newer than its last build saw."""
+    """For a last success recorded before input fingerprints: sources in the template's lineage (its
+    own, its cascade ancestors') newer than its last build saw."""
     changes = []
     used = version_of(h.last_success_source_version) if h.last_success_source_version else None
     seen = ctx.seen(f.key)

@@ -69,14 +69,15 @@ def release(claim: Claim, run: RunRecord, deps: Deps) -> None:
 
 def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
     """The follow-up takes the claim over in one conditional write, then starts. Requests that only
-    carried an automatic signal are weighed again first: the run that just ended may have served
-    them (a sweep and the reconciler both asked for the same new version)."""
+    carried an automatic signal or a schedule tick are weighed again first: the run that just ended
+    may have served them (a sweep and the reconciler both asked for the same new version; a tick came
+    while a build that had just started was running: that build is the fresh image the tick asks for)."""
     from aibtrigger.service_layer.requests import new_claim
     from aibtrigger.service_layer.starts import start_claimed
 
     waiting = claim.followup
     hand_off_id = f"{run.run_id}+followup"
-    unwanted = None if _asked_by_person_or_schedule(waiting) else _no_longer_wanted(claim.template, deps)
+    unwanted = None if _asked_by_a_person(waiting) else _no_longer_wanted(claim.template, deps)
     if unwanted is not None:
         deps.store.delete_claim(claim)
         deps.store.add_outcome(OutcomeRecord(request_id=hand_off_id, template=claim.template, outcome=Outcome.SKIPPED,
@@ -93,10 +94,11 @@ def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
                     claim.template, exc)
 
 
-def _asked_by_person_or_schedule(followup: FollowUp) -> bool:
+def _asked_by_a_person(followup: FollowUp) -> bool:
     from aibtrigger.service_layer.planning import is_automatic_request
 
-    return followup.manual or not all(is_automatic_request(r) for r in followup.request_ids)
+    return followup.manual or not all(is_automatic_request(r) or r.startswith("schedule-")
+                                      for r in followup.request_ids)
 
 
 def _no_longer_wanted(template: str, deps: Deps) -> str | None:

@@ -7,7 +7,7 @@ A diamond: `app` is built from the image `web` and `api` both distribute to; bot
 import pytest
 
 from aibtrigger.domain.model import RunState
-from tests.lineage_world import World, diamond
+from tests.lineage_world import World, diamond, gallery, marketplace, template
 
 OLD, NEW = "22.04.1", "22.04.2"
 
@@ -205,3 +205,69 @@ def _with_policy(catalog, name, **policy):
         if entry["name"] == name:
             entry["policy"] = {**entry.get("policy", {}), **policy}
     return parse_catalog(raw)
+
+
+# --- schedules, excluded versions, self-sourced templates ---------------------------------------------------
+DAILY = "0 0 3 * * *"
+
+
+def scheduled_pair(base_schedule=DAILY, **child_policy) -> World:
+    world = World([template("base", marketplace("jammy"), schedule=base_schedule),
+                   template("web", gallery("base"), schedule=DAILY, **child_policy)])
+    world.patch("jammy", OLD)
+    world.sweep()
+    world.tick()  # today's ticks, handled with the first builds
+    quiesce(world)
+    assert [s.template for s in world.started] == ["base", "web"]
+    world.started.clear()
+    return world
+
+
+def test_a_schedule_tick_builds_the_parent_first_and_the_child_once_from_its_new_version():
+    world = scheduled_pair()
+    world.clock.advance(days=1)
+    decisions = {d.template: d.action for d in world.tick()}
+    assert decisions == {"base": "build", "web": "wait"}
+    world.requests()
+    assert world.building() == ["base"]  # not the child from the stale parent image at the same time
+    [new_base] = world.settle("base")
+    world.requests()
+    quiesce(world)
+    assert [s.template for s in world.started] == ["base", "web"]
+    assert world.builds("web")[0].source_version == new_base.rsplit("/", 1)[-1]
+
+
+def test_only_if_changed_does_not_rebuild_a_child_at_every_tick_while_its_ancestor_fails():
+    world = scheduled_pair(base_schedule=None, only_if_changed=True)
+    world.patch("jammy", NEW)
+    world.sweep()
+    world.requests()
+    world.settle("base", RunState.FAILED)  # the ancestor lags behind its source from now on
+    for _ in range(3):
+        world.clock.advance(days=1)
+        world.tick()
+        quiesce(world, rounds=1)
+    assert world.builds("web") == []
+
+
+def test_a_version_excluded_from_latest_is_not_latest_and_triggers_nothing():
+    world = built_diamond()
+    excluded = world.publish_by_hand("apps", exclude_from_latest=True)
+    assert world.deliver(excluded) == "planned"
+    quiesce(world)
+    assert world.started == []
+    assert world.deps.store.get_observed().get("gallery|" + (excluded.rsplit("/versions/", 1)[0]).lower()) != "1.0.5"
+
+
+def test_a_self_sourced_template_is_allowed_and_never_triggered_by_its_own_output():
+    world = World([template("golden", gallery("golden"))])  # it patches its own previous image
+    world.publish_by_hand("golden")  # 1.0.1, made outside the service: a fresh root change
+    world.deliver()
+    world.requests()
+    assert world.building() == ["golden"]
+    world.settle("golden")  # writes 1.0.2, tagged as its own
+    quiesce(world)
+    assert len(world.builds("golden")) == 1
+    world.publish_by_hand("golden")  # someone publishes 1.0.3 by hand: that is new input
+    quiesce(world)
+    assert [s.source_version for s in world.builds("golden")] == ["1.0.1", "1.0.3"]
