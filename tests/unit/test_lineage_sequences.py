@@ -271,3 +271,21 @@ def test_a_self_sourced_template_is_allowed_and_never_triggered_by_its_own_outpu
     world.publish_by_hand("golden")  # someone publishes 1.0.3 by hand: that is new input
     quiesce(world)
     assert [s.source_version for s in world.builds("golden")] == ["1.0.1", "1.0.3"]
+
+
+def test_show_and_runs_expose_the_exact_source_version_the_fingerprint_and_the_provenance(capsys):
+    from aibtrigger.console import print_run, print_runs, run_dict
+
+    world = patched(built_diamond())
+    [version] = world.settle("web")
+    [run] = [r for r in world.deps.store.list_runs("web") if r.state is RunState.SUCCEEDED][:1]
+    shown = run_dict(run)
+    assert shown["source_version"] == "1.0.2" and shown["inputs"]["version"] == "1.0.2"
+    assert shown["fingerprint"] == run.fingerprint == world.sources.get_version(version)["tags"]["aibtrigger.fingerprint"]
+    assert shown["provenance"] == {"run_id": run.run_id, "template": "web", "upstream": f"platform/westeurope/canonical/"
+                                   f"ubuntu/jammy@{NEW}", "source_version": "1.0.2", "fingerprint": run.fingerprint}
+    print_run(run, [])
+    print_runs([run])
+    out = capsys.readouterr().out
+    assert f"fingerprint   {run.fingerprint}" in out and "provenance    run_id=" in out
+    assert f"1.0.2                    {run.fingerprint}" in out
