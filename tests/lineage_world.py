@@ -20,7 +20,7 @@ from aibtrigger.domain.fingerprint import fingerprint
 from aibtrigger.domain.model import RunOutput, RunState
 from aibtrigger.domain.planner_index import index_for
 from aibtrigger.domain.planner_rules import inputs_for
-from aibtrigger.domain.provenance import provenance_tags
+from aibtrigger.domain.provenance import provenance_tags, with_exact_source
 from aibtrigger.domain.versions import version_key
 from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.service_layer.deps import Deps
@@ -92,7 +92,8 @@ class World:
         assert self.backend.get_status(name).is_active, f"{name} is not building"
         versions = []
         if state is RunState.SUCCEEDED:
-            tags = provenance_tags(self.backend.provenance.get(name) or {}) if self.tagging else {}
+            made = with_exact_source(self.backend.provenance.get(name) or {}, self.backend.source_versions.get(name))
+            tags = provenance_tags(made) if self.tagging and made else {}
             versions = [self._write_version(d.galleryImageId, tags)
                         for d in self.catalog.get(name).definition.distribute]
         self.backend.finish(name, state, outputs=[RunOutput(v.rsplit("/", 3)[-3], v) for v in versions])
@@ -208,8 +209,12 @@ class _Backend(ScriptedBackend):
     def __init__(self, world: World):
         super().__init__(world.clock, set(world.catalog.by_name))
         self.world = world
+        self.on_start = None  # called (template, automatic) before a build starts: property checks
 
     def start_run(self, template: str, *, provenance: dict | None = None) -> None:
+        if self.on_start is not None and not self.get_status(template).is_active:
+            claim = self.world.deps.store.get_claim(template)
+            self.on_start(template, claim is not None and not claim.manual)
         super().start_run(template, provenance=provenance)
         world = self.world
         used = world.source_now(template)

@@ -37,6 +37,18 @@ def fingerprint(inputs: Mapping[str, str]) -> str:
     return _sha(json.dumps({n: inputs.get(n, "") for n in INPUT_NAMES}, sort_keys=True))
 
 
+def covers(before: Mapping[str, str] | None, now: Mapping[str, str]) -> bool:
+    """Whether a build from `before` already used `now`'s inputs or newer ones: same definition and
+    source, a version at least as new. A build uses the latest version when it runs, so what the
+    service has observed may lag what a finished build used; that build still covers it."""
+    from aibtrigger.domain.versions import version_key
+
+    if not before or not now.get("version") or not before.get("version"):
+        return before == now
+    return (before.get("definition"), before.get("source")) == (now.get("definition"), now.get("source")) and \
+        version_key(before["version"]) >= version_key(now["version"])
+
+
 def unchanged(before: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     """The inputs that did not change, as a person reads them (`source .../sku@22.04.1`)."""
     kept = [n for n in INPUT_NAMES if before.get(n) == now.get(n)]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import NamedTuple
 
-from aibtrigger.domain.fingerprint import build_inputs, changed, fingerprint, unchanged
+from aibtrigger.domain.fingerprint import build_inputs, changed, covers, fingerprint, unchanged
 from aibtrigger.domain.planner_index import PlannerIndex, TemplateFacts
 from aibtrigger.domain.planner_types import (BUILD, NEVER_BUILT, SKIP, WAIT, Decision, SourceKey, TemplateHistory,
                                              upstream_id)
@@ -90,11 +90,11 @@ def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: s
     if is_own_output(f, h, seen):
         return Verdict(SKIP, (f"{f.label} {seen} is its own last output: a template is never triggered by it",),
                        evidence)
-    if seen and h.consecutive_failures and h.last_failed_inputs == now:
+    if seen and h.consecutive_failures and covers(h.last_failed_inputs, now):
         # The same input already failed: retrying it by itself would fail the same way, every pass.
         return Verdict(SKIP, (f"the last build from the same inputs ({', '.join(unchanged(now, now))}) failed; "
                               "a new input or `aibtrigger request --force` builds again",), evidence)
-    if seen and h.last_success_inputs == now:
+    if seen and covers(h.last_success_inputs, now) and not covers(h.last_failed_inputs, now):
         return Verdict(SKIP, (f"up to date: {f.label}{f.where} is {seen}; last successful build used {used or seen} "
                               f"(unchanged: {', '.join(unchanged(now, now))})",), evidence)
     if used is None and h.last_success_at is None:
@@ -146,6 +146,10 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
     if h.last_success_at is None:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): never built",), evidence)
     changes = input_changes(ctx, f, h) if h.last_success_inputs else lineage_changes(ctx, f, h)
+    seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
+    if changes and h.consecutive_failures and seen and covers(h.last_failed_inputs, inputs_for(f, seen)):
+        return Verdict(SKIP, (f"scheduled tick {tick.isoformat()}: the last build from the same inputs failed; "
+                              "a new input or `aibtrigger request --force` builds again",), evidence)
     if changes:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): its lineage changed",) + changes,
                        evidence)

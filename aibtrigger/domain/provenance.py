@@ -19,6 +19,22 @@ def provenance_tags(provenance: Mapping[str, str]) -> dict[str, str]:
     return {tag: str(provenance.get(name) or "")[:_MAX_VALUE] for name, tag in TAGS.items()}
 
 
+def with_exact_source(provenance: Mapping, exact_version: str | None) -> dict:
+    """The provenance once the build knows the exact source version it used: its fingerprint follows
+    (`inputs`, when given, are the expected inputs the service computed at the start)."""
+    from aibtrigger.domain.fingerprint import fingerprint
+    from aibtrigger.domain.versions import version_of
+
+    if not exact_version:
+        return dict(provenance)
+    inputs = provenance.get("inputs")
+    exact = version_of(exact_version)
+    found = {**provenance, "source_version": exact}
+    if inputs:
+        found["fingerprint"] = fingerprint({**inputs, "version": exact})
+    return found
+
+
 def provenance_of(version: Mapping | None) -> dict[str, str] | None:
     """The provenance a version document carries (its `tags`), or None: made outside the service."""
     tags = (version or {}).get("tags") or {}

@@ -51,7 +51,8 @@ def _provenance(claim: Claim, inputs: dict | None) -> dict:
     from aibtrigger.domain.fingerprint import fingerprint
 
     return {"run_id": claim.run_id, "template": claim.template, "upstream": claim.upstream or "",
-            "source_version": (inputs or {}).get("version", ""), "fingerprint": fingerprint(inputs) if inputs else ""}
+            "source_version": (inputs or {}).get("version", ""), "fingerprint": fingerprint(inputs) if inputs else "",
+            "inputs": dict(inputs or {})}  # a backend that learns the exact source version recomputes the fingerprint
 
 
 def _previous_end(claim: Claim, deps: Deps):

@@ -82,11 +82,11 @@ class Distributor:
 
     def _provenance_tags(self) -> dict[str, str]:
         """As AIB's artifactTags become the version's tags: what the service asked this run to tag."""
-        from aibtrigger.domain.provenance import provenance_tags
+        from aibtrigger.domain.provenance import provenance_tags, with_exact_source
 
         if not self._provenance:
             return {}
-        return provenance_tags({**self._provenance, "source_version": self._source.exact_version})
+        return provenance_tags(with_exact_source(self._provenance, self._source.exact_version))
 
     def _store_image(self, run_output_name: str, artifact: Path) -> str:
         """ManagedImage and VHD targets: the artifact in `local-images`; its URL is the artifactUri."""
