@@ -141,12 +141,14 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
     if tick is None:
         return None
     evidence = {"tick": tick.isoformat()}
+    seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
+    if f.key is not None and seen:  # what it would build from: the claim-time check reads it (requests.py)
+        evidence.update(inputs=inputs_for(f, seen), fingerprint=fingerprint(inputs_for(f, seen)))
     if not f.only_if_changed:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()})",), evidence)
     if h.last_success_at is None:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): never built",), evidence)
     changes = input_changes(ctx, f, h) if h.last_success_inputs else lineage_changes(ctx, f, h)
-    seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
     if changes and h.consecutive_failures and seen and covers(h.last_failed_inputs, inputs_for(f, seen)):
         return Verdict(SKIP, (f"scheduled tick {tick.isoformat()}: the last build from the same inputs failed; "
                               "a new input or `aibtrigger request --force` builds again",), evidence)

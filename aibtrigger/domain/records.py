@@ -32,6 +32,7 @@ class Request:
     upstream: str | None = None  # the root change of a cascade this request belongs to (planner)
     manual: bool = True  # a person (or their script) asked, not a sweep, schedule or cascade
     fingerprint: str | None = None  # the inputs the planner would build from (automatic requests)
+    source_version: str | None = None  # the source version it saw (maybe newer than the service observed)
     force: bool = False  # build even when the inputs did not change
 
 

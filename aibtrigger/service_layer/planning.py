@@ -127,15 +127,18 @@ def decision_for(template: str, deps: Deps) -> Decision | None:
     return next((d for d in dry_run(deps) if d.template == template), None)
 
 
-def current_inputs(template: str, deps: Deps) -> dict[str, str] | None:
-    """What a build of `template` starting now uses: its definition and its source's latest observed
-    version (or its pin); None for a template without a versioned source."""
+def current_inputs(template: str, deps: Deps, *, seen: str | None = None) -> dict[str, str] | None:
+    """What a build of `template` starting now uses: its definition and its source's latest version the
+    service knows of (observed, or `seen` by a signal if newer), or its pin; None without a versioned source."""
     from aibtrigger.domain.planner_rules import inputs_for
 
     f = index_for(deps.catalog).facts.get(template)
     if f is None or f.key is None:
         return None
-    return inputs_for(f, observed(deps).get(f.key) if f.tracks_latest else None)
+    if not f.tracks_latest:
+        return inputs_for(f, None)
+    known = observed(deps).get(f.key)
+    return inputs_for(f, seen if seen and (known is None or is_newer(version_of(seen), known)) else known)
 
 
 def settle_children(run, deps: Deps) -> list[Decision]:
@@ -185,7 +188,7 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
         reason = "; ".join(decision.reasons)[:1000]
         message = {"template": decision.template, "reason": reason, "requested_by": f"aibtrigger:{kind}",
                    "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {}),
-                   **({"fingerprint": decision.evidence["fingerprint"]} if decision.evidence.get("fingerprint") else {})}
+                   **_inputs_seen(decision)}
         if decision.action == BUILD:
             if decision.evidence.get("rearmed"):
                 from aibtrigger.domain.events import template_rearmed
@@ -204,6 +207,13 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
             detail=f"{decision.action} (wave {decision.wave}) on {detail}"))
     log.info("%s: %s", detail, ", ".join(f"{d.template}={d.action}" for d in decisions) or "nothing to do")
     return decisions
+
+
+def _inputs_seen(decision: Decision) -> dict:
+    """The fingerprint and source version the planner saw, for the claim-time check (requests.py)."""
+    version = (decision.evidence.get("inputs") or {}).get("version")
+    return {**({"fingerprint": decision.evidence["fingerprint"]} if decision.evidence.get("fingerprint") else {}),
+            **({"source_version": version} if version else {})}
 
 
 def signal_request_id(kind: str, signal_id: str, template: str) -> str:

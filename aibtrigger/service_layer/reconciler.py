@@ -142,7 +142,8 @@ def _request(decision, deps: Deps) -> str | None:
         return None  # asked for this very state before: its outcome stands
     request = Request(request_id=request_id, template=decision.template, reason="; ".join(decision.reasons)[:1000],
                       requested_by="aibtrigger:reconciler", upstream=decision.evidence.get("upstream"), manual=False,
-                      fingerprint=None if tick is not None else decision.evidence.get("fingerprint"))
+                      fingerprint=decision.evidence.get("fingerprint"),
+                      source_version=(decision.evidence.get("inputs") or {}).get("version"))
     result = request_build(request, deps)
     if tick is not None:
         deps.store.set_schedule_tick(decision.template, datetime.fromisoformat(str(tick)))

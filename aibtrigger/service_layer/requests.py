@@ -107,7 +107,7 @@ def _already_built_from(request: Request, deps: Deps) -> str | None:
     if request.force or plain_schedule:
         return None
 
-    now = current_inputs(request.template, deps)  # afresh: the request may be older than the last run
+    now = current_inputs(request.template, deps, seen=request.source_version)  # afresh: the last run may be newer
     if now is None or not now["version"]:
         return None
     summary, same = deps.store.get_summary(request.template), ", ".join(unchanged(now, now))

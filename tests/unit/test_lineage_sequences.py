@@ -289,3 +289,81 @@ def test_show_and_runs_expose_the_exact_source_version_the_fingerprint_and_the_p
     out = capsys.readouterr().out
     assert f"fingerprint   {run.fingerprint}" in out and "provenance    run_id=" in out
     assert f"1.0.2                    {run.fingerprint}" in out
+
+
+# --- found by the property test (tests/decisions_machine.py) ---------------------------------------------------
+def test_a_request_made_on_a_lagging_view_does_not_retry_the_input_that_failed():
+    """The sweep saw 1.0.1 of the switched source and queued a request; the reconciler's build used
+    1.0.2 (the latest when it ran) and failed; the late request must not build 1.0.2 again."""
+    world = World([template("t0", marketplace("jammy"))])
+    world.patch("jammy", "1.0.1")
+    world.patch("noble", "1.0.1")
+    world.sweep()
+    world.request("t0")
+    world.settle("t0")
+    world.deps.catalog = world.catalog = _with_source(world.catalog, "t0", marketplace("noble"))
+    world.sweep()  # queues a request for noble 1.0.1
+    world.patch("noble", "1.0.2")
+    pending = [m for m in world.deps.queue.sent]
+    world.deps.queue.sent.clear()
+    world.reconcile()
+    world.settle("t0", RunState.FAILED)  # built from 1.0.2
+    world.deps.queue.sent.extend(pending)
+    assert "skipped" in world.requests()
+    assert len(world.builds("t0")) == 2
+
+
+def test_an_only_if_changed_tick_queued_while_building_does_not_retry_the_input_that_failed():
+    world = World([template("t0", marketplace("jammy"), schedule=DAILY, only_if_changed=True)])
+    world.patch("jammy", "1.0.1")
+    world.sweep()
+    world.request("t0")
+    world.settle("t0")
+    world.patch("jammy", "1.0.2")
+    world.clock.advance(days=1)
+    world.tick()
+    world.requests()
+    world.clock.advance(days=1)
+    world.tick()  # while it builds 1.0.2: its lineage still looks changed
+    world.settle("t0", RunState.FAILED)
+    world.requests()
+    for _ in range(2):
+        world.clock.advance(days=1)
+        world.tick()
+        quiesce(world, rounds=1)
+    assert len(world.builds("t0")) == 2
+
+
+def test_a_cascade_request_delivered_while_a_parent_builds_again_waits_for_that_build():
+    world = built_diamond()
+    world.sweep()
+    world.request("web", force=True)
+    world.settle("web")
+    world.deliver_all_events()  # app's build for web's new version is queued...
+    world.request("api", force=True)  # ...when api starts building
+    world.requests()
+    assert world.builds("app") == []
+    skips = [o for o in world.deps.store.list_outcomes("app") if ":after:api." in o.request_id]
+    assert skips and all(o.detail.startswith("waits for api, building") for o in skips)  # web's end and its event
+    world.settle("api")
+    world.requests()
+    assert len(world.builds("app")) == 1  # once, after api, from the newest image
+
+
+def test_provenance_names_the_fingerprint_of_the_exact_source_version():
+    from aibtrigger.domain.fingerprint import fingerprint
+    from aibtrigger.domain.provenance import with_exact_source
+
+    inputs = {"definition": "d", "source": "gallery/x", "version": "1.0.3"}
+    made = with_exact_source({"run_id": "r", "fingerprint": fingerprint(inputs), "inputs": inputs}, "/x/versions/1.0.4")
+    assert made["source_version"] == "1.0.4" and made["fingerprint"] == fingerprint({**inputs, "version": "1.0.4"})
+
+
+def _with_source(catalog, name, source):
+    from aibtrigger.catalog import parse_catalog
+
+    raw = catalog.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for entry in raw["templates"]:
+        if entry["name"] == name:
+            entry["definition"]["source"] = source
+    return parse_catalog(raw)
