@@ -77,7 +77,9 @@ def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
 
     waiting = claim.followup
     hand_off_id = f"{run.run_id}+followup"
-    unwanted = None if _asked_by_a_person(waiting) else _no_longer_wanted(claim.template, deps)
+    unwanted = None if _asked_by_a_person(waiting) else \
+        _served(claim.template, deps) if any(r.startswith("schedule-") for r in waiting.request_ids) else \
+        _no_longer_wanted(claim.template, deps)
     if unwanted is not None:
         deps.store.delete_claim(claim)
         deps.store.add_outcome(OutcomeRecord(request_id=hand_off_id, template=claim.template, outcome=Outcome.SKIPPED,
@@ -99,6 +101,20 @@ def _asked_by_a_person(followup: FollowUp) -> bool:
 
     return followup.manual or not all(is_automatic_request(r) or r.startswith("schedule-")
                                       for r in followup.request_ids)
+
+
+def _served(template: str, deps: Deps) -> str | None:
+    """A tick that came while a build ran: served when that build used the inputs there are now (a
+    fresh image), or failed with them (not retried by itself); else the tick still builds."""
+    from aibtrigger.domain.fingerprint import covers
+    from aibtrigger.service_layer.planning import current_inputs
+
+    now, summary = current_inputs(template, deps), deps.store.get_summary(template)
+    if now and summary.consecutive_failures and covers(summary.last_failed_inputs, now):
+        return "the build that just ended failed with the same inputs: not retried by itself"
+    if now and covers(summary.last_success_inputs, now):  # a failure since, with other inputs, changes nothing
+        return "the build that just ended used the same inputs: the image is as fresh as the tick asks"
+    return None
 
 
 def _no_longer_wanted(template: str, deps: Deps) -> str | None:

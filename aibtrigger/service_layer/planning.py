@@ -26,7 +26,7 @@ from aibtrigger.domain.records import Outcome, OutcomeRecord
 from aibtrigger.domain.schedule import due_tick
 from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.provenance import provenance_of
-from aibtrigger.domain.versions import is_newer, version_of
+from aibtrigger.domain.versions import is_newer, version_key, version_of
 from aibtrigger.errors import AibTriggerError
 from aibtrigger.service_layer.deps import Deps
 
@@ -137,8 +137,11 @@ def current_inputs(template: str, deps: Deps, *, seen: str | None = None) -> dic
         return None
     if not f.tracks_latest:
         return inputs_for(f, None)
-    known = observed(deps).get(f.key)
-    return inputs_for(f, seen if seen and (known is None or is_newer(version_of(seen), known)) else known)
+    summary = deps.store.get_summary(template)  # the service knows at least what its own last builds used
+    used = [i["version"] for i in (summary.last_success_inputs, summary.last_failed_inputs)
+            if i and i.get("source") == "/".join(f.key) and i.get("version")]
+    known = [version_of(v) for v in (observed(deps).get(f.key), seen, *used) if v]
+    return inputs_for(f, max(known, key=version_key) if known else None)
 
 
 def settle_children(run, deps: Deps) -> list[Decision]:

@@ -107,7 +107,10 @@ def _already_built_from(request: Request, deps: Deps) -> str | None:
     if request.force or plain_schedule:
         return None
 
-    now = current_inputs(request.template, deps, seen=request.source_version)  # afresh: the last run may be newer
+    now = current_inputs(request.template, deps)  # afresh: the last run may be newer than the request
+    if request.source_version and request.fingerprint:  # the signal saw a newer version than the service observed
+        seen = current_inputs(request.template, deps, seen=request.source_version)
+        now = seen if seen and fingerprint(seen) == request.fingerprint else now  # same definition and source only
     if now is None or not now["version"]:
         return None
     summary, same = deps.store.get_summary(request.template), ", ".join(unchanged(now, now))

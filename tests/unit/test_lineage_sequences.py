@@ -367,3 +367,24 @@ def _with_source(catalog, name, source):
         if entry["name"] == name:
             entry["definition"]["source"] = source
     return parse_catalog(raw)
+
+
+def test_a_tick_that_waited_behind_a_failed_build_does_not_retry_its_inputs_when_the_source_was_never_observed():
+    """Switched to a source no sweep has read yet: the service knows its version only from the build
+    that used it. A tick that joined that build's follow-up must not build the failed input again."""
+    world = World([template("t0", marketplace("jammy"), schedule=DAILY, only_if_changed=True)])
+    world.patch("jammy", "1.0.1")
+    world.patch("noble", "1.0.1")
+    world.sweep()
+    world.request("t0")
+    world.settle("t0")
+    world.patch("jammy", "1.0.2")
+    world.clock.advance(days=1)
+    world.tick()
+    world.clock.advance(days=1)
+    world.tick()  # two ticks queued
+    world.deps.catalog = world.catalog = _with_source(world.catalog, "t0", marketplace("noble"))
+    world.requests()  # the first builds noble 1.0.1, the second waits in its follow-up
+    world.finish("t0", RunState.FAILED)
+    world.reconcile()
+    assert len(world.builds("t0")) == 2 and world.building() == []
