@@ -107,7 +107,7 @@ def _parent_succeeded(ctx: Context, signal: ParentSucceeded) -> dict[str, Decisi
                 pending = _parents_still_rebuilding(ctx, name, signal)
                 verdict = (Verdict(WAIT, (reason, f"waits for {', '.join(pending)}, also rebuilding for "
                                                   f"{signal.upstream}: builds once, after the last"), verdict.evidence)
-                           if pending else Verdict(BUILD, (reason,) + verdict.reasons, verdict.evidence))
+                           if pending else Verdict(BUILD, (reason,), verdict.evidence))
         decided[name] = gate(ctx, f, held_for_schedule(ctx, f, verdict))
     _list_cascade(ctx, decided, f"cascade from {signal.parent} {new}")
     return decided

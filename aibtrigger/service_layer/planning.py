@@ -53,7 +53,7 @@ def sweep_sources(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
     return decided
 
 
-def gallery_version_written(version_id: str, deps: Deps) -> list[Decision]:
+def gallery_version_written(version_id: str, deps: Deps, *, signal_id: str | None = None) -> list[Decision]:
     """Raises VersionNotReady while the version is not provisioned (the event is then redelivered).
 
     Who made the version is read from its provenance (tags the making run wrote), else from the run
@@ -88,7 +88,8 @@ def gallery_version_written(version_id: str, deps: Deps) -> list[Decision]:
     newer = known.get(key) is None or is_newer(number, known[key])
     seen = {**known, key: number} if newer else known  # a late event of an older version moves nothing back
     decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
-    decided = act(decisions, deps, signal_id=f"gallery:{version_id.lower()}", kind="cascade" if producer else "source",
+    decided = act(decisions, deps, signal_id=signal_id or f"gallery:{version_id.lower()}",
+                  kind="cascade" if producer else "source",
                   upstream=upstream, detail=signal.describe())
     if newer:  # a redelivery must not make the version look newly seen
         deps.store.put_observed(_text(key), number, at=deps.clock())
@@ -152,6 +153,16 @@ def settle_children(run, deps: Deps) -> list[Decision]:
     children = set(index.cascade_children(run.template)) - {run.template}
     if not children:
         return []
+    versions = [a for a in run.artifact_ids if "/versions/" in a.lower()]
+    if versions:  # what its versions' events will decide, now, under the same request ids
+        decided = []
+        for version_id in versions:
+            try:
+                # Its own request ids: the event may have been weighed already, while this run held its claim.
+                decided += gallery_version_written(version_id, deps, signal_id=f"settled:{run.run_id}:{version_id}")
+            except VersionNotReady:
+                continue
+        return decided
     owed = [d for d in dry_run(deps) if d.template in children and d.action == BUILD and d.evidence.get("owed")]
     decided = []
     for decision in owed:
