@@ -128,9 +128,11 @@ def decision_for(template: str, deps: Deps) -> Decision | None:
     return next((d for d in dry_run(deps) if d.template == template), None)
 
 
-def current_inputs(template: str, deps: Deps, *, seen: str | None = None) -> dict[str, str] | None:
+def current_inputs(template: str, deps: Deps, *, seen: str | None = None,
+                   own_runs: bool = True) -> dict[str, str] | None:
     """What a build of `template` starting now uses: its definition and its source's latest version the
-    service knows of (observed, or `seen` by a signal if newer), or its pin; None without a versioned source."""
+    service knows of (observed, `seen` by a signal, or used by its own last builds: `own_runs`), or its
+    pin; None without a versioned source."""
     from aibtrigger.domain.planner_rules import inputs_for
 
     f = index_for(deps.catalog).facts.get(template)
@@ -138,9 +140,9 @@ def current_inputs(template: str, deps: Deps, *, seen: str | None = None) -> dic
         return None
     if not f.tracks_latest:
         return inputs_for(f, None)
-    summary = deps.store.get_summary(template)  # the service knows at least what its own last builds used
+    summary = deps.store.get_summary(template) if own_runs else None  # at least what its last builds used
     used = [i["version"] for i in (summary.last_success_inputs, summary.last_failed_inputs)
-            if i and i.get("source") == "/".join(f.key) and i.get("version")]
+            if i and i.get("source") == "/".join(f.key) and i.get("version")] if summary else []
     known = [version_of(v) for v in (observed(deps).get(f.key), seen, *used) if v]
     return inputs_for(f, max(known, key=version_key) if known else None)
 

@@ -114,9 +114,10 @@ def _already_built_from(request: Request, deps: Deps) -> str | None:
     if now is None or not now["version"]:
         return None
     summary, same = deps.store.get_summary(request.template), ", ".join(unchanged(now, now))
-    if request.manual:
+    if request.manual:  # only what the service observed: a person asking is not held back by a guess
+        observed_now = current_inputs(request.template, deps, own_runs=False)
         return (f"nothing changed since the last successful build (unchanged: {same}); `aibtrigger request "
-                f"{request.template} --force` builds anyway") if summary.last_success_inputs == now else None
+                f"{request.template} --force` builds anyway") if summary.last_success_inputs == observed_now else None
     if summary.consecutive_failures and covers(summary.last_failed_inputs, now):
         return f"the last build from these inputs ({same}) failed: not retried by itself"
     if covers(summary.last_success_inputs, now):
