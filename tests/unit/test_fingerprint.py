@@ -84,6 +84,12 @@ def test_a_manual_request_for_unchanged_inputs_skips_and_force_builds_anyway():
     assert world.request("base", force=True) == "started"
 
 
+def test_a_manual_request_builds_when_the_service_has_not_observed_its_source():
+    world = built_diamond()  # never swept: the marketplace may have moved on since base was built
+    world.patch("jammy", NEW)
+    assert world.request("base") == "started"
+
+
 def test_a_definition_change_rebuilds_the_template_once_and_its_children_after_it():
     world = built_diamond()
     raw = world.catalog.model_dump(mode="json", by_alias=True, exclude_none=True)
