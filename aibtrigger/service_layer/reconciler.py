@@ -136,7 +136,9 @@ def _request(decision, deps: Deps) -> str | None:
     if tick is not None:
         request_id = signal_request_id("schedule", f"schedule:{tick}", decision.template)
     else:
-        signature = repr((decision.reasons, sorted(decision.evidence.items())))
+        # With the run it follows: the same state again after other runs (a source switched back) is new.
+        after = deps.store.get_summary(decision.template).last_counted_run
+        signature = repr((decision.reasons, sorted(decision.evidence.items()), after))
         request_id = f"reconcile-{hashlib.sha1(signature.encode()).hexdigest()[:16]}-{decision.template}"
     if deps.store.get_outcome(decision.template, request_id) is not None:
         return None  # asked for this very state before: its outcome stands

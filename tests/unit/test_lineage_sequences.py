@@ -388,3 +388,20 @@ def test_a_tick_that_waited_behind_a_failed_build_does_not_retry_its_inputs_when
     world.finish("t0", RunState.FAILED)
     world.reconcile()
     assert len(world.builds("t0")) == 2 and world.building() == []
+
+
+def test_a_source_switched_back_and_forth_in_the_catalog_is_rebuilt_each_time():
+    """The reconciler's request for "switched jammy -> noble" had the same id the second time: its first
+    outcome stood, and the template was never rebuilt for the second switch."""
+    world = World([template("t0", marketplace("jammy"))])
+    world.patch("jammy", "1.0.1")
+    world.patch("noble", "1.0.1")
+    world.sweep()
+    world.request("t0")
+    world.settle("t0")
+    for sku in ("noble", "jammy", "noble"):
+        world.deps.catalog = world.catalog = _with_source(world.catalog, "t0", marketplace(sku))
+        world.sweep()
+        quiesce(world)
+    assert [s.source_version for s in world.builds("t0")] == ["1.0.1"] * 4
+    assert world.builds("t0")[-1].inputs_fingerprint in world.success_fingerprints("t0")
