@@ -84,7 +84,8 @@ def cmd_request(args) -> int:
     _known_template(deps, args.template)
     request_id = f"cli-{uuid.uuid4().hex[:12]}"
     deps.queue.send(REQUESTS_QUEUE, {"template": args.template, "reason": args.reason,
-                                     "requested_by": args.requested_by, "id": request_id})
+                                     "requested_by": args.requested_by, "id": request_id,
+                                     **({"force": True} if args.force else {})})
     print(f"requested {args.template} (request {request_id})")
     if not args.wait:
         return 0
@@ -356,6 +357,8 @@ def _parser() -> argparse.ArgumentParser:
     request.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 if it fails")
     request.add_argument("--timeout", type=float, default=4 * 3600,
                          help="with --wait: seconds to wait at most (default 14400)")
+    request.add_argument("--force", action="store_true",
+                         help="build even when its inputs did not change since the last successful build")
     request.set_defaults(run=cmd_request)
 
     cancel = sub.add_parser("cancel", help="cancel a template's active build")

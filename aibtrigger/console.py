@@ -16,7 +16,10 @@ def run_dict(run: RunRecord) -> dict:
             "started_at": run.started_at.isoformat() if run.started_at else None,
             "ended_at": run.ended_at.isoformat() if run.ended_at else None, "message": run.message,
             "artifact_ids": list(run.artifact_ids), "failure": run.excerpt.to_dict() if run.excerpt else None,
-            "log": run.log_location, "polls": run.polls, "published": run.published}
+            "log": run.log_location, "polls": run.polls, "published": run.published,
+            "upstream": run.upstream, "source_version": run.source_version or (run.inputs or {}).get("version") or None,
+            "fingerprint": run.fingerprint, "inputs": dict(run.inputs or {}),
+            "provenance": run.provenance() if run.artifact_ids else None}
 
 
 def outcome_dict(o: OutcomeRecord) -> dict:
@@ -34,13 +37,14 @@ def print_runs(runs: list[RunRecord]) -> None:
     if not runs:
         print("no runs recorded")
         return
-    print(f"{'RUN':44} {'STATE':18} {'STARTED':20} REASONS")
+    print(f"{'RUN':44} {'STATE':18} {'STARTED':20} {'SOURCE':24} {'FINGERPRINT':16} REASONS")
     for run in runs:
         state = run.state.value if run.state else "Starting"
         if run.sub_state:
             state += f"/{run.sub_state.value}"
         started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "-"
-        print(f"{run.run_id:44} {state:18} {started:20} {'; '.join(run.reasons)}")
+        source = run.source_version or (run.inputs or {}).get("version") or "-"
+        print(f"{run.run_id:44} {state:18} {started:20} {source:24} {run.fingerprint or '-':16} {'; '.join(run.reasons)}")
 
 
 def print_outcomes(outcomes: list[OutcomeRecord]) -> None:
@@ -56,7 +60,9 @@ def print_run(run: RunRecord, outcomes: list[OutcomeRecord]) -> None:
     details = run_dict(run)
     failure = details.pop("failure")
     for key, value in details.items():
-        if value not in (None, [], ""):
+        if value not in (None, [], "", {}):
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
             print(f"{key:13} {', '.join(value) if isinstance(value, list) else value}")
     if failure:
         print(f"failure       {failure_text(failure)}")

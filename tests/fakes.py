@@ -30,15 +30,17 @@ class ScriptedBackend:
         self.logs: dict[str, str] = {}
         self.outputs: dict[str, list[RunOutput]] = {}
         self.source_versions: dict[str, str] = {}
+        self.provenance: dict[str, dict] = {}  # what the current or last run was asked to tag its outputs with
 
     def get_status(self, template: str) -> BuildStatus:
         self._known(template)
         return self.status.get(template, BuildStatus(None))
 
-    def start_run(self, template: str) -> None:
+    def start_run(self, template: str, *, provenance: dict | None = None) -> None:
         if self.get_status(template).is_active:
             raise BuildAlreadyActiveError(f"OperationNotAllowed: {template} is running")
         self.runs_started.append(template)
+        self.provenance[template] = provenance or {}
         self.status[template] = BuildStatus(RunState.RUNNING, RunSubState.QUEUED, self.clock())
         self.logs[template] = ""
 

@@ -15,8 +15,12 @@ class ImageBackend(Protocol):
     def get_status(self, template: str) -> BuildStatus:
         """The template's current or last run (AIB `lastRunStatus`); run_state None if it never ran."""
 
-    def start_run(self, template: str) -> None:
+    def start_run(self, template: str, *, provenance: dict | None = None) -> None:
         """Invoke Run and return once the backend accepted it; never waits for the build.
+
+        `provenance` (domain.provenance: run id, upstream change, source version, input fingerprint):
+        what the image versions this run distributes are to be tagged with, so that decisions about
+        them read who made them.
 
         Raises BuildAlreadyActiveError when a build is running or canceling (AIB OperationNotAllowed),
         TemplateNotFoundError when the backend does not know the template, BackendError otherwise.

@@ -148,6 +148,9 @@ class TableStateStore:
             value = getattr(summary, name)
             if value is not None:
                 entity[name] = value
+        for name in _SUMMARY_JSON_FIELDS:
+            if getattr(summary, name):
+                entity[name] = _json(getattr(summary, name))
         with _translated():
             self._templates.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
@@ -179,10 +182,15 @@ class TableStateStore:
 _SUMMARY_ROW = "summary"
 _SUMMARY_FIELDS = ("last_success_at", "last_success_source_version", "last_success_upstream", "last_upstream",
                    "consecutive_failures", "disabled", "last_schedule_tick", "last_counted_run")
+_SUMMARY_JSON_FIELDS = ("last_success_inputs", "last_failed_inputs", "last_success_outputs")  # stored as JSON text
 
 
 def _summary_from(e) -> TemplateSummary:
-    return TemplateSummary(e["PartitionKey"], **{name: e.get(name) for name in _SUMMARY_FIELDS if name in e})
+    found = {name: e.get(name) for name in _SUMMARY_FIELDS if name in e}
+    found.update({name: json.loads(e[name]) for name in _SUMMARY_JSON_FIELDS if e.get(name)})
+    if "last_success_outputs" in found:
+        found["last_success_outputs"] = tuple(found["last_success_outputs"])
+    return TemplateSummary(e["PartitionKey"], **found)
 
 
 class _translated:
@@ -231,7 +239,8 @@ def _run_entity(run: RunRecord) -> dict:
               "excerpt": _json(run.excerpt.to_dict() if run.excerpt else None),
               "log_location": run.log_location or "", "artifact_ids": _json(run.artifact_ids),
               "polls": run.polls, "published": run.published, "upstream": run.upstream or "",
-              "manual": run.manual, "source_version": run.source_version or "", "notes": _json(run.notes)}
+              "manual": run.manual, "source_version": run.source_version or "", "notes": _json(run.notes),
+              "inputs": _json(run.inputs)}
     for name in ("started_at", "ended_at", "canceling_since"):
         if getattr(run, name) is not None:
             entity[name] = getattr(run, name)
@@ -250,7 +259,8 @@ def _run_from(e) -> RunRecord:
                      polls=e["polls"], published=e["published"], upstream=e.get("upstream") or None,
                      manual=e.get("manual", False), source_version=e.get("source_version") or None,
                      canceling_since=_datetime(e.get("canceling_since")),
-                     notes=tuple(json.loads(e.get("notes") or "[]")), etag=e.metadata["etag"])
+                     notes=tuple(json.loads(e.get("notes") or "[]")), inputs=json.loads(e.get("inputs") or "null"),
+                     etag=e.metadata["etag"])
 
 
 def _outcome_entity(o: OutcomeRecord) -> dict:

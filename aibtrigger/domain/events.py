@@ -55,6 +55,20 @@ def template_disabled(run: RunRecord, failures: int, *, now: datetime) -> dict:
     }
 
 
+def template_rearmed(template: str, fingerprint: str, reasons: tuple[str, ...], *, now: datetime) -> dict:
+    """An auto-disabled template builds again because its inputs changed since the failures."""
+    return {
+        "specversion": "1.0",
+        "id": f"{template}/rearmed/{fingerprint}",
+        "source": f"{EVENT_SOURCE}/templates/{template}",
+        "type": "aibtrigger.template.rearmed",
+        "subject": template,
+        "time": now.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"template": template, "fingerprint": fingerprint, "reasons": list(reasons)},
+    }
+
+
 def request_poisoned(*, queue: str, message_id: str, request_id: str, template: str, reason: str,
                      kept_at: str | None, now: datetime) -> dict:
     """A message the service could not handle: it is recorded as rejected and kept verbatim (`kept_at`)."""

@@ -49,7 +49,7 @@ def plan(catalog, *, observed: Mapping[SourceKey, str], history: Mapping[str, Te
     elif isinstance(signal, ParentSucceeded):
         decided = _parent_succeeded(ctx, signal)
     elif isinstance(signal, ScheduleTick):
-        decided = {n: d for n in index.scheduled if (d := _tick(ctx, n)) is not None}
+        decided = _ticks(ctx)
     elif isinstance(signal, Manual):
         decided = {signal.template: _manual(ctx, signal)}
     elif isinstance(signal, Sweep):
@@ -91,25 +91,23 @@ def _parent_succeeded(ctx: Context, signal: ParentSucceeded) -> dict[str, Decisi
     evidence = {"parent": signal.parent, "version_id": signal.version_id, "upstream": signal.upstream,
                 "root": "/".join(signal.root) if signal.root else None}
     for name in sorted(index.graph.children(signal.parent)):
-        f, h = index.facts[name], ctx.hist(name)
+        f = index.facts[name]
         if image is not None and f.gallery_image != image:
             continue
-        used = version_of(h.last_success_source_version) if h.last_success_source_version else None
         if not f.tracks_latest:
             newer = (f"; newer version {new} available (parent {signal.parent} succeeded)"
                      if is_newer(new, f.pinned) else "")
             verdict = Verdict(SKIP, (f"pinned to {f.pinned}{newer}",), evidence)
-        elif h.last_success_upstream == signal.upstream:
-            verdict = Verdict(SKIP, (f"already rebuilt for {signal.upstream}",), evidence)
-        elif used and not is_newer(new, used):
-            verdict = Verdict(SKIP, (f"up to date: last successful build used {used}; parent {signal.parent} "
-                                     f"produced {new}",), evidence)
         else:
-            reason = f"parent {signal.parent} succeeded: new version {signal.version_id}"
-            pending = _parents_still_rebuilding(ctx, name, signal)
-            verdict = (Verdict(WAIT, (reason, f"waits for {', '.join(pending)}, also rebuilding for "
-                                              f"{signal.upstream}: builds once, after the last"), evidence)
-                       if pending else Verdict(BUILD, (reason,), evidence))
+            seen = ctx.seen(f.key)  # a late event of an older version: the child builds from the latest
+            verdict = source_verdict(ctx, f, new if not seen or is_newer(new, seen) else seen)
+            verdict = Verdict(verdict.action, verdict.reasons, {**verdict.evidence, **evidence})
+            if verdict.action == BUILD:
+                reason = f"parent {signal.parent} succeeded: new version {signal.version_id}"
+                pending = _parents_still_rebuilding(ctx, name, signal)
+                verdict = (Verdict(WAIT, (reason, f"waits for {', '.join(pending)}, also rebuilding for "
+                                                  f"{signal.upstream}: builds once, after the last"), verdict.evidence)
+                           if pending else Verdict(BUILD, (reason,), verdict.evidence))
         decided[name] = gate(ctx, f, held_for_schedule(ctx, f, verdict))
     _list_cascade(ctx, decided, f"cascade from {signal.parent} {new}")
     return decided
@@ -158,6 +156,49 @@ def _list_cascade(ctx: Context, decided: dict[str, Decision], cause: str) -> Non
             decided[name] = gate(ctx, index.facts[name], verdict)
 
 
+def _holds_children(ctx: Context, parent: Decision) -> bool:
+    """A parent that is building, or will: building, waiting itself, or owed a build (a source change,
+    a due tick). A root's first build is not owed by itself (nobody asked): it holds nobody back."""
+    if ctx.hist(parent.template).active or parent.action == WAIT:
+        return True
+    return parent.action == BUILD and bool(parent.evidence.get("owed") or parent.evidence.get("tick"))
+
+
+def _ticks(ctx: Context) -> dict[str, Decision]:
+    """Due ticks, parents first: a template whose ancestor builds (or is building) waits for it and is
+    rebuilt by the cascade after the ancestor's new version, not at once from the stale image. An
+    only-if-changed tick stays unhandled meanwhile: the cascade alone would not build it."""
+    decided: dict[str, Decision] = {}
+    for name in ctx.index.scheduled:
+        decision = _tick(ctx, name)
+        if decision is None:
+            continue
+        ahead = sorted(a for a in ctx.index.cascade_ancestors(name) if a != name and _will_rebuild(ctx, a, decided))
+        f = ctx.index.facts[name]
+        if not ahead and f.tracks_latest and ctx.index.cascade_parents(name) and ctx.seen(f.key) is None:
+            ahead = sorted(ctx.index.cascade_parents(name))  # no version of its parents' image yet: nothing to build from
+        if decision.action == BUILD and ahead:
+            evidence = {**decision.evidence, "after": ahead}
+            if ctx.index.facts[name].only_if_changed:
+                evidence.pop("tick", None)
+            decision = Decision(name, WAIT, (f"waits for {', '.join(ahead)} to rebuild first (lineage): builds "
+                                             "after its new version",) + decision.reasons, decision.wave,
+                                decision.signal, evidence)
+        decided[name] = decision
+    return decided
+
+
+def _will_rebuild(ctx: Context, ancestor: str, ticking: dict[str, Decision]) -> bool:
+    """Building now, scheduled in this tick, or owed a build for a change of its own source."""
+    if ctx.hist(ancestor).active:
+        return True
+    if ancestor in ticking:
+        return ticking[ancestor].action in (BUILD, WAIT)
+    f = ctx.index.facts[ancestor]
+    verdict = source_verdict(ctx, f, ctx.seen(f.key))
+    return verdict.action == BUILD and bool(verdict.evidence.get("owed")) and gate(ctx, f, verdict).action != SKIP
+
+
 def _tick(ctx: Context, name: str) -> Decision | None:
     f = ctx.index.facts[name]
     verdict = schedule_verdict(ctx, f)
@@ -182,8 +223,7 @@ def _sweep(ctx: Context) -> dict[str, Decision]:
             verdict = tick  # a due only-if-changed tick weighs the whole lineage, its own source included
         else:
             verdict = combine(held_for_schedule(ctx, f, source_verdict(ctx, f, ctx.seen(f.key))), tick)
-        upstream = sorted(p for p in index.cascade_parents(name)
-                          if decided[p].action in (BUILD, WAIT) or ctx.hist(p).active)
+        upstream = sorted(p for p in index.cascade_parents(name) - {name} if _holds_children(ctx, decided[p]))
         if upstream:
             own = verdict.reasons if verdict.action == BUILD else ()
             evidence = {**verdict.evidence, "after": upstream}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aibtrigger.domain.lineage import LineageGraph, gallery_source, is_self_sourced, validate_lineage
+from aibtrigger.domain.fingerprint import definition_digest
+from aibtrigger.domain.lineage import LineageGraph, gallery_outputs, gallery_source, validate_lineage
 from aibtrigger.domain.planner_types import SourceKey, source_key
 from aibtrigger.domain.schedule import MaintenanceWindow, Schedule, parse_schedule, parse_window
 from aibtrigger.domain.versions import version_of
@@ -32,6 +33,8 @@ class TemplateFacts:
     max_failures: int  # 0: never auto-disable
     paused: bool
     depth: int
+    digest: str = ""  # definition_digest: what in its definition shapes the image
+    outputs: tuple[str, ...] = ()  # lower-cased gallery images it distributes to
 
 
 class PlannerIndex:
@@ -86,7 +89,6 @@ def _facts(entry, depth: int) -> TemplateFacts:
     source = getattr(getattr(entry, "definition", None), "source", None)
     kind = getattr(source, "type", None)
     tracks_latest = bool(getattr(source, "tracks_latest", False))
-    self_sourced = kind == "SharedImageVersion" and is_self_sourced(entry.definition)
     pinned, where = None, ""
     if kind == "PlatformImage":
         label = f"{source.publisher}:{source.offer}:{source.sku}"
@@ -96,9 +98,6 @@ def _facts(entry, depth: int) -> TemplateFacts:
         parts = source.gallery_image_id.split("/")
         label = f"gallery image {parts[-3]}/{parts[-1]}" if len(parts) >= 3 else source.gallery_image_id
         pinned = None if tracks_latest else version_of(source.imageVersionId)
-        if self_sourced:
-            # Its image's new versions are its own builds: following them would rebuild it forever.
-            label = f"its own output ({label}): rebuilt only by its schedule or a request"
     elif kind == "ManagedImage":
         label = "a managed image (it has no versions to track)"
     else:
@@ -107,10 +106,12 @@ def _facts(entry, depth: int) -> TemplateFacts:
     window = getattr(policy, "maintenance_window", None)
     max_failures = getattr(policy, "max_consecutive_failures", None)
     return TemplateFacts(
-        name=entry.name, key=None if self_sourced else source_key(entry), label=label, where=where, tracks_latest=tracks_latest,
+        name=entry.name, key=source_key(entry), label=label, where=where, tracks_latest=tracks_latest,
         pinned=pinned, gallery_image=gallery_source(entry.definition) if source is not None else None,
         schedule=schedule if isinstance(schedule, Schedule) or schedule is None else parse_schedule(schedule),
         only_if_changed=bool(getattr(policy, "only_if_changed", False)),
         window=window if isinstance(window, MaintenanceWindow) or window is None else parse_window(window),
         max_failures=DEFAULT_MAX_FAILURES if max_failures is None else int(max_failures),
-        paused=bool(getattr(policy, "paused", False)), depth=depth)
+        paused=bool(getattr(policy, "paused", False)), depth=depth,
+        digest=definition_digest(getattr(entry, "definition", None)),
+        outputs=gallery_outputs(entry.definition) if getattr(entry, "definition", None) is not None else ())

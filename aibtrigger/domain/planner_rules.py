@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import NamedTuple
 
+from aibtrigger.domain.fingerprint import build_inputs, changed, covers, fingerprint, unchanged
 from aibtrigger.domain.planner_index import PlannerIndex, TemplateFacts
 from aibtrigger.domain.planner_types import (BUILD, NEVER_BUILT, SKIP, WAIT, Decision, SourceKey, TemplateHistory,
                                              upstream_id)
@@ -51,8 +52,28 @@ def is_disabled(history: TemplateHistory, max_failures: int) -> bool:
     return history.disabled or (max_failures > 0 and history.consecutive_failures >= max_failures)
 
 
+def rearmed(h: TemplateHistory, evidence: dict) -> bool:
+    """Failures count per input: new inputs since they failed re-arm a disabled template."""
+    now = evidence.get("inputs")
+    return bool(h.last_failed_inputs) and bool(now) and now != h.last_failed_inputs
+
+
+def inputs_for(f: TemplateFacts, version: str | None) -> dict[str, str]:
+    """The inputs a build of `f` would use now: its definition, its source at `version` (or its pin)."""
+    return build_inputs(f.digest, f.key, version_of(version) if version else f.pinned)
+
+
+def is_own_output(f: TemplateFacts, h: TemplateHistory, version: str | None) -> bool:
+    """A self-sourced template (its source is the image it distributes to) looking at its own last output."""
+    return bool(version) and f.gallery_image in f.outputs and any(
+        version_of(v) == version_of(version) and v.lower().startswith(f.gallery_image + "/versions/")
+        for v in h.last_success_outputs)
+
+
 def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: str | None = None) -> Verdict:
-    """Rules 1 and 2: a latest-tracking source newer than the last successful build used; pinned never builds."""
+    """Source rules, first match wins: no versioned source; pinned (never builds by itself); its own
+    output; the same inputs as the last failure (never retried by itself) or the last success (nothing
+    to do); never built; the source switched in the catalog; a newer version; a changed definition."""
     h = ctx.hist(f.name)
     evidence = {"source": f.label + f.where, "observed": seen}
     if f.key is None:
@@ -64,26 +85,43 @@ def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: s
                            evidence)
         return Verdict(SKIP, (f"pinned to {f.pinned}",), evidence)
     used = evidence["used"] = version_of(h.last_success_source_version) if h.last_success_source_version else None
-    upstream = upstream_id(f.key, seen) if seen else None
-    if h.consecutive_failures and h.last_upstream == upstream:
+    now = evidence["inputs"] = inputs_for(f, seen)
+    evidence["fingerprint"] = fingerprint(now)
+    if is_own_output(f, h, seen):
+        return Verdict(SKIP, (f"{f.label} {seen} is its own last output: a template is never triggered by it",),
+                       evidence)
+    if seen and h.consecutive_failures and covers(h.last_failed_inputs, now):
         # The same input already failed: retrying it by itself would fail the same way, every pass.
-        return Verdict(SKIP, (f"the last build from {f.label}{f.where} {seen or '(version unknown)'} failed; "
-                              "a new version or a manual request builds again",), evidence)
+        return Verdict(SKIP, (f"the last build from the same inputs ({', '.join(unchanged(now, now))}) failed; "
+                              "a new input or `aibtrigger request --force` builds again",), evidence)
+    if seen and covers(h.last_success_inputs, now) and not covers(h.last_failed_inputs, now):
+        return Verdict(SKIP, (f"up to date: {f.label}{f.where} is {seen}; last successful build used {used or seen} "
+                              f"(unchanged: {', '.join(unchanged(now, now))})",), evidence)
     if used is None and h.last_success_at is None:
         evidence["upstream"] = upstream_id(f.key, seen) if seen else None
+        if seen and ctx.index.cascade_parents(f.name):
+            evidence["owed"] = True  # its parent made the version: the cascade owes it a first build
         never = f"never succeeded ({h.consecutive_failures} failed)" if h.consecutive_failures else "never built"
         return Verdict(BUILD, (never + (f"; {f.label}{f.where} is at {seen}" if seen else ""),), evidence)
     if seen is None:
         return Verdict(SKIP, (f"no version of {f.label}{f.where} observed yet; last successful build used {used}",),
                        evidence)
+    before = h.last_success_inputs
+    if before and before.get("source") != now["source"]:
+        evidence.update(upstream=upstream_id(f.key, seen), owed=True)
+        return Verdict(BUILD, (f"source switched in the catalog: {before.get('source')}@{before.get('version')} "
+                               f"-> {now['source']}@{seen}",), evidence)
     if used is None:  # history without the source version: do not guess, and do not rebuild everything
         return Verdict(SKIP, (f"the last successful build ({h.last_success_at:%Y-%m-%d %H:%M}) did not record its "
                               f"source version: cannot tell whether {f.label}{f.where} {seen} is newer; "
                               "a manual build records it",), evidence)
     if is_newer(seen, used):
-        evidence["upstream"] = upstream_id(f.key, seen)
+        evidence.update(upstream=upstream_id(f.key, seen), owed=True)
         return Verdict(BUILD, (f"{f.label} went {previous or used} -> {seen}{f.where}; "
                                f"last successful build used {used}",), evidence)
+    if before and before.get("definition") != now["definition"] and not is_newer(used, seen):
+        evidence.update(upstream=upstream_id(f.key, seen), owed=True)
+        return Verdict(BUILD, (f"definition changed: {', '.join(changed(before, now))}",), evidence)
     return Verdict(SKIP, (f"up to date: {f.label}{f.where} is {seen}; last successful build used {used}",), evidence)
 
 
@@ -104,11 +142,17 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
     if tick is None:
         return None
     evidence = {"tick": tick.isoformat()}
+    seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
+    if f.key is not None and seen:  # what it would build from: the claim-time check reads it (requests.py)
+        evidence.update(inputs=inputs_for(f, seen), fingerprint=fingerprint(inputs_for(f, seen)))
     if not f.only_if_changed:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()})",), evidence)
     if h.last_success_at is None:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): never built",), evidence)
-    changes = lineage_changes(ctx, f, h)
+    changes = input_changes(ctx, f, h) if h.last_success_inputs else lineage_changes(ctx, f, h)
+    if changes and h.consecutive_failures and seen and covers(h.last_failed_inputs, inputs_for(f, seen)):
+        return Verdict(SKIP, (f"scheduled tick {tick.isoformat()}: the last build from the same inputs failed; "
+                              "a new input or `aibtrigger request --force` builds again",), evidence)
     if changes:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): its lineage changed",) + changes,
                        evidence)
@@ -116,8 +160,18 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
                           f"({h.last_success_at.isoformat()})",), evidence)
 
 
+def input_changes(ctx: Context, f: TemplateFacts, h: TemplateHistory) -> tuple[str, ...]:
+    """What changed since the inputs the last successful build actually used. A child's source version
+    is its parent's image: an ancestor that lags (failing, paused, building) changed nothing it can use."""
+    seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
+    if seen is None or is_own_output(f, h, seen):
+        return ()
+    return tuple(changed(h.last_success_inputs, inputs_for(f, seen)))
+
+
 def lineage_changes(ctx: Context, f: TemplateFacts, h: TemplateHistory) -> tuple[str, ...]:
-    """Sources in the template's lineage (its own, its cascade ancestors') newer than its last build saw."""
+    """For a last success recorded before input fingerprints: sources in the template's lineage (its
+    own, its cascade ancestors') newer than its last build saw."""
     changes = []
     used = version_of(h.last_success_source_version) if h.last_success_source_version else None
     seen = ctx.seen(f.key)
@@ -151,6 +205,10 @@ def gate(ctx: Context, f: TemplateFacts, verdict: Verdict, *, manual: bool = Fal
     not_before = None
     if f.paused:
         action, reasons = SKIP, ("paused",) + reasons
+    elif action == BUILD and is_disabled(h, f.max_failures) and rearmed(h, evidence):
+        reasons += (f"re-armed: disabled after {h.consecutive_failures} failures with other inputs "
+                    f"({', '.join(changed(h.last_failed_inputs, evidence['inputs']))})",)
+        evidence = {**evidence, "rearmed": True}
     elif is_disabled(h, f.max_failures):
         note = f"disabled after {h.consecutive_failures or f.max_failures} consecutive failures"
         if manual:

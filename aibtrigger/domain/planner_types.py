@@ -55,6 +55,9 @@ class TemplateHistory:
     disabled: bool = False  # auto-disabled; lifted by a successful manual build
     last_schedule_tick: datetime | None = None  # the last schedule tick handled (built or skipped)
     active: bool = False  # a build is claimed or running
+    last_success_inputs: Mapping[str, str] | None = None  # what the last success was built from (fingerprint)
+    last_failed_inputs: Mapping[str, str] | None = None  # what its consecutive failures failed with
+    last_success_outputs: tuple[str, ...] = ()  # versions (ids) it made: a self-sourced template's own
 
 
 NEVER_BUILT = TemplateHistory()

@@ -31,6 +31,9 @@ class Request:
     requested_by: str
     upstream: str | None = None  # the root change of a cascade this request belongs to (planner)
     manual: bool = True  # a person (or their script) asked, not a sweep, schedule or cascade
+    fingerprint: str | None = None  # the inputs the planner would build from (automatic requests)
+    source_version: str | None = None  # the source version it saw (maybe newer than the service observed)
+    force: bool = False  # build even when the inputs did not change
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ class RunRecord:
     source_version: str | None = None  # the exact source version it used (AIB source.exactVersion)
     canceling_since: datetime | None = None  # first seen Canceling (a stuck cancel is given up later)
     notes: tuple[str, ...] = ()  # what could not be collected, and why ("log unavailable: ...")
+    # The named inputs it was built from (domain.fingerprint): the expected ones at its start, the
+    # exact source version once the backend says. Its fingerprint tags what it distributes.
+    inputs: dict | None = None
     etag: str | None = None  # records are written conditionally: a stale copy never overwrites a newer one
 
     def evolve(self, **changes) -> RunRecord:
@@ -133,6 +139,18 @@ class RunRecord:
     @property
     def is_terminal(self) -> bool:
         return self.state is not None and self.state.is_terminal
+
+    @property
+    def fingerprint(self) -> str | None:
+        from aibtrigger.domain.fingerprint import fingerprint
+
+        return fingerprint(self.inputs) if self.inputs else None
+
+    def provenance(self) -> dict:
+        """What this run tags its output image versions with: who made it, for which change, from what."""
+        return {"run_id": self.run_id, "template": self.template, "upstream": self.upstream or "",
+                "source_version": (self.inputs or {}).get("version") or self.source_version or "",
+                "fingerprint": self.fingerprint or ""}
 
 
 class TerminalRunError(ValueError):
@@ -175,6 +193,9 @@ class TemplateSummary:
     disabled: bool = False
     last_schedule_tick: datetime | None = None
     last_counted_run: str | None = None  # the run last folded in: a redelivered poll must not count twice
+    last_success_inputs: dict | None = None  # what the last successful build was built from (fingerprint)
+    last_failed_inputs: dict | None = None  # what the consecutive failures failed with (they count per input)
+    last_success_outputs: tuple[str, ...] = ()  # the image versions it made (a self-sourced template's own)
 
     def evolve(self, **changes) -> TemplateSummary:
         return replace(self, **changes)

@@ -31,7 +31,19 @@ def finish_run(claim: Claim, run: RunRecord, deps: Deps) -> str:
 
         note_outputs(run, deps)
     release(claim, run, deps)
+    _settle_children(run, deps)
     return "finished"
+
+
+def _settle_children(run: RunRecord, deps: Deps) -> None:
+    """An accelerator: children waiting for this run are planned again now. A fault here is logged,
+    never raised: the reconciler owes them the same build a minute later."""
+    from aibtrigger.service_layer.planning import settle_children
+
+    try:
+        settle_children(run, deps)
+    except Exception as exc:  # noqa: BLE001 - the run is finished and released whatever happens here
+        log.warning("children of %s not planned after %s (%s): the reconciler does it", run.template, run.run_id, exc)
 
 
 def release(claim: Claim, run: RunRecord, deps: Deps) -> None:
@@ -59,14 +71,17 @@ def release(claim: Claim, run: RunRecord, deps: Deps) -> None:
 
 def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
     """The follow-up takes the claim over in one conditional write, then starts. Requests that only
-    carried an automatic signal are weighed again first: the run that just ended may have served
-    them (a sweep and the reconciler both asked for the same new version)."""
+    carried an automatic signal or a schedule tick are weighed again first: the run that just ended
+    may have served them (a sweep and the reconciler both asked for the same new version; a tick came
+    while a build that had just started was running: that build is the fresh image the tick asks for)."""
     from aibtrigger.service_layer.requests import new_claim
     from aibtrigger.service_layer.starts import start_claimed
 
     waiting = claim.followup
     hand_off_id = f"{run.run_id}+followup"
-    unwanted = None if _asked_by_person_or_schedule(waiting) else _no_longer_wanted(claim.template, deps)
+    unwanted = None if _asked_by_a_person(waiting) else \
+        _served(claim.template, deps) if any(r.startswith("schedule-") for r in waiting.request_ids) else \
+        _no_longer_wanted(claim.template, deps)
     if unwanted is not None:
         deps.store.delete_claim(claim)
         deps.store.add_outcome(OutcomeRecord(request_id=hand_off_id, template=claim.template, outcome=Outcome.SKIPPED,
@@ -84,10 +99,25 @@ def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
                     claim.template, exc)
 
 
-def _asked_by_person_or_schedule(followup: FollowUp) -> bool:
+def _asked_by_a_person(followup: FollowUp) -> bool:
     from aibtrigger.service_layer.planning import is_automatic_request
 
-    return followup.manual or not all(is_automatic_request(r) for r in followup.request_ids)
+    return followup.manual or not all(is_automatic_request(r) or r.startswith("schedule-")
+                                      for r in followup.request_ids)
+
+
+def _served(template: str, deps: Deps) -> str | None:
+    """A tick that came while a build ran: served when that build used the inputs there are now (a
+    fresh image), or failed with them (not retried by itself); else the tick still builds."""
+    from aibtrigger.domain.fingerprint import covers
+    from aibtrigger.service_layer.planning import current_inputs
+
+    now, summary = current_inputs(template, deps), deps.store.get_summary(template)
+    if now and summary.consecutive_failures and covers(summary.last_failed_inputs, now):
+        return "the build that just ended failed with the same inputs: not retried by itself"
+    if now and covers(summary.last_success_inputs, now):  # a failure since, with other inputs, changes nothing
+        return "the build that just ended used the same inputs: the image is as fresh as the tick asks"
+    return None
 
 
 def _no_longer_wanted(template: str, deps: Deps) -> str | None:

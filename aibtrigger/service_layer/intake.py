@@ -29,7 +29,8 @@ def handle_request_message(body: bytes, *, message_id: str, dequeue_count: int, 
         # Free text goes into records and published events: a SAS URL pasted in a reason must not.
         request = Request(request_id=msg.id or message_id, template=msg.template, reason=redact(msg.reason),
                           requested_by=redact(msg.requested_by),
-                          upstream=msg.upstream and redact(msg.upstream), manual=msg.signal == "manual")
+                          upstream=msg.upstream and redact(msg.upstream), manual=msg.signal == "manual",
+                          fingerprint=msg.fingerprint, force=msg.force, source_version=msg.source_version)
         return request_build(request, deps)
 
     return _guarded(handle, REQUESTS_QUEUE, body, message_id, dequeue_count, deps)

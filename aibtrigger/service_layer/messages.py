@@ -31,6 +31,11 @@ class BuildRequestMessage(BaseModel):
     # Set by the planner's own requests: which cascade this is, and that no person asked.
     upstream: str | None = Field(None, max_length=400)
     signal: Literal["manual", "source", "schedule", "cascade"] = "manual"
+    # The planner's: the input fingerprint it would build; a template already built (or failed) from it skips.
+    fingerprint: str | None = Field(None, pattern=r"^[0-9a-f]{16}$")
+    source_version: str | None = Field(None, max_length=200)  # the source version that fingerprint is of
+    # `aibtrigger request NAME --force`: build even when the inputs did not change.
+    force: bool = False
 
 
 class PollMessage(BaseModel):

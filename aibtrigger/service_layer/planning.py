@@ -25,7 +25,8 @@ from aibtrigger.domain.planner_types import (BUILD, WAIT, Decision, ParentSuccee
 from aibtrigger.domain.records import Outcome, OutcomeRecord
 from aibtrigger.domain.schedule import due_tick
 from aibtrigger.domain.logexcerpt import redact
-from aibtrigger.domain.versions import is_newer, version_of
+from aibtrigger.domain.provenance import provenance_of
+from aibtrigger.domain.versions import is_newer, version_key, version_of
 from aibtrigger.errors import AibTriggerError
 from aibtrigger.service_layer.deps import Deps
 
@@ -52,27 +53,45 @@ def sweep_sources(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
     return decided
 
 
-def gallery_version_written(version_id: str, deps: Deps) -> list[Decision]:
-    """Raises VersionNotReady while the version is not provisioned (the event is then redelivered)."""
+def gallery_version_written(version_id: str, deps: Deps, *, signal_id: str | None = None) -> list[Decision]:
+    """Raises VersionNotReady while the version is not provisioned (the event is then redelivered).
+
+    Who made the version is read from its provenance (tags the making run wrote), else from the run
+    records; never from whoever holds a claim now. Made outside the service: a fresh root change.
+    A version excluded from `latest` is not what `latest` builds from: it is not observed, and
+    triggers nothing."""
     version = deps.sources.get_version(version_id)
     if version is None:
         return []
     if version.get("provisioningState") != "Succeeded":
         raise VersionNotReady(f"{version_id} is {version.get('provisioningState')}, not Succeeded yet")
+    if version.get("excludeFromLatest"):
+        log.info("%s is excluded from latest: not what `latest` resolves to, it triggers nothing", version_id)
+        return []
     image = version_id[: version_id.lower().rfind("/versions/")]
     key, number = gallery_key(image), version_of(version_id)
-    producer = _producer_of(image, deps)
+    known = observed(deps)
+    producer, upstream = _made_by(image, version_id, version, deps)
+    if producer is None and _a_producer_is_building(image, deps):
+        # No tags (yet: AIB tags after its run) and no record names it: it may well be that build's.
+        # Observed now; the build's end plans the children (settle_children), whoever made it.
+        if known.get(key) is None or is_newer(number, known[key]):
+            deps.store.put_observed(_text(key), number, at=deps.clock())
+        log.info("%s: no provenance while a producer of its image builds: its end plans the children", version_id)
+        return []
     if producer is not None:
-        upstream = _upstream_of(producer, version_id, deps) or upstream_id(key, number)
+        upstream = upstream or upstream_id(key, number)
         signal = ParentSucceeded(producer, version_id, upstream, root=_root_of(upstream))
     else:
-        signal = SourceChanged(key, observed(deps).get(key), number)
+        signal = SourceChanged(key, known.get(key), number)
         upstream = upstream_id(key, number)
-    seen = {**observed(deps), key: number}
+    newer = known.get(key) is None or is_newer(number, known[key])
+    seen = {**known, key: number} if newer else known  # a late event of an older version moves nothing back
     decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
-    decided = act(decisions, deps, signal_id=f"gallery:{version_id.lower()}", kind="cascade" if producer else "source",
+    decided = act(decisions, deps, signal_id=signal_id or f"gallery:{version_id.lower()}",
+                  kind="cascade" if producer else "source",
                   upstream=upstream, detail=signal.describe())
-    if number != observed(deps).get(key):  # a redelivery must not make the version look newly seen
+    if newer:  # a redelivery must not make the version look newly seen
         deps.store.put_observed(_text(key), number, at=deps.clock())
     return decided
 
@@ -109,6 +128,52 @@ def decision_for(template: str, deps: Deps) -> Decision | None:
     return next((d for d in dry_run(deps) if d.template == template), None)
 
 
+def current_inputs(template: str, deps: Deps, *, seen: str | None = None,
+                   own_runs: bool = True) -> dict[str, str] | None:
+    """What a build of `template` starting now uses: its definition and its source's latest version the
+    service knows of (observed, `seen` by a signal, or used by its own last builds: `own_runs`), or its
+    pin; None without a versioned source."""
+    from aibtrigger.domain.planner_rules import inputs_for
+
+    f = index_for(deps.catalog).facts.get(template)
+    if f is None or f.key is None:
+        return None
+    if not f.tracks_latest:
+        return inputs_for(f, None)
+    summary = deps.store.get_summary(template) if own_runs else None  # at least what its last builds used
+    used = [i["version"] for i in (summary.last_success_inputs, summary.last_failed_inputs)
+            if i and i.get("source") == "/".join(f.key) and i.get("version")] if summary else []
+    known = [version_of(v) for v in (observed(deps).get(f.key), seen, *used) if v]
+    return inputs_for(f, max(known, key=version_key) if known else None)
+
+
+def settle_children(run, deps: Deps) -> list[Decision]:
+    """A run ended (any outcome): its children that waited for it are planned again now, and those the
+    lineage now owes a build are requested. Without this, a child whose parents' events came while
+    they were still building waits for the reconciler; with it, it builds once, after the last."""
+    index = index_for(deps.catalog)
+    children = set(index.cascade_children(run.template)) - {run.template}
+    if not children:
+        return []
+    versions = [a for a in run.artifact_ids if "/versions/" in a.lower()]
+    if versions:  # what its versions' events will decide, now, under the same request ids
+        decided = []
+        for version_id in versions:
+            try:
+                # Its own request ids: the event may have been weighed already, while this run held its claim.
+                decided += gallery_version_written(version_id, deps, signal_id=f"settled:{run.run_id}:{version_id}")
+            except VersionNotReady:
+                continue
+        return decided
+    owed = [d for d in dry_run(deps) if d.template in children and d.action == BUILD and d.evidence.get("owed")]
+    decided = []
+    for decision in owed:
+        decided += act([decision], deps, signal_id=f"settled:{run.run_id}", kind="cascade",
+                       upstream=run.upstream or decision.evidence.get("upstream"),
+                       detail=f"{run.template}'s run {run.run_id} ended {run.state}")
+    return decided
+
+
 AUTOMATIC_KINDS = ("source", "cascade", "reconcile")  # request id prefixes of signals the planner re-weighs
 
 
@@ -143,8 +208,14 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
         request_id = signal_request_id(kind, signal_id, decision.template)
         reason = "; ".join(decision.reasons)[:1000]
         message = {"template": decision.template, "reason": reason, "requested_by": f"aibtrigger:{kind}",
-                   "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {})}
+                   "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {}),
+                   **_inputs_seen(decision)}
         if decision.action == BUILD:
+            if decision.evidence.get("rearmed"):
+                from aibtrigger.domain.events import template_rearmed
+
+                deps.publisher.publish(template_rearmed(decision.template, decision.evidence["fingerprint"],
+                                                        decision.reasons, now=now))
             deps.queue.send(REQUESTS_QUEUE, message)
             continue
         deferred = decision.action == WAIT and decision.not_before is not None
@@ -157,6 +228,13 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
             detail=f"{decision.action} (wave {decision.wave}) on {detail}"))
     log.info("%s: %s", detail, ", ".join(f"{d.template}={d.action}" for d in decisions) or "nothing to do")
     return decisions
+
+
+def _inputs_seen(decision: Decision) -> dict:
+    """The fingerprint and source version the planner saw, for the claim-time check (requests.py)."""
+    version = (decision.evidence.get("inputs") or {}).get("version")
+    return {**({"fingerprint": decision.evidence["fingerprint"]} if decision.evidence.get("fingerprint") else {}),
+            **({"source_version": version} if version else {})}
 
 
 def signal_request_id(kind: str, signal_id: str, template: str) -> str:
@@ -185,7 +263,9 @@ def history(deps: Deps, *, claims=None) -> dict[str, TemplateHistory]:
             last_success_at=s.last_success_at, last_success_source_version=s.last_success_source_version,
             last_success_upstream=s.last_success_upstream, last_upstream=s.last_upstream,
             consecutive_failures=s.consecutive_failures, disabled=s.disabled,
-            last_schedule_tick=s.last_schedule_tick, active=s.template in active)
+            last_schedule_tick=s.last_schedule_tick, active=s.template in active,
+            last_success_inputs=s.last_success_inputs, last_failed_inputs=s.last_failed_inputs,
+            last_success_outputs=s.last_success_outputs)
     for name in active - set(found):
         found[name] = TemplateHistory(active=True)
     return found
@@ -206,22 +286,24 @@ def _latest(deps: Deps, keys: list[SourceKey], max_workers: int) -> dict[SourceK
         return dict(zip(keys, pool.map(latest, keys)))
 
 
-def _producer_of(image: str, deps: Deps) -> str | None:
-    for entry in deps.catalog.templates:
-        if entry.definition is not None and image.lower() in gallery_outputs(entry.definition):
-            return entry.name
-    return None
+def _made_by(image: str, version_id: str, version: dict, deps: Deps) -> tuple[str | None, str | None]:
+    """(template, upstream) of the run that made the version: its provenance tags, else the run
+    records of the templates distributing to that image; (None, None) when no run of ours made it."""
+    producers = [e.name for e in deps.catalog.templates
+                 if e.definition is not None and image.lower() in gallery_outputs(e.definition)]
+    tagged = provenance_of(version)
+    if tagged is not None:
+        return (tagged["template"], tagged["upstream"] or None) if tagged["template"] in producers else (None, None)
+    for producer in producers:
+        for run in deps.store.list_runs(producer, limit=10):
+            if version_id.lower() in (a.lower() for a in run.artifact_ids):
+                return producer, run.upstream
+    return None, None
 
 
-def _upstream_of(producer: str, version_id: str, deps: Deps) -> str | None:
-    """The cascade the producing run belonged to: it may still be finishing when the event comes."""
-    claim = deps.store.get_claim(producer)
-    if claim is not None:
-        return claim.upstream
-    for run in deps.store.list_runs(producer, limit=10):
-        if version_id.lower() in (a.lower() for a in run.artifact_ids):
-            return run.upstream
-    return None
+def _a_producer_is_building(image: str, deps: Deps) -> bool:
+    return any(deps.store.get_claim(e.name) is not None for e in deps.catalog.templates
+               if e.definition is not None and image.lower() in gallery_outputs(e.definition))
 
 
 def _root_of(upstream: str) -> SourceKey | None:

@@ -102,9 +102,17 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, 
     run = run.evolve(state=state, sub_state=None, ended_at=ended_at, message=fit_text(redact(message or ""), 4_000),
                      excerpt=excerpt, log_location=location, polls=run.polls + 1, notes=tuple(attempt.notes),
                      artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id),
-                     source_version=source_version or run.source_version)
+                     source_version=source_version or run.source_version,
+                     inputs=_exact(run.inputs, source_version))
     _summarize(run, deps)
     return run
+
+
+def _exact(inputs: dict | None, source_version: str | None) -> dict | None:
+    """The run's inputs with the exact source version the backend reports, once it does."""
+    from aibtrigger.domain.versions import version_of
+
+    return {**inputs, "version": version_of(source_version)} if inputs and source_version else inputs
 
 
 def _step_names(template: str, deps: Deps) -> list[str | None]:

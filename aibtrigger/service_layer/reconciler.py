@@ -127,11 +127,13 @@ def _wanted(deps: Deps, claims: list[Claim]):
 
 
 def _owed_since(evidence: dict, seen_at: datetime | None) -> datetime | None:
-    """Since when a build is owed: a due tick since the tick, a source newer than the last success used
-    since that version was seen (long ago if it does not say). None: not owed (a first build, say)."""
+    """Since when a build is owed: a due tick since the tick; inputs that changed since the last success
+    (a newer source version, a source switched or a definition changed in the catalog, a parent's new
+    version for a child never built) since that version was seen (long ago if it does not say).
+    None: not owed (a first build of a root template, say)."""
     if evidence.get("tick") is not None:
         return datetime.fromisoformat(str(evidence["tick"]))
-    if evidence.get("upstream") and evidence.get("used"):
+    if evidence.get("owed"):
         return seen_at or datetime.min.replace(tzinfo=timezone.utc)
     return None
 
@@ -147,12 +149,16 @@ def _request(decision, deps: Deps) -> str | None:
     if tick is not None:
         request_id = signal_request_id("schedule", f"schedule:{tick}", decision.template)
     else:
-        signature = repr((decision.reasons, sorted(decision.evidence.items())))
+        # With the run it follows: the same state again after other runs (a source switched back) is new.
+        after = deps.store.get_summary(decision.template).last_counted_run
+        signature = repr((decision.reasons, sorted(decision.evidence.items()), after))
         request_id = f"reconcile-{hashlib.sha1(signature.encode()).hexdigest()[:16]}-{decision.template}"
     if deps.store.get_outcome(decision.template, request_id) is not None:
         return None  # asked for this very state before: its outcome stands
     request = Request(request_id=request_id, template=decision.template, reason="; ".join(decision.reasons)[:1000],
-                      requested_by="aibtrigger:reconciler", upstream=decision.evidence.get("upstream"), manual=False)
+                      requested_by="aibtrigger:reconciler", upstream=decision.evidence.get("upstream"), manual=False,
+                      fingerprint=decision.evidence.get("fingerprint"),
+                      source_version=(decision.evidence.get("inputs") or {}).get("version"))
     result = request_build(request, deps)
     if tick is not None:
         deps.store.set_schedule_tick(decision.template, datetime.fromisoformat(str(tick)))

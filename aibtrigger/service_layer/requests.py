@@ -42,6 +42,16 @@ def request_build(request: Request, deps: Deps) -> str:
 
 def _decide(request: Request, deps: Deps) -> str:
     claim = deps.store.get_claim(request.template)
+    if claim is None and (already := _already_built_from(request, deps)):
+        return _record(deps, request, Outcome.SKIPPED, detail=already).outcome.value
+    if claim is None and (parent := _a_parent_building(request, deps)) is not None:
+        # Recorded beside the request's id, not in its place: the same state asked again after this
+        # parent's run (by the reconciler, under the same id) must be weighed again, not found "ended".
+        deps.store.add_outcome(OutcomeRecord(
+            request_id=f"{request.request_id}:after:{parent.run_id}"[:250], template=request.template,
+            outcome=Outcome.SKIPPED, reasons=(request.reason,), at=deps.clock(),
+            detail=f"waits for {parent.template}, building ({parent.run_id}): its end plans {request.template} again"))
+        return Outcome.SKIPPED.value
     if claim is None:
         claim = deps.store.create_claim(new_claim(request.template, deps, request_id=request.request_id,
                                                   reasons=(request.reason,), request_ids=(request.request_id,),
@@ -64,6 +74,56 @@ def _decide(request: Request, deps: Deps) -> str:
     deps.store.replace_claim(claim.evolve(followup=(claim.followup or FollowUp()).add(request)))
     return _record(deps, request, Outcome.COALESCED, run_id=claim.run_id,
                    detail=f"{claim.template} is building ({claim.run_id}): joined its follow-up build").outcome.value
+
+
+def _a_parent_building(request: Request, deps: Deps) -> Claim | None:
+    """An automatic request finds a parent of its template building: the child would build from the
+    stale parent image, then again after it. Skipped; the parent's end plans the child again."""
+    if request.manual or request.force:
+        return None
+    from aibtrigger.domain.planner_index import index_for
+
+    index = index_for(deps.catalog)
+    if request.template not in index.facts:
+        return None
+    for parent in sorted(index.cascade_parents(request.template) - {request.template}):
+        claim = deps.store.get_claim(parent)
+        if claim is not None:
+            return claim
+    return None
+
+
+def _already_built_from(request: Request, deps: Deps) -> str | None:
+    """A request for inputs the template was last built from: a late or repeated signal, whichever path
+    it came by (event, sweep, reconciler, a parent's end), or a person asking for nothing new (`--force`
+    builds anyway). An automatic request for inputs that last failed is not retried either. A plain
+    schedule's refresh is left alone: rebuilding the same inputs is what it asks for (only-if-changed
+    is not plain: its tick asked because the inputs had changed)."""
+    from aibtrigger.domain.fingerprint import covers, fingerprint, unchanged
+    from aibtrigger.domain.planner_index import index_for
+    from aibtrigger.service_layer.planning import current_inputs
+
+    facts = index_for(deps.catalog).facts.get(request.template)
+    plain_schedule = request.request_id.startswith("schedule-") and not (facts and facts.only_if_changed)
+    if request.force or plain_schedule:
+        return None
+
+    now = current_inputs(request.template, deps)  # afresh: the last run may be newer than the request
+    if request.source_version and request.fingerprint:  # the signal saw a newer version than the service observed
+        seen = current_inputs(request.template, deps, seen=request.source_version)
+        now = seen if seen and fingerprint(seen) == request.fingerprint else now  # same definition and source only
+    if now is None or not now["version"]:
+        return None
+    summary, same = deps.store.get_summary(request.template), ", ".join(unchanged(now, now))
+    if request.manual:  # only what the service observed: a person asking is not held back by a guess
+        observed_now = current_inputs(request.template, deps, own_runs=False)
+        return (f"nothing changed since the last successful build (unchanged: {same}); `aibtrigger request "
+                f"{request.template} --force` builds anyway") if summary.last_success_inputs == observed_now else None
+    if summary.consecutive_failures and covers(summary.last_failed_inputs, now):
+        return f"the last build from these inputs ({same}) failed: not retried by itself"
+    if covers(summary.last_success_inputs, now):
+        return f"already built from these inputs ({same}), fingerprint {fingerprint(now)}"
+    return None
 
 
 def _started_or_pending(claim: Claim, request: Request, deps: Deps) -> str:

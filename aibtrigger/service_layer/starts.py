@@ -34,23 +34,35 @@ def start_claimed(claim: Claim, deps: Deps) -> str | None:
     if current.state != "starting":
         return "Run invoked"  # another delivery of the same request started it meanwhile
     claim = current
+    from aibtrigger.service_layer.planning import current_inputs
+
+    inputs = current_inputs(claim.template, deps)
     status = deps.backend.get_status(claim.template)
     if _ours(status, claim, deps):
-        return _running(claim, status, deps)
+        return _running(claim, status, deps, inputs)
     if status.is_active:
         return _wait(claim, deps, f"a build this claim did not start is {status.run_state.value} "
                                   f"(since {status.start_time:%Y-%m-%d %H:%M} UTC): Run waits for its end", refused=False)
     now = deps.clock()
     claim = update_claim(claim, deps, lambda c: c.evolve(run_requested_at=c.run_requested_at or now))
     try:
-        deps.backend.start_run(claim.template)
+        deps.backend.start_run(claim.template, provenance=_provenance(claim, inputs))
         crashpoint("after_run_accepted")
     except BuildAlreadyActiveError as exc:
         status = deps.backend.get_status(claim.template)
         if _ours(status, claim, deps):  # ours from an attempt before this one (that attempt then died)
-            return _running(claim, status, deps)
+            return _running(claim, status, deps, inputs)
         return _wait(claim, deps, f"Run refused: {exc}", refused=not status.is_active)
-    return _running(claim, None, deps)
+    return _running(claim, None, deps, inputs)
+
+
+def _provenance(claim: Claim, inputs: dict | None) -> dict:
+    """What the build tags the versions it distributes with (domain.provenance)."""
+    from aibtrigger.domain.fingerprint import fingerprint
+
+    return {"run_id": claim.run_id, "template": claim.template, "upstream": claim.upstream or "",
+            "source_version": (inputs or {}).get("version", ""), "fingerprint": fingerprint(inputs) if inputs else "",
+            "inputs": dict(inputs or {})}  # a backend that learns the exact source version recomputes the fingerprint
 
 
 def defer_after_fault(claim: Claim, deps: Deps, exc: Exception) -> None:
@@ -73,7 +85,7 @@ def _previous_end(claim: Claim, deps: Deps):
     return max(ends, default=None)
 
 
-def _running(claim: Claim, adopted: BuildStatus | None, deps: Deps) -> str:
+def _running(claim: Claim, adopted: BuildStatus | None, deps: Deps, inputs: dict | None) -> str:
     now = deps.clock()
     run = deps.store.get_run(claim.run_id)
     if run is None:
@@ -81,7 +93,7 @@ def _running(claim: Claim, adopted: BuildStatus | None, deps: Deps) -> str:
         run = RunRecord(run_id=claim.run_id, template=claim.template, request_ids=claim.request_ids,
                         reasons=claim.reasons, requested_by=claim.requested_by, created_at=claim.claimed_at,
                         upstream=claim.upstream, manual=claim.manual, state=RunState.RUNNING,
-                        started_at=started_at, message=ADOPTED if adopted else "")
+                        started_at=started_at, message=ADOPTED if adopted else "", inputs=inputs)
         try:
             run = deps.store.save_run(run)
         except ConcurrencyError:  # a duplicate delivery recorded it a moment ago

@@ -63,7 +63,8 @@ def test_runs_round_trip_and_list_newest_first(store):
     excerpt = FailureExcerpt("Script exited with non-zero exit status: 3", "shell #1", 3, ("boom",))
     older = RunRecord("base.1", "base", ("r1",), ("manual",), ("alice",), T0, state=RunState.FAILED,
                       started_at=T0, ended_at=T0 + timedelta(minutes=5), excerpt=excerpt, message="failed",
-                      log_location="aibtrigger-logs/base.1/customization.log", polls=3, published=True)
+                      log_location="aibtrigger-logs/base.1/customization.log", polls=3, published=True,
+                      source_version="22.04.1", inputs={"definition": "d1", "source": "platform/x", "version": "22.04.1"})
     newer = RunRecord("base.2", "base", ("r2",), ("patch",), ("sweep",), T0 + timedelta(hours=1),
                       state=RunState.RUNNING, sub_state=RunSubState.CUSTOMIZING, started_at=T0 + timedelta(hours=1))
     other = RunRecord("web.1", "web", ("r3",), ("x",), ("y",), T0 + timedelta(hours=2),
@@ -125,7 +126,10 @@ def test_summaries_and_observed_sources_round_trip(store):
     assert store.get_summary("base") == TemplateSummary("base")
     summary = TemplateSummary("base", last_success_at=T0, last_success_source_version="22.04.202411050",
                               last_success_upstream="platform/x@1", last_upstream="platform/x@2",
-                              consecutive_failures=2, disabled=True, last_schedule_tick=T0 + timedelta(days=1))
+                              consecutive_failures=2, disabled=True, last_schedule_tick=T0 + timedelta(days=1),
+                              last_success_inputs={"definition": "d1", "source": "platform/x", "version": "1"},
+                              last_failed_inputs={"definition": "d1", "source": "platform/x", "version": "2"},
+                              last_success_outputs=("/subscriptions/s/.../images/i/versions/1.0.1",))
     store.put_summary(summary)
     assert store.get_summary("base") == summary
     assert store.list_summaries() == [summary]

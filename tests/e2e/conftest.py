@@ -20,7 +20,7 @@ from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # The extra templates use skus of their own, so sweeps of the examples' source leave them alone.
-PRIVATE_SKU, NIGHTLY_SKU = "e2e-private", "e2e-nightly"
+PRIVATE_SKU, NIGHTLY_SKU, DIAMOND_SKU = "e2e-private", "e2e-nightly", "e2e-diamond"
 
 
 def _source(sku: str) -> dict:
@@ -36,6 +36,14 @@ def _template(name: str, script: list[str], timeout_minutes: int, sku: str = PRI
         "buildTimeoutInMinutes": timeout_minutes}}
 
 
+def _child(name: str, parent_image: str, output: str) -> dict:
+    return {"name": name, "location": "westeurope", "definition": {
+        "source": {"type": "SharedImageVersion", "imageVersionId": GALLERY + parent_image + "/versions/latest"},
+        "customize": [{"type": "Shell", "name": "work", "inline": [f"echo {name} > /etc/{name}"]}],
+        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + output, "runOutputName": name}],
+        "buildTimeoutInMinutes": 600}}
+
+
 EXTRA_TEMPLATES = [
     _template("slow-example", ["echo working", "sleep 60"], 600),  # long enough to cancel
     _template("stuck-example", ["echo starting", "sleep 60"], 2),  # 2 "minutes" = 2 s here: times out
@@ -43,6 +51,9 @@ EXTRA_TEMPLATES = [
     # Its schedule fires every 2 s (the dev host's tick too, below); builds only when its source changed.
     _template("nightly-example", ["echo refreshed"], 600, sku=NIGHTLY_SKU, schedule="*/2 * * * * *",
               only_if_changed=True),
+    # A diamond (issue 11): d-app is built from the image both d-web and d-api distribute to.
+    _template("d-base", ["echo base"], 600, sku=DIAMOND_SKU),
+    _child("d-web", "d-base", "d-apps"), _child("d-api", "d-base", "d-apps"), _child("d-app", "d-apps", "d-app"),
 ]
 
 
@@ -125,7 +136,7 @@ def stack(tmp_path_factory):
         stack = Stack(tmp, azurite, url, process, output)
         stack.wait(lambda: _responds(url) or process.poll() is not None, timeout=60, what="the dev host")
         assert process.poll() is None, output.read_text()
-        for sku in ("22_04-lts-gen2", PRIVATE_SKU, NIGHTLY_SKU):
+        for sku in ("22_04-lts-gen2", PRIVATE_SKU, NIGHTLY_SKU, DIAMOND_SKU):
             stack.cli("marketplace", "publish", "--sku", sku)
         yield stack
     finally:

@@ -17,6 +17,7 @@ from aibtrigger.adapters.local.backend import LocalBackend
 from aibtrigger.adapters.local.gallery import LocalGallery
 from aibtrigger.adapters.local.layout import IMAGES_CONTAINER, blob_service
 from aibtrigger.adapters.local.marketplace import LocalMarketplace
+from aibtrigger.domain.provenance import provenance_of
 from aibtrigger.adapters.local.rootfs import read_member
 from aibtrigger.adapters.local.state import TemplateStateStore
 from aibtrigger.catalog import load_catalog
@@ -79,7 +80,8 @@ def local(azurite, unique, tmp_path):
 def test_a_full_build_publishes_a_gallery_version_with_lineage(local, tmp_path):
     backend, name = local.backend(), local.name("base")
     assert backend.get_status(name).run_state is None
-    backend.start_run(name)
+    backend.start_run(name, provenance={"run_id": f"{name}.1", "template": name, "upstream": "platform/x@1",
+                                        "source_version": "expected", "fingerprint": "0123456789abcdef"})
     status = backend.get_status(name)
     assert status.run_state is RunState.RUNNING and status.end_time is None and status.start_time
 
@@ -96,6 +98,9 @@ def test_a_full_build_publishes_a_gallery_version_with_lineage(local, tmp_path):
     version = local.gallery.get_version(output.artifact_id)
     assert version["provisioningState"] == "Succeeded" and version["template"] == name
     assert version["artifactTags"] == {"team": "platform"}
+    assert provenance_of(version) == {"run_id": f"{name}.1", "template": name, "upstream": "platform/x@1",
+                                      "source_version": local.platform_version, "fingerprint": "0123456789abcdef"}
+    assert version["tags"]["team"] == "platform"  # the definition's own artifactTags, beside the provenance
     assert version["source"]["type"] == "PlatformImage" and version["source"]["version"] == local.platform_version
     assert [a["version"] for a in version["lineage"]] == [local.platform_version]
     assert local.state.read(name)["exactSourceVersion"] == local.platform_version

@@ -106,15 +106,11 @@ def test_a_build_carries_the_upstream_change_it_is_for():
     json.dumps(decision.to_dict())  # decisions are recorded and published as JSON
 
 
-def test_a_self_sourced_template_is_not_rebuilt_by_its_own_new_versions():
-    """Its image's new versions are its own builds: following them would rebuild it forever."""
+def test_a_self_sourced_template_builds_on_request():
+    """Whether a new version of its own image is its own output is told by the version's provenance, in
+    the service layer (tests/unit/test_lineage_sequences.py); the planner builds it on request."""
     cat = catalog(entry("golden", from_image("golden")), entry("child", from_image("golden")))
-    own_output = SourceChanged(gallery_key(IMAGES + "golden"), "1.0.1", "1.0.2")
     history = {"golden": built("1.0.1"), "child": built("1.0.1")}
-    assert summary(run(cat, own_output, history)) == [("child", BUILD, 1)]  # its children still follow it
-    sweep = {d.template: d for d in run(cat, Sweep(NOW), history, {gallery_key(IMAGES + "golden"): "1.0.2"})}
-    assert sweep["golden"].action == SKIP
-    assert sweep["golden"].reasons[0].startswith("source is its own output (gallery image golden/golden)")
     assert only(run(cat, Manual("golden", "please", "me"), history)).action == BUILD
 
 
@@ -159,8 +155,10 @@ UPSTREAM = upstream_id(JAMMY, NEW)
 @pytest.mark.parametrize("child_history, action, reason", [
     (built("1.0.2"), BUILD, f"parent ubuntu-base succeeded: new version {V103}"),
     (None, BUILD, f"parent ubuntu-base succeeded: new version {V103}"),
-    (built("1.0.3"), SKIP, "up to date: last successful build used 1.0.3; parent ubuntu-base produced 1.0.3"),
-    (built("1.0.2", last_success_upstream=UPSTREAM), SKIP, f"already rebuilt for {UPSTREAM}"),
+    (built("1.0.3"), SKIP, "up to date: gallery image golden/ubuntu-base is 1.0.3; last successful build used 1.0.3"),
+    # Rebuilt for the same upstream change from an older version of the parent: the newer one still counts
+    # (the credited cascade used to say "already rebuilt" and skip the version carrying the patch).
+    (built("1.0.2", last_success_upstream=UPSTREAM), BUILD, f"parent ubuntu-base succeeded: new version {V103}"),
 ])
 def test_parent_succeeded(child_history, action, reason):
     history = {**FAMILY_BUILT, "web-tier": child_history} if child_history else {"ubuntu-base": built(NEW)}
@@ -251,7 +249,9 @@ def test_missed_ticks_are_handled_once(last_tick, decided):
 
 
 @pytest.mark.parametrize("base_history, child_lineage, action", [
-    (built(OLD), {}, BUILD),  # the ancestor's source moved on since the ancestor's last build
+    # The ancestor's source moved on since its last build: it rebuilds first, the child after its new
+    # version (building now would use the stale parent image, then build again after it).
+    (built(OLD), {}, WAIT),
     (built(NEW), {}, SKIP),
     (built(NEW), {JAMMY: OLD}, BUILD),  # the child's own record of its lineage is preferred
 ])
@@ -261,8 +261,8 @@ def test_only_if_changed_looks_at_the_whole_lineage(base_history, child_lineage,
                "child": built("1.0.2", last_schedule_tick=YESTERDAY, last_success_lineage=child_lineage)}
     decision = only(run(cat, ScheduleTick(NOW), history, {JAMMY: NEW, gallery_key(IMAGES + "base"): "1.0.2"}))
     assert decision.action == action
-    if action == BUILD:
-        assert decision.reasons[1] == f"ancestor base's source {LABEL} went {OLD} -> {NEW} in westeurope"
+    if action == WAIT:
+        assert decision.reasons[0].startswith("waits for base to rebuild first") and "tick" not in decision.evidence
 
 
 @pytest.mark.parametrize("signal", [SourceChanged(JAMMY, OLD, NEW), Sweep(NOW)])

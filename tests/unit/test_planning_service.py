@@ -7,6 +7,7 @@ from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
 from aibtrigger.names import REQUESTS_QUEUE
+from aibtrigger.domain.provenance import provenance_tags
 from aibtrigger.domain.records import Outcome, TemplateSummary
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.events import handle_gallery_event
@@ -72,6 +73,15 @@ def test_a_newer_version_rebuilds_its_users_with_the_evidence_and_a_second_sweep
     assert skipped and skipped[0].outcome is Outcome.SKIPPED
 
 
+def test_a_version_made_outside_the_service_is_a_fresh_root_change():
+    deps = make_deps([platform_entry("base", "jammy"), child_entry("web", "base")])
+    version_id = SUB + "base/versions/1.0.4"  # no provenance tags, no run of ours names it: made by hand
+    deps.sources.gallery[version_id.lower()] = {"id": version_id, "provisioningState": "Succeeded"}
+    assert handle_gallery_event(**version_event(version_id), deps=deps) == "planned"
+    [message] = deps.queue.payloads(REQUESTS_QUEUE)
+    assert message["signal"] == "source" and message["upstream"] == "gallery/" + (SUB + "base").lower() + "@1.0.4"
+
+
 def version_event(version_id, **changes):
     event = {"event_id": "ev-1", "event_type": "Microsoft.Resources.ResourceWriteSuccess", "subject": version_id,
              "data": {"operationName": "Microsoft.Compute/galleries/images/versions/write", "resourceUri": version_id,
@@ -83,10 +93,12 @@ def version_event(version_id, **changes):
 def test_a_gallery_version_made_by_a_parent_rebuilds_its_children_once_per_event():
     deps = make_deps([platform_entry("base", "jammy"), child_entry("web", "base")])
     version_id = SUB + "base/versions/1.0.4"
-    deps.sources.gallery[version_id.lower()] = {"id": version_id, "provisioningState": "Succeeded"}
+    tags = provenance_tags({"run_id": "base.20261122T080000Z.abc", "template": "base", "upstream": "platform/x@1"})
+    deps.sources.gallery[version_id.lower()] = {"id": version_id, "provisioningState": "Succeeded", "tags": tags}
     assert handle_gallery_event(**version_event(version_id), deps=deps) == "planned"
     [message] = deps.queue.payloads(REQUESTS_QUEUE)
     assert message["template"] == "web" and f"parent base succeeded: new version {version_id}" in message["reason"]
+    assert message["upstream"] == "platform/x@1"  # the cascade the version's own tags name
     assert handle_gallery_event(**version_event(version_id), deps=deps) == "duplicate"
     assert len(deps.queue.payloads(REQUESTS_QUEUE)) == 1
 

@@ -149,7 +149,7 @@ def test_run_refused_for_the_templates_provisioning_state_is_retried_then_surfac
     deps.backend.status["base"] = BuildStatus(RunState.SUCCEEDED, None, week_ago, week_ago, "")
     deps.backend.outputs["base"] = [RunOutput("out", "/subscriptions/s/.../versions/1.0.0")]
 
-    def refused(template):
+    def refused(template, *, provenance=None):
         raise BuildAlreadyActiveError("OperationNotAllowed: Run is not allowed in provisioning state Updating, "
                                       "run state Succeeded")
 

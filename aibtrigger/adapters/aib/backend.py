@@ -61,7 +61,9 @@ class AibBackend:
     def get_status(self, template: str) -> BuildStatus:
         return self._view(template, reuse=False).status
 
-    def start_run(self, template: str) -> None:
+    def start_run(self, template: str, *, provenance: dict | None = None) -> None:
+        # `provenance` is not written to AIB yet (README "Provenance"): the service credits a
+        # version through the run record whose runOutputs name it.
         self._recent.pop(template, None)  # whatever happens now, an earlier read is stale
         before = self.get_status(template)
         if before.is_active:

@@ -71,4 +71,4 @@ class AzureSources:
         return {"id": found.get("id") or version_id, "name": found.get("name") or version,
                 "provisioningState": props.get("provisioningState"),
                 "excludeFromLatest": bool(profile.get("excludeFromLatest")),
-                "publishedDate": profile.get("publishedDate")}
+                "publishedDate": profile.get("publishedDate"), "tags": found.get("tags") or {}}

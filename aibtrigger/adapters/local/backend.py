@@ -66,7 +66,7 @@ class LocalBackend:
         return to_build_status(self._current(template))
 
     @_storage_errors
-    def start_run(self, template: str) -> None:
+    def start_run(self, template: str, *, provenance: dict | None = None) -> None:
         self._definition(template)
         self._current(template)  # a dead builder's run gets its verdict first, so it no longer blocks
         build_id = str(uuid.uuid4())
@@ -77,7 +77,8 @@ class LocalBackend:
                 raise BuildAlreadyActiveError(f"OperationNotAllowed: Operation 'Run' is not allowed for template "
                                               f"{template!r} in run state '{state}'")
             return {"buildId": build_id, "lastRunStatus": running("Queued"), "exactSourceVersion": None,
-                    "runOutputs": [], "cancelRequested": False, "heartbeat": utc_now(), "builderPid": None}
+                    "runOutputs": [], "cancelRequested": False, "heartbeat": utc_now(), "builderPid": None,
+                    "provenance": provenance or {}}
         self._state.update(template, accept)
         try:
             self._spawn(template, build_id)

@@ -135,8 +135,9 @@ class Build:
         generalize.deprovision(ws)
         control.sub_state("Distributing")
         artifacts = capture(root, self.folder, disk=self.config.disk_image)
+        provenance = (control.state.read(control.name) or {}).get("provenance") or {}  # the service's start_run
         distributor = Distributor(self.service, self.gallery, template=self.entry.name, build_id=self.build_id,
-                                  source=source)
+                                  source=source, provenance=provenance)
         for target in definition.distribute:
             control.check()
             try:

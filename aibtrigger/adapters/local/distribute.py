@@ -43,7 +43,8 @@ def next_gallery_version(existing: list[str], versioning: Versioning | None, sou
 
 class Distributor:
     def __init__(self, blob_service, gallery: LocalGallery, *, template: str, build_id: str,
-                 source: ResolvedSource):
+                 source: ResolvedSource, provenance: dict | None = None):
+        self._provenance = provenance or {}
         self._service = blob_service
         self._gallery = gallery
         self._template = template
@@ -68,6 +69,7 @@ class Distributor:
                        "version": self._source.ancestor["version"], "exactVersion": self._source.exact_version},
             "lineage": self._source.lineage,
             "artifacts": [a.describe() for a in artifacts],
+            "tags": {**(target.artifactTags or {}), **self._provenance_tags()},
         }
         image = target.gallery_image  # a galleryImageId may name the version to create: .../versions/1.0.0
         for _ in range(5):  # another writer may take the number we computed: compute again
@@ -81,6 +83,14 @@ class Distributor:
                 if target.requested_version or (target.versioning is not None and target.versioning.scheme == "Source"):
                     raise DistributeError(str(exc)) from None
         raise DistributeError(f"could not reserve a new version of {image}")
+
+    def _provenance_tags(self) -> dict[str, str]:
+        """As AIB's artifactTags become the version's tags: what the service asked this run to tag."""
+        from aibtrigger.domain.provenance import provenance_tags, with_exact_source
+
+        if not self._provenance:
+            return {}
+        return provenance_tags(with_exact_source(self._provenance, self._source.exact_version))
 
     def _store_image(self, run_output_name: str, artifact) -> str:
         """ManagedImage and VHD targets: the artifact in `local-images`; its URL is the artifactUri."""
