@@ -47,7 +47,10 @@ def machine_readable_error(reading: BuildReading, line: LogLine) -> bool:
 
 def remote_command_exit(reading: BuildReading, line: LogLine) -> bool:
     """A shell (SSH) command's exit: AIB's Shell customizer has no valid exit codes, so non-zero is a failure."""
-    code = int(REMOTE_EXIT.search(line.text).group(1))
+    found = REMOTE_EXIT.search(line.text)
+    if found is None:  # the rule's trigger matched, its exit code did not (a line cut mid-way): not this rule
+        return False
+    code = int(found.group(1))
     if code and not reading.cancelled:
         reading.running.exit_status = code
         reading.mark_failure(line.text, line)

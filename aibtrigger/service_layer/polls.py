@@ -95,8 +95,7 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, 
     text = attempt("log", lambda: deps.backend.read_log(run.template), None)
     text = redact(text) if text else text  # the copy outlives the build and is shown: whatever a script printed
     location = attempt("log copy", lambda: deps.logs.save(run.run_id, text), None) if text else None
-    excerpt = None if state in _SUCCESSFUL else fit_excerpt(
-        extract_failure(text or "", steps=_step_names(run.template, deps), run_state=state))
+    excerpt = None if state in _SUCCESSFUL else _excerpt(text or "", run.template, state, deps, attempt.notes)
     outputs = attempt("run outputs", lambda: deps.backend.run_outputs(run.template), []) if state in _SUCCESSFUL else []
     source_version = attempt("source version", lambda: deps.backend.exact_source_version(run.template), None)
     run = run.evolve(state=state, sub_state=None, ended_at=ended_at, message=fit_text(redact(message or ""), 4_000),
@@ -113,6 +112,16 @@ def _exact(inputs: dict | None, source_version: str | None) -> dict | None:
     from aibtrigger.domain.versions import version_of
 
     return {**inputs, "version": version_of(source_version)} if inputs and source_version else inputs
+
+
+def _excerpt(text: str, template: str, state: RunState, deps: Deps, notes: list[str]):
+    """The failure excerpt; a log the reader cannot make sense of is noted, never a run left unrecorded."""
+    try:
+        return fit_excerpt(extract_failure(text, steps=_step_names(template, deps), run_state=state))
+    except Exception as exc:  # noqa: BLE001 - a reader's bug must not block the record
+        log.exception("reading the log of a %s run of %s failed", state, template)
+        notes.append(f"failure excerpt unavailable: {type(exc).__name__}: {fit_text(str(exc), 300)}")
+        return None
 
 
 def _step_names(template: str, deps: Deps) -> list[str | None]:

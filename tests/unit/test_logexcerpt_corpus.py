@@ -200,3 +200,11 @@ def test_no_lines_asked_for_means_none_even_from_internals_only():  # found by t
     log = f"PACKER ERR 2020/04/30 23:38:58 {AIB} OUT "
     assert extract_failure(log, run_state="Failed", max_lines=0).lines == ()
     assert extract_failure(log, run_state="Failed", max_lines=1).lines == (f"{AIB} OUT",)
+
+
+def test_a_remote_exit_line_without_its_code_is_no_crash():
+    """Found by the fuzz test: the rule's trigger matched a line whose exit code was cut off, and the
+    reader raised AttributeError (the run could then not be recorded)."""
+    log = "[1] PACKER ERR 2020/04/30 23:38:58 packer: [ERROR] Remote command exited with '\n"
+    got = extract_failure(log, run_state="Failed")
+    assert got is not None and got.reason
