@@ -1,5 +1,6 @@
 """The Functions app: registers one blueprint per trigger kind. Nothing heavy is imported here:
 SDK clients are built on first use by aibtrigger.bootstrap, so a cold start pays only for what runs."""
+
 import azure.functions as func
 
 from aibtrigger.entrypoints import eventgrid, http, queues, status, timers

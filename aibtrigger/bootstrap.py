@@ -1,5 +1,6 @@
 """The one place that builds adapters from settings. Lazy: nothing is imported or connected until
 the first invocation needs it, then reused for the life of the process (cold start is a feature)."""
+
 from __future__ import annotations
 
 import threading
@@ -43,12 +44,19 @@ def build_deps(settings: Settings) -> Deps:
     backend = _backend(settings, catalog, arm)
     if settings.backend == "aib":
         catalog = _with_azure_definitions(catalog, backend)
-    return Deps(catalog=catalog, store=store, backend=backend, queue=queue,
-                publisher=_publisher(settings, queue), logs=BlobLogStore(clients.blobs()),
-                sources=_sources(settings, clients, arm),
-                poll_min_seconds=settings.poll_min_seconds, poll_max_seconds=settings.poll_max_seconds,
-                timeout_grace=timedelta(minutes=settings.timeout_grace_minutes),
-                lease_margin=timedelta(seconds=settings.lease_margin_seconds))
+    return Deps(
+        catalog=catalog,
+        store=store,
+        backend=backend,
+        queue=queue,
+        publisher=_publisher(settings, queue),
+        logs=BlobLogStore(clients.blobs()),
+        sources=_sources(settings, clients, arm),
+        poll_min_seconds=settings.poll_min_seconds,
+        poll_max_seconds=settings.poll_max_seconds,
+        timeout_grace=timedelta(minutes=settings.timeout_grace_minutes),
+        lease_margin=timedelta(seconds=settings.lease_margin_seconds),
+    )
 
 
 class StorageClients:
@@ -73,22 +81,31 @@ class StorageClients:
         from azure.data.tables import TableServiceClient
 
         conn = self._connection()
-        return (TableServiceClient.from_connection_string(conn) if conn
-                else TableServiceClient(self._endpoint("table"), credential=self._credential()))
+        return (
+            TableServiceClient.from_connection_string(conn)
+            if conn
+            else TableServiceClient(self._endpoint("table"), credential=self._credential())
+        )
 
     def queues(self):
         from azure.storage.queue import QueueServiceClient
 
         conn = self._connection()
-        return (QueueServiceClient.from_connection_string(conn) if conn
-                else QueueServiceClient(self._endpoint("queue"), credential=self._credential()))
+        return (
+            QueueServiceClient.from_connection_string(conn)
+            if conn
+            else QueueServiceClient(self._endpoint("queue"), credential=self._credential())
+        )
 
     def blobs(self):
         from azure.storage.blob import BlobServiceClient
 
         conn = self._connection()
-        return (BlobServiceClient.from_connection_string(conn) if conn
-                else BlobServiceClient(self._endpoint("blob"), credential=self._credential()))
+        return (
+            BlobServiceClient.from_connection_string(conn)
+            if conn
+            else BlobServiceClient(self._endpoint("blob"), credential=self._credential())
+        )
 
 
 def _arm_clients(settings: Settings):
@@ -97,8 +114,9 @@ def _arm_clients(settings: Settings):
 
     from aibtrigger.adapters.aib.clients import ArmClients
 
-    return ArmClients(DefaultAzureCredential(), arm_endpoint=settings.arm_endpoint,
-                      options={"retry_total": settings.arm_retry_total})
+    return ArmClients(
+        DefaultAzureCredential(), arm_endpoint=settings.arm_endpoint, options={"retry_total": settings.arm_retry_total}
+    )
 
 
 def _with_azure_definitions(catalog, backend):
@@ -107,7 +125,6 @@ def _with_azure_definitions(catalog, backend):
     import logging
 
     from aibtrigger.catalog_remote import check_against_azure
-
     from aibtrigger.errors import CatalogError
 
     log = logging.getLogger(__name__)
@@ -141,10 +158,14 @@ def _backend(settings: Settings, catalog, arm):
 
         if settings.storage_connection is None:
             raise ConfigError("AzureWebJobsStorage: the local backend needs a connection string (Azurite)")
-        return LocalBackend(catalog, connection_string=settings.storage_connection.get_secret_value(),
-                            catalog_path=settings.catalog_path, workdir=settings.local_workdir,
-                            seconds_per_minute=settings.local_seconds_per_minute,
-                            event_webhook=settings.local_event_webhook)
+        return LocalBackend(
+            catalog,
+            connection_string=settings.storage_connection.get_secret_value(),
+            catalog_path=settings.catalog_path,
+            workdir=settings.local_workdir,
+            seconds_per_minute=settings.local_seconds_per_minute,
+            event_webhook=settings.local_event_webhook,
+        )
     raise ConfigError(f"AIBTRIGGER_BACKEND: unknown backend {settings.backend!r}")
 
 

@@ -5,6 +5,7 @@ path. `definition` is an AIB image template as Azure shows it: its `properties` 
 (template_paste), every writable property of the API (template_model), checked by AIB's own
 cross-field rules (template_rules). Read-only fields are accepted, ignored and noted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,10 +15,22 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from aibtrigger.errors import CatalogError
-from aibtrigger.template_model import (GALLERY_IMAGE_ID, RUN_OUTPUT_NAME, FileCustomizer,  # noqa: F401 (re-exported)
-                                       ManagedImageDistributor, ManagedImageSource, PlatformImageSource,
-                                       PowerShellCustomizer, SharedImageDistributor, SharedImageVersionSource,
-                                       ShellCustomizer, TemplateDefinition, VhdDistributor, Versioning, _Strict)
+from aibtrigger.template_model import (  # noqa: F401 (re-exported)
+    GALLERY_IMAGE_ID,
+    RUN_OUTPUT_NAME,
+    FileCustomizer,
+    ManagedImageDistributor,
+    ManagedImageSource,
+    PlatformImageSource,
+    PowerShellCustomizer,
+    SharedImageDistributor,
+    SharedImageVersionSource,
+    ShellCustomizer,
+    TemplateDefinition,
+    Versioning,
+    VhdDistributor,
+    _Strict,
+)
 from aibtrigger.template_paste import Pasted, unpaste
 from aibtrigger.template_rules import template_problems
 
@@ -111,8 +124,12 @@ class Catalog(_Strict):
         `resource_id`-only entries); CatalogError if the lineage they reveal has a cycle."""
         from aibtrigger.domain.lineage import validate_lineage
 
-        filled = Catalog(templates=[entry.model_copy(update={"definition": definitions[entry.name]})
-                                    if entry.name in definitions else entry for entry in self.templates])
+        filled = Catalog(
+            templates=[
+                entry.model_copy(update={"definition": definitions[entry.name]}) if entry.name in definitions else entry
+                for entry in self.templates
+            ]
+        )
         validate_lineage(filled)
         return filled
 
@@ -207,8 +224,9 @@ def _with_pasted_resource(entry: dict, paste: Pasted) -> dict:
     if paste.location and "location" not in entry:
         entry["location"] = paste.location
     elif paste.location and _region(entry["location"]) != _region(paste.location):
-        paste.problems.append(("location", f"{paste.location!r} differs from the entry's location "
-                                           f"{entry['location']!r}"))
+        paste.problems.append(
+            ("location", f"{paste.location!r} differs from the entry's location {entry['location']!r}")
+        )
     named = entry.get("resource_id")
     if paste.resource_id and isinstance(named, str) and named.lower() != paste.resource_id.lower():
         paste.problems.append(("id", f"{paste.resource_id!r} is not the entry's resource_id {named!r}"))
@@ -216,15 +234,19 @@ def _with_pasted_resource(entry: dict, paste: Pasted) -> dict:
 
 
 def _region(name: object) -> str:
-    """"West Europe" and "westeurope" name the same region."""
+    """ "West Europe" and "westeurope" name the same region."""
     return str(name).replace(" ", "").lower()
 
 
 def _as_pasted(error: dict, pasted: dict[int, Pasted]) -> dict:
     """A schema error's location in the document as written: inside `properties` for a whole resource."""
     loc = tuple(error["loc"])
-    if len(loc) > 3 and loc[0] == "templates" and loc[2] == "definition" and \
-            getattr(pasted.get(loc[1]), "whole_resource", False):
+    if (
+        len(loc) > 3
+        and loc[0] == "templates"
+        and loc[2] == "definition"
+        and getattr(pasted.get(loc[1]), "whole_resource", False)
+    ):
         return {**error, "loc": loc[:3] + ("properties",) + loc[3:]}
     return error
 

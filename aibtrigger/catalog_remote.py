@@ -6,6 +6,7 @@ definition that differs from the template Azure builds misleads the planner's li
 reader: it is reported, never "fixed". Pure: Azure is read through the `read` callable given
 (template name -> the resource JSON as ARM returns it), so the rules are tested without I/O.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -19,10 +20,23 @@ from aibtrigger.template_paste import unpaste
 
 ReadTemplate = Callable[[str], Mapping]
 # Values AIB fills in when a template leaves them out: absent and these are the same template.
-_API_DEFAULTS = {"runElevated": False, "runAsSystem": False, "sha256Checksum": "", "buildTimeoutInMinutes": 0,
-                 "osDiskSizeGB": 0, "vmSize": "", "proxyVmSize": "", "updateLimit": 0, "excludeFromLatest": False,
-                 "continueDistributeOnFailure": False, "sourceValidationOnly": False, "major": -1,
-                 "replicaCount": 1, "onCustomizerError": "cleanup", "onValidationError": "cleanup"}
+_API_DEFAULTS = {
+    "runElevated": False,
+    "runAsSystem": False,
+    "sha256Checksum": "",
+    "buildTimeoutInMinutes": 0,
+    "osDiskSizeGB": 0,
+    "vmSize": "",
+    "proxyVmSize": "",
+    "updateLimit": 0,
+    "excludeFromLatest": False,
+    "continueDistributeOnFailure": False,
+    "sourceValidationOnly": False,
+    "major": -1,
+    "replicaCount": 1,
+    "onCustomizerError": "cleanup",
+    "onValidationError": "cleanup",
+}
 
 
 @dataclass
@@ -61,8 +75,10 @@ def definition_from_azure(resource: Mapping) -> TemplateDefinition:
         return TemplateDefinition.model_validate(pasted.properties)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ValueError(f"its definition in Azure does not fit the catalog schema: "
-                         f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise ValueError(
+            f"its definition in Azure does not fit the catalog schema: "
+            f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        ) from None
 
 
 def definition_drift(catalog: TemplateDefinition, azure: TemplateDefinition) -> list[str]:
@@ -93,8 +109,11 @@ def _differences(ours: object, theirs: object, path: str):
             yield from _differences(ours.get(key), theirs.get(key), f"{path}.{key}" if path else key)
     elif isinstance(ours, list) and isinstance(theirs, list):
         for index in range(max(len(ours), len(theirs))):
-            yield from _differences(ours[index] if index < len(ours) else None,
-                                    theirs[index] if index < len(theirs) else None, f"{path}[{index}]")
+            yield from _differences(
+                ours[index] if index < len(ours) else None,
+                theirs[index] if index < len(theirs) else None,
+                f"{path}[{index}]",
+            )
     elif ours != theirs:
         yield path or "<definition>", ours, theirs
 

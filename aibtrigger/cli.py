@@ -3,6 +3,7 @@
 Other commands than `dev`/`demo` use the same settings as the service; with none set, they use the
 running `aibtrigger dev` (its `.aibtrigger/dev.json`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +51,14 @@ def cmd_dev(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: stop.set())  # its terminal closed: stop as cleanly as on Ctrl-C
-    with running_stack(storage=args.storage, data_dir=data_dir, http_port=args.port,
-                       message_visibility=args.message_visibility) as host:
-        print(f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop); from another terminal: "
-              f"`aibtrigger runs`, `aibtrigger request NAME`, ...", flush=True)
+    with running_stack(
+        storage=args.storage, data_dir=data_dir, http_port=args.port, message_visibility=args.message_visibility
+    ) as host:
+        print(
+            f"aibtrigger dev: functions at {host.base_url} (Ctrl-C to stop); from another terminal: "
+            f"`aibtrigger runs`, `aibtrigger request NAME`, ...",
+            flush=True,
+        )
         print(f"aibtrigger dev: status page at {host.base_url}/api/status", flush=True)
         try:
             while not stop.wait(0.5):  # short waits keep Ctrl-C responsive
@@ -70,22 +75,30 @@ def cmd_demo(args) -> int:
 
     def interrupt(*_):  # as Ctrl-C: cancel and record the demo's builds, stop what it started
         raise KeyboardInterrupt
+
     signal.signal(signal.SIGTERM, interrupt)
     return run_demo(template=args.template)
 
 
 def cmd_request(args) -> int:
-    from aibtrigger.names import REQUESTS_QUEUE
     from aibtrigger.console import follow
     from aibtrigger.domain.model import RunState
     from aibtrigger.domain.records import RunRecord
+    from aibtrigger.names import REQUESTS_QUEUE
 
     deps = _deps()
     _known_template(deps, args.template)
     request_id = f"cli-{uuid.uuid4().hex[:12]}"
-    deps.queue.send(REQUESTS_QUEUE, {"template": args.template, "reason": args.reason,
-                                     "requested_by": args.requested_by, "id": request_id,
-                                     **({"force": True} if args.force else {})})
+    deps.queue.send(
+        REQUESTS_QUEUE,
+        {
+            "template": args.template,
+            "reason": args.reason,
+            "requested_by": args.requested_by,
+            "id": request_id,
+            **({"force": True} if args.force else {}),
+        },
+    )
     print(f"requested {args.template} (request {request_id})")
     if not args.wait:
         return 0
@@ -139,8 +152,9 @@ def cmd_reconcile(args) -> int:
     from aibtrigger.service_layer.reconciler import reconcile
 
     steps = reconcile(_deps())
-    print_json(steps) if args.json else print("\n".join(steps) or "nothing to reconcile: every template is "
-                                                                   "building or idle with nothing owed")
+    print_json(steps) if args.json else print(
+        "\n".join(steps) or "nothing to reconcile: every template is building or idle with nothing owed"
+    )
     return 0
 
 
@@ -161,8 +175,11 @@ def cmd_outcomes(args) -> int:
     if args.template and args.template not in deps.catalog.by_name:  # rejected requests may name anything
         from aibtrigger.clihelp import suggest
 
-        print(f"aibtrigger: note: {args.template!r} is not in the catalog: {suggest(args.template, list(deps.catalog.by_name))}",
-              file=sys.stderr)
+        print(
+            f"aibtrigger: note: {args.template!r} is not in the catalog: "
+            f"{suggest(args.template, list(deps.catalog.by_name))}",
+            file=sys.stderr,
+        )
     found = deps.store.list_outcomes(args.template, limit=args.limit)
     print_json([outcome_dict(o) for o in found]) if args.json else print_outcomes(found)
     return 0
@@ -195,8 +212,16 @@ def cmd_logs(args) -> int:
         return 1
     text = deps.logs.load(run.run_id) if run.is_terminal else deps.backend.read_log(template_of(run.run_id))
     if args.json:
-        print_json({"run_id": run.run_id, "template": run.template, "state": run.state.value if run.state else "Starting",
-                    "live": not run.is_terminal, "log": text, **({"note": missing_log(run)} if text is None else {})})
+        print_json(
+            {
+                "run_id": run.run_id,
+                "template": run.template,
+                "state": run.state.value if run.state else "Starting",
+                "live": not run.is_terminal,
+                "log": text,
+                **({"note": missing_log(run)} if text is None else {}),
+            }
+        )
     elif text is None:
         print(f"aibtrigger: {missing_log(run)}", file=sys.stderr)
     else:
@@ -218,8 +243,7 @@ def cmd_marketplace(args) -> int:
         from aibtrigger.adapters.local.images import ImageError
 
         try:
-            version = market.publish(*image, version=args.version,
-                                     rootfs=Path(args.rootfs) if args.rootfs else None)
+            version = market.publish(*image, version=args.version, rootfs=Path(args.rootfs) if args.rootfs else None)
         except (ValueError, ImageError) as exc:  # the version exists already, is not a version, or a bad rootfs
             print(f"aibtrigger: {exc}", file=sys.stderr)
             return 2
@@ -289,8 +313,9 @@ def _azure_check(catalog):
 
     # Only what reading templates needs (a CI job need not configure storage): the identity, and
     # the ARM endpoint when it is not the public cloud's.
-    backend = AibBackend(catalog, credential=DefaultAzureCredential(),
-                         arm_endpoint=os.environ.get("AIBTRIGGER_ARM_ENDPOINT") or None)
+    backend = AibBackend(
+        catalog, credential=DefaultAzureCredential(), arm_endpoint=os.environ.get("AIBTRIGGER_ARM_ENDPOINT") or None
+    )
     return check_against_azure(catalog, backend.read_template), None
 
 
@@ -313,18 +338,20 @@ def cmd_try(args) -> int:
 def cmd_gallery(args) -> int:
     """Publish a rootfs tarball of your own as a local gallery image version."""
     from aibtrigger.adapters.local.gallery import LocalGallery
+    from aibtrigger.adapters.local.rootfs import check_rootfs
     from aibtrigger.bootstrap import StorageClients
     from aibtrigger.config import load_settings
     from aibtrigger.devhost.session import adopt_dev_settings
-
-    from aibtrigger.adapters.local.rootfs import check_rootfs
 
     adopt_dev_settings()
     try:
         rootfs = check_rootfs(Path(args.rootfs))
         gallery = LocalGallery(StorageClients(load_settings()).blobs())
-        print(gallery.create_version(args.image_id, args.version, rootfs,
-                                     {"template": "published by hand", "lineage": []}))
+        print(
+            gallery.create_version(
+                args.image_id, args.version, rootfs, {"template": "published by hand", "lineage": []}
+            )
+        )
     except (ValueError, FileExistsError) as exc:
         print(f"aibtrigger: {exc}", file=sys.stderr)
         return 2
@@ -337,13 +364,21 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the functions locally on Azurite (no Core Tools needed)")
     dev.add_argument("--storage", help="connection string of a running Azurite (default: start one)")
-    dev.add_argument("--data", default=".aibtrigger/azurite",
-                     help="where Azurite keeps its data, and its ports (default .aibtrigger/azurite)")
+    dev.add_argument(
+        "--data",
+        default=".aibtrigger/azurite",
+        help="where Azurite keeps its data, and its ports (default .aibtrigger/azurite)",
+    )
     dev.add_argument("--in-memory", action="store_true", help="keep Azurite's data in memory only")
     dev.add_argument("--port", type=int, default=7071, help="HTTP port of the functions (default 7071)")
-    dev.add_argument("--message-visibility", type=float, default=60.0, metavar="SECONDS",
-                     help="how long a received queue message stays invisible, renewed while its invocation runs "
-                          "(default 60); a message held by a killed host reappears after it")
+    dev.add_argument(
+        "--message-visibility",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a received queue message stays invisible, renewed while its invocation runs "
+        "(default 60); a message held by a killed host reappears after it",
+    )
     dev.set_defaults(run=cmd_dev)
 
     demo = sub.add_parser("demo", help="a whole local build, start to finish, then stop everything")
@@ -355,18 +390,22 @@ def _parser() -> argparse.ArgumentParser:
     request.add_argument("--reason", default="manual request", help="recorded with the run (default 'manual request')")
     request.add_argument("--requested-by", default="cli", help="who asks, recorded with the run (default 'cli')")
     request.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 if it fails")
-    request.add_argument("--timeout", type=float, default=4 * 3600,
-                         help="with --wait: seconds to wait at most (default 14400)")
-    request.add_argument("--force", action="store_true",
-                         help="build even when its inputs did not change since the last successful build")
+    request.add_argument(
+        "--timeout", type=float, default=4 * 3600, help="with --wait: seconds to wait at most (default 14400)"
+    )
+    request.add_argument(
+        "--force", action="store_true", help="build even when its inputs did not change since the last successful build"
+    )
     request.set_defaults(run=cmd_request)
 
     cancel = sub.add_parser("cancel", help="cancel a template's active build")
     cancel.add_argument("template")
     cancel.set_defaults(run=cmd_cancel)
 
-    for name, text in (("plan", "dry run: would each template build now, why, in which wave"),
-                       ("sweep", "look for new marketplace versions now and act on them")):
+    for name, text in (
+        ("plan", "dry run: would each template build now, why, in which wave"),
+        ("sweep", "look for new marketplace versions now and act on them"),
+    ):
         planning = sub.add_parser(name, help=text)
         planning.add_argument("--json", action="store_true", help="the decisions as a JSON list")
         planning.set_defaults(run=cmd_plan, command=name)
@@ -375,8 +414,10 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--json", action="store_true")
     reconcile.set_defaults(run=cmd_reconcile)
 
-    for name, func, text in (("runs", cmd_runs, "list recorded runs, newest first"),
-                             ("outcomes", cmd_outcomes, "list what became of each request (incl. rejected)")):
+    for name, func, text in (
+        ("runs", cmd_runs, "list recorded runs, newest first"),
+        ("outcomes", cmd_outcomes, "list what became of each request (incl. rejected)"),
+    ):
         listing = sub.add_parser(name, help=text)
         listing.add_argument("--template", help="only this template's")
         listing.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
@@ -393,7 +434,9 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--json", action="store_true", help="the log and the run's state as one JSON object")
     logs.set_defaults(run=cmd_logs)
 
-    catalog = sub.add_parser("catalog", help="the catalog file: check it").add_subparsers(required=True, metavar="ACTION")
+    catalog = sub.add_parser("catalog", help="the catalog file: check it").add_subparsers(
+        required=True, metavar="ACTION"
+    )
     check = catalog.add_parser("check", help="validate a catalog file (exit 1 on any problem), e.g. in CI")
     check.add_argument("path", nargs="?", help="the catalog file (default: AIBTRIGGER_CATALOG_PATH)")
     check.add_argument("--offline", action="store_true", help="do not compare entries with their templates in Azure")
@@ -403,11 +446,16 @@ def _parser() -> argparse.ArgumentParser:
     market.add_argument("action", choices=["publish", "list"])
     market.add_argument("--location", default="westeurope", help="(default westeurope)")
     market.add_argument("--publisher", default="Canonical", help="(default Canonical)")
-    market.add_argument("--offer", default="0001-com-ubuntu-server-jammy", help="(default 0001-com-ubuntu-server-jammy)")
+    market.add_argument(
+        "--offer", default="0001-com-ubuntu-server-jammy", help="(default 0001-com-ubuntu-server-jammy)"
+    )
     market.add_argument("--sku", default="22_04-lts-gen2", help="(default 22_04-lts-gen2)")
     market.add_argument("--version", help="publish: the version (default: the next one, from today's date)")
-    market.add_argument("--rootfs", help="publish: this rootfs tarball (default: the base image "
-                                          "AIBTRIGGER_LOCAL_IMAGE names: debian, debian:SUITE, busybox)")
+    market.add_argument(
+        "--rootfs",
+        help="publish: this rootfs tarball (default: the base image "
+        "AIBTRIGGER_LOCAL_IMAGE names: debian, debian:SUITE, busybox)",
+    )
     market.add_argument("--json", action="store_true", help="list: the versions as JSON; publish: what was published")
     market.set_defaults(run=cmd_marketplace)
 

@@ -1,11 +1,12 @@
 """What keeps the CLI helpful at its edges: expected failures become one line and an exit code (never
 a traceback), output piped into `head` ends quietly, and a mistyped template name gets suggestions."""
+
 from __future__ import annotations
 
 import difflib
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 BROKEN_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
 
@@ -33,8 +34,9 @@ def run_guarded(command: Callable[[], int]) -> int:
         return _fail(f"storage did not answer as expected: {first_line(exc)}. {_STORAGE_HINT}")
 
 
-_STORAGE_HINT = ("Is the dev host (`aibtrigger dev`) still running, or are AzureWebJobsStorage and "
-                 "AIBTRIGGER_CATALOG_PATH right?")
+_STORAGE_HINT = (
+    "Is the dev host (`aibtrigger dev`) still running, or are AzureWebJobsStorage and AIBTRIGGER_CATALOG_PATH right?"
+)
 
 
 def _fail(message: str, *, code: int = 2) -> int:
@@ -63,8 +65,10 @@ def require_template(catalog, name: str, *, history: Callable[[str], bool] = lam
     known = list(catalog.by_name)
     if name in known or history(name):
         return
-    raise UnknownTemplateError(f"template {name!r} is not in the catalog ({os.environ.get('AIBTRIGGER_CATALOG_PATH', '?')}): "
-                               f"{suggest(name, known)}")
+    raise UnknownTemplateError(
+        f"template {name!r} is not in the catalog ({os.environ.get('AIBTRIGGER_CATALOG_PATH', '?')}): "
+        f"{suggest(name, known)}"
+    )
 
 
 def suggest(name: str, known: list[str]) -> str:

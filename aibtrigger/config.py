@@ -2,6 +2,7 @@
 
 Names and meanings are listed in the README; infra/ writes exactly these (a test compares them).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,43 +14,59 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aibtrigger.errors import ConfigError
 
 
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIBTRIGGER_", extra="ignore", frozen=True)
 
     catalog_path: Path = Field(description="The catalog file (YAML or JSON) of templates the service may build.")
     backend: Literal["local", "aib"] = Field("local", description="Build backend: 'local' (full local build) or 'aib'.")
     storage_connection: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("AzureWebJobsStorage", "AIBTRIGGER_STORAGE_CONNECTION"),
-        description="Storage connection string (Azurite, or keys). Unset in Azure: identity is used.")
+        None,
+        validation_alias=AliasChoices("AzureWebJobsStorage", "AIBTRIGGER_STORAGE_CONNECTION"),
+        description="Storage connection string (Azurite, or keys). Unset in Azure: identity is used.",
+    )
     storage_account: str | None = Field(
-        None, validation_alias=AliasChoices("AzureWebJobsStorage__accountName", "AIBTRIGGER_STORAGE_ACCOUNT"),
-        description="Storage account name for identity-based access (DefaultAzureCredential).")
+        None,
+        validation_alias=AliasChoices("AzureWebJobsStorage__accountName", "AIBTRIGGER_STORAGE_ACCOUNT"),
+        description="Storage account name for identity-based access (DefaultAzureCredential).",
+    )
     publisher: Literal["queue", "eventgrid"] = Field("queue", description="Where results are published.")
     eventgrid_endpoint: str | None = Field(None, description="Event Grid topic endpoint (publisher=eventgrid).")
     eventgrid_key: SecretStr | None = Field(None, description="Event Grid topic key; unset: managed identity.")
     local_workdir: Path = Field(Path(".aibtrigger"), description="Local backend: build workspaces and builder logs.")
     local_seconds_per_minute: float = Field(
-        60.0, gt=0, description="Local backend: how long a 'minute' of buildTimeoutInMinutes lasts (tests shrink it).")
+        60.0, gt=0, description="Local backend: how long a 'minute' of buildTimeoutInMinutes lasts (tests shrink it)."
+    )
     local_event_webhook: str | None = Field(
-        None, description="Local backend: where the local gallery posts its Event Grid events (the dev host's webhook).")
+        None, description="Local backend: where the local gallery posts its Event Grid events (the dev host's webhook)."
+    )
     subscription_id: str | None = Field(
-        None, description="aib backend: subscription whose marketplace versions are polled "
-                          "(templates carry theirs in resource_id).")
-    arm_endpoint: str | None = Field(None, description="aib backend: Azure Resource Manager endpoint; unset: public cloud.")
+        None,
+        description="aib backend: subscription whose marketplace versions are polled "
+        "(templates carry theirs in resource_id).",
+    )
+    arm_endpoint: str | None = Field(
+        None, description="aib backend: Azure Resource Manager endpoint; unset: public cloud."
+    )
     arm_retry_total: int = Field(
-        5, ge=0, le=10, description="aib backend: retries of a throttled or failed ARM read (Retry-After honoured).")
+        5, ge=0, le=10, description="aib backend: retries of a throttled or failed ARM read (Retry-After honoured)."
+    )
     poll_min_seconds: float = Field(30.0, gt=0, description="Shortest delay between two status reads of a run.")
     poll_max_seconds: float = Field(600.0, gt=0, description="Longest delay between two status reads of a run.")
     sweep_schedule: str = Field(
-        "0 */15 * * * *", description="NCRONTAB of the marketplace sweep (new platform image versions).")
+        "0 */15 * * * *", description="NCRONTAB of the marketplace sweep (new platform image versions)."
+    )
     tick_schedule: str = Field(
-        "0 * * * * *", description="NCRONTAB of the schedule check: how often templates' own schedules are read.")
+        "0 * * * * *", description="NCRONTAB of the schedule check: how often templates' own schedules are read."
+    )
     lease_margin_seconds: float = Field(
-        180.0, gt=0, description="How long past its next expected step a claim's chain is presumed alive; "
-                                 "then the reconciler takes the step itself.")
+        180.0,
+        gt=0,
+        description="How long past its next expected step a claim's chain is presumed alive; "
+        "then the reconciler takes the step itself.",
+    )
     timeout_grace_minutes: float = Field(
-        15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut.")
+        15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut."
+    )
 
     @field_validator("sweep_schedule", "tick_schedule")
     @classmethod

@@ -1,4 +1,5 @@
 """What the CLI shows people: run tables, run details, and following a run live."""
+
 from __future__ import annotations
 
 import json
@@ -9,23 +10,42 @@ from aibtrigger.domain.records import Outcome, OutcomeRecord, RunRecord
 
 
 def run_dict(run: RunRecord) -> dict:
-    return {"run_id": run.run_id, "template": run.template, "state": run.state.value if run.state else "Starting",
-            "sub_state": run.sub_state.value if run.sub_state else None, "reasons": list(run.reasons),
-            "requested_by": list(run.requested_by), "request_ids": list(run.request_ids),
-            "created_at": run.created_at.isoformat(),
-            "started_at": run.started_at.isoformat() if run.started_at else None,
-            "ended_at": run.ended_at.isoformat() if run.ended_at else None, "message": run.message,
-            "artifact_ids": list(run.artifact_ids), "failure": run.excerpt.to_dict() if run.excerpt else None,
-            "log": run.log_location, "polls": run.polls, "published": run.published,
-            "upstream": run.upstream, "source_version": run.source_version or (run.inputs or {}).get("version") or None,
-            "fingerprint": run.fingerprint, "inputs": dict(run.inputs or {}),
-            "provenance": run.provenance() if run.artifact_ids else None}
+    return {
+        "run_id": run.run_id,
+        "template": run.template,
+        "state": run.state.value if run.state else "Starting",
+        "sub_state": run.sub_state.value if run.sub_state else None,
+        "reasons": list(run.reasons),
+        "requested_by": list(run.requested_by),
+        "request_ids": list(run.request_ids),
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+        "message": run.message,
+        "artifact_ids": list(run.artifact_ids),
+        "failure": run.excerpt.to_dict() if run.excerpt else None,
+        "log": run.log_location,
+        "polls": run.polls,
+        "published": run.published,
+        "upstream": run.upstream,
+        "source_version": run.source_version or (run.inputs or {}).get("version") or None,
+        "fingerprint": run.fingerprint,
+        "inputs": dict(run.inputs or {}),
+        "provenance": run.provenance() if run.artifact_ids else None,
+    }
 
 
 def outcome_dict(o: OutcomeRecord) -> dict:
-    return {"request_id": o.request_id, "template": o.template or None, "outcome": o.outcome.value,
-            "reasons": list(o.reasons), "at": o.at.isoformat(), "run_id": o.run_id, "detail": o.detail,
-            **({"message": o.raw} if o.outcome is Outcome.REJECTED else {})}
+    return {
+        "request_id": o.request_id,
+        "template": o.template or None,
+        "outcome": o.outcome.value,
+        "reasons": list(o.reasons),
+        "at": o.at.isoformat(),
+        "run_id": o.run_id,
+        "detail": o.detail,
+        **({"message": o.raw} if o.outcome is Outcome.REJECTED else {}),
+    }
 
 
 def print_json(value) -> None:
@@ -44,7 +64,9 @@ def print_runs(runs: list[RunRecord]) -> None:
             state += f"/{run.sub_state.value}"
         started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "-"
         source = run.source_version or (run.inputs or {}).get("version") or "-"
-        print(f"{run.run_id:44} {state:18} {started:20} {source:24} {run.fingerprint or '-':16} {'; '.join(run.reasons)}")
+        print(
+            f"{run.run_id:44} {state:18} {started:20} {source:24} {run.fingerprint or '-':16} {'; '.join(run.reasons)}"
+        )
 
 
 def print_outcomes(outcomes: list[OutcomeRecord]) -> None:
@@ -74,8 +96,10 @@ def print_run(run: RunRecord, outcomes: list[OutcomeRecord]) -> None:
 
 def failure_text(failure: dict) -> str:
     """`reason (step S, exit status N)`, leaving out what is not known (a cancel has no exit status)."""
-    known = [f"step {failure['step']}" if failure.get("step") else "",
-             f"exit status {failure['exit_status']}" if failure.get("exit_status") is not None else ""]
+    known = [
+        f"step {failure['step']}" if failure.get("step") else "",
+        f"exit status {failure['exit_status']}" if failure.get("exit_status") is not None else "",
+    ]
     details = ", ".join(part for part in known if part)
     return f"{failure['reason']} ({details})" if details else failure["reason"]
 
@@ -83,11 +107,13 @@ def failure_text(failure: dict) -> str:
 def missing_log(run: RunRecord) -> str:
     if run.is_terminal:
         return f"run {run.run_id} ended {run.state.value} and no log was kept: the build wrote none before it ended"
-    return f"no log for {run.run_id} yet: the build has not written one (it is {run.state.value if run.state else 'Starting'})"
+    state = run.state.value if run.state else "Starting"
+    return f"no log for {run.run_id} yet: the build has not written one (it is {state})"
 
 
-def follow(deps, template: str, request_id: str, *, timeout: float = 3600, interval: float = 0.5,
-           out=sys.stdout) -> RunRecord | OutcomeRecord:
+def follow(
+    deps, template: str, request_id: str, *, timeout: float = 3600, interval: float = 0.5, out=sys.stdout
+) -> RunRecord | OutcomeRecord:
     """Follow a request to its run's end, printing state changes and new log lines as they come."""
     deadline = time.monotonic() + timeout
     run_id, shown_state, shown_lines = None, None, 0

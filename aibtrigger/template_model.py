@@ -6,10 +6,11 @@ properties (`provisioningState`, `source.exactVersion`, ...) never reach these m
 removes them first and notes them. Rules that span fields (exactly one of inline/scriptUri, unique
 runOutputName, ...) live in template_rules, one named function each.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -69,8 +70,7 @@ class ManagedImageSource(_Strict):
     imageId: str
 
 
-Source = Annotated[Union[PlatformImageSource, SharedImageVersionSource, ManagedImageSource],
-                   Field(discriminator="type")]
+Source = Annotated[PlatformImageSource | SharedImageVersionSource | ManagedImageSource, Field(discriminator="type")]
 
 
 # --- customizers and validators (the same shapes serve both) ---------------------------------------
@@ -118,10 +118,10 @@ class WindowsUpdateCustomizer(_Strict):
 
 
 Customizer = Annotated[
-    Union[ShellCustomizer, FileCustomizer, PowerShellCustomizer, WindowsRestartCustomizer, WindowsUpdateCustomizer],
+    ShellCustomizer | FileCustomizer | PowerShellCustomizer | WindowsRestartCustomizer | WindowsUpdateCustomizer,
     Field(discriminator="type"),
 ]
-Validator = Annotated[Union[ShellCustomizer, FileCustomizer, PowerShellCustomizer], Field(discriminator="type")]
+Validator = Annotated[ShellCustomizer | FileCustomizer | PowerShellCustomizer, Field(discriminator="type")]
 
 
 class Validation(_Strict):
@@ -200,8 +200,10 @@ class SharedImageDistributor(_Strict):
     @classmethod
     def _gallery_image_id(cls, value: str) -> str:
         if not GALLERY_IMAGE_ID.match(value):
-            raise ValueError("must look like /subscriptions/<s>/resourceGroups/<rg>/providers/"
-                             "Microsoft.Compute/galleries/<gallery>/images/<image>[/versions/<version>]")
+            raise ValueError(
+                "must look like /subscriptions/<s>/resourceGroups/<rg>/providers/"
+                "Microsoft.Compute/galleries/<gallery>/images/<image>[/versions/<version>]"
+            )
         return value
 
     @property
@@ -231,8 +233,7 @@ class VhdDistributor(_Strict):
     artifactTags: dict[str, str] | None = None
 
 
-Distributor = Annotated[Union[SharedImageDistributor, ManagedImageDistributor, VhdDistributor],
-                        Field(discriminator="type")]
+Distributor = Annotated[SharedImageDistributor | ManagedImageDistributor | VhdDistributor, Field(discriminator="type")]
 
 
 class TemplateDefinition(_Strict):

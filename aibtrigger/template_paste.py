@@ -6,6 +6,7 @@ or the whole resource (`az image builder show`, an ARM template's resource, a RE
 (`provisioningState`, `lastRunStatus`, `source.exactVersion`, ...) are removed and noted: they
 describe one moment of one template in Azure, not what to build.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,8 +57,11 @@ class Pasted:
 
 
 def is_whole_resource(definition: object) -> bool:
-    return isinstance(definition, dict) and "source" not in definition and \
-        any(str(key).lower() == "properties" for key in definition)
+    return (
+        isinstance(definition, dict)
+        and "source" not in definition
+        and any(str(key).lower() == "properties" for key in definition)
+    )
 
 
 def unpaste(definition: object) -> Pasted:
@@ -78,8 +82,13 @@ def unpaste(definition: object) -> Pasted:
         elif field in WRITABLE_RESOURCE:
             envelope[field] = value
         else:
-            pasted.problems.append((key, f"not a field of an image template resource (it has "
-                                         f"{', '.join(WRITABLE_RESOURCE + READ_ONLY_RESOURCE)})"))
+            pasted.problems.append(
+                (
+                    key,
+                    f"not a field of an image template resource (it has "
+                    f"{', '.join(WRITABLE_RESOURCE + READ_ONLY_RESOURCE)})",
+                )
+            )
     try:
         resource = ResourceEnvelope.model_validate(envelope)
     except ValidationError as exc:

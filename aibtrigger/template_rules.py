@@ -5,6 +5,7 @@ in one pass, even where field types are wrong elsewhere) and yields (path, messa
 relative to the properties, e.g. `customize[2].scriptUri`. The REST spec (`models.tsp`,
 2025-10-01) states each of these constraints in the field's description; the quote is beside each.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ def _given(item: dict, key: str) -> bool:
 
 
 def exactly_one_of_inline_or_script_uri(props: dict) -> Iterator[Problem]:
-    """"Exactly one of 'scriptUri' or 'inline' can be specified." (Shell and PowerShell, both phases)"""
+    """ "Exactly one of 'scriptUri' or 'inline' can be specified." (Shell and PowerShell, both phases)"""
     for path, step in _steps(props):
         if step.get("type") in SCRIPTED:
             has = [key for key in ("inline", "scriptUri") if _given(step, key)]
@@ -59,8 +60,10 @@ def unique_run_output_names(props: dict) -> Iterator[Problem]:
         if not isinstance(name, str):
             continue
         if name.lower() in first:
-            yield (f"distribute[{index}].runOutputName",
-                   f"{name!r} is also the runOutputName of distribute[{first[name.lower()]}]: each target needs its own")
+            yield (
+                f"distribute[{index}].runOutputName",
+                f"{name!r} is also the runOutputName of distribute[{first[name.lower()]}]: each target needs its own",
+            )
         else:
             first[name.lower()] = index
 
@@ -73,8 +76,10 @@ def replication_regions_or_target_regions(props: dict) -> Iterator[Problem]:
             continue
         for deprecated in ("replicationRegions", "storageAccountType"):
             if _given(target, deprecated):
-                yield (f"distribute[{index}].{deprecated}",
-                       f"cannot be combined with targetRegions (give each target region its own settings)")
+                yield (
+                    f"distribute[{index}].{deprecated}",
+                    "cannot be combined with targetRegions (give each target region its own settings)",
+                )
 
 
 def versioning_major_only_with_latest(props: dict) -> Iterator[Problem]:
@@ -95,7 +100,10 @@ def container_instance_subnet_needs_subnet(props: dict) -> Iterator[Problem]:
     if not _given(vnet, "subnetId"):
         yield "vmProfile.vnetConfig.containerInstanceSubnetId", "needs subnetId (the build VM's subnet) as well"
     if _given(vnet, "proxyVmSize"):
-        yield "vmProfile.vnetConfig.proxyVmSize", "must not be given with containerInstanceSubnetId (no proxy VM is deployed)"
+        yield (
+            "vmProfile.vnetConfig.proxyVmSize",
+            "must not be given with containerInstanceSubnetId (no proxy VM is deployed)",
+        )
 
 
 RULES: tuple[Callable[[dict], Iterator[Problem]], ...] = (

@@ -7,6 +7,7 @@ Every figure line has the same shape, so bench/run_all.py (and a reader) can fin
 
 `PASS`/`MISS` only where the issue sets a target; `info` lines carry context (no verdict).
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,18 @@ def fmt(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
-def figure(bench: str, name: str, value: float | None, unit: str = "", *, baseline: float | None = None,
-           baseline_label: str = "", target: float | None = None, op: str = "<=", note: str = "") -> bool | None:
+def figure(
+    bench: str,
+    name: str,
+    value: float | None,
+    unit: str = "",
+    *,
+    baseline: float | None = None,
+    baseline_label: str = "",
+    target: float | None = None,
+    op: str = "<=",
+    note: str = "",
+) -> bool | None:
     """Print one figure line; returns True (PASS), False (MISS) or None (no target)."""
     parts = [f"[{bench}] {name}: {fmt(value, unit)}"]
     if baseline is not None or baseline_label:
@@ -62,10 +73,7 @@ def figure(bench: str, name: str, value: float | None, unit: str = "", *, baseli
             parts.append(f"ratio {value / baseline:.3g}")
     verdict = None
     if target is not None:
-        if value is None:
-            verdict = False
-        else:
-            verdict = {"<=": value <= target, ">=": value >= target, "==": value == target}[op]
+        verdict = value is not None and {"<=": value <= target, ">=": value >= target, "==": value == target}[op]
         parts.append(f"target {op} {fmt(target, unit)}")
         parts.append("PASS" if verdict else "MISS")
     else:
@@ -77,14 +85,26 @@ def figure(bench: str, name: str, value: float | None, unit: str = "", *, baseli
     return verdict
 
 
-def ratio_figure(bench: str, name: str, value: float, baseline: float, baseline_label: str, *, unit: str,
-                 target_ratio: float, note: str = "") -> bool:
+def ratio_figure(
+    bench: str,
+    name: str,
+    value: float,
+    baseline: float,
+    baseline_label: str,
+    *,
+    unit: str,
+    target_ratio: float,
+    note: str = "",
+) -> bool:
     """A figure whose target is a ratio to its baseline (P1)."""
     ratio = value / baseline
     ok = ratio <= target_ratio
-    print(f"[{bench}] {name}: {fmt(value, unit)} | baseline {fmt(baseline, unit)} ({baseline_label}) | "
-          f"ratio {ratio:.2f} | target ratio <= {target_ratio} | {'PASS' if ok else 'MISS'}"
-          + (f"  ({note})" if note else ""), flush=True)
+    print(
+        f"[{bench}] {name}: {fmt(value, unit)} | baseline {fmt(baseline, unit)} ({baseline_label}) | "
+        f"ratio {ratio:.2f} | target ratio <= {target_ratio} | {'PASS' if ok else 'MISS'}"
+        + (f"  ({note})" if note else ""),
+        flush=True,
+    )
     return ok
 
 
@@ -111,24 +131,49 @@ def percentile(values, p: float) -> float:
 
 
 # --- catalogs -------------------------------------------------------------------------------------------
-def child_template(name: str, source_image: str, *, script: tuple[str, ...] = ("true",),
-                   policy: dict | None = None) -> dict:
+def child_template(
+    name: str, source_image: str, *, script: tuple[str, ...] = ("true",), policy: dict | None = None
+) -> dict:
     """A template built from `source_image` (a gallery image, /versions/latest), one trivial Shell step,
     distributed to its own gallery image."""
-    return {"name": name, "location": "westeurope", "policy": policy or {}, "definition": {
-        "source": {"type": "SharedImageVersion", "imageVersionId": f"{source_image}/versions/latest"},
-        "customize": [{"type": "Shell", "name": "noop", "inline": list(script)}],
-        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
-        "buildTimeoutInMinutes": 30}}
+    return {
+        "name": name,
+        "location": "westeurope",
+        "policy": policy or {},
+        "definition": {
+            "source": {"type": "SharedImageVersion", "imageVersionId": f"{source_image}/versions/latest"},
+            "customize": [{"type": "Shell", "name": "noop", "inline": list(script)}],
+            "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
+            "buildTimeoutInMinutes": 30,
+        },
+    }
 
 
-def platform_template(name: str, sku: str, *, offer: str = "0001-com-ubuntu-server-jammy", policy: dict | None = None,
-                      script: tuple[str, ...] = ("true",)) -> dict:
-    return {"name": name, "location": "westeurope", "policy": policy or {}, "definition": {
-        "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": offer, "sku": sku, "version": "latest"},
-        "customize": [{"type": "Shell", "name": "noop", "inline": list(script)}],
-        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
-        "buildTimeoutInMinutes": 30}}
+def platform_template(
+    name: str,
+    sku: str,
+    *,
+    offer: str = "0001-com-ubuntu-server-jammy",
+    policy: dict | None = None,
+    script: tuple[str, ...] = ("true",),
+) -> dict:
+    return {
+        "name": name,
+        "location": "westeurope",
+        "policy": policy or {},
+        "definition": {
+            "source": {
+                "type": "PlatformImage",
+                "publisher": "Canonical",
+                "offer": offer,
+                "sku": sku,
+                "version": "latest",
+            },
+            "customize": [{"type": "Shell", "name": "noop", "inline": list(script)}],
+            "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
+            "buildTimeoutInMinutes": 30,
+        },
+    }
 
 
 def write_catalog(path: Path, templates: list[dict]) -> Path:
@@ -165,7 +210,7 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0, 0.0
-    fields = stat[stat.rfind(")") + 2:].split()  # fields from the 3rd (state) on
+    fields = stat[stat.rfind(")") + 2 :].split()  # fields from the 3rd (state) on
     tick = os.sysconf("SC_CLK_TCK")
     utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
     return (utime + stime) / tick, (cutime + cstime) / tick
@@ -188,7 +233,7 @@ def children_of(pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 1 and int(fields[1]) == pid:
             found.append(int(entry.name))
     return found
@@ -270,8 +315,14 @@ class DevStack:
             return ""
 
 
-def start_dev_stack(workdir: Path, catalog_path: Path, *, poll_seconds=(1.0, 5.0), extra_env: dict | None = None,
-                    host_json: Path | None = None) -> DevStack:
+def start_dev_stack(
+    workdir: Path,
+    catalog_path: Path,
+    *,
+    poll_seconds=(1.0, 5.0),
+    extra_env: dict | None = None,
+    host_json: Path | None = None,
+) -> DevStack:
     """Start Azurite (in memory) and the dev host with the shipped host.json (the app folder is the
     repository), the local backend, and a catalog of our own."""
     from aibtrigger.devhost.azurite import start_azurite
@@ -279,23 +330,41 @@ def start_dev_stack(workdir: Path, catalog_path: Path, *, poll_seconds=(1.0, 5.0
     workdir.mkdir(parents=True, exist_ok=True)
     azurite = start_azurite()
     port = free_port()
-    env = {**os.environ,
-           "AzureWebJobsStorage": azurite.connection_string, "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
-           "AIBTRIGGER_BACKEND": "local", "AIBTRIGGER_LOCAL_WORKDIR": str(workdir / "work"),
-           "AIBTRIGGER_POLL_MIN_SECONDS": str(poll_seconds[0]), "AIBTRIGGER_POLL_MAX_SECONDS": str(poll_seconds[1]),
-           # The schedule check and the sweep stay out of the way: they are not what is measured.
-           "AIBTRIGGER_TICK_SCHEDULE": "0 0 0 1 1 *", "AIBTRIGGER_SWEEP_SCHEDULE": "0 0 0 1 1 *",
-           "AIBTRIGGER_LOCAL_EVENT_WEBHOOK":
-               f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "AzureWebJobsStorage": azurite.connection_string,
+        "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
+        "AIBTRIGGER_BACKEND": "local",
+        "AIBTRIGGER_LOCAL_WORKDIR": str(workdir / "work"),
+        "AIBTRIGGER_POLL_MIN_SECONDS": str(poll_seconds[0]),
+        "AIBTRIGGER_POLL_MAX_SECONDS": str(poll_seconds[1]),
+        # The schedule check and the sweep stay out of the way: they are not what is measured.
+        "AIBTRIGGER_TICK_SCHEDULE": "0 0 0 1 1 *",
+        "AIBTRIGGER_SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **(extra_env or {}),
+    }
     log_path = workdir / "dev.log"
     (workdir / "work").mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         # cwd: the work folder, so the state file (.aibtrigger/dev.json) and builders stay in it.
-        process = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "dev", "--storage", azurite.connection_string,
-                                    "--port", str(port)], cwd=workdir / "work", stdout=log, stderr=subprocess.STDOUT,
-                                   env=env)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aibtrigger.cli",
+                "dev",
+                "--storage",
+                azurite.connection_string,
+                "--port",
+                str(port),
+            ],
+            cwd=workdir / "work",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     stack = DevStack(workdir, azurite, process, url, log_path, env)
     deadline = time.monotonic() + 90
@@ -322,8 +391,13 @@ def _responds(url: str) -> bool:
 
 def use_storage(connection_string: str, catalog_path: Path) -> None:
     """Point this process's settings at the stack (to read its tables and queues with the service's own code)."""
-    os.environ.update({"AzureWebJobsStorage": connection_string, "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
-                       "AIBTRIGGER_BACKEND": "local"})
+    os.environ.update(
+        {
+            "AzureWebJobsStorage": connection_string,
+            "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
+            "AIBTRIGGER_BACKEND": "local",
+        }
+    )
 
 
 # --- fake ARM ---------------------------------------------------------------------------------------------

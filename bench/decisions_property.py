@@ -7,6 +7,7 @@ passes on random lineages, checked against the world's own view of each template
 Prints how many examples ran and passed, and how long it took.
 Run: .venv/bin/python bench/decisions_property.py [--examples N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402,F401 - puts the repository on sys.path
-
 from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
@@ -38,9 +38,16 @@ def main(argv: list[str] | None = None) -> int:
             ran += 1
 
     started = time.perf_counter()
-    run_state_machine_as_test(Counted, settings=settings(
-        max_examples=args.examples, stateful_step_count=30, deadline=None, database=None,
-        suppress_health_check=list(HealthCheck)))
+    run_state_machine_as_test(
+        Counted,
+        settings=settings(
+            max_examples=args.examples,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
     elapsed = time.perf_counter() - started
     print(f"[decisions] property examples run: {ran} (asked {args.examples}), all passed | {elapsed:.0f} s")
     return 0

@@ -10,6 +10,7 @@ A log is read right when: for a run AIB reported as succeeded, there is no excer
 with the expected step and exit status, the decisive text among its lines, and the expected (and none of the
 false-alarm) text in its reason.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,10 @@ def main(verbose: bool) -> int:
         if verbose or wrong:
             print(f"{'ok  ' if not wrong else 'MISS'} {expectation['file']}: {'; '.join(wrong) or 'read right'}")
     print(f"[logs] read right: {right}/{len(expectations)} ({100 * right / len(expectations):.0f}%)")
-    print(f"[logs] info: an excerpt without a run state exactly where the log shows a failure: "
-          f"{sum(_legacy_agrees(e) for e in expectations)}/{len(expectations)}")
+    print(
+        f"[logs] info: an excerpt without a run state exactly where the log shows a failure: "
+        f"{sum(_legacy_agrees(e) for e in expectations)}/{len(expectations)}"
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ Target: median(app) / median(bare) <= 1.3 (median of 10 each).
 
 Also printed (info): the whole process, interpreter start to exit, for both.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,13 @@ print(json.dumps({"seconds": elapsed, "kinds": kinds, "modules": len(sys.modules
 # One trivial function per trigger kind the real app uses (bindings as literal as possible).
 BARE_FUNCTIONS = {
     "queueTrigger": '@app.queue_trigger(arg_name="msg", queue_name="q{i}", connection="AzureWebJobsStorage")\n'
-                    'def f{i}(msg: func.QueueMessage) -> None:\n    pass\n',
+    "def f{i}(msg: func.QueueMessage) -> None:\n    pass\n",
     "httpTrigger": '@app.route(route="r{i}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)\n'
-                   'def f{i}(req: func.HttpRequest) -> func.HttpResponse:\n    return func.HttpResponse("ok")\n',
+    'def f{i}(req: func.HttpRequest) -> func.HttpResponse:\n    return func.HttpResponse("ok")\n',
     "eventGridTrigger": '@app.event_grid_trigger(arg_name="event")\n'
-                        'def f{i}(event: func.EventGridEvent) -> None:\n    pass\n',
+    "def f{i}(event: func.EventGridEvent) -> None:\n    pass\n",
     "timerTrigger": '@app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")\n'
-                    'def f{i}(timer: func.TimerRequest) -> None:\n    pass\n',
+    "def f{i}(timer: func.TimerRequest) -> None:\n    pass\n",
 }
 
 
@@ -85,14 +86,30 @@ def main(argv: list[str] | None = None) -> int:
             bare_s.append(got_bare["seconds"]), bare_wall.append(wall)
 
     bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
-    common.info("P1", f"{len(kinds)} functions indexed ({', '.join(sorted(set(kinds)))}); modules loaded: "
-                      f"app {first['modules']}, bare {got_bare['modules']}; bytecode cache writing {bytecode}")
+    common.info(
+        "P1",
+        f"{len(kinds)} functions indexed ({', '.join(sorted(set(kinds)))}); modules loaded: "
+        f"app {first['modules']}, bare {got_bare['modules']}; bytecode cache writing {bytecode}",
+    )
     app_ms, bare_ms = common.median(app_s) * 1000, common.median(bare_s) * 1000
-    ok = common.ratio_figure("P1", f"cold start, import + index (median of {samples})", app_ms, bare_ms,
-                             "bare azure.functions app, same functions", unit="ms", target_ratio=1.3,
-                             note=f"app min/max {min(app_s) * 1000:.0f}/{max(app_s) * 1000:.0f} ms")
-    common.figure("P1", "whole process, interpreter start to exit (median)", common.median(app_wall) * 1000, "ms",
-                  baseline=common.median(bare_wall) * 1000, baseline_label="bare app")
+    common.ratio_figure(
+        "P1",
+        f"cold start, import + index (median of {samples})",
+        app_ms,
+        bare_ms,
+        "bare azure.functions app, same functions",
+        unit="ms",
+        target_ratio=1.3,
+        note=f"app min/max {min(app_s) * 1000:.0f}/{max(app_s) * 1000:.0f} ms",
+    )
+    common.figure(
+        "P1",
+        "whole process, interpreter start to exit (median)",
+        common.median(app_wall) * 1000,
+        "ms",
+        baseline=common.median(bare_wall) * 1000,
+        baseline_label="bare app",
+    )
     return 0
 
 

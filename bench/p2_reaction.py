@@ -18,6 +18,7 @@ U(0, maxPollingInterval) for the next poll) plus this run's measured processing 
 what the polling costs while idle, per instance: each queue-triggered function's queue is polled
 once per maxPollingInterval (a GetMessages: one storage transaction), 30 days a month.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,24 +53,36 @@ def publish_parents(connection_string: str, count: int, tmp: Path) -> list[str]:
     from concurrent.futures import ThreadPoolExecutor
 
     from aibtrigger.adapters.local.gallery import LocalGallery
-    from aibtrigger.adapters.local.layout import blob_service
     from aibtrigger.adapters.local.images import busybox_image
+    from aibtrigger.adapters.local.layout import blob_service
     from aibtrigger.adapters.local.rootfs import os_release, restamp
 
-    artifact = restamp(busybox_image(), tmp / "parent.tar.gz", {"etc/os-release": os_release(  # a root filesystem
-        name="bench", version_id="1.0", image_version="1.0.0", pretty="bench parent 1.0.0")})
+    artifact = restamp(
+        busybox_image(),
+        tmp / "parent.tar.gz",
+        {
+            "etc/os-release": os_release(  # a root filesystem
+                name="bench", version_id="1.0", image_version="1.0.0", pretty="bench parent 1.0.0"
+            )
+        },
+    )
     gallery = LocalGallery(blob_service(connection_string))
     with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(lambda i: gallery.create_version(common.GALLERY + f"parent-{i:03d}", "1.0.0", artifact, {}),
-                             range(count)))
+        return list(
+            pool.map(
+                lambda i: gallery.create_version(common.GALLERY + f"parent-{i:03d}", "1.0.0", artifact, {}),
+                range(count),
+            )
+        )
 
 
 def post_event(url: str, version_id: str) -> tuple[float, float, int]:
     from aibtrigger.adapters.local.events import gallery_version_written
 
     body = json.dumps([gallery_version_written(version_id)]).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "aeg-event-type": "Notification"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "aeg-event-type": "Notification"}
+    )
     sent = time.time()
     with urllib.request.urlopen(request, timeout=60) as response:
         status = response.status
@@ -134,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                         errors.append(f"event {i}: HTTP {status}")
                 except Exception as exc:  # noqa: BLE001 - counted, reported
                     errors.append(f"event {i}: {type(exc).__name__}: {exc}")
+
             thread = threading.Thread(target=send)  # Event Grid does not wait for one delivery to send the next
             thread.start()
             threads.append(thread)
@@ -165,29 +178,57 @@ def main(argv: list[str] | None = None) -> int:
     modelled_p95 = 0.95 * HOST_DEFAULT_POLL + processing
     modelled_p50 = 0.5 * HOST_DEFAULT_POLL + processing
 
-    common.info("P2", f"{count} events over {sum(quiet_before.values()):.0f} s (mean gap {args.gap} s), "
-                      f"{len(accepted)} accepted (202), {len(started)} reached Run; host.json maxPollingInterval "
-                      f"{cap:g} s" + (f"; errors: {errors[:3]}" if errors else ""))
-    common.figure("P2", "reaction p50, webhook 202 -> Run accepted", p50, "s", baseline=modelled_p50,
-                  baseline_label="host default polling 1 min, modelled")
-    ok = common.figure("P2", "reaction p95, webhook 202 -> Run accepted", p95, "s", baseline=modelled_p95,
-                       baseline_label="host default polling 1 min, modelled", target=2.5)
+    common.info(
+        "P2",
+        f"{count} events over {sum(quiet_before.values()):.0f} s (mean gap {args.gap} s), "
+        f"{len(accepted)} accepted (202), {len(started)} reached Run; host.json maxPollingInterval "
+        f"{cap:g} s" + (f"; errors: {errors[:3]}" if errors else ""),
+    )
+    common.figure(
+        "P2",
+        "reaction p50, webhook 202 -> Run accepted",
+        p50,
+        "s",
+        baseline=modelled_p50,
+        baseline_label="host default polling 1 min, modelled",
+    )
+    ok = common.figure(
+        "P2",
+        "reaction p95, webhook 202 -> Run accepted",
+        p95,
+        "s",
+        baseline=modelled_p95,
+        baseline_label="host default polling 1 min, modelled",
+        target=2.5,
+    )
     if ok is False and p95 is not None:
         common.info("P2", common.miss_by(p95, 2.5, "s"))
     if idle:
-        common.figure("P2", f"reaction p95 of the {len(idle)} events after >= 3.1 s of quiet (polling at its cap)",
-                      common.percentile(idle, 95), "s")
+        common.figure(
+            "P2",
+            f"reaction p95 of the {len(idle)} events after >= 3.1 s of quiet (polling at its cap)",
+            common.percentile(idle, 95),
+            "s",
+        )
     if webhook_s:
-        common.info("P2", f"webhook POST -> 202 (the function ran, request queued): p50 "
-                          f"{common.percentile(webhook_s, 50) * 1000:.0f} ms, p95 {common.percentile(webhook_s, 95) * 1000:.0f} ms; "
-                          f"fastest 10 % of reactions (no wait for a poll) <= {processing:.2f} s")
+        common.info(
+            "P2",
+            f"webhook POST -> 202 (the function ran, request queued): p50 "
+            f"{common.percentile(webhook_s, 50) * 1000:.0f} ms, p95 {common.percentile(webhook_s, 95) * 1000:.0f} ms; "
+            f"fastest 10 % of reactions (no wait for a poll) <= {processing:.2f} s",
+        )
 
     queues = queue_functions()
     chosen = queues * MONTH_SECONDS / cap
     default = queues * MONTH_SECONDS / HOST_DEFAULT_POLL
-    common.figure("P2", f"idle queue polling, storage transactions per month per instance ({queues} queue triggers, "
-                        f"every {cap:g} s)", chosen, "transactions", baseline=default,
-                  baseline_label="host default maxPollingInterval 1 min")
+    common.figure(
+        "P2",
+        f"idle queue polling, storage transactions per month per instance ({queues} queue triggers, every {cap:g} s)",
+        chosen,
+        "transactions",
+        baseline=default,
+        baseline_label="host default maxPollingInterval 1 min",
+    )
     if args.keep:
         common.info("P2", f"scratch folder kept: {tmp}")
     else:

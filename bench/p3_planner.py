@@ -10,6 +10,7 @@ Figures (medians, ms):
     over the same 10,000 entries (this machine's speed, the floor of any full pass).
 Run: .venv/bin/python bench/p3_planner.py [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ import random
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,24 +28,30 @@ import common  # noqa: E402,F401 - puts the repository on sys.path
 from aibtrigger.catalog import TemplateDefinition  # noqa: E402
 from aibtrigger.domain.planner import plan  # noqa: E402
 from aibtrigger.domain.planner_index import PlannerIndex  # noqa: E402
-from aibtrigger.domain.planner_types import (SourceChanged, Sweep, TemplateHistory, gallery_key,  # noqa: E402
-                                             platform_key)
+from aibtrigger.domain.planner_types import SourceChanged, Sweep, TemplateHistory, gallery_key, platform_key  # noqa: E402
 
 IMAGES = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/golden/images/"
-NOW = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 OLD, NEW = "22.04.202410020", "22.04.202411050"
 SOURCES, LAYERS = 500, (2500, 3000, 2500, 2000)  # templates per lineage depth 0..3: 10,000 in all
 SCHEDULES = ("0 0 3 * * *", "0 0 2 * * Sun", "0 30 1 * * 1-5", "0 0 */6 * * *", "0 15 4 1 * *")
 
 
 def entry(name: str, source: dict, index: int) -> SimpleNamespace:
-    definition = TemplateDefinition.model_validate({"source": source, "distribute": [
-        {"type": "SharedImage", "galleryImageId": IMAGES + name, "runOutputName": name}]})
+    definition = TemplateDefinition.model_validate(
+        {
+            "source": source,
+            "distribute": [{"type": "SharedImage", "galleryImageId": IMAGES + name, "runOutputName": name}],
+        }
+    )
     mix = random.Random(index).randrange(1000)  # deterministic, and not lined up with sources or layers
-    policy = SimpleNamespace(paused=mix < 10, only_if_changed=mix % 10 == 1, max_consecutive_failures=5,
-                             schedule=SCHEDULES[mix % 5] if mix % 5 < 2 else None,  # 40% scheduled
-                             maintenance_window={"days": ["Sat", "Sun"], "start": "02:00", "end": "06:00"}
-                             if mix % 7 == 0 else None)
+    policy = SimpleNamespace(
+        paused=mix < 10,
+        only_if_changed=mix % 10 == 1,
+        max_consecutive_failures=5,
+        schedule=SCHEDULES[mix % 5] if mix % 5 < 2 else None,  # 40% scheduled
+        maintenance_window={"days": ["Sat", "Sun"], "start": "02:00", "end": "06:00"} if mix % 7 == 0 else None,
+    )
     return SimpleNamespace(name=name, location="westeurope", definition=definition, policy=policy)
 
 
@@ -55,8 +62,12 @@ def build_catalog() -> SimpleNamespace:
         for i in range(count):
             name = f"t{depth}-{i}"
             if depth == 0:
-                source = {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu",
-                          "sku": f"sku{i % SOURCES}"}
+                source = {
+                    "type": "PlatformImage",
+                    "publisher": "Canonical",
+                    "offer": "ubuntu",
+                    "sku": f"sku{i % SOURCES}",
+                }
             else:  # each template of this layer builds on one of the previous layer's images
                 parent = previous[i % len(previous)]
                 source = {"type": "SharedImageVersion", "imageVersionId": f"{IMAGES}{parent}/versions/latest"}
@@ -88,9 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     keys = [platform_key("westeurope", "Canonical", "ubuntu", f"sku{s}") for s in range(SOURCES)]
     observed = {k: NEW for k in keys[::3]} | {k: OLD for i, k in enumerate(keys) if i % 3}
     observed |= {gallery_key(IMAGES + e.name): "1.0.0" for e in catalog.templates}
-    history = {e.name: TemplateHistory(last_success_at=NOW - timedelta(days=1),
-                                       last_success_source_version=OLD if e.name.startswith("t0-") else "1.0.0",
-                                       last_schedule_tick=NOW - timedelta(hours=3)) for e in catalog.templates}
+    history = {
+        e.name: TemplateHistory(
+            last_success_at=NOW - timedelta(days=1),
+            last_success_source_version=OLD if e.name.startswith("t0-") else "1.0.0",
+            last_schedule_tick=NOW - timedelta(hours=3),
+        )
+        for e in catalog.templates
+    }
 
     def trivial_loop():  # the floor: touch every entry once
         return [(e.name, e.policy.paused) for e in catalog.templates]
@@ -110,20 +126,37 @@ def main(argv: list[str] | None = None) -> int:
     one_source(), sweep()  # warm up (imports, caches that persist across calls)
     cascade = one_source()
     decisions = sweep()
-    common.info("P3", f"catalog: {len(catalog.templates)} templates, {SOURCES} marketplace sources, max depth "
-                      f"{max(f.depth for f in index.facts.values())}; index built once in {index_ms:.0f} ms; "
-                      f"one source change -> {len(cascade)} decisions incl. cascade; sweep -> {len(decisions)} "
-                      "decisions (" + ", ".join(f"{a} {sum(d.action == a for d in decisions)}"
-                                               for a in ("build", "wait", "skip")) + ")")
+    common.info(
+        "P3",
+        f"catalog: {len(catalog.templates)} templates, {SOURCES} marketplace sources, max depth "
+        f"{max(f.depth for f in index.facts.values())}; index built once in {index_ms:.0f} ms; "
+        f"one source change -> {len(cascade)} decisions incl. cascade; sweep -> {len(decisions)} "
+        "decisions ("
+        + ", ".join(f"{a} {sum(d.action == a for d in decisions)}" for a in ("build", "wait", "skip"))
+        + ")",
+    )
     one = median_ms(one_source, runs_one)
     unindexed = median_ms(one_source_unindexed, runs_base)
-    common.figure("P3", f"one new source version decided (median of {runs_one})", one, "ms",
-                  baseline=unindexed, baseline_label=f"same decision, index built per signal, median of {runs_base}",
-                  target=5.0)
+    common.figure(
+        "P3",
+        f"one new source version decided (median of {runs_one})",
+        one,
+        "ms",
+        baseline=unindexed,
+        baseline_label=f"same decision, index built per signal, median of {runs_base}",
+        target=5.0,
+    )
     full = median_ms(sweep, runs_sweep)
     floor = median_ms(trivial_loop, 15)
-    common.figure("P3", f"full sweep decision (median of {runs_sweep})", full, "ms",
-                  baseline=floor, baseline_label="trivial loop over the 10,000 entries, median of 15", target=200.0)
+    common.figure(
+        "P3",
+        f"full sweep decision (median of {runs_sweep})",
+        full,
+        "ms",
+        baseline=floor,
+        baseline_label="trivial loop over the 10,000 entries, median of 15",
+        target=200.0,
+    )
     return 0
 
 

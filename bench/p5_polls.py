@@ -13,6 +13,7 @@ the image template (the service reads it once before Run, the backend once more,
 Figures (worst trial): reads per build <= 8; end detected within 5 % of the duration after it.
 Baseline, same run, same handlers: fixed 15 s polling (poll min = max = 15 s, no history).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,10 +57,20 @@ class Harness:
             self.arm.world.add_template(f"build-{minutes}")
         from aibtrigger.catalog import parse_catalog
 
-        self.catalog = parse_catalog({"templates": [
-            {"name": t["name"], "resource_id": t["id"], "location": t["location"]} for t in self.arm.world.templates.values()]})
-        clients = ArmClients(FakeTokenCredential(), arm_endpoint=self.arm.endpoint, budget=None,
-                             options={"connection_verify": tls.ca, "retry_total": 3, "retry_backoff_factor": 0.01})
+        self.catalog = parse_catalog(
+            {
+                "templates": [
+                    {"name": t["name"], "resource_id": t["id"], "location": t["location"]}
+                    for t in self.arm.world.templates.values()
+                ]
+            }
+        )
+        clients = ArmClients(
+            FakeTokenCredential(),
+            arm_endpoint=self.arm.endpoint,
+            budget=None,
+            options={"connection_verify": tls.ca, "retry_total": 3, "retry_backoff_factor": 0.01},
+        )
         self.backend = AibBackend(self.catalog, clients=clients)
         self._ids = iter(range(10**9))
 
@@ -79,8 +90,12 @@ class Harness:
         self.arm.reset_counts()
         build_once(deps, self.clock, template, f"req-{next(self._ids)}", max_polls=2000)
         [run] = deps.store.list_runs(template, limit=1)
-        return Build(reads=self.arm.count("GET", "template"), lag_seconds=(self.clock() - run.ended_at).total_seconds(),
-                     duration_seconds=(run.ended_at - run.started_at).total_seconds(), arm_calls=self.arm.count())
+        return Build(
+            reads=self.arm.count("GET", "template"),
+            lag_seconds=(self.clock() - run.ended_at).total_seconds(),
+            duration_seconds=(run.ended_at - run.started_at).total_seconds(),
+            arm_calls=self.arm.count(),
+        )
 
     def close(self) -> None:
         self.arm.close()
@@ -123,17 +138,36 @@ def main(argv: list[str] | None = None) -> int:
         reads = [b.reads for b in builds]
         lags = [b.lag_share * 100 for b in builds]
         base = fixed[minutes]
-        common.figure("P5", f"{minutes}-min build, status reads (worst of {trials}; median {common.median(reads):g})",
-                      max(reads), "reads", baseline=base.reads, baseline_label="fixed 15 s polling", target=8)
-        common.figure("P5", f"{minutes}-min build, end noticed after (worst of {trials}; median "
-                      f"{common.median(lags):.1f} %)", max(lags), "% of duration",
-                      baseline=base.lag_share * 100, baseline_label="fixed 15 s polling", target=5.0)
-        common.info("P5", f"{minutes} min: worst lag {max(b.lag_seconds for b in builds) / 60:.1f} min; ARM calls per "
-                          f"build {common.median([b.arm_calls for b in builds]):g} (baseline {base.arm_calls}); without "
-                          f"history (first build, geometric back-off 30..600 s, ~{cold[minutes].duration_seconds / 60:.0f} "
-                          f"min): {cold[minutes].reads} reads, noticed after {cold[minutes].lag_share * 100:.1f} %")
-    common.info("P5", f"all durations: worst {worst_reads} reads per build, worst lag {worst_lag * 100:.2f} % "
-                      f"(history: {HISTORY} past builds within ±{JITTER:.0%} of the measured one)")
+        common.figure(
+            "P5",
+            f"{minutes}-min build, status reads (worst of {trials}; median {common.median(reads):g})",
+            max(reads),
+            "reads",
+            baseline=base.reads,
+            baseline_label="fixed 15 s polling",
+            target=8,
+        )
+        common.figure(
+            "P5",
+            f"{minutes}-min build, end noticed after (worst of {trials}; median {common.median(lags):.1f} %)",
+            max(lags),
+            "% of duration",
+            baseline=base.lag_share * 100,
+            baseline_label="fixed 15 s polling",
+            target=5.0,
+        )
+        common.info(
+            "P5",
+            f"{minutes} min: worst lag {max(b.lag_seconds for b in builds) / 60:.1f} min; ARM calls per "
+            f"build {common.median([b.arm_calls for b in builds]):g} (baseline {base.arm_calls}); without "
+            f"history (first build, geometric back-off 30..600 s, ~{cold[minutes].duration_seconds / 60:.0f} "
+            f"min): {cold[minutes].reads} reads, noticed after {cold[minutes].lag_share * 100:.1f} %",
+        )
+    common.info(
+        "P5",
+        f"all durations: worst {worst_reads} reads per build, worst lag {worst_lag * 100:.2f} % "
+        f"(history: {HISTORY} past builds within ±{JITTER:.0%} of the measured one)",
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ Safety: each local build is a separate process (~55 MB). If the machine's availa
 below --mem-floor-mb, the benchmark stops the dev host and its builders (by pid) and reports how far
 it got instead of letting the kernel's OOM killer choose.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,8 +92,10 @@ class Monitor:
             available = common.mem_available_mb()
             self.min_available_mb = min(self.min_available_mb, available)
             if available < self.mem_floor_mb and self.aborted is None:
-                self.aborted = (f"available memory fell to {available:.0f} MB with {len(builders)} builder "
-                                f"processes running: stopped the dev host and its builders")
+                self.aborted = (
+                    f"available memory fell to {available:.0f} MB with {len(builders)} builder "
+                    f"processes running: stopped the dev host and its builders"
+                )
                 common.end_process(host, grace=5)
                 for pid in common.processes_in(work):
                     common.end_process(pid, grace=2)
@@ -140,14 +142,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="P6: a burst of requests drained by the dev host")
     parser.add_argument("--quick", action="store_true", help="100 requests instead of 1,000")
     parser.add_argument("--count", type=int)
-    parser.add_argument("--mem-floor-mb", type=float, default=3000.0,
-                        help="stop everything if the machine's available memory falls below this")
-    parser.add_argument("--drain-timeout", type=float, default=480.0,
-                        help="seconds to wait for every build to finish after the requests are drained")
+    parser.add_argument(
+        "--mem-floor-mb",
+        type=float,
+        default=3000.0,
+        help="stop everything if the machine's available memory falls below this",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=480.0,
+        help="seconds to wait for every build to finish after the requests are drained",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
-    parser.add_argument("--renice-builders", type=int, default=0, metavar="N",
-                        help="experiment (not part of `make bench`): lower the builders' CPU priority to nice N "
-                             "as they appear, to see what the host drains when builds cannot starve it")
+    parser.add_argument(
+        "--renice-builders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="experiment (not part of `make bench`): lower the builders' CPU priority to nice N "
+        "as they appear, to see what the host drains when builds cannot starve it",
+    )
     args = parser.parse_args(argv)
     count = args.count or (100 if args.quick else 1000)
 
@@ -176,10 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         monitor.start()
 
         # Baseline: the same number of requests for a paused template (no claim, no Run, no builder).
-        first = send_all(deps.queue, [{"template": PAUSED, "id": f"paused-{i}", "reason": "bench baseline",
-                                       "requested_by": "p6"} for i in range(count)])
-        wait_until(lambda: queue_empty(requests_q) and len(outcomes(deps, "skipped")) >= count,
-                   timeout=300, monitor=monitor)
+        first = send_all(
+            deps.queue,
+            [
+                {"template": PAUSED, "id": f"paused-{i}", "reason": "bench baseline", "requested_by": "p6"}
+                for i in range(count)
+            ],
+        )
+        wait_until(
+            lambda: queue_empty(requests_q) and len(outcomes(deps, "skipped")) >= count, timeout=300, monitor=monitor
+        )
         skipped = outcomes(deps, "skipped")
         base_rate = len(skipped) / max(1e-9, max(o.at for o in skipped).timestamp() - first) if skipped else None
         base_hwm = common.rss_mb(host, "VmHWM")
@@ -187,19 +208,29 @@ def main(argv: list[str] | None = None) -> int:
         # The burst.
         azurite = stack.azurite.process.pid
         cpu_before = common.cpu_seconds(host), common.cpu_seconds(azurite)[0], time.monotonic()
-        first = send_all(deps.queue, [{"template": f"burst-{i:04d}", "id": f"burst-{i}", "reason": "bench burst",
-                                       "requested_by": "p6"} for i in range(count)])
+        first = send_all(
+            deps.queue,
+            [
+                {"template": f"burst-{i:04d}", "id": f"burst-{i}", "reason": "bench burst", "requested_by": "p6"}
+                for i in range(count)
+            ],
+        )
         sent = time.time()
-        drained = wait_until(lambda: queue_empty(requests_q) and len(outcomes(deps, "started")) >= count,
-                             timeout=600, monitor=monitor)
+        drained = wait_until(
+            lambda: queue_empty(requests_q) and len(outcomes(deps, "started")) >= count, timeout=600, monitor=monitor
+        )
         cpu_after = common.cpu_seconds(host), common.cpu_seconds(azurite)[0], time.monotonic()
         started = outcomes(deps, "started")
         last = max((o.at.timestamp() for o in started), default=None)
         rate = len(started) / (last - first) if started and last else None
         finished_after = None
         if drained:
-            done = wait_until(lambda: queue_empty(polls_q) and not deps.store.list_claims(),
-                              timeout=args.drain_timeout, monitor=monitor, every=2.0)
+            done = wait_until(
+                lambda: queue_empty(polls_q) and not deps.store.list_claims(),
+                timeout=args.drain_timeout,
+                monitor=monitor,
+                every=2.0,
+            )
             finished_after = time.time() - first if done else None
         runs = [r for r in deps.store.list_runs(None, limit=10**6) if r.template.startswith("burst-")]
         hwm = max(common.rss_mb(host, "VmHWM") or 0.0, monitor.host_hwm_mb) or None
@@ -214,33 +245,63 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         key = run.state.value if run.state else "none"
         states[key] = states.get(key, 0) + 1
-    common.info("P6", f"{count:,} templates; requests sent in {sent - first:.1f} s; dev host idle VmHWM "
-                      f"{common.fmt(idle_hwm, 'MB')}, after the paused baseline {common.fmt(base_hwm, 'MB')}")
-    common.figure("P6", f"requests drained ({len(started):,} of {count:,} Run invoked)", rate, "requests/s",
-                  baseline=base_rate, baseline_label=f"{count:,} requests for a paused template: intake + outcome only")
-    ok = common.figure("P6", "dev host peak RSS (VmHWM)", hwm, "MB", baseline=idle_hwm,
-                       baseline_label="the same process started, idle", target=150.0)
+    common.info(
+        "P6",
+        f"{count:,} templates; requests sent in {sent - first:.1f} s; dev host idle VmHWM "
+        f"{common.fmt(idle_hwm, 'MB')}, after the paused baseline {common.fmt(base_hwm, 'MB')}",
+    )
+    common.figure(
+        "P6",
+        f"requests drained ({len(started):,} of {count:,} Run invoked)",
+        rate,
+        "requests/s",
+        baseline=base_rate,
+        baseline_label=f"{count:,} requests for a paused template: intake + outcome only",
+    )
+    ok = common.figure(
+        "P6",
+        "dev host peak RSS (VmHWM)",
+        hwm,
+        "MB",
+        baseline=idle_hwm,
+        baseline_label="the same process started, idle",
+        target=150.0,
+    )
     if ok is False:
         common.info("P6", common.miss_by(hwm, 150.0, "MB"))
-    common.info("P6", f"local builder processes at once: peak {monitor.peak_builders} using "
-                      f"{monitor.peak_builders_mb:,.0f} MB together; machine's available memory at least "
-                      f"{monitor.min_available_mb:,.0f} MB")
+    common.info(
+        "P6",
+        f"local builder processes at once: peak {monitor.peak_builders} using "
+        f"{monitor.peak_builders_mb:,.0f} MB together; machine's available memory at least "
+        f"{monitor.min_available_mb:,.0f} MB",
+    )
     (host_before, builders_before), azurite_before, t0 = cpu_before
     (host_after, builders_after), azurite_after, t1 = cpu_after
     handled = max(1, len(started))
     host_cpu = host_after - host_before
-    common.info("P6", f"CPU while the requests drained ({t1 - t0:.0f} s, {2 * (t1 - t0):.0f} CPU-s on 2 cores): dev host "
-                      f"{host_cpu:.0f} s ({host_cpu / handled * 1000:.0f} ms per request: alone it would drain "
-                      f"~{handled / max(host_cpu, 1e-9):.0f} requests/s per core), Azurite {azurite_after - azurite_before:.0f} s, "
-                      f"builders reaped meanwhile {builders_after - builders_before:.0f} s "
-                      f"({(builders_after - builders_before) / handled:.2f} s per build)")
-    common.info("P6", f"dev host log: {log_mb:.0f} MB, of it {sdk_requests:,} storage requests logged with their "
-                      "headers by azure-core's HTTP logging policy (the dev host logs at INFO)")
+    common.info(
+        "P6",
+        f"CPU while the requests drained ({t1 - t0:.0f} s, {2 * (t1 - t0):.0f} CPU-s on 2 cores): dev host "
+        f"{host_cpu:.0f} s ({host_cpu / handled * 1000:.0f} ms per request: alone it would drain "
+        f"~{handled / max(host_cpu, 1e-9):.0f} requests/s per core), Azurite {azurite_after - azurite_before:.0f} s, "
+        f"builders reaped meanwhile {builders_after - builders_before:.0f} s "
+        f"({(builders_after - builders_before) / handled:.2f} s per build)",
+    )
+    common.info(
+        "P6",
+        f"dev host log: {log_mb:.0f} MB, of it {sdk_requests:,} storage requests logged with their "
+        "headers by azure-core's HTTP logging policy (the dev host logs at INFO)",
+    )
     if finished_after is not None:
-        common.info("P6", f"all {count:,} builds finished, recorded and released {finished_after:.0f} s after the "
-                          f"first request; runs by state: {json.dumps(states, sort_keys=True)}")
+        common.info(
+            "P6",
+            f"all {count:,} builds finished, recorded and released {finished_after:.0f} s after the "
+            f"first request; runs by state: {json.dumps(states, sort_keys=True)}",
+        )
     else:
-        common.info("P6", f"NOT all builds finished within the limits; runs by state: {json.dumps(states, sort_keys=True)}")
+        common.info(
+            "P6", f"NOT all builds finished within the limits; runs by state: {json.dumps(states, sort_keys=True)}"
+        )
     if monitor.aborted:
         common.info("P6", f"ABORTED: {monitor.aborted}")
     if args.renice_builders:

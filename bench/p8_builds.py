@@ -14,6 +14,7 @@ the new builder (publish the source, LocalBackend.start_run, wait for the verdic
     .venv/bin/python bench/p8_builds.py            # cold (debootstrap) included, ~2-4 minutes
     .venv/bin/python bench/p8_builds.py --quick    # skips the cold build: the cache must be warm
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         azurite = start_azurite()
         try:
             old = _drive(old_tree, old_tree / "examples" / "catalog.yaml", azurite.connection_string, tmp, "old")
-            new = _drive(common.ROOT, common.ROOT / "examples" / "catalog.yaml", azurite.connection_string, tmp, "new",
-                         env={"AIBTRIGGER_ROOTFS_CACHE": str(warm_cache)} if warm_cache else None)
+            new = _drive(
+                common.ROOT,
+                common.ROOT / "examples" / "catalog.yaml",
+                azurite.connection_string,
+                tmp,
+                "new",
+                env={"AIBTRIGGER_ROOTFS_CACHE": str(warm_cache)} if warm_cache else None,
+            )
         finally:
             azurite.stop()
         debootstrap = _debootstrap_alone(tmp / "deb-cache") if not args.quick else None
@@ -79,17 +86,42 @@ def main(argv: list[str] | None = None) -> int:
     baseline = old["publish"] + old["build"]
     label = f"old directory-based build at {OLD_COMMIT[:7]}: publish + build, same run"
     if cold is not None:
-        common.figure("P8", "cold first build, `try ubuntu-base` incl. debootstrap", cold, "s",
-                      baseline=baseline, baseline_label=label)
-    common.figure("P8", "warm `try ubuntu-base` (Debian image cached, source published)", warm, "s",
-                  baseline=baseline, baseline_label=label)
-    common.figure("P8", "warm `try ubuntu-base` on the busybox test image", busybox, "s",
-                  baseline=baseline, baseline_label=label)
-    common.figure("P8", "build alone (start_run -> Succeeded), Debian image", new["build"], "s",
-                  baseline=old["build"], baseline_label=f"old build alone at {OLD_COMMIT[:7]}, same run",
-                  note=f"new {new['state']}, old {old['state']}")
-    common.figure("P8", "publishing a marketplace version, Debian image", new["publish"], "s",
-                  baseline=old["publish"], baseline_label="old: a 3-file tarball")
+        common.figure(
+            "P8",
+            "cold first build, `try ubuntu-base` incl. debootstrap",
+            cold,
+            "s",
+            baseline=baseline,
+            baseline_label=label,
+        )
+    common.figure(
+        "P8",
+        "warm `try ubuntu-base` (Debian image cached, source published)",
+        warm,
+        "s",
+        baseline=baseline,
+        baseline_label=label,
+    )
+    common.figure(
+        "P8", "warm `try ubuntu-base` on the busybox test image", busybox, "s", baseline=baseline, baseline_label=label
+    )
+    common.figure(
+        "P8",
+        "build alone (start_run -> Succeeded), Debian image",
+        new["build"],
+        "s",
+        baseline=old["build"],
+        baseline_label=f"old build alone at {OLD_COMMIT[:7]}, same run",
+        note=f"new {new['state']}, old {old['state']}",
+    )
+    common.figure(
+        "P8",
+        "publishing a marketplace version, Debian image",
+        new["publish"],
+        "s",
+        baseline=old["publish"],
+        baseline_label="old: a 3-file tarball",
+    )
     if debootstrap is not None:
         common.figure("P8", "debootstrap bookworm minbase alone, into an empty cache", debootstrap, "s")
     return 0 if new["state"] == "Succeeded" and old["state"] == "Succeeded" else 1
@@ -100,8 +132,16 @@ def _try(folder: Path, *, cache: Path | None, image: str | None = None, repeat: 
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **({"AIBTRIGGER_ROOTFS_CACHE": str(cache)} if cache else {})}
     env.pop("AIBTRIGGER_LOCAL_IMAGE", None)
-    command = [sys.executable, "-m", "aibtrigger.cli", "try", TEMPLATE, "--catalog",
-               str(common.ROOT / "examples" / "catalog.yaml"), *(["--image", image] if image else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "aibtrigger.cli",
+        "try",
+        TEMPLATE,
+        "--catalog",
+        str(common.ROOT / "examples" / "catalog.yaml"),
+        *(["--image", image] if image else []),
+    ]
     for _ in range(2 if repeat else 1):
         started = time.perf_counter()
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=1800)
@@ -114,9 +154,23 @@ def _try(folder: Path, *, cache: Path | None, image: str | None = None, repeat: 
 def _drive(tree: Path, catalog: Path, connection: str, tmp: Path, label: str, env: dict | None = None) -> dict:
     environment = {**os.environ, "PYTHONPATH": str(tree), **(env or {})}
     environment.pop("AIBTRIGGER_LOCAL_IMAGE", None)
-    done = subprocess.run([sys.executable, "-c", DRIVER, connection, str(catalog), str(tmp / f"work-{label}"),
-                           TEMPLATE, "22_04-lts-gen2"], cwd=tmp, env=environment, capture_output=True, text=True,
-                          timeout=1800)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DRIVER,
+            connection,
+            str(catalog),
+            str(tmp / f"work-{label}"),
+            TEMPLATE,
+            "22_04-lts-gen2",
+        ],
+        cwd=tmp,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{label} driver failed:\n{done.stdout}{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -124,8 +178,11 @@ def _drive(tree: Path, catalog: Path, connection: str, tmp: Path, label: str, en
 
 def _old_tree(target: Path) -> Path:
     target.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(common.ROOT), "archive", OLD_COMMIT, "aibtrigger", "examples"],
-                             capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(common.ROOT), "archive", OLD_COMMIT, "aibtrigger", "examples"],
+        capture_output=True,
+        check=True,
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
 
@@ -133,8 +190,12 @@ def _old_tree(target: Path) -> Path:
 def _debootstrap_alone(cache: Path) -> float:
     env = {**os.environ, "AIBTRIGGER_ROOTFS_CACHE": str(cache)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from aibtrigger.adapters.local.images import debian_image; debian_image()"],
-                   env=env, check=True, timeout=1800)
+    subprocess.run(
+        [sys.executable, "-c", "from aibtrigger.adapters.local.images import debian_image; debian_image()"],
+        env=env,
+        check=True,
+        timeout=1800,
+    )
     return time.perf_counter() - started
 
 

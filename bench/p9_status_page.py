@@ -9,6 +9,7 @@ templates in three lineage layers, 6 runs each, 10 building, realistic name and 
   - the lineage and one template page, for scale (info).
 Run: .venv/bin/python bench/p9_status_page.py [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,10 +47,24 @@ def measure(deps, where: str, repeat: int) -> None:
     html_ms, html_bytes = timed(lambda: web.overview(deps, accept=None, links=LINKS).body, repeat)
     json_ms, json_bytes = timed(lambda: web.overview(deps, accept="application/json", links=LINKS).body, repeat)
     plan_ms, plan_bytes = timed(lambda: json.dumps({"decisions": [d.to_dict() for d in dry_run(deps)]}), repeat)
-    common.figure("P9", f"overview HTML, 200 templates ({where})", html_ms, "ms", baseline=json_ms,
-                  baseline_label="the overview's JSON, same run", target=1000)
-    common.figure("P9", f"overview HTML size ({where})", html_bytes, "bytes", baseline=json_bytes,
-                  baseline_label="the overview's JSON", target=150_000)
+    common.figure(
+        "P9",
+        f"overview HTML, 200 templates ({where})",
+        html_ms,
+        "ms",
+        baseline=json_ms,
+        baseline_label="the overview's JSON, same run",
+        target=1000,
+    )
+    common.figure(
+        "P9",
+        f"overview HTML size ({where})",
+        html_bytes,
+        "bytes",
+        baseline=json_bytes,
+        baseline_label="the overview's JSON",
+        target=150_000,
+    )
     common.figure("P9", f"dry-run JSON, GET /api/plan ({where})", plan_ms, "ms", note=f"{plan_bytes:,} bytes")
     lineage_ms, lineage_bytes = timed(lambda: web.lineage(deps, accept=None, links=LINKS).body, repeat)
     common.figure("P9", f"lineage HTML ({where})", lineage_ms, "ms", note=f"{lineage_bytes:,} bytes")

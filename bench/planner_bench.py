@@ -1,5 +1,6 @@
 """The planner benchmark's former name: P3 now lives in bench/p3_planner.py (same catalog, same figures,
 plus its baseline). Kept so `python bench/planner_bench.py` still works."""
+
 import sys
 from pathlib import Path
 

@@ -8,6 +8,7 @@ Each script prints its figure lines ("[Pn] name: value | baseline ... | ratio ..
 they are repeated at the end with the time each script took. The exit status is 0 when every
 script ran to its end (a MISS is a result, not an error), 1 when one failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,15 +44,22 @@ def main(argv: list[str] | None = None) -> int:
     for key, script, what in chosen:
         print(f"\n=== {key} {what} ({script}{' --quick' if args.quick else ''})", flush=True)
         t0 = time.perf_counter()
-        process = subprocess.Popen([sys.executable, str(HERE / script), *(["--quick"] if args.quick else [])],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        process = subprocess.Popen(
+            [sys.executable, str(HERE / script), *(["--quick"] if args.quick else [])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         lines = []
         assert process.stdout is not None
         for line in process.stdout:
             print(line, end="", flush=True)
             lines.append(line.rstrip("\n"))
         code = process.wait()
-        results.append((key, script, code, time.perf_counter() - t0, [l for l in lines if l.startswith(f"[{key}]")]))
+        results.append(
+            (key, script, code, time.perf_counter() - t0, [text for text in lines if text.startswith(f"[{key}]")])
+        )
 
     total = time.perf_counter() - started
     print("\n=== summary", flush=True)
@@ -64,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
             passed += line.rstrip().endswith("PASS") or " | PASS  (" in line
             missed += line.rstrip().endswith("MISS") or " | MISS  (" in line
     failed = [key for key, _, code, _, _ in results if code != 0]
-    print(f"targets: {passed} PASS, {missed} MISS; scripts failed: {', '.join(failed) or 'none'}; "
-          f"total {total:.0f} s ({total / 60:.1f} min; budget {BUDGET_SECONDS // 60} min"
-          f"{'' if total <= BUDGET_SECONDS else ', OVER BUDGET'})", flush=True)
+    print(
+        f"targets: {passed} PASS, {missed} MISS; scripts failed: {', '.join(failed) or 'none'}; "
+        f"total {total:.0f} s ({total / 60:.1f} min; budget {BUDGET_SECONDS // 60} min"
+        f"{'' if total <= BUDGET_SECONDS else ', OVER BUDGET'})",
+        flush=True,
+    )
     return 1 if failed else 0
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures. Azurite is started once per test session, in memory, on free ports."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,11 @@ def azurite():
     given = os.environ.get("AIBTRIGGER_TEST_AZURITE")
     if given:
         parts = dict(p.split("=", 1) for p in given.split(";") if p)
-        instance = Azurite(parts["BlobEndpoint"].rsplit("/", 1)[0], parts["QueueEndpoint"].rsplit("/", 1)[0],
-                           parts["TableEndpoint"].rsplit("/", 1)[0])
+        instance = Azurite(
+            parts["BlobEndpoint"].rsplit("/", 1)[0],
+            parts["QueueEndpoint"].rsplit("/", 1)[0],
+            parts["TableEndpoint"].rsplit("/", 1)[0],
+        )
         yield instance
         return
     instance = start_azurite()

@@ -14,6 +14,7 @@ Checked at quiescence (every edge delivered, every build finished successfully, 
 - every template neither paused nor disabled, nor holding a failed input, has a successful build
   whose fingerprint matches its current inputs.
 """
+
 from __future__ import annotations
 
 from hypothesis import strategies as st
@@ -31,15 +32,31 @@ DAILY = "0 0 3 * * *"
 
 def lineages() -> dict[str, list[dict]]:
     return {
-        "diamond": [template("base", marketplace("jammy")), template("web", gallery("base"), ("apps",)),
-                    template("api", gallery("base"), ("apps",)), template("app", gallery("apps"))],
-        "chain4": [template("t0", marketplace("jammy")), template("t1", gallery("t0")),
-                   template("t2", gallery("t1")), template("t3", gallery("t2"))],
-        "self-sourced": [template("golden", gallery("golden")), template("web", gallery("golden")),
-                         template("other", marketplace("noble"))],
-        "diamond-deep": [template("base", marketplace("jammy")), template("web", gallery("base"), ("apps",)),
-                         template("api", gallery("base"), ("apps",)), template("app", gallery("apps")),
-                         template("top", gallery("app")), template("side", marketplace("noble"))],
+        "diamond": [
+            template("base", marketplace("jammy")),
+            template("web", gallery("base"), ("apps",)),
+            template("api", gallery("base"), ("apps",)),
+            template("app", gallery("apps")),
+        ],
+        "chain4": [
+            template("t0", marketplace("jammy")),
+            template("t1", gallery("t0")),
+            template("t2", gallery("t1")),
+            template("t3", gallery("t2")),
+        ],
+        "self-sourced": [
+            template("golden", gallery("golden")),
+            template("web", gallery("golden")),
+            template("other", marketplace("noble")),
+        ],
+        "diamond-deep": [
+            template("base", marketplace("jammy")),
+            template("web", gallery("base"), ("apps",)),
+            template("api", gallery("base"), ("apps",)),
+            template("app", gallery("apps")),
+            template("top", gallery("app")),
+            template("side", marketplace("noble")),
+        ],
     }
 
 
@@ -117,6 +134,7 @@ class DecisionsMachine(RuleBasedStateMachine):
             source = entry["definition"]["source"]
             if entry["name"] == name and source["type"] == "PlatformImage":
                 source["sku"] = SKUS[1 - SKUS.index(source["sku"])]
+
         if name in self.world.catalog.by_name:
             self._set_catalog(switch)
 
@@ -166,7 +184,8 @@ class DecisionsMachine(RuleBasedStateMachine):
             assert wanted is None or wanted in self.world.success_fingerprints(name), (
                 f"{name} has no successful build from its current inputs {wanted} "
                 f"(source now {self.world.source_now(name)}); runs: "
-                f"{[(r.state, r.inputs) for r in self.world.deps.store.list_runs(name)]}")
+                f"{[(r.state, r.inputs) for r in self.world.deps.store.list_runs(name)]}"
+            )
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _own_latest(self, name: str) -> bool:
@@ -174,14 +193,18 @@ class DecisionsMachine(RuleBasedStateMachine):
         f = index_for(self.world.catalog).facts[name]
         latest = self.world.latest(f.gallery_image) if f.gallery_image in f.outputs else None
         tags = (self.world.sources.get_version(latest) or {}).get("tags", {}) if latest else {}
-        return tags.get("aibtrigger.template") == name and tags.get("aibtrigger.fingerprint") in \
-            self.world.success_fingerprints(name)
+        return tags.get("aibtrigger.template") == name and tags.get(
+            "aibtrigger.fingerprint"
+        ) in self.world.success_fingerprints(name)
 
     def _exempt(self, name: str) -> bool:
         """Paused or disabled, or its current inputs failed (never retried by itself): not owed a build."""
         summary = self.world.deps.store.get_summary(name)
-        failed = summary.last_failed_inputs and fingerprint(summary.last_failed_inputs) == \
-            self.world.current_fingerprint(name) and summary.consecutive_failures
+        failed = (
+            summary.last_failed_inputs
+            and fingerprint(summary.last_failed_inputs) == self.world.current_fingerprint(name)
+            and summary.consecutive_failures
+        )
         return name in self.paused or summary.disabled or bool(failed)
 
     def _check_start(self, name: str, automatic: bool) -> None:
@@ -191,8 +214,11 @@ class DecisionsMachine(RuleBasedStateMachine):
         now = world.current_fingerprint(name)
         if summary.last_success_inputs and fingerprint(summary.last_success_inputs) == now:
             self.violations.append(f"step {world.step}: {name} built again from the inputs of its last success")
-        if summary.consecutive_failures and summary.last_failed_inputs and \
-                fingerprint(summary.last_failed_inputs) == now:
+        if (
+            summary.consecutive_failures
+            and summary.last_failed_inputs
+            and fingerprint(summary.last_failed_inputs) == now
+        ):
             self.violations.append(f"step {world.step}: {name} retried by itself the inputs that failed")
         parents = index_for(world.catalog).cascade_parents(name) - {name}
         # Running: a build that times out is canceled, and a cancel that never ends makes nothing new.
@@ -213,8 +239,12 @@ class DecisionsMachine(RuleBasedStateMachine):
 
         def snapshot():
             runs = world.deps.store.runs.values()
-            return (len(world.started), len(world.deps.queue.sent), len(world.events),
-                    sum(1 for r in runs if r.is_terminal))
+            return (
+                len(world.started),
+                len(world.deps.queue.sent),
+                len(world.events),
+                sum(1 for r in runs if r.is_terminal),
+            )
 
         stable = 0
         for _ in range(40):
@@ -232,8 +262,12 @@ class DecisionsMachine(RuleBasedStateMachine):
             world.requests()
             if requests_by_hand:
                 for name in world.catalog.by_name:
-                    if not world.deps.store.list_runs(name) and world.source_now(name) and \
-                            not world.deps.store.get_claim(name) and not world.building():
+                    if (
+                        not world.deps.store.list_runs(name)
+                        and world.source_now(name)
+                        and not world.deps.store.get_claim(name)
+                        and not world.building()
+                    ):
                         world.request(name)
             idle = not world.building() and not world.deps.store.list_claims()
             stable = stable + 1 if idle and before == snapshot() else 0

@@ -1,14 +1,15 @@
 """Small fakes for unit tests: they implement the ports and record what happened (no mocks)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aibtrigger.domain.model import BuildStatus, RunOutput, RunState, RunSubState
 from aibtrigger.errors import BuildAlreadyActiveError, TemplateNotFoundError
 
 
 class Clock:
-    def __init__(self, start: datetime = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)) -> None:
+    def __init__(self, start: datetime = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)) -> None:
         self.now = start
 
     def __call__(self) -> datetime:
@@ -59,8 +60,15 @@ class ScriptedBackend:
         return self.source_versions.get(template)
 
     # test controls
-    def finish(self, template: str, state: RunState, *, message: str = "", log: str = "",
-               outputs: list[RunOutput] | None = None) -> None:
+    def finish(
+        self,
+        template: str,
+        state: RunState,
+        *,
+        message: str = "",
+        log: str = "",
+        outputs: list[RunOutput] | None = None,
+    ) -> None:
         current = self.get_status(template)
         self.status[template] = BuildStatus(state, None, current.start_time, self.clock(), message)
         self.logs[template] = log

@@ -6,6 +6,7 @@ the Event Grid events those versions raise, which the test delivers when (and as
 Every build started is recorded with the exact source version it used, so tests can check the
 order of a cascade and that nothing was built twice from the same inputs.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -43,17 +44,28 @@ def gallery(image: str, version: str = "latest") -> dict:
 
 
 def template(name: str, source: dict, outputs: tuple[str, ...] | None = None, *, steps=SHELL, **policy) -> dict:
-    return {"name": name, "location": "westeurope", "policy": policy, "definition": {
-        "source": source, "customize": steps,
-        "distribute": [{"type": "SharedImage", "runOutputName": o, "galleryImageId": IMAGES + o}
-                       for o in (outputs or (name,))]}}
+    return {
+        "name": name,
+        "location": "westeurope",
+        "policy": policy,
+        "definition": {
+            "source": source,
+            "customize": steps,
+            "distribute": [
+                {"type": "SharedImage", "runOutputName": o, "galleryImageId": IMAGES + o} for o in (outputs or (name,))
+            ],
+        },
+    }
 
 
 def diamond(**api_policy) -> list[dict]:
     """`app` is built from the image `web` and `api` both distribute to; both are children of `base`."""
-    return [template("base", marketplace("jammy")),
-            template("web", gallery("base"), ("apps",)), template("api", gallery("base"), ("apps",), **api_policy),
-            template("app", gallery("apps"))]
+    return [
+        template("base", marketplace("jammy")),
+        template("web", gallery("base"), ("apps",)),
+        template("api", gallery("base"), ("apps",), **api_policy),
+        template("app", gallery("apps")),
+    ]
 
 
 @dataclass(frozen=True)
@@ -71,9 +83,18 @@ class World:
         self.catalog = parse_catalog({"templates": entries})
         self.sources = FakeSources()
         self.backend = _Backend(self)
-        self.deps = Deps(catalog=self.catalog, store=InMemoryStateStore(), backend=self.backend,
-                         queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(),
-                         sources=self.sources, clock=self.clock, poll_min_seconds=10, poll_max_seconds=60)
+        self.deps = Deps(
+            catalog=self.catalog,
+            store=InMemoryStateStore(),
+            backend=self.backend,
+            queue=InMemoryQueue(),
+            publisher=InMemoryPublisher(),
+            logs=InMemoryLogStore(),
+            sources=self.sources,
+            clock=self.clock,
+            poll_min_seconds=10,
+            poll_max_seconds=60,
+        )
         self.started: list[Started] = []
         self.events: list[str] = []  # version ids whose Event Grid event has not been delivered yet
         self.step = 0
@@ -94,8 +115,9 @@ class World:
         if state is RunState.SUCCEEDED:
             made = with_exact_source(self.backend.provenance.get(name) or {}, self.backend.source_versions.get(name))
             tags = provenance_tags(made) if self.tagging and made else {}
-            versions = [self._write_version(d.galleryImageId, tags)
-                        for d in self.catalog.get(name).definition.distribute]
+            versions = [
+                self._write_version(d.galleryImageId, tags) for d in self.catalog.get(name).definition.distribute
+            ]
         self.backend.finish(name, state, outputs=[RunOutput(v.rsplit("/", 3)[-3], v) for v in versions])
         return versions
 
@@ -110,9 +132,13 @@ class World:
         """Deliver a gallery event (the oldest pending one by default); it stays pending while not ready."""
         version_id = version_id or self.events[0]
         try:
-            result = handle_gallery_event(event_id=str(uuid.uuid4()), event_type=WRITE_SUCCESS, subject=version_id,
-                                          data={"operationName": VERSION_WRITE, "resourceUri": version_id},
-                                          deps=self.deps)
+            result = handle_gallery_event(
+                event_id=str(uuid.uuid4()),
+                event_type=WRITE_SUCCESS,
+                subject=version_id,
+                data={"operationName": VERSION_WRITE, "resourceUri": version_id},
+                deps=self.deps,
+            )
         except VersionNotReady:
             return "not ready"
         if version_id in self.events:
@@ -129,8 +155,11 @@ class World:
         while pending := [m for m in self.deps.queue.sent if m.queue == REQUESTS_QUEUE]:
             for message in pending:
                 self.deps.queue.sent.remove(message)
-                results.append(handle_request_message(message.text.encode(), message_id=str(uuid.uuid4()),
-                                                      dequeue_count=1, deps=self.deps))
+                results.append(
+                    handle_request_message(
+                        message.text.encode(), message_id=str(uuid.uuid4()), dequeue_count=1, deps=self.deps
+                    )
+                )
         return results
 
     def polls(self) -> None:
@@ -168,8 +197,11 @@ class World:
     def latest(self, image: str) -> str | None:
         """The version `latest` resolves to: the newest not excluded from latest."""
         prefix = (IMAGES + image + "/versions/").lower() if not image.startswith("/") else image.lower() + "/versions/"
-        found = [doc["id"] for vid, doc in self.sources.gallery.items()
-                 if vid.startswith(prefix) and not doc.get("excludeFromLatest")]
+        found = [
+            doc["id"]
+            for vid, doc in self.sources.gallery.items()
+            if vid.startswith(prefix) and not doc.get("excludeFromLatest")
+        ]
         return max(found, key=lambda v: version_key(v.rsplit("/", 1)[-1])) if found else None
 
     def source_now(self, name: str) -> str | None:
@@ -197,8 +229,12 @@ class World:
         prefix = image.lower() + "/versions/"
         count = sum(1 for vid in self.sources.gallery if vid.startswith(prefix))
         version_id = f"{image}/versions/1.0.{count + 1}"
-        self.sources.gallery[version_id.lower()] = {"id": version_id, "provisioningState": "Succeeded",
-                                                    "excludeFromLatest": exclude_from_latest, "tags": tags}
+        self.sources.gallery[version_id.lower()] = {
+            "id": version_id,
+            "provisioningState": "Succeeded",
+            "excludeFromLatest": exclude_from_latest,
+            "tags": tags,
+        }
         self.events.append(version_id)
         return version_id
 

@@ -4,6 +4,7 @@ Every method addresses a template by its catalog name; the backend maps that to 
 (the local backend: the catalog definition; aib: the image template resource). Nothing else can be
 named, so a message can never make a backend build something outside the catalog.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -1,12 +1,13 @@
 """The log store port: build logs copied out of the backend's staging storage, so they outlive it."""
+
 from __future__ import annotations
 
 from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
-from aibtrigger.names import LOGS_CONTAINER
 from aibtrigger.errors import StorageError
+from aibtrigger.names import LOGS_CONTAINER
 
 
 class LogStore(Protocol):

@@ -1,10 +1,11 @@
 """The publisher port: results go out as CloudEvents 1.0, to a queue (local default) or Event Grid."""
+
 from __future__ import annotations
 
 from typing import Protocol
 
-from aibtrigger.names import RESULTS_QUEUE
 from aibtrigger.errors import StorageError
+from aibtrigger.names import RESULTS_QUEUE
 
 
 class Publisher(Protocol):
@@ -44,14 +45,20 @@ class EventGridPublisher:
         from aibtrigger.errors import first_line
 
         extra = {k: v for k, v in event.items() if k not in _CLOUDEVENT_FIELDS}
-        cloud_event = CloudEvent(source=event["source"], type=event["type"], data=event.get("data"),
-                                 subject=event.get("subject"), id=event["id"], time=_parse_time(event.get("time")),
-                                 datacontenttype=event.get("datacontenttype"), extensions=extra or None)
+        cloud_event = CloudEvent(
+            source=event["source"],
+            type=event["type"],
+            data=event.get("data"),
+            subject=event.get("subject"),
+            id=event["id"],
+            time=_parse_time(event.get("time")),
+            datacontenttype=event.get("datacontenttype"),
+            extensions=extra or None,
+        )
         try:
             self._client.send([cloud_event])
         except AzureError as exc:
-            raise StorageError(f"publishing to Event Grid failed: {type(exc).__name__}: "
-                               f"{first_line(exc)}") from exc
+            raise StorageError(f"publishing to Event Grid failed: {type(exc).__name__}: {first_line(exc)}") from exc
 
 
 _CLOUDEVENT_FIELDS = {"specversion", "id", "source", "type", "subject", "time", "data", "datacontenttype"}

@@ -2,6 +2,7 @@
 
 Messages are base64-encoded, as the Functions host's queue trigger expects by default.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,17 +13,19 @@ from typing import Protocol
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import BinaryBase64EncodePolicy, QueueServiceClient
 
-from aibtrigger.names import POISON_SUFFIX
 from aibtrigger.errors import StorageError
+from aibtrigger.names import POISON_SUFFIX
 
 
 class MessageQueue(Protocol):
     def send(self, queue: str, payload: dict, *, delay_seconds: float = 0) -> None: ...
     def send_raw(self, queue: str, body: bytes | str) -> None:
         """Put a body as it is, byte for byte (used to keep a rejected message, verbatim, in a poison queue)."""
+
     def receive_raw(self, queue: str, *, max_messages: int) -> list[RawMessage]:
         """Up to `max_messages` visible messages, hidden for a while, undecoded: any body at all can be read
         (the poison queues hold what the host could not decode). Empty when the queue does not exist."""
+
     def delete(self, queue: str, message: RawMessage) -> None: ...
 
 
@@ -75,8 +78,15 @@ class InMemoryQueue:
         import base64
 
         found = [m for m in self.sent if m.queue == queue][:max_messages]
-        return [raw_message(str(id(m)), base64.b64encode(m.text.encode("utf-8", "surrogateescape")).decode()
-                            if m.encoded else m.text, 1, m) for m in found]
+        return [
+            raw_message(
+                str(id(m)),
+                base64.b64encode(m.text.encode("utf-8", "surrogateescape")).decode() if m.encoded else m.text,
+                1,
+                m,
+            )
+            for m in found
+        ]
 
     def delete(self, queue: str, message: RawMessage) -> None:
         self.sent = [m for m in self.sent if m is not message.receipt]

@@ -3,6 +3,7 @@
 Implementations: LocalSources (the local marketplace and gallery in Azurite) and
 aibtrigger.adapters.aib.sources.AzureSources (azure-mgmt-compute); both have these two methods.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -3,6 +3,7 @@
 Claims use conditional writes: `create_claim` fails if one exists, `replace_claim` and
 `delete_claim` fail if the claim changed since it was read (ETag). Both raise ConcurrencyError.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,10 +23,12 @@ class StateStore(Protocol):
     def save_run(self, run: RunRecord) -> RunRecord:
         """Conditional: without an etag, create (ConcurrencyError if it exists); with one, replace only
         the version it was read as (ConcurrencyError otherwise). Returns the record with its new etag."""
+
     def get_run(self, run_id: str) -> RunRecord | None: ...
     def list_runs(self, template: str | None = None, *, limit: int = 50) -> list[RunRecord]: ...
     def add_outcome(self, outcome: OutcomeRecord) -> OutcomeRecord:
         """Record a request's outcome once; returns the one already recorded if there is one."""
+
     def get_outcome(self, template: str, request_id: str) -> OutcomeRecord | None: ...
     def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]: ...
     def list_claims(self) -> list[Claim]: ...
@@ -35,10 +38,13 @@ class StateStore(Protocol):
     def set_schedule_tick(self, template: str, tick: datetime) -> None:
         """Only this field (a merge). A finishing run's put_summary (a replace) may still undo it; the
         schedule check then sees the tick due again and marks it, its request id making it a no-op."""
+
     def get_observed(self) -> dict[str, str]:
         """Source versions seen so far, by source key text ('platform|westeurope|canonical|...')."""
+
     def put_observed(self, key: str, version: str, *, at: datetime | None = None) -> None:
         """`at`: when the service first saw it (the reconciler gives the events `lease_margin` to act)."""
+
     def observed_at(self) -> dict[str, datetime]:
         """When each source's current version was seen, for those that say."""
 

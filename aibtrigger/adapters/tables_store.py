@@ -4,23 +4,21 @@ Keys: claims (PK template, RK "claim"); runs (PK template, RK run id); outcomes 
 "_rejected" for messages naming no valid template, RK request id); templates (PK template, RK
 "summary"); sources (PK "source", RK the source key in URL-safe base64: keys hold '/').
 """
+
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 
 from azure.core import MatchConditions
-from azure.core.exceptions import (AzureError, ResourceExistsError, ResourceModifiedError,
-                                   ResourceNotFoundError)
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-import base64
-
-from aibtrigger.names import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE, SOURCES_TABLE, TEMPLATES_TABLE
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
-from aibtrigger.domain.records import (Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, TemplateSummary,
-                                       template_of)
+from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, TemplateSummary, template_of
 from aibtrigger.errors import ConcurrencyError, StorageError, first_line
+from aibtrigger.names import CLAIMS_TABLE, OUTCOMES_TABLE, RUNS_TABLE, SOURCES_TABLE, TEMPLATES_TABLE
 
 REJECTED_PARTITION = "_rejected"
 _CLAIM_ROW = "claim"
@@ -61,8 +59,12 @@ class TableStateStore:
     def replace_claim(self, claim: Claim) -> Claim:
         with _translated():
             try:
-                meta = self._claims.update_entity(_claim_entity(claim), mode=UpdateMode.REPLACE, etag=claim.etag,
-                                                  match_condition=MatchConditions.IfNotModified)
+                meta = self._claims.update_entity(
+                    _claim_entity(claim),
+                    mode=UpdateMode.REPLACE,
+                    etag=claim.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
             except (ResourceModifiedError, ResourceNotFoundError):
                 raise ConcurrencyError(f"claim on {claim.template!r} changed since it was read") from None
         return claim.evolve(etag=meta["etag"])
@@ -70,8 +72,9 @@ class TableStateStore:
     def delete_claim(self, claim: Claim) -> None:
         with _translated():
             try:
-                self._claims.delete_entity(claim.template, _CLAIM_ROW, etag=claim.etag,
-                                           match_condition=MatchConditions.IfNotModified)
+                self._claims.delete_entity(
+                    claim.template, _CLAIM_ROW, etag=claim.etag, match_condition=MatchConditions.IfNotModified
+                )
             except ResourceNotFoundError:
                 return  # already released (by another poll chain): as good as done
             except ResourceModifiedError:
@@ -84,8 +87,12 @@ class TableStateStore:
                 if run.etag is None:
                     meta = self._runs.create_entity(_run_entity(run))
                 else:
-                    meta = self._runs.update_entity(_run_entity(run), mode=UpdateMode.REPLACE, etag=run.etag,
-                                                    match_condition=MatchConditions.IfNotModified)
+                    meta = self._runs.update_entity(
+                        _run_entity(run),
+                        mode=UpdateMode.REPLACE,
+                        etag=run.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
             except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
                 raise ConcurrencyError(f"run {run.run_id} changed since it was read") from None
         return run.evolve(etag=meta["etag"])
@@ -99,8 +106,11 @@ class TableStateStore:
 
     def list_runs(self, template: str | None = None, *, limit: int = 50) -> list[RunRecord]:
         with _translated():
-            entities = (self._runs.query_entities("PartitionKey eq @t", parameters={"t": template})
-                        if template else self._runs.list_entities())
+            entities = (
+                self._runs.query_entities("PartitionKey eq @t", parameters={"t": template})
+                if template
+                else self._runs.list_entities()
+            )
             runs = [_run_from(e) for e in entities]
         return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)[:limit]
 
@@ -122,12 +132,13 @@ class TableStateStore:
 
     def list_outcomes(self, template: str | None = None, *, limit: int = 100) -> list[OutcomeRecord]:
         with _translated():
-            entities = (self._outcomes.query_entities("PartitionKey eq @t",
-                                                      parameters={"t": template or REJECTED_PARTITION})
-                        if template is not None else self._outcomes.list_entities())
+            entities = (
+                self._outcomes.query_entities("PartitionKey eq @t", parameters={"t": template or REJECTED_PARTITION})
+                if template is not None
+                else self._outcomes.list_entities()
+            )
             found = [_outcome_from(e) for e in entities]
         return sorted(found, key=lambda o: o.at, reverse=True)[:limit]
-
 
     # --- claims listing, summaries, observed sources ---------------------------------------------------
     def list_claims(self) -> list[Claim]:
@@ -156,8 +167,9 @@ class TableStateStore:
 
     def set_schedule_tick(self, template: str, tick: datetime) -> None:
         with _translated():
-            self._templates.upsert_entity({"PartitionKey": template, "RowKey": _SUMMARY_ROW,
-                                           "last_schedule_tick": tick}, mode=UpdateMode.MERGE)
+            self._templates.upsert_entity(
+                {"PartitionKey": template, "RowKey": _SUMMARY_ROW, "last_schedule_tick": tick}, mode=UpdateMode.MERGE
+            )
 
     def list_summaries(self) -> list[TemplateSummary]:
         with _translated():
@@ -169,19 +181,34 @@ class TableStateStore:
 
     def put_observed(self, key: str, version: str, *, at: datetime | None = None) -> None:
         row = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-        entity = {"PartitionKey": "source", "RowKey": row, "key": key, "version": version,
-                  **({"seen_at": at} if at is not None else {})}
+        entity = {
+            "PartitionKey": "source",
+            "RowKey": row,
+            "key": key,
+            "version": version,
+            **({"seen_at": at} if at is not None else {}),
+        }
         with _translated():
             self._sources.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     def observed_at(self) -> dict[str, datetime]:
         with _translated():
-            return {e["key"]: e["seen_at"] for e in self._sources.list_entities() if isinstance(e.get("seen_at"), datetime)}
+            return {
+                e["key"]: e["seen_at"] for e in self._sources.list_entities() if isinstance(e.get("seen_at"), datetime)
+            }
 
 
 _SUMMARY_ROW = "summary"
-_SUMMARY_FIELDS = ("last_success_at", "last_success_source_version", "last_success_upstream", "last_upstream",
-                   "consecutive_failures", "disabled", "last_schedule_tick", "last_counted_run")
+_SUMMARY_FIELDS = (
+    "last_success_at",
+    "last_success_source_version",
+    "last_success_upstream",
+    "last_upstream",
+    "consecutive_failures",
+    "disabled",
+    "last_schedule_tick",
+    "last_counted_run",
+)
 _SUMMARY_JSON_FIELDS = ("last_success_inputs", "last_failed_inputs", "last_success_outputs")  # stored as JSON text
 
 
@@ -207,40 +234,76 @@ class _translated:
 
 def _claim_entity(claim: Claim) -> dict:
     followup = claim.followup
-    return {"PartitionKey": claim.template, "RowKey": _CLAIM_ROW, "run_id": claim.run_id,
-            "request_id": claim.request_id, "state": claim.state, "claimed_at": claim.claimed_at,
-            "reasons": _json(claim.reasons), "request_ids": _json(claim.request_ids),
-            "requested_by": _json(claim.requested_by), "poll_token": claim.poll_token,
-            "followup": _json(None if followup is None else
-                                   [followup.request_ids, followup.reasons, followup.requested_by,
-                                    followup.upstream, followup.manual]),
-            "upstream": claim.upstream or "", "manual": claim.manual, "attempts": claim.attempts,
-            "waiting_for": claim.waiting_for, **({"lease_until": claim.lease_until} if claim.lease_until else {}),
-            **({"run_requested_at": claim.run_requested_at} if claim.run_requested_at else {})}
+    return {
+        "PartitionKey": claim.template,
+        "RowKey": _CLAIM_ROW,
+        "run_id": claim.run_id,
+        "request_id": claim.request_id,
+        "state": claim.state,
+        "claimed_at": claim.claimed_at,
+        "reasons": _json(claim.reasons),
+        "request_ids": _json(claim.request_ids),
+        "requested_by": _json(claim.requested_by),
+        "poll_token": claim.poll_token,
+        "followup": _json(
+            None
+            if followup is None
+            else [followup.request_ids, followup.reasons, followup.requested_by, followup.upstream, followup.manual]
+        ),
+        "upstream": claim.upstream or "",
+        "manual": claim.manual,
+        "attempts": claim.attempts,
+        "waiting_for": claim.waiting_for,
+        **({"lease_until": claim.lease_until} if claim.lease_until else {}),
+        **({"run_requested_at": claim.run_requested_at} if claim.run_requested_at else {}),
+    }
 
 
 def _claim_from(e) -> Claim:
     followup = json.loads(e["followup"])
-    return Claim(template=e["PartitionKey"], run_id=e["run_id"], request_id=e["request_id"], state=e["state"],
-                 claimed_at=e["claimed_at"], reasons=tuple(json.loads(e["reasons"])),
-                 request_ids=tuple(json.loads(e["request_ids"])), requested_by=tuple(json.loads(e["requested_by"])),
-                 poll_token=e["poll_token"], etag=e.metadata["etag"], upstream=e.get("upstream") or None,
-                 manual=e.get("manual", False), lease_until=_datetime(e.get("lease_until")),
-                 attempts=e.get("attempts", 0), waiting_for=e.get("waiting_for", ""),
-                 run_requested_at=_datetime(e.get("run_requested_at")),
-                 followup=None if followup is None else FollowUp(*map(tuple, followup[:3]), *followup[3:]))
+    return Claim(
+        template=e["PartitionKey"],
+        run_id=e["run_id"],
+        request_id=e["request_id"],
+        state=e["state"],
+        claimed_at=e["claimed_at"],
+        reasons=tuple(json.loads(e["reasons"])),
+        request_ids=tuple(json.loads(e["request_ids"])),
+        requested_by=tuple(json.loads(e["requested_by"])),
+        poll_token=e["poll_token"],
+        etag=e.metadata["etag"],
+        upstream=e.get("upstream") or None,
+        manual=e.get("manual", False),
+        lease_until=_datetime(e.get("lease_until")),
+        attempts=e.get("attempts", 0),
+        waiting_for=e.get("waiting_for", ""),
+        run_requested_at=_datetime(e.get("run_requested_at")),
+        followup=None if followup is None else FollowUp(*map(tuple, followup[:3]), *followup[3:]),
+    )
 
 
 def _run_entity(run: RunRecord) -> dict:
-    entity = {"PartitionKey": run.template, "RowKey": run.run_id, "request_ids": _json(run.request_ids),
-              "reasons": _json(run.reasons), "requested_by": _json(run.requested_by),
-              "created_at": run.created_at, "state": run.state.value if run.state else "",
-              "sub_state": run.sub_state.value if run.sub_state else "", "message": run.message,
-              "excerpt": _json(run.excerpt.to_dict() if run.excerpt else None),
-              "log_location": run.log_location or "", "artifact_ids": _json(run.artifact_ids),
-              "polls": run.polls, "published": run.published, "upstream": run.upstream or "",
-              "manual": run.manual, "source_version": run.source_version or "", "notes": _json(run.notes),
-              "inputs": _json(run.inputs)}
+    entity = {
+        "PartitionKey": run.template,
+        "RowKey": run.run_id,
+        "request_ids": _json(run.request_ids),
+        "reasons": _json(run.reasons),
+        "requested_by": _json(run.requested_by),
+        "created_at": run.created_at,
+        "state": run.state.value if run.state else "",
+        "sub_state": run.sub_state.value if run.sub_state else "",
+        "message": run.message,
+        "excerpt": _json(run.excerpt.to_dict() if run.excerpt else None),
+        "log_location": run.log_location or "",
+        "artifact_ids": _json(run.artifact_ids),
+        "polls": run.polls,
+        "published": run.published,
+        "upstream": run.upstream or "",
+        "manual": run.manual,
+        "source_version": run.source_version or "",
+        "notes": _json(run.notes),
+        "inputs": _json(run.inputs),
+    }
     for name in ("started_at", "ended_at", "canceling_since"):
         if getattr(run, name) is not None:
             entity[name] = getattr(run, name)
@@ -249,31 +312,58 @@ def _run_entity(run: RunRecord) -> dict:
 
 def _run_from(e) -> RunRecord:
     excerpt = json.loads(e["excerpt"])
-    return RunRecord(run_id=e["RowKey"], template=e["PartitionKey"], request_ids=tuple(json.loads(e["request_ids"])),
-                     reasons=tuple(json.loads(e["reasons"])), requested_by=tuple(json.loads(e["requested_by"])),
-                     created_at=e["created_at"], state=RunState(e["state"]) if e["state"] else None,
-                     sub_state=RunSubState(e["sub_state"]) if e["sub_state"] else None,
-                     started_at=_datetime(e.get("started_at")), ended_at=_datetime(e.get("ended_at")),
-                     message=e["message"], excerpt=FailureExcerpt.from_dict(excerpt) if excerpt else None,
-                     log_location=e["log_location"] or None, artifact_ids=tuple(json.loads(e["artifact_ids"])),
-                     polls=e["polls"], published=e["published"], upstream=e.get("upstream") or None,
-                     manual=e.get("manual", False), source_version=e.get("source_version") or None,
-                     canceling_since=_datetime(e.get("canceling_since")),
-                     notes=tuple(json.loads(e.get("notes") or "[]")), inputs=json.loads(e.get("inputs") or "null"),
-                     etag=e.metadata["etag"])
+    return RunRecord(
+        run_id=e["RowKey"],
+        template=e["PartitionKey"],
+        request_ids=tuple(json.loads(e["request_ids"])),
+        reasons=tuple(json.loads(e["reasons"])),
+        requested_by=tuple(json.loads(e["requested_by"])),
+        created_at=e["created_at"],
+        state=RunState(e["state"]) if e["state"] else None,
+        sub_state=RunSubState(e["sub_state"]) if e["sub_state"] else None,
+        started_at=_datetime(e.get("started_at")),
+        ended_at=_datetime(e.get("ended_at")),
+        message=e["message"],
+        excerpt=FailureExcerpt.from_dict(excerpt) if excerpt else None,
+        log_location=e["log_location"] or None,
+        artifact_ids=tuple(json.loads(e["artifact_ids"])),
+        polls=e["polls"],
+        published=e["published"],
+        upstream=e.get("upstream") or None,
+        manual=e.get("manual", False),
+        source_version=e.get("source_version") or None,
+        canceling_since=_datetime(e.get("canceling_since")),
+        notes=tuple(json.loads(e.get("notes") or "[]")),
+        inputs=json.loads(e.get("inputs") or "null"),
+        etag=e.metadata["etag"],
+    )
 
 
 def _outcome_entity(o: OutcomeRecord) -> dict:
-    return {"PartitionKey": o.template or REJECTED_PARTITION, "RowKey": o.request_id, "outcome": o.outcome.value,
-            "reasons": _json(o.reasons), "at": o.at, "run_id": o.run_id or "", "detail": o.detail,
-            "raw": o.raw[:16_000]}
+    return {
+        "PartitionKey": o.template or REJECTED_PARTITION,
+        "RowKey": o.request_id,
+        "outcome": o.outcome.value,
+        "reasons": _json(o.reasons),
+        "at": o.at,
+        "run_id": o.run_id or "",
+        "detail": o.detail,
+        "raw": o.raw[:16_000],
+    }
 
 
 def _outcome_from(e) -> OutcomeRecord:
     template = "" if e["PartitionKey"] == REJECTED_PARTITION else e["PartitionKey"]
-    return OutcomeRecord(request_id=e["RowKey"], template=template, outcome=Outcome(e["outcome"]),
-                         reasons=tuple(json.loads(e["reasons"])), at=e["at"], run_id=e["run_id"] or None,
-                         detail=e["detail"], raw=e["raw"])
+    return OutcomeRecord(
+        request_id=e["RowKey"],
+        template=template,
+        outcome=Outcome(e["outcome"]),
+        reasons=tuple(json.loads(e["reasons"])),
+        at=e["at"],
+        run_id=e["run_id"] or None,
+        detail=e["detail"],
+        raw=e["raw"],
+    )
 
 
 def _json(value) -> str:

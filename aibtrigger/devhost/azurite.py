@@ -1,4 +1,5 @@
 """Start and stop Azurite (npm package, installed by `make` into ./node_modules)."""
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,12 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-                f"BlobEndpoint={self.blob_endpoint}/{DEV_ACCOUNT};"
-                f"QueueEndpoint={self.queue_endpoint}/{DEV_ACCOUNT};"
-                f"TableEndpoint={self.table_endpoint}/{DEV_ACCOUNT};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint={self.blob_endpoint}/{DEV_ACCOUNT};"
+            f"QueueEndpoint={self.queue_endpoint}/{DEV_ACCOUNT};"
+            f"TableEndpoint={self.table_endpoint}/{DEV_ACCOUNT};"
+        )
 
     def stop(self) -> None:
         if self.process is not None:
@@ -60,19 +63,37 @@ def find_azurite(project_root: Path | None = None) -> str:
     raise FileNotFoundError("Azurite is not installed: run `npm ci` in the project folder (or `make setup`)")
 
 
-def start_azurite(*, data_dir: Path | None = None, timeout: float = 30.0,
-                  ports: tuple[int, int, int] | None = None) -> Azurite:
+def start_azurite(
+    *, data_dir: Path | None = None, timeout: float = 30.0, ports: tuple[int, int, int] | None = None
+) -> Azurite:
     """Start Azurite on free ports: in memory, or persisted under `data_dir` (survives restarts).
 
     `ports` (blob, queue, table) pins the ports instead: a restart with the same `data_dir` and the
     ports of the previous instance comes back at the same endpoints, so running clients reconnect."""
     blob, queue, table = ports or (0, 0, 0)
-    cmd = [find_azurite(), "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent",  # no access log
-           "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),
-           "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"]
+    cmd = [
+        find_azurite(),
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--silent",  # no access log
+        "--blobPort",
+        str(blob),
+        "--queuePort",
+        str(queue),
+        "--tablePort",
+        str(table),
+        "--blobHost",
+        "127.0.0.1",
+        "--queueHost",
+        "127.0.0.1",
+        "--tableHost",
+        "127.0.0.1",
+    ]
     cmd += ["--location", str(data_dir)] if data_dir else ["--inMemoryPersistence"]
-    options = dict(stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                   env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    options = dict(
+        stderr=subprocess.STDOUT, text=True, start_new_session=True, env={**os.environ, "NODE_NO_WARNINGS": "1"}
+    )
     if data_dir:
         # Its output goes to a file, not a pipe: when a killed parent's pipe closes, Azurite's next
         # write would end it at once, losing the writes of its last seconds (it saves every 5 s).

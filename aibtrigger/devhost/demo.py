@@ -7,11 +7,12 @@ rebuild and its children's cascade (isolated local builds); shows the published 
 copies the base's artifact and log to .aibtrigger/demo/, waits for (or cancels) every build it
 started, and stops what it started: no process is left behind.
 """
+
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 OUT = Path(".aibtrigger") / "demo"
@@ -41,7 +42,7 @@ def leaving_nothing_running(deps, *, patience: float = 600.0):
     from aibtrigger.devhost.processes import children
     from aibtrigger.devhost.settle import settle_builds
 
-    since, keep = datetime.now(timezone.utc), set(children())
+    since, keep = datetime.now(UTC), set(children())
     try:
         yield
     except BaseException:  # Ctrl-C, or the demo's own build went wrong: do not wait, cancel
@@ -91,8 +92,12 @@ def _cascade(deps, template: str, *, timeout: float = 1200) -> int:
     shown: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = [r for name in deps.catalog.by_name for r in deps.store.list_runs(name, limit=10)
-                if (r.upstream or "").endswith(f"@{version}")]
+        runs = [
+            r
+            for name in deps.catalog.by_name
+            for r in deps.store.list_runs(name, limit=10)
+            if (r.upstream or "").endswith(f"@{version}")
+        ]
         for run in runs:
             state = run.state.value if run.state else "Starting"
             state += f"/{run.sub_state.value}" if run.sub_state else ""
@@ -136,8 +141,13 @@ def _report(deps, template: str, runs) -> int:
     print(f"== {template}: run {base.run_id} ended {base.state.value}; log copied to {log_file}")
     for artifact in base.artifact_ids:
         _show_artifact(artifact)
-    children = [r for r in runs if r.upstream == base.upstream and r.template != template and
-                any(f"parent {template}" in reason for reason in r.reasons)]
+    children = [
+        r
+        for r in runs
+        if r.upstream == base.upstream
+        and r.template != template
+        and any(f"parent {template}" in reason for reason in r.reasons)
+    ]
     ok = base.state is RunState.SUCCEEDED and all(r.state is RunState.SUCCEEDED for r in children)
     cascade = ", ".join(f"{r.template} {r.state.value}" for r in children) or "no children"
     print(f"== cascade from {template}: {cascade}")
@@ -153,8 +163,11 @@ def _result_events(batches: int = 50) -> list[dict]:
     from aibtrigger.config import load_settings
     from aibtrigger.names import RESULTS_QUEUE
 
-    queue = QueueClient.from_connection_string(load_settings().storage_connection.get_secret_value(), RESULTS_QUEUE,
-                                               message_decode_policy=BinaryBase64DecodePolicy())
+    queue = QueueClient.from_connection_string(
+        load_settings().storage_connection.get_secret_value(),
+        RESULTS_QUEUE,
+        message_decode_policy=BinaryBase64DecodePolicy(),
+    )
     events: dict[str, dict] = {}
     for _ in range(batches):
         batch = list(queue.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=1))
@@ -169,14 +182,15 @@ def _result_events(batches: int = 50) -> list[dict]:
 def _build(deps, template: str) -> int:
     import uuid
 
-    from aibtrigger.names import REQUESTS_QUEUE
     from aibtrigger.console import follow
     from aibtrigger.domain.model import RunState
     from aibtrigger.domain.records import RunRecord
+    from aibtrigger.names import REQUESTS_QUEUE
 
     request_id = f"demo-{uuid.uuid4().hex[:12]}"
-    deps.queue.send(REQUESTS_QUEUE, {"template": template, "reason": "make demo", "requested_by": "demo",
-                                     "id": request_id})
+    deps.queue.send(
+        REQUESTS_QUEUE, {"template": template, "reason": "make demo", "requested_by": "demo", "id": request_id}
+    )
     print(f"== requested {template} on the queue (request {request_id}); following it")
     run = follow(deps, template, request_id, timeout=600)
     if not isinstance(run, RunRecord):

@@ -4,6 +4,7 @@ Written by the folder's owner once its functions serve, removed by that same own
 (never by anyone else). The commands look for the nearest `.aibtrigger/` folder from the current
 one upward, and check that the process named in its dev.json still runs before using it.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,19 @@ def find_home(start: Path | None = None) -> Path | None:
 def write_state(home: Path, owner: Owner, url: str, settings: dict[str, str]) -> None:
     path = home / STATE_NAME
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps({"url": url, "pid": owner.pid, "started": owner.started,
-                                     "command": owner.command, "since": owner.since, **settings}, indent=2))
+    temporary.write_text(
+        json.dumps(
+            {
+                "url": url,
+                "pid": owner.pid,
+                "started": owner.started,
+                "command": owner.command,
+                "since": owner.since,
+                **settings,
+            },
+            indent=2,
+        )
+    )
     temporary.replace(path)  # readers never see half a file
 
 
@@ -66,15 +78,19 @@ def live_state(start: Path | None = None) -> dict:
     owner = Owner.from_dict(state)
     if owner is None or not owner.running:
         who = owner.describe() if owner else "a dev host"
-        raise NoDevHostError(f"{path} names {who}, which is no longer running: it ended without cleaning "
-                             f"up (the next `aibtrigger dev` replaces the file). {_how(home.parent)}")
+        raise NoDevHostError(
+            f"{path} names {who}, which is no longer running: it ended without cleaning "
+            f"up (the next `aibtrigger dev` replaces the file). {_how(home.parent)}"
+        )
     return state
 
 
 def _how(folder: Path | None) -> str:
     where = f"in {folder}" if folder else "in the project folder"
-    return (f"Start one with `aibtrigger dev` {where} (it keeps running: use another terminal for the other "
-            f"commands), or set AzureWebJobsStorage and AIBTRIGGER_CATALOG_PATH to use other storage")
+    return (
+        f"Start one with `aibtrigger dev` {where} (it keeps running: use another terminal for the other "
+        f"commands), or set AzureWebJobsStorage and AIBTRIGGER_CATALOG_PATH to use other storage"
+    )
 
 
 def adopt_dev_settings(start: Path | None = None) -> bool:

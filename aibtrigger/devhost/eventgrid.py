@@ -1,9 +1,11 @@
 """The Functions host's Event Grid webhook: /runtime/webhooks/EventGrid?functionName=<name>."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import azure.functions as func
 
@@ -30,22 +32,37 @@ def to_event(raw: dict, spec: FunctionSpec) -> Any:
     cloud_event_type = getattr(func, "CloudEvent", None)
     if "specversion" in raw:
         if cloud_event_type is not None and spec.annotation(spec.trigger["name"]) is cloud_event_type:
-            known = {"specversion", "id", "source", "type", "time", "subject",
-                     "datacontenttype", "dataschema", "data"}
+            known = {"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema", "data"}
             return cloud_event_type(
-                id=raw.get("id"), source=raw.get("source"), type=raw.get("type"),
-                specversion=raw.get("specversion"), time=_time(raw.get("time")),
-                subject=raw.get("subject"), datacontenttype=raw.get("datacontenttype"),
-                dataschema=raw.get("dataschema"), data=raw.get("data"),
-                **{k: v for k, v in raw.items() if k not in known})
+                id=raw.get("id"),
+                source=raw.get("source"),
+                type=raw.get("type"),
+                specversion=raw.get("specversion"),
+                time=_time(raw.get("time")),
+                subject=raw.get("subject"),
+                datacontenttype=raw.get("datacontenttype"),
+                dataschema=raw.get("dataschema"),
+                data=raw.get("data"),
+                **{k: v for k, v in raw.items() if k not in known},
+            )
         return func.EventGridEvent(
-            id=raw.get("id"), data=raw.get("data"), topic=raw.get("source"),
-            subject=raw.get("subject"), event_type=raw.get("type"),
-            event_time=_time(raw.get("time")), data_version=raw.get("dataschema") or "")
+            id=raw.get("id"),
+            data=raw.get("data"),
+            topic=raw.get("source"),
+            subject=raw.get("subject"),
+            event_type=raw.get("type"),
+            event_time=_time(raw.get("time")),
+            data_version=raw.get("dataschema") or "",
+        )
     return func.EventGridEvent(
-        id=raw.get("id"), data=raw.get("data"), topic=raw.get("topic"),
-        subject=raw.get("subject"), event_type=raw.get("eventType"),
-        event_time=_time(raw.get("eventTime")), data_version=raw.get("dataVersion"))
+        id=raw.get("id"),
+        data=raw.get("data"),
+        topic=raw.get("topic"),
+        subject=raw.get("subject"),
+        event_type=raw.get("eventType"),
+        event_time=_time(raw.get("eventTime")),
+        data_version=raw.get("dataVersion"),
+    )
 
 
 def _events(body: bytes) -> list[dict]:
@@ -63,9 +80,14 @@ def _events(body: bytes) -> list[dict]:
     return events
 
 
-def handle(method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes,
-           functions: Mapping[str, FunctionSpec],
-           invoke: Callable[..., Outcome]) -> Response:
+def handle(
+    method: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    functions: Mapping[str, FunctionSpec],
+    invoke: Callable[..., Outcome],
+) -> Response:
     """(status, headers, body) for one webhook request; `functions` keyed by lower-cased name."""
     name = query.get("functionName") or query.get("functionname") or ""
     spec = functions.get(name.lower())
@@ -96,8 +118,7 @@ def handle(method: str, query: Mapping[str, str], headers: Mapping[str, str], bo
         return _text(400, f"bad Event Grid request: {exc}")
     # One invocation per event, in order; any failure fails the delivery, which Event Grid
     # then retries as a whole (so a function must tolerate seeing an event again).
-    failed = [v.id for v in values
-              if not invoke(spec, v, reason=f"EventGrid trigger fired for event {v.id}").ok]
+    failed = [v.id for v in values if not invoke(spec, v, reason=f"EventGrid trigger fired for event {v.id}").ok]
     if failed:
         return _text(500, f"{len(failed)} of {len(values)} event(s) failed: {failed}")
     return 202, {}, b""

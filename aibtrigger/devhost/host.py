@@ -1,5 +1,6 @@
 """The local Functions host behind `aibtrigger dev`: runs a FunctionApp's queue, timer, Event Grid
 and HTTP functions against Azurite, from their own bindings and host.json (no Core Tools)."""
+
 from __future__ import annotations
 
 import logging
@@ -7,8 +8,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from . import hostjson
 from .httpserver import DevHttpServer
@@ -30,10 +31,18 @@ class DevHost:
     while its invocation runs. `drain_timeout`: how long stop() waits for running invocations
     before abandoning them (their queue messages become visible again)."""
 
-    def __init__(self, app, *, connection_string: str, host_json: dict | Path | str | None = None,
-                 http_port: int = 0, connections: Mapping[str, str] | None = None,
-                 message_visibility: float = 60.0, drain_timeout: float = 30.0,
-                 environ: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        app,
+        *,
+        connection_string: str,
+        host_json: dict | Path | str | None = None,
+        http_port: int = 0,
+        connections: Mapping[str, str] | None = None,
+        message_visibility: float = 60.0,
+        drain_timeout: float = 30.0,
+        environ: Mapping[str, str] | None = None,
+    ):
         config = hostjson.load(host_json)
         self.queue_options = hostjson.QueueOptions.from_host_json(config)
         self.route_prefix = hostjson.route_prefix(config)
@@ -41,8 +50,7 @@ class DevHost:
         self._stopping = threading.Event()
         self._stop_requested = threading.Event()  # run_forever's wake-up (Ctrl-C, SIGTERM)
         self._clients = QueueClients(connection_string, connections)
-        self._invoke = Invoker(self._clients, self.queue_options.message_encoding,
-                               hostjson.function_timeout(config))
+        self._invoke = Invoker(self._clients, self.queue_options.message_encoding, hostjson.function_timeout(config))
         self._tasks = Tasks()
         self._timers: list[TimerRunner] = []
         for spec in [s for s in specs if s.trigger_type == "timerTrigger"]:
@@ -72,12 +80,19 @@ class DevHost:
         if self._http is not None:
             raise RuntimeError("the dev host is already started")
         try:
-            self._http = DevHttpServer(self._of("httpTrigger"), self._of("eventGridTrigger"),
-                                       self.route_prefix, self._invoke, self._http_port)
+            self._http = DevHttpServer(
+                self._of("httpTrigger"), self._of("eventGridTrigger"), self.route_prefix, self._invoke, self._http_port
+            )
             self._http.start(self._tasks)
             for spec in self._of("queueTrigger"):
-                listener = QueueListener(spec, self._clients, self.queue_options, self._invoke,
-                                         self._stopping, visibility=self._message_visibility)
+                listener = QueueListener(
+                    spec,
+                    self._clients,
+                    self.queue_options,
+                    self._invoke,
+                    self._stopping,
+                    visibility=self._message_visibility,
+                )
                 listener.start(self._tasks)
                 self._listeners.append(listener)
             for timer in self._timers:
@@ -149,13 +164,11 @@ class DevHost:
         log.info("Functions:\n%s", "\n".join(lines))
 
 
-def serve(app, *, connection_string: str, host_json_path: Path | str | None = None,
-          http_port: int = 7071) -> None:
+def serve(app, *, connection_string: str, host_json_path: Path | str | None = None, http_port: int = 7071) -> None:
     """Run `app` until Ctrl-C or SIGTERM (what `aibtrigger dev` calls once Azurite is up).
     Functions see AzureWebJobsStorage = `connection_string`, as local.settings.json gives them
     under `func start`; logging gets a console handler at INFO if none is configured."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ[DEFAULT_CONNECTION] = connection_string
-    DevHost(app, connection_string=connection_string, host_json=host_json_path,
-            http_port=http_port).run_forever()
+    DevHost(app, connection_string=connection_string, host_json=host_json_path, http_port=http_port).run_forever()

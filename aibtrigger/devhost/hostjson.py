@@ -1,4 +1,5 @@
 """host.json settings the dev host honours, with the Functions host's defaults."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def load(host_json: dict | Path | str | None, environ: dict | None = None) -> di
         config = json.loads(Path(host_json).read_text(encoding="utf-8"))
     for name, value in (os.environ if environ is None else environ).items():
         if name.lower().startswith(OVERRIDE_PREFIX.lower()):
-            config = _overridden(config, name[len(OVERRIDE_PREFIX):].split("__"), value)
+            config = _overridden(config, name[len(OVERRIDE_PREFIX) :].split("__"), value)
     return config
 
 
@@ -92,8 +93,7 @@ class QueueOptions:
             max_dequeue_count=int(queues.get("maxdequeuecount", 5)),
             visibility_timeout=parse_timespan(queues.get("visibilitytimeout", 0)),
             # Functions v1's schema gave this one in milliseconds; later ones use a TimeSpan.
-            max_polling_interval=parse_timespan(queues.get("maxpollinginterval", 60_000),
-                                                number_unit=0.001),
+            max_polling_interval=parse_timespan(queues.get("maxpollinginterval", 60_000), number_unit=0.001),
             message_encoding=encoding,
         )
 

@@ -1,12 +1,13 @@
 """HTTP front of the dev host: httpTrigger routes under /<routePrefix>/ and the Event Grid
 webhook. authLevel is not enforced: locally any key (or none) is accepted, as with `func start`."""
+
 from __future__ import annotations
 
 import logging
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
@@ -16,8 +17,13 @@ from .index import FunctionSpec
 from .invoke import Invoker, Tasks
 
 log = logging.getLogger("aibtrigger.devhost")
-_CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+", "bool": r"(?i:true|false)",
-                "guid": r"[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}"}
+_CONSTRAINTS = {
+    "int": r"-?\d+",
+    "long": r"-?\d+",
+    "alpha": r"[A-Za-z]+",
+    "bool": r"(?i:true|false)",
+    "guid": r"[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}",
+}
 _PARAM = re.compile(r"^\{(\*)?([A-Za-z_]\w*)(?::(\w+)(?:\([^)]*\))?)?(\?)?\}$")
 
 
@@ -52,7 +58,7 @@ class Routes:
         base = f"/{self.prefix}" if self.prefix else ""
         if not path.lower().startswith(base.lower() + "/"):
             return None
-        rest = path[len(base):]
+        rest = path[len(base) :]
         for _, pattern, methods, spec in self._table:
             found = pattern.fullmatch(rest)
             if found and (not methods or method in methods):
@@ -74,8 +80,14 @@ def _response(result) -> tuple[int, dict[str, str], bytes]:
 
 
 class DevHttpServer:
-    def __init__(self, specs: list[FunctionSpec], eventgrid_specs: list[FunctionSpec],
-                 prefix: str, invoke: Invoker, port: int = 0):
+    def __init__(
+        self,
+        specs: list[FunctionSpec],
+        eventgrid_specs: list[FunctionSpec],
+        prefix: str,
+        invoke: Invoker,
+        port: int = 0,
+    ):
         self.routes = Routes(specs, prefix)
         self._eventgrid = {s.name.lower(): s for s in eventgrid_specs}
         self._invoke = invoke
@@ -105,8 +117,14 @@ class DevHttpServer:
         if found is None:
             return 404, {"Content-Type": "text/plain"}, f"no function for {method} {parts.path}".encode()
         spec, route_params = found
-        request = func.HttpRequest(method, self.base_url + url, headers=dict(headers.items()),
-                                   params=query, route_params=route_params, body=body)
+        request = func.HttpRequest(
+            method,
+            self.base_url + url,
+            headers=dict(headers.items()),
+            params=query,
+            route_params=route_params,
+            body=body,
+        )
         outcome = self._invoke(spec, request, reason=f"HTTP {method} {parts.path}")
         if not outcome.ok:
             return 500, {"Content-Type": "text/plain"}, b"function failed: see the dev host's log"
@@ -125,8 +143,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def process_request(self, request, client_address):
-        self._tasks.spawn(f"http-{client_address[1]}",
-                          lambda: self.process_request_thread(request, client_address))
+        self._tasks.spawn(f"http-{client_address[1]}", lambda: self.process_request_thread(request, client_address))
 
 
 def _handler(dispatch: Callable) -> type[BaseHTTPRequestHandler]:

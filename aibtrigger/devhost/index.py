@@ -1,4 +1,5 @@
 """Index a FunctionApp the way the Python worker does, from each function's own bindings."""
+
 from __future__ import annotations
 
 import inspect
@@ -6,8 +7,9 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 log = logging.getLogger("aibtrigger.devhost")
 
@@ -61,8 +63,7 @@ def resolve(value: Any, environ: Mapping[str, str]) -> Any:
 def _spec(function, environ: Mapping[str, str]) -> FunctionSpec:
     name = function.get_function_name()
     bindings = [json.loads(raw) if isinstance(raw, str) else raw for raw in function.get_raw_bindings()]
-    resolved = [{k: (v if k in _LITERAL_KEYS else resolve(v, environ)) for k, v in b.items()}
-                for b in bindings]
+    resolved = [{k: (v if k in _LITERAL_KEYS else resolve(v, environ)) for k, v in b.items()} for b in bindings]
     triggers = [b for b in resolved if b["type"].endswith("Trigger")]
     if len(triggers) != 1:
         raise BindingError(f"{name}: expected one trigger, found {len(triggers)}")
@@ -70,13 +71,11 @@ def _spec(function, environ: Mapping[str, str]) -> FunctionSpec:
     if trigger["type"] not in TRIGGERS:
         raise BindingError(f"{name}: trigger {trigger['type']} is not supported by the dev host")
     others = [b for b in resolved if b is not trigger]
-    unsupported = [b["type"] for b in others if b.get("direction", "").upper() != "OUT"
-                   or b["type"] not in OUTPUTS]
+    unsupported = [b["type"] for b in others if b.get("direction", "").upper() != "OUT" or b["type"] not in OUTPUTS]
     if unsupported:
         raise BindingError(f"{name}: bindings {unsupported} are not supported by the dev host")
     user_function = function.get_user_function()
-    return FunctionSpec(name, trigger, others, user_function,
-                        dict(inspect.signature(user_function).parameters))
+    return FunctionSpec(name, trigger, others, user_function, dict(inspect.signature(user_function).parameters))
 
 
 def _disabled(name: str, environ: Mapping[str, str]) -> bool:
@@ -84,8 +83,9 @@ def _disabled(name: str, environ: Mapping[str, str]) -> bool:
     return environ.get(f"AzureWebJobs.{name}.Disabled", "").strip().lower() in ("true", "1")
 
 
-def index_app(app, *, environ: Mapping[str, str] | None = None,
-              only: set[str] | None = None) -> tuple[list[FunctionSpec], dict[str, str]]:
+def index_app(
+    app, *, environ: Mapping[str, str] | None = None, only: set[str] | None = None
+) -> tuple[list[FunctionSpec], dict[str, str]]:
     """(functions to run, {name: why skipped}). A broken function is reported, not fatal,
     as the host marks it in error and runs the rest."""
     environ = os.environ if environ is None else environ

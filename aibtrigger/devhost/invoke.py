@@ -1,5 +1,6 @@
 """Call a user function with its bindings, isolated: an exception becomes an Outcome, never
 propagates into a poller, timer or server thread."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,8 +8,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import azure.functions as func
 
@@ -54,8 +56,7 @@ class _Context(func.Context):
 
 
 class Invoker:
-    def __init__(self, queues: QueueClients, message_encoding: str,
-                 function_timeout: float | None = None) -> None:
+    def __init__(self, queues: QueueClients, message_encoding: str, function_timeout: float | None = None) -> None:
         self._queues = queues
         self._encoding = message_encoding
         self._timeout = function_timeout
@@ -77,16 +78,30 @@ class Invoker:
                     value = result if binding["name"] == "$return" else outs[binding["name"]].get()
                     self._queues.send_output(binding, value, self._encoding)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - isolation: the function's failure
-            log.exception("Executed 'Functions.%s' (Failed, trigger=%s, Id=%s, Duration=%dms)",
-                          spec.name, spec.trigger_type, invocation_id, _ms(started))
+            log.exception(
+                "Executed 'Functions.%s' (Failed, trigger=%s, Id=%s, Duration=%dms)",
+                spec.name,
+                spec.trigger_type,
+                invocation_id,
+                _ms(started),
+            )
             return Outcome(False, error=exc)
-        log.info("Executed 'Functions.%s' (Succeeded, trigger=%s, Id=%s, Duration=%dms)",
-                 spec.name, spec.trigger_type, invocation_id, _ms(started))
+        log.info(
+            "Executed 'Functions.%s' (Succeeded, trigger=%s, Id=%s, Duration=%dms)",
+            spec.name,
+            spec.trigger_type,
+            invocation_id,
+            _ms(started),
+        )
         if self._timeout is not None and time.monotonic() - started > self._timeout:
             # A thread cannot be cancelled, so the dev host only warns where Azure would have
             # timed the invocation out (and, for a queue message, retried it).
-            log.warning("Functions.%s ran longer than host.json functionTimeout (%ss): "
-                        "in Azure this invocation would have been cancelled", spec.name, self._timeout)
+            log.warning(
+                "Functions.%s ran longer than host.json functionTimeout (%ss): "
+                "in Azure this invocation would have been cancelled",
+                spec.name,
+                self._timeout,
+            )
         return Outcome(True, value=result)
 
 

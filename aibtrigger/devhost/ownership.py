@@ -4,6 +4,7 @@ The kernel's flock() makes taking it atomic and lets it go when its holder dies,
 the file's content (pid, start time, command) names the holder to whoever is refused, and tells a
 new owner that the previous one ended without cleaning up (a stale lock, taken over and said so).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -52,8 +53,12 @@ class Owner:
     def from_dict(cls, data) -> Owner | None:
         try:
             started = data.get("started")
-            return cls(int(data["pid"]), None if started is None else int(started),
-                       str(data.get("command", "aibtrigger dev")), str(data.get("since", "?")))
+            return cls(
+                int(data["pid"]),
+                None if started is None else int(started),
+                str(data.get("command", "aibtrigger dev")),
+                str(data.get("since", "?")),
+            )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
 
@@ -97,9 +102,11 @@ class FolderLock:
     def _refusal(self, holder: Owner | None) -> str:
         who = holder.describe() if holder else "another process"
         how = f"Ctrl-C in its terminal, or `kill {holder.pid}`" if holder else "Ctrl-C in its terminal"
-        return (f"{self.folder} is in use by {who}: one dev host or demo per data folder. "
-                f"The other `aibtrigger` commands use that one from here; to start another, stop it "
-                f"first ({how}) or run from another folder")
+        return (
+            f"{self.folder} is in use by {who}: one dev host or demo per data folder. "
+            f"The other `aibtrigger` commands use that one from here; to start another, stop it "
+            f"first ({how}) or run from another folder"
+        )
 
 
 def _read(fd: int) -> str:

@@ -7,12 +7,13 @@ every later start on that folder asks for the same ones (falling back, and sayin
 program holds them). An Azurite left running by a dev host that was killed (it runs in its own
 session, so it outlives its parent) is recognised by its pid and start time, and ended first.
 """
+
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 from aibtrigger.devhost.azurite import Azurite, start_azurite
@@ -76,6 +77,8 @@ def port_is_free(port: int) -> bool:
 
 
 def _moved(data_dir: Path, ports: tuple[int, ...], why: str) -> str:
-    return (f"Azurite's ports for {data_dir} ({', '.join(map(str, ports))}) are not available ({why}): "
-            f"starting it on new ports. Builds still running from before cannot report to it and "
-            f"will be recorded Failed")
+    return (
+        f"Azurite's ports for {data_dir} ({', '.join(map(str, ports))}) are not available ({why}): "
+        f"starting it on new ports. Builds still running from before cannot report to it and "
+        f"will be recorded Failed"
+    )

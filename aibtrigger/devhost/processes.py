@@ -1,5 +1,6 @@
 """Who is running: a process is named by its pid *and* its start time, so a reused pid is not
 mistaken for the process that once had it (Linux /proc; elsewhere the pid alone)."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ def start_time(pid: int) -> int | None:
         return None
     except OSError:
         return _alive_elsewhere(pid)
-    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
     return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
@@ -46,7 +47,7 @@ def children(pid: int | None = None) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if fields[1] == parent and fields[0] not in ("Z", "X"):
             found.append(int(entry.name))
     return found

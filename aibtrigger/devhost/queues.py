@@ -1,4 +1,5 @@
 """Queue trigger listener with the Functions host's polling, retry and poison semantics."""
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,16 @@ class QueueListener:
     """Fetch up to batchSize, run them concurrently, fetch again when in-flight drops to
     newBatchThreshold; back off exponentially while the queue is empty."""
 
-    def __init__(self, spec: FunctionSpec, clients: QueueClients, options: QueueOptions,
-                 invoke: Invoker, stopping: threading.Event, *, visibility: float = 60.0):
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        clients: QueueClients,
+        options: QueueOptions,
+        invoke: Invoker,
+        stopping: threading.Event,
+        *,
+        visibility: float = 60.0,
+    ):
         self.spec, self.options, self._invoke, self._stopping = spec, options, invoke, stopping
         self.queue_name = spec.trigger["queueName"].lower()  # the host lower-cases queue names
         connection = spec.trigger.get("connection")
@@ -48,8 +57,10 @@ class QueueListener:
         self._threads: list[threading.Thread] = []
 
     def start(self, tasks: Tasks) -> None:
-        self._threads = [tasks.spawn(f"queue-{self.spec.name}", self._poll_loop),
-                         tasks.spawn(f"renew-{self.spec.name}", self._renew_loop)]
+        self._threads = [
+            tasks.spawn(f"queue-{self.spec.name}", self._poll_loop),
+            tasks.spawn(f"renew-{self.spec.name}", self._renew_loop),
+        ]
 
     def _poll_loop(self) -> None:
         delay = MIN_POLLING_INTERVAL
@@ -62,8 +73,8 @@ class QueueListener:
             try:
                 # One GET of up to batchSize messages, as the host's fetch.
                 pages = self._queue.receive_messages(
-                    messages_per_page=self.options.batch_size,
-                    visibility_timeout=max(1, round(self._visibility))).by_page()
+                    messages_per_page=self.options.batch_size, visibility_timeout=max(1, round(self._visibility))
+                ).by_page()
                 messages = list(next(pages, []))
             except Exception:  # noqa: BLE001 - a storage hiccup must not end the listener
                 log.exception("Polling queue %s failed", self.queue_name)
@@ -88,16 +99,21 @@ class QueueListener:
             try:
                 body = decode(message.content or "", self.options.message_encoding)
             except ValueError as exc:
-                log.error("Message %s on %s: %s; moving it to %s-poison",
-                          message.id, self.queue_name, exc, self.queue_name)
+                log.error(
+                    "Message %s on %s: %s; moving it to %s-poison", message.id, self.queue_name, exc, self.queue_name
+                )
                 self._settle(record, poison=True)
                 return
             trigger = QueueMessage(
-                id=message.id, body=body, dequeue_count=message.dequeue_count,
-                insertion_time=message.inserted_on, expiration_time=message.expires_on,
-                pop_receipt=record.pop_receipt, time_next_visible=message.next_visible_on)
-            outcome = self._invoke(self.spec, trigger,
-                                   reason=f"New queue message detected on '{self.queue_name}'.")
+                id=message.id,
+                body=body,
+                dequeue_count=message.dequeue_count,
+                insertion_time=message.inserted_on,
+                expiration_time=message.expires_on,
+                pop_receipt=record.pop_receipt,
+                time_next_visible=message.next_visible_on,
+            )
+            outcome = self._invoke(self.spec, trigger, reason=f"New queue message detected on '{self.queue_name}'.")
             poison = not outcome.ok and (message.dequeue_count or 0) >= self.options.max_dequeue_count
             self._settle(record, ok=outcome.ok, poison=poison)
         finally:
@@ -115,13 +131,18 @@ class QueueListener:
                 if poison:
                     # The original text, as the host copies it, then the original goes.
                     self._poison.send_message(message.content or "")
-                    log.warning("Message %s moved to %s-poison after %s dequeue(s)",
-                                message.id, self.queue_name, message.dequeue_count)
+                    log.warning(
+                        "Message %s moved to %s-poison after %s dequeue(s)",
+                        message.id,
+                        self.queue_name,
+                        message.dequeue_count,
+                    )
                 if ok or poison:
                     self._queue.delete_message(message.id, record.pop_receipt)
                 else:  # retry after visibilityTimeout
-                    self._queue.update_message(message.id, record.pop_receipt,
-                                               visibility_timeout=round(self.options.visibility_timeout))
+                    self._queue.update_message(
+                        message.id, record.pop_receipt, visibility_timeout=round(self.options.visibility_timeout)
+                    )
             except Exception:  # noqa: BLE001 - e.g. the message's receipt went stale
                 log.exception("Could not settle message %s on %s", message.id, self.queue_name)
 
@@ -137,8 +158,8 @@ class QueueListener:
                         continue
                     try:
                         receipt = self._queue.update_message(
-                            record.message.id, record.pop_receipt,
-                            visibility_timeout=max(1, round(self._visibility)))
+                            record.message.id, record.pop_receipt, visibility_timeout=max(1, round(self._visibility))
+                        )
                         record.pop_receipt = receipt.pop_receipt
                     except Exception:  # noqa: BLE001 - retried next tick
                         log.exception("Could not renew message %s", record.message.id)
@@ -157,8 +178,7 @@ class QueueListener:
                 if not record.settled:
                     record.settled = True
                     try:
-                        self._queue.update_message(record.message.id, record.pop_receipt,
-                                                   visibility_timeout=0)
+                        self._queue.update_message(record.message.id, record.pop_receipt, visibility_timeout=0)
                     except Exception:  # noqa: BLE001 - it becomes visible on its own anyway
                         pass
         if stragglers:

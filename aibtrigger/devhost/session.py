@@ -5,15 +5,16 @@ backend's builder), as AIB builds run outside the Functions host. The session ow
 (ownership.py: one dev host or demo per folder), keeps Azurite's ports for it (ports.py: builds
 survive a restart), and writes `.aibtrigger/dev.json` (devstate.py) so the other CLI commands find it.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import socket
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Callable
 
 from aibtrigger.devhost.devstate import HOME_NAME, adopt_dev_settings, remove_state, write_state  # noqa: F401
 from aibtrigger.errors import AibTriggerError
@@ -33,9 +34,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_stack(*, storage: str | None = None, data_dir: Path | None = None, http_port: int = 0,
-                  app_dir: Path = PROJECT_ROOT, home: Path | None = Path(HOME_NAME), command: str = "aibtrigger dev",
-                  poll_seconds=(1.0, 5.0), message_visibility: float = 60.0, say: Callable[[str], None] = print):
+def running_stack(
+    *,
+    storage: str | None = None,
+    data_dir: Path | None = None,
+    http_port: int = 0,
+    app_dir: Path = PROJECT_ROOT,
+    home: Path | None = Path(HOME_NAME),
+    command: str = "aibtrigger dev",
+    poll_seconds=(1.0, 5.0),
+    message_visibility: float = 60.0,
+    say: Callable[[str], None] = print,
+):
     """Azurite (unless `storage` names a running one) and the dev host; yields the host.
 
     `home` (the `.aibtrigger` folder; None: neither lock nor dev.json) and `data_dir` are owned
@@ -63,14 +73,23 @@ def running_stack(*, storage: str | None = None, data_dir: Path | None = None, h
         sys.path.insert(0, str(app_dir))
         import function_app
 
-        host = DevHost(function_app.app, connection_string=connection, host_json=app_dir / "host.json",
-                       http_port=port, message_visibility=message_visibility)
+        host = DevHost(
+            function_app.app,
+            connection_string=connection,
+            host_json=app_dir / "host.json",
+            http_port=port,
+            message_visibility=message_visibility,
+        )
         stack.callback(host.stop)
         _start(host, port)
         if home is not None:
             owner = Owner.me(command)
-            write_state(home.resolve(), owner, host.base_url,
-                        {"AzureWebJobsStorage": connection, **{name: os.environ[name] for name in defaults}})
+            write_state(
+                home.resolve(),
+                owner,
+                host.base_url,
+                {"AzureWebJobsStorage": connection, **{name: os.environ[name] for name in defaults}},
+            )
             stack.callback(remove_state, home.resolve(), owner)
         yield host
 
@@ -104,11 +123,13 @@ def _start_azurite(data_dir: Path | None, say):
 
 def _defaults(port: int, poll_seconds) -> dict[str, str]:
     return {
-        "AIBTRIGGER_CATALOG_PATH": str(DEFAULT_CATALOG), "AIBTRIGGER_BACKEND": "local",
-        "AIBTRIGGER_POLL_MIN_SECONDS": str(poll_seconds[0]), "AIBTRIGGER_POLL_MAX_SECONDS": str(poll_seconds[1]),
-        "AIBTRIGGER_SWEEP_SCHEDULE": "0 */15 * * * *", "AIBTRIGGER_TICK_SCHEDULE": "0 * * * * *",
-        "AIBTRIGGER_LOCAL_EVENT_WEBHOOK":
-            f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
+        "AIBTRIGGER_CATALOG_PATH": str(DEFAULT_CATALOG),
+        "AIBTRIGGER_BACKEND": "local",
+        "AIBTRIGGER_POLL_MIN_SECONDS": str(poll_seconds[0]),
+        "AIBTRIGGER_POLL_MAX_SECONDS": str(poll_seconds[1]),
+        "AIBTRIGGER_SWEEP_SCHEDULE": "0 */15 * * * *",
+        "AIBTRIGGER_TICK_SCHEDULE": "0 * * * * *",
+        "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
     }
 
 
@@ -135,5 +156,7 @@ def _start(host, port: int) -> None:
 
 
 def _port_taken(port: int) -> str:
-    return (f"port {port} is taken by another program (another `aibtrigger dev` in another folder, or "
-            f"`func start`?): stop it, or choose another port with `--port`")
+    return (
+        f"port {port} is taken by another program (another `aibtrigger dev` in another folder, or "
+        f"`func start`?): stop it, or choose another port with `--port`"
+    )

@@ -6,12 +6,13 @@ cascade, a follow-up). So it waits until no request is queued and every run crea
 is recorded and published; past its patience it cancels what still runs and waits for the Canceled
 record; last, it ends any child process still alive (a builder that outlived its run).
 """
+
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from aibtrigger.devhost.processes import children, end_processes
 
@@ -19,8 +20,9 @@ QUIET_FOR = 3.0  # seconds with nothing queued or running: a cascade's next requ
 CANCEL_WAIT = 60.0  # how long canceled builds get to be recorded Canceled
 
 
-def settle_builds(deps, *, since: datetime, patience: float, keep: set[int],
-                  say: Callable[[str], None] = print) -> list:
+def settle_builds(
+    deps, *, since: datetime, patience: float, keep: set[int], say: Callable[[str], None] = print
+) -> list:
     """Wait up to `patience` seconds for the builds started since `since` to end, cancel those still
     running, then end child processes not in `keep` (Azurite). Returns those runs, oldest first."""
     if not _wait_quiet(deps, since, patience):
@@ -33,7 +35,11 @@ def settle_builds(deps, *, since: datetime, patience: float, keep: set[int],
             _wait_quiet(deps, since, min(10.0, max(0.0, deadline - time.monotonic())))
     runs = sorted(_since(deps, since), key=lambda r: r.created_at)
     for run in runs:
-        state = run.state.value if run.is_terminal else f"{run.state.value if run.state else 'Starting'} (not recorded as ended)"
+        state = (
+            run.state.value
+            if run.is_terminal
+            else f"{run.state.value if run.state else 'Starting'} (not recorded as ended)"
+        )
         say(f"   {run.template}: run {run.run_id} {state}")
     leftover = [pid for pid in children() if pid not in keep]
     if leftover and not _wait(lambda: not [p for p in children() if p not in keep], 10.0):
@@ -62,6 +68,7 @@ def _queued_requests() -> int:
 
 def _wait_quiet(deps, since: datetime, patience: float) -> bool:
     """True once nothing is queued or running for QUIET_FOR seconds in a row, within `patience`."""
+
     def quiet() -> bool:
         return not _queued_requests() and not _active(deps, since)
 

@@ -1,11 +1,13 @@
 """Queue clients for the dev host, and the host's message encoding (base64 or none)."""
+
 from __future__ import annotations
 
 import base64
 import binascii
 import logging
 import threading
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient

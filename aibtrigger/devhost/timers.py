@@ -1,10 +1,11 @@
 """Timer triggers: NCRONTAB (6 fields, seconds first) or TimeSpan schedules, in UTC."""
+
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from azure.functions.timer import TimerRequest
 from cronsim import CronSim, CronSimError
@@ -31,7 +32,7 @@ def schedule(expression: str) -> Callable[[datetime], datetime]:
     if len(text.split()) != 6:
         raise BindingError(f"NCRONTAB needs 6 fields (seconds first), got {expression!r}")
     try:
-        CronSim(text, datetime.now(timezone.utc))
+        CronSim(text, datetime.now(UTC))
     except CronSimError as exc:
         raise BindingError(f"invalid NCRONTAB {expression!r}: {exc}") from None
     return lambda after: next(CronSim(text, after))
@@ -53,24 +54,24 @@ class TimerRunner:
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if self.spec.trigger.get("runOnStartup"):
             self._fire(now, now, reason="Timer fired because runOnStartup is true.")
-        due = self._next_after(datetime.now(timezone.utc))
+        due = self._next_after(datetime.now(UTC))
         log.info("Timer %s: next occurrence %s", self.spec.name, due.isoformat())
-        while not self._stopping.wait(max(0.0, (due - datetime.now(timezone.utc)).total_seconds())):
-            now = datetime.now(timezone.utc)
+        while not self._stopping.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
+            now = datetime.now(UTC)
             if now < due:  # woke early (clock adjustment): wait the rest
                 continue
             self._fire(due, now, reason=f"Timer fired at {now.isoformat()}")
-            due = self._next_after(max(due, datetime.now(timezone.utc)))
+            due = self._next_after(max(due, datetime.now(UTC)))
 
     def _fire(self, due: datetime, now: datetime, *, reason: str) -> None:
         upcoming = self._next_after(max(due, now))
         request = TimerRequest(
             past_due=now - due > PAST_DUE_SLACK,
-            schedule_status={"Last": _iso(self._last), "Next": upcoming.isoformat(),
-                             "LastUpdated": now.isoformat()},
-            schedule={"AdjustForDST": True})
+            schedule_status={"Last": _iso(self._last), "Next": upcoming.isoformat(), "LastUpdated": now.isoformat()},
+            schedule={"AdjustForDST": True},
+        )
         self._last = now
         self._invoke(self.spec, request, reason=reason)

@@ -1,4 +1,5 @@
 """The CloudEvents the service publishes. Pure: built from records, `now` passed in."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,30 +15,32 @@ def build_finished(run: RunRecord, *, now: datetime) -> dict:
     one queue message (the queue publisher) and well within Event Grid's limit."""
     state = run.state.value if run.state else "Unknown"
     duration = (run.ended_at - run.started_at).total_seconds() if run.ended_at and run.started_at else None
-    return fit_event({
-        "specversion": "1.0",
-        "id": f"{run.run_id}/finished",
-        "source": f"{EVENT_SOURCE}/templates/{run.template}",
-        "type": f"aibtrigger.build.{state.lower()}",
-        "subject": run.template,
-        "time": now.isoformat(),
-        "datacontenttype": "application/json",
-        "data": {
-            "run_id": run.run_id,
-            "template": run.template,
-            "state": state,
-            "reasons": list(run.reasons),
-            "requested_by": list(run.requested_by),
-            "started_at": run.started_at.isoformat() if run.started_at else None,
-            "ended_at": run.ended_at.isoformat() if run.ended_at else None,
-            "duration_seconds": duration,
-            "message": run.message,
-            "artifact_ids": list(run.artifact_ids),
-            "failure": run.excerpt.to_dict() if run.excerpt else None,
-            "log": run.log_location,
-            "notes": list(run.notes),
-        },
-    })
+    return fit_event(
+        {
+            "specversion": "1.0",
+            "id": f"{run.run_id}/finished",
+            "source": f"{EVENT_SOURCE}/templates/{run.template}",
+            "type": f"aibtrigger.build.{state.lower()}",
+            "subject": run.template,
+            "time": now.isoformat(),
+            "datacontenttype": "application/json",
+            "data": {
+                "run_id": run.run_id,
+                "template": run.template,
+                "state": state,
+                "reasons": list(run.reasons),
+                "requested_by": list(run.requested_by),
+                "started_at": run.started_at.isoformat() if run.started_at else None,
+                "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+                "duration_seconds": duration,
+                "message": run.message,
+                "artifact_ids": list(run.artifact_ids),
+                "failure": run.excerpt.to_dict() if run.excerpt else None,
+                "log": run.log_location,
+                "notes": list(run.notes),
+            },
+        }
+    )
 
 
 def template_disabled(run: RunRecord, failures: int, *, now: datetime) -> dict:
@@ -50,8 +53,12 @@ def template_disabled(run: RunRecord, failures: int, *, now: datetime) -> dict:
         "subject": run.template,
         "time": now.isoformat(),
         "datacontenttype": "application/json",
-        "data": {"template": run.template, "consecutive_failures": failures, "last_run_id": run.run_id,
-                 "lifted_by": "a successful manual build (aibtrigger request NAME)"},
+        "data": {
+            "template": run.template,
+            "consecutive_failures": failures,
+            "last_run_id": run.run_id,
+            "lifted_by": "a successful manual build (aibtrigger request NAME)",
+        },
     }
 
 
@@ -69,8 +76,9 @@ def template_rearmed(template: str, fingerprint: str, reasons: tuple[str, ...], 
     }
 
 
-def request_poisoned(*, queue: str, message_id: str, request_id: str, template: str, reason: str,
-                     kept_at: str | None, now: datetime) -> dict:
+def request_poisoned(
+    *, queue: str, message_id: str, request_id: str, template: str, reason: str, kept_at: str | None, now: datetime
+) -> dict:
     """A message the service could not handle: it is recorded as rejected and kept verbatim (`kept_at`)."""
     return {
         "specversion": "1.0",
@@ -80,6 +88,12 @@ def request_poisoned(*, queue: str, message_id: str, request_id: str, template: 
         "subject": template or queue,
         "time": now.isoformat(),
         "datacontenttype": "application/json",
-        "data": {"queue": queue, "message_id": message_id, "request_id": request_id, "template": template or None,
-                 "reason": reason, "kept_at": kept_at},
+        "data": {
+            "queue": queue,
+            "message_id": message_id,
+            "request_id": request_id,
+            "template": template or None,
+            "reason": reason,
+            "kept_at": kept_at,
+        },
     }

@@ -10,6 +10,7 @@ Inputs, each named so a skip can say which did not change:
 Two builds with the same fingerprint would make the same image: a signal builds only when the
 fingerprint would change, and a failure is counted against the fingerprint it failed with.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,23 +46,35 @@ def covers(before: Mapping[str, str] | None, now: Mapping[str, str]) -> bool:
 
     if not before or not now.get("version") or not before.get("version"):
         return before == now
-    return (before.get("definition"), before.get("source")) == (now.get("definition"), now.get("source")) and \
-        version_key(before["version"]) >= version_key(now["version"])
+    return (before.get("definition"), before.get("source")) == (
+        now.get("definition"),
+        now.get("source"),
+    ) and version_key(before["version"]) >= version_key(now["version"])
 
 
 def unchanged(before: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     """The inputs that did not change, as a person reads them (`source .../sku@22.04.1`)."""
     kept = [n for n in INPUT_NAMES if before.get(n) == now.get(n)]
-    return [f"definition {now['definition']}" if n == "definition" else
-            f"source {now['source']}@{now['version']}" if n == "source" and "version" in kept else
-            f"source {now['source']}" if n == "source" else f"version {now['version']}"
-            for n in kept if not (n == "version" and "source" in kept)]
+    return [
+        f"definition {now['definition']}"
+        if n == "definition"
+        else f"source {now['source']}@{now['version']}"
+        if n == "source" and "version" in kept
+        else f"source {now['source']}"
+        if n == "source"
+        else f"version {now['version']}"
+        for n in kept
+        if not (n == "version" and "source" in kept)
+    ]
 
 
 def changed(before: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     """The inputs that changed, each as `name before -> now`."""
-    return [f"{n} {before.get(n) or '(none)'} -> {now.get(n) or '(none)'}" for n in INPUT_NAMES
-            if before.get(n) != now.get(n)]
+    return [
+        f"{n} {before.get(n) or '(none)'} -> {now.get(n) or '(none)'}"
+        for n in INPUT_NAMES
+        if before.get(n) != now.get(n)
+    ]
 
 
 def _sha(text: str) -> str:

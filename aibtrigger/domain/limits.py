@@ -5,6 +5,7 @@ of which base64 leaves 49,152 bytes of UTF-8. Text is measured in the unit its s
 cut says so in the value itself. JSON is written with `ensure_ascii=False`: escaping turns one
 non-ASCII character into six.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,7 +71,7 @@ def fit_event(event: dict, budget: int = QUEUE_BUDGET_BYTES) -> dict:
         if keep > 0:
             keep //= 2
             cut = [f"[cut: {len(lines) - keep} earlier lines]"] if keep < len(lines) else []
-            data["failure"] = {**failure, "lines": cut + lines[len(lines) - keep:]}
+            data["failure"] = {**failure, "lines": cut + lines[len(lines) - keep :]}
         elif len(data.get("message") or "") > 200:
             data["message"] = fit_text(data["message"], len(data["message"]) // 2)
         else:

@@ -13,6 +13,7 @@ templates or more.
 Duck-typed on the catalog (`.templates`, each with `.name` and `.definition`), so it needs no
 pydantic. Entries without a definition (aib backend, `resource_id` only) have no known lineage.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -29,8 +30,11 @@ def gallery_source(definition) -> str | None:
 
 def gallery_outputs(definition) -> tuple[str, ...]:
     """The gallery images (lower-cased ids, no `/versions/...`) a definition distributes to."""
-    return tuple(getattr(d, "gallery_image", d.galleryImageId).lower()
-                 for d in getattr(definition, "distribute", None) or () if getattr(d, "type", None) == "SharedImage")
+    return tuple(
+        getattr(d, "gallery_image", d.galleryImageId).lower()
+        for d in getattr(definition, "distribute", None) or ()
+        if getattr(d, "type", None) == "SharedImage"
+    )
 
 
 def is_self_sourced(definition) -> bool:
@@ -62,9 +66,12 @@ class LineageGraph:
         for entry in catalog.templates:
             for image in gallery_outputs(entry.definition):
                 producers.setdefault(image, []).append(entry.name)
-        edges = [(parent, entry.name) for entry in catalog.templates
-                 for parent in producers.get(gallery_source(entry.definition) or "", ())
-                 if parent != entry.name]  # self-sourced: not its own parent
+        edges = [
+            (parent, entry.name)
+            for entry in catalog.templates
+            for parent in producers.get(gallery_source(entry.definition) or "", ())
+            if parent != entry.name
+        ]  # self-sourced: not its own parent
         return cls((entry.name for entry in catalog.templates), edges)
 
     def parents(self, name: str) -> frozenset[str]:
@@ -131,7 +138,7 @@ class LineageGraph:
                     state[path.pop()] = 2
                     stack.pop()
                 elif state.get(child) == 1:
-                    return path[path.index(child):] + [child]
+                    return path[path.index(child) :] + [child]
                 elif child not in state:
                     state[child] = 1
                     path.append(child)
@@ -144,8 +151,11 @@ def validate_lineage(catalog) -> LineageGraph:
     graph = LineageGraph.from_catalog(catalog)
     cycle = graph.find_cycle()
     if cycle:
-        raise CatalogError("lineage cycle: " + " -> ".join(cycle)
-                           + " (each template's source is the gallery image the previous one distributes to)")
+        raise CatalogError(
+            "lineage cycle: "
+            + " -> ".join(cycle)
+            + " (each template's source is the gallery image the previous one distributes to)"
+        )
     return graph
 
 

@@ -4,6 +4,7 @@ The log is read line by line by a list of named rules (aibtrigger.domain.logrule
 exists for); this module turns what they found into a FailureExcerpt. One pass, memory bounded by max_lines,
 anchored regexes only: linear on any input.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,10 @@ __all__ = ["extract_failure", "redact"]
 
 # SAS signatures, storage and Service Bus/Event Grid keys, bearer tokens, Authorization header credentials.
 # Keys also as JSON or YAML fields ("AccountKey": "...").
-_SECRET = re.compile(r"(?i)(\bsig=|\b(?:AccountKey|SharedAccessKey)[\"']?\s*[:=]\s*[\"']?|\bBearer\s+|"
-                     r"\bAuthorization[\"']?\s*[:=]\s*[\"']?(?:Basic|SharedKey(?:Lite)?|Digest)\s+)[^\s&;\"'<>,]+")
+_SECRET = re.compile(
+    r"(?i)(\bsig=|\b(?:AccountKey|SharedAccessKey)[\"']?\s*[:=]\s*[\"']?|\bBearer\s+|"
+    r"\bAuthorization[\"']?\s*[:=]\s*[\"']?(?:Basic|SharedKey(?:Lite)?|Digest)\s+)[^\s&;\"'<>,]+"
+)
 _STATUS = re.compile(r"(?i)non-zero exit status: (\d{1,10})(?!\d)")  # bounded: int() refuses huge digit strings
 _SHOW_CHARS = 1000
 SUCCEEDED = "Succeeded"
@@ -32,13 +35,14 @@ def redact(text: str) -> str:
     return _SECRET.sub(r"\1***", text)
 
 
-def extract_failure(log_text: str, *, steps: Sequence[str | None] = (), run_state: str | None = None,
-                    max_lines: int = 20) -> FailureExcerpt | None:
+def extract_failure(
+    log_text: str, *, steps: Sequence[str | None] = (), run_state: str | None = None, max_lines: int = 20
+) -> FailureExcerpt | None:
     """The failure a customization.log shows.
 
     steps: the template's customizer names, then its validator names, in order: the n-th provisioner the log
-    starts is `steps[n-1]` (`customize[n-1]` beyond them, for an unnamed one, or without them). AIB's hidden steps are named
-    source, deprovision, capture, distribute, validation.
+    starts is `steps[n-1]` (`customize[n-1]` beyond them, for an unnamed one, or without them).
+    AIB's hidden steps are named source, deprovision, capture, distribute, validation.
     run_state: AIB's run state. "Succeeded": None. Any other state: an excerpt, never None; with no decisive
     line it holds the last error-looking lines and what was running. None (the run state is unknown): an
     excerpt only when the log itself shows a failure.
@@ -65,18 +69,25 @@ def _step_names(steps: Sequence[str | None]) -> tuple[str | None, ...]:
         raise TypeError(f"steps must be a sequence of customizer/validator names, got {type(steps).__name__}")
     names = tuple(steps)
     if not all(name is None or isinstance(name, str) for name in names):
-        raise TypeError(f"steps must hold the template's customizer names (strings, None for an unnamed one), got {names!r}")
+        raise TypeError(
+            f"steps must hold the template's customizer names (strings, None for an unnamed one), got {names!r}"
+        )
     return names
 
 
 def _decisive(reading: BuildReading, keep: int) -> FailureExcerpt:
     verdict, marker = reading.verdict, reading.marker
-    if reading.cancelled and (verdict is None and marker is None or verdict is not None and "cancel" in verdict.lower()):
+    if reading.cancelled and (
+        verdict is None and marker is None or verdict is not None and "cancel" in verdict.lower()
+    ):
         step = reading.cancelled_step or reading.running
         last = f"Cancelling build after receiving {reading.cancel_signal}" if reading.cancel_signal else verdict
-        reason = ("build cancelled" + (f" after receiving {reading.cancel_signal}" if reading.cancel_signal else "")
-                  + (f" while {step.name} was running" if step.name else "")
-                  + step.running_for(reading.cancelled_at or reading.clock))
+        reason = (
+            "build cancelled"
+            + (f" after receiving {reading.cancel_signal}" if reading.cancel_signal else "")
+            + (f" while {step.name} was running" if step.name else "")
+            + step.running_for(reading.cancelled_at or reading.clock)
+        )
         return _excerpt(reason, step, None, _lines(step, [], last, keep))
     raw = verdict or marker
     step = reading.failed or reading.running
@@ -84,7 +95,8 @@ def _decisive(reading: BuildReading, keep: int) -> FailureExcerpt:
     status = int(found.group(1)) if found else step.exit_status
     if any("context deadline exceeded" in words.lower() for words in reading.final_words):
         reason = "build timed out (context deadline exceeded)" + (
-            f" while {step.name} was running{step.running_for(step.last_at)}" if step.name else "")
+            f" while {step.name} was running{step.running_for(step.last_at)}" if step.name else ""
+        )
     elif raw.startswith("Provisioning step had errors"):
         detail = f"last command exited with code {status}" if status else _last_error(reading, step)
         reason = "Provisioning step had errors" + (f": {detail}" if detail else "")
@@ -136,8 +148,12 @@ def _lines(step: Step, errors: list[tuple[int, str]], last: str | None, keep: in
 
 
 def _excerpt(reason: str, step: Step, status: int | None, lines: list[str]) -> FailureExcerpt:
-    return FailureExcerpt(reason=_show(reason), step=_show(step.name) if step.name else None, exit_status=status,
-                          lines=tuple(_show(text) for text in lines))
+    return FailureExcerpt(
+        reason=_show(reason),
+        step=_show(step.name) if step.name else None,
+        exit_status=status,
+        lines=tuple(_show(text) for text in lines),
+    )
 
 
 def _show(text: str) -> str:

@@ -1,5 +1,6 @@
 """What a customization.log has said so far: the steps, the failure markers, a cancel. The rules
 (aibtrigger.domain.logrules) change it line by line; aibtrigger.domain.logexcerpt turns it into an excerpt."""
+
 from __future__ import annotations
 
 import re
@@ -15,13 +16,17 @@ __all__ = ["BuildReading", "looks_like_an_error"]
 # "System.Exception: Language pack or features could only be partially installed. ..." (rds791),
 # "Get-Service : Cannot find any service with service name 'WindowsAzureTelemetryService'." (azvmib38),
 # "E: Unable to lock directory /var/lib/apt/lists/" (apt's own prefix).
-ERROR_WORDS = re.compile(r"(?i)\b(?:errors?|exception|failed|failure|fatal|denied|not found|cannot|can't|could not"
-                         r"|unable to|timed out|timeout)\b|^E: ")
+ERROR_WORDS = re.compile(
+    r"(?i)\b(?:errors?|exception|failed|failure|fatal|denied|not found|cannot|can't|could not"
+    r"|unable to|timed out|timeout)\b|^E: "
+)
 # Lines that look like failures on good builds (azure-facts): "A system shutdown is in progress.(1115)"
 # (runnerimages6250), 1190 from the restart probe, "Builds finished but no artifacts were created" (pkraz402),
 # "Skipping image creation", and counts of nothing ("0 errors", "Failed:     0").
-BENIGN = re.compile(r"(?i)\((?:1115|1190)\)|no artifacts were created|Skipping image creation|\b0 (?:errors?|failed)\b"
-                    r"|\b(?:errors?|failed|failures?):\s*0\b")
+BENIGN = re.compile(
+    r"(?i)\((?:1115|1190)\)|no artifacts were created|Skipping image creation|\b0 (?:errors?|failed)\b"
+    r"|\b(?:errors?|failed|failures?):\s*0\b"
+)
 KEEP_ERRORS, KEEP_DEBUG = 5, 5
 
 
@@ -61,9 +66,9 @@ class BuildReading:
     def record(self, line: LogLine, step: Step | None = None) -> None:
         target = step or self.current
         target.add(self.seq, line.text, line.dated_twin)
-        if line.channel in ("ui", "output") and not target.cleanup and looks_like_an_error(line.text):
-            if not self.errors or self.errors[-1][1] != line.text:
-                self.errors.append((self.seq, line.text))
+        error = line.channel in ("ui", "output") and not target.cleanup and looks_like_an_error(line.text)
+        if error and (not self.errors or self.errors[-1][1] != line.text):
+            self.errors.append((self.seq, line.text))
 
     def remember_debug(self, line: LogLine) -> None:
         if line.text:
@@ -73,8 +78,15 @@ class BuildReading:
     def start_provisioner(self, kind: str) -> None:
         self.provisioners_started += 1
         number = self.provisioners_started
-        self._enter(Step(provisioner_name(number, self.steps), self.keep, provisioner=number, start_seen=True,
-                         started_at=self.clock))
+        self._enter(
+            Step(
+                provisioner_name(number, self.steps),
+                self.keep,
+                provisioner=number,
+                start_seen=True,
+                started_at=self.clock,
+            )
+        )
 
     def announce_step(self, kind: str, script: str = "") -> None:
         """A step announced by Packer's UI (logs without `(telemetry)` lines)."""

@@ -1,4 +1,5 @@
 """Rules for Packer's dated internals (debug lines); the table and the real lines are in logrules."""
+
 from __future__ import annotations
 
 import re
@@ -6,16 +7,20 @@ import re
 from aibtrigger.domain.loglines import LogLine
 from aibtrigger.domain.logreading import BuildReading
 
-EXIT_CODE = re.compile(r"(?:exited with code:? |returned with exit code )(\d{1,10})(?!\d)")  # bounded: no int() of huge digits
+EXIT_CODE = re.compile(
+    r"(?:exited with code:? |returned with exit code )(\d{1,10})(?!\d)"
+)  # bounded: no int() of huge digits
 REMOTE_EXIT = re.compile(r"Remote command exited with '(\d{1,10})'")
 MACHINE_ERROR = re.compile(r'machine readable: [^,]*,error \[\]string\{"(.*)"\}')
-PROVISIONER_PLUGIN = re.compile(r"packer-(?:provisioner|plugin)-(windows-update|windows-restart|powershell|shell|file"
-                                r"|breakpoint|windows-shell)")
+PROVISIONER_PLUGIN = re.compile(
+    r"packer-(?:provisioner|plugin)-(windows-update|windows-restart|powershell|shell|file"
+    r"|breakpoint|windows-shell)"
+)
 PLUGIN_INTERNALS = ("[INFO]", "[DEBUG]", "[WARN]", "[TRACE]", "Found command", "Opening ", "Uploading ", "Building ")
 
 
 def telemetry_start(reading: BuildReading, line: LogLine) -> bool:
-    words = line.text[line.text.index("(telemetry) ") + 12:].split()
+    words = line.text[line.text.index("(telemetry) ") + 12 :].split()
     if words[:2] != ["Starting", "provisioner"]:
         return False
     reading.start_provisioner(words[2] if len(words) > 2 else "?")
@@ -24,7 +29,7 @@ def telemetry_start(reading: BuildReading, line: LogLine) -> bool:
 
 def telemetry_end(reading: BuildReading, line: LogLine) -> bool:
     """Also takes the other telemetry lines ("Finalizing."): Packer's bookkeeping, never a step's output."""
-    words = line.text[line.text.index("(telemetry) ") + 12:].split()
+    words = line.text[line.text.index("(telemetry) ") + 12 :].split()
     if words[:1] == ["ending"]:
         reading.end_step(words[1] if len(words) > 1 else "?")
     elif words[:2] == ["found", "error:"]:
@@ -33,7 +38,7 @@ def telemetry_end(reading: BuildReading, line: LogLine) -> bool:
 
 
 def telemetry_found_error(reading: BuildReading, line: LogLine) -> bool:
-    reading.give_verdict(line.text[line.text.index("found error:") + 12:].strip())
+    reading.give_verdict(line.text[line.text.index("found error:") + 12 :].strip())
     reading.failed = reading.failed or reading.running
     return True
 
@@ -68,7 +73,7 @@ def command_exit_code(reading: BuildReading, line: LogLine) -> bool:
     if not benign and (code := int(found.group(1))):
         reading.running.exit_status = code
         reading.record(line, reading.running)
-    command = line.text[line.text.index("command '") + 9:].lower() if "command '" in line.text else ""
+    command = line.text[line.text.index("command '") + 9 :].lower() if "command '" in line.text else ""
     if command.startswith("powershell") and "windows-update" not in command:
         reading.running.name_by_kind("powershell")
     reading.remember_debug(line)

@@ -1,4 +1,5 @@
 """Rules for Packer's messages and a script's output; the table and the real lines are in logrules."""
+
 from __future__ import annotations
 
 import re
@@ -6,24 +7,57 @@ import re
 from aibtrigger.domain.loglines import LogLine
 from aibtrigger.domain.logreading import BuildReading
 
-DEPLOYMENT_FAILED = re.compile(r"DeploymentFailed|Deployment failed|InvalidTemplateDeployment|RequestDisallowedByPolicy"
-                               r"|policy violation")
+DEPLOYMENT_FAILED = re.compile(
+    r"DeploymentFailed|Deployment failed|InvalidTemplateDeployment|RequestDisallowedByPolicy"
+    r"|policy violation"
+)
 ERRORED = re.compile(r"Build '[^']*' errored(?: after [^:]*)?: ")
-STEP_ANNOUNCEMENTS = (("Provisioning with shell script: ", "shell"), ("Provisioning with Powershell...", "powershell"),
-                      ("Provisioning with powershell script: ", "powershell"), ("Restarting Machine", "windows-restart"),
-                      ("Uploading the Windows update elevated script", "windows-update"))
-CLEANUP_STARTS = ("Deleting individual resources", "The resource group was not created", "Removing the created Deployment",
-                  "Cleanup requested", "Deleting Virtual Machine deployment", "Deleting resource group", "Wait completed",
-                  "Builds finished")
-SOURCE_STARTS = ("Running builder", "Preparing builder", "Creating Azure Resource Manager", "ARM Client successfully",
-                 "Creating resource group", "Using existing resource group", "Validating deployment template",
-                 "Deploying deployment template", "Getting the VM's IP address", "Getting the public IP address",
-                 "Getting the certificate's URL", "Setting the certificate's URL", "Waiting for WinRM", "Waiting for SSH",
-                 "Connected to WinRM", "Connected to SSH")
-CAPTURE_STARTS = ("Powering off machine", "Capturing image", "Generalizing machine", "Snapshotting",
-                  "Querying the machine's properties")
-DEPROVISION_SIGNS = re.compile(r"DeprovisioningScript|>>> Sysprepping VM|IMAGE_STATE_|The waagent service will be stopped"
-                               r"|waagent -force -deprovision")
+STEP_ANNOUNCEMENTS = (
+    ("Provisioning with shell script: ", "shell"),
+    ("Provisioning with Powershell...", "powershell"),
+    ("Provisioning with powershell script: ", "powershell"),
+    ("Restarting Machine", "windows-restart"),
+    ("Uploading the Windows update elevated script", "windows-update"),
+)
+CLEANUP_STARTS = (
+    "Deleting individual resources",
+    "The resource group was not created",
+    "Removing the created Deployment",
+    "Cleanup requested",
+    "Deleting Virtual Machine deployment",
+    "Deleting resource group",
+    "Wait completed",
+    "Builds finished",
+)
+SOURCE_STARTS = (
+    "Running builder",
+    "Preparing builder",
+    "Creating Azure Resource Manager",
+    "ARM Client successfully",
+    "Creating resource group",
+    "Using existing resource group",
+    "Validating deployment template",
+    "Deploying deployment template",
+    "Getting the VM's IP address",
+    "Getting the public IP address",
+    "Getting the certificate's URL",
+    "Setting the certificate's URL",
+    "Waiting for WinRM",
+    "Waiting for SSH",
+    "Connected to WinRM",
+    "Connected to SSH",
+)
+CAPTURE_STARTS = (
+    "Powering off machine",
+    "Capturing image",
+    "Generalizing machine",
+    "Snapshotting",
+    "Querying the machine's properties",
+)
+DEPROVISION_SIGNS = re.compile(
+    r"DeprovisioningScript|>>> Sysprepping VM|IMAGE_STATE_|The waagent service will be stopped"
+    r"|waagent -force -deprovision"
+)
 
 
 def cancel_received(reading: BuildReading, line: LogLine) -> bool:
@@ -38,7 +72,7 @@ def build_errored(reading: BuildReading, line: LogLine) -> bool:
     errored = ERRORED.match(line.text)
     if not errored:
         return False
-    verdict = line.text[errored.end():].strip()
+    verdict = line.text[errored.end() :].strip()
     if verdict.startswith("Build was cancelled"):
         reading.cancel(None)  # killed with no "Cancelling build" line of its own
     reading.give_verdict(verdict)
@@ -60,7 +94,9 @@ def error_summary_line(reading: BuildReading, line: LogLine) -> bool:
 
 
 def step_exited_non_zero(reading: BuildReading, line: LogLine) -> bool:
-    if not line.text.startswith(("Script exited with non-zero exit status", "Windows Update script exited with non-zero")):
+    if not line.text.startswith(
+        ("Script exited with non-zero exit status", "Windows Update script exited with non-zero")
+    ):
         return False
     reading.mark_failure(line.text.strip(), line)
     return True
@@ -109,7 +145,7 @@ def cleanup_starts(reading: BuildReading, line: LogLine) -> bool:
 def step_announced(reading: BuildReading, line: LogLine) -> bool:
     for prefix, kind in STEP_ANNOUNCEMENTS:
         if line.text.startswith(prefix):
-            reading.announce_step(kind, line.text[len(prefix):].strip() if prefix.endswith(": ") else "")
+            reading.announce_step(kind, line.text[len(prefix) :].strip() if prefix.endswith(": ") else "")
             break
     else:
         if not (line.text.startswith("Uploading ") and " => " in line.text):

@@ -5,6 +5,7 @@ validator), `steps[n-1]` when the caller passes the names, else `customize[n-1]`
 fixed names (HIDDEN_STEPS). A log without `(telemetry)` lines names a step by its kind and script, as Packer
 announces it ("shell: /tmp/script.sh"); an excerpt that starts mid-step leaves it unnamed until a line reveals it.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -20,8 +21,16 @@ TWIN_WINDOW = 12  # how far back the plain twin of a dated UI message may be
 class Step:
     """One stretch of the log: a customizer's run, a hidden step, or cleanup after a failure or a cancel."""
 
-    def __init__(self, name: str | None, keep: int, *, provisioner: int | None = None, cleanup: bool = False,
-                 started_at: datetime | None = None, start_seen: bool = False):
+    def __init__(
+        self,
+        name: str | None,
+        keep: int,
+        *,
+        provisioner: int | None = None,
+        cleanup: bool = False,
+        started_at: datetime | None = None,
+        start_seen: bool = False,
+    ):
         self.name, self.provisioner, self.cleanup = name, provisioner, cleanup
         self.started_at, self.last_at, self.start_seen = started_at, started_at, start_seen
         self.exit_status: int | None = None
@@ -58,8 +67,10 @@ class Step:
             self.lines.append([seq, text, 1, dated_twin, 0])
 
     def shown_lines(self) -> list[tuple[int, str]]:
-        return [(seq, text if repeats == 1 else f"{text} (repeated {repeats} times)")
-                for seq, text, repeats, _, _ in self.lines]
+        return [
+            (seq, text if repeats == 1 else f"{text} (repeated {repeats} times)")
+            for seq, text, repeats, _, _ in self.lines
+        ]
 
     def running_for(self, until: datetime | None) -> str:
         """' for 2 hours 3 minutes' (' for at least ...' when the log starts after the step did), or ''."""
@@ -75,7 +86,11 @@ def provisioner_name(number: int, steps: Sequence[str | None]) -> str:
 
 def describe_duration(span: timedelta) -> str:
     seconds = int(span.total_seconds())
-    parts = [(seconds // 86400, "day"), (seconds % 86400 // 3600, "hour"), (seconds % 3600 // 60, "minute"),
-             (seconds % 60, "second")]
+    parts = [
+        (seconds // 86400, "day"),
+        (seconds % 86400 // 3600, "hour"),
+        (seconds % 3600 // 60, "minute"),
+        (seconds % 60, "second"),
+    ]
     named = [f"{count} {unit}{'s' if count != 1 else ''}" for count, unit in parts if count]
     return " ".join(named[:2]) or "0 seconds"

@@ -1,4 +1,5 @@
 """Value types shared by the domain, the service layer and the adapters."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -73,5 +74,9 @@ class FailureExcerpt:
 
     @classmethod
     def from_dict(cls, data: dict) -> FailureExcerpt:
-        return cls(reason=data["reason"], step=data.get("step"), exit_status=data.get("exit_status"),
-                   lines=tuple(data.get("lines") or ()))
+        return cls(
+            reason=data["reason"],
+            step=data.get("step"),
+            exit_status=data.get("exit_status"),
+            lines=tuple(data.get("lines") or ()),
+        )

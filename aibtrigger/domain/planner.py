@@ -25,22 +25,50 @@ Gallery events for an image a catalog template distributes to are best translate
 into ParentSucceeded (with the upstream of the run that made the version); a SourceChanged on such a
 gallery key is treated as a fresh root change.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 
 from aibtrigger.domain.planner_index import PlannerIndex, index_for
-from aibtrigger.domain.planner_rules import (Context, Verdict, combine, gate, held_for_schedule, is_disabled,
-                                             schedule_verdict, source_verdict)
-from aibtrigger.domain.planner_types import (BUILD, SKIP, WAIT, Decision, Manual, ParentSucceeded, ScheduleTick,
-                                             Signal, SourceChanged, SourceKey, Sweep, TemplateHistory)
+from aibtrigger.domain.planner_rules import (
+    Context,
+    Verdict,
+    combine,
+    gate,
+    held_for_schedule,
+    is_disabled,
+    schedule_verdict,
+    source_verdict,
+)
+from aibtrigger.domain.planner_types import (
+    BUILD,
+    SKIP,
+    WAIT,
+    Decision,
+    Manual,
+    ParentSucceeded,
+    ScheduleTick,
+    Signal,
+    SourceChanged,
+    SourceKey,
+    Sweep,
+    TemplateHistory,
+)
 from aibtrigger.domain.versions import is_newer, version_of
 from aibtrigger.errors import UnknownTemplateError
 
 
-def plan(catalog, *, observed: Mapping[SourceKey, str], history: Mapping[str, TemplateHistory], now: datetime,
-         signal: Signal, index: PlannerIndex | None = None) -> list[Decision]:
+def plan(
+    catalog,
+    *,
+    observed: Mapping[SourceKey, str],
+    history: Mapping[str, TemplateHistory],
+    now: datetime,
+    signal: Signal,
+    index: PlannerIndex | None = None,
+) -> list[Decision]:
     """Decisions for `signal`. `catalog` may be a PlannerIndex; otherwise its index is built once and reused."""
     index = index or (catalog if isinstance(catalog, PlannerIndex) else index_for(catalog))
     ctx = Context(index, observed, history, now, signal.describe())
@@ -72,8 +100,11 @@ def _source_changed(ctx: Context, signal: SourceChanged) -> dict[str, Decision]:
         verdict = held_for_schedule(ctx, f, source_verdict(ctx, f, current, signal.previous))
         busy = sorted(p for p in ctx.index.cascade_parents(name) if ctx.hist(p).active)
         if verdict.action == BUILD and busy:
-            verdict = Verdict(WAIT, verdict.reasons + (f"waits for {', '.join(busy)}, still building, "
-                                                       "to build once after it",), verdict.evidence)
+            verdict = Verdict(
+                WAIT,
+                verdict.reasons + (f"waits for {', '.join(busy)}, still building, to build once after it",),
+                verdict.evidence,
+            )
         decided[name] = gate(ctx, f, verdict)
     users = ctx.index.users.get(signal.key, ())
     first = ctx.index.facts[users[0]] if users else None
@@ -88,15 +119,20 @@ def _parent_succeeded(ctx: Context, signal: ParentSucceeded) -> dict[str, Decisi
     new = version_of(signal.version_id)
     cut = signal.version_id.lower().rfind("/versions/")
     image = signal.version_id[:cut].lower() if cut >= 0 else None  # which of the parent's outputs it is
-    evidence = {"parent": signal.parent, "version_id": signal.version_id, "upstream": signal.upstream,
-                "root": "/".join(signal.root) if signal.root else None}
+    evidence = {
+        "parent": signal.parent,
+        "version_id": signal.version_id,
+        "upstream": signal.upstream,
+        "root": "/".join(signal.root) if signal.root else None,
+    }
     for name in sorted(index.graph.children(signal.parent)):
         f = index.facts[name]
         if image is not None and f.gallery_image != image:
             continue
         if not f.tracks_latest:
-            newer = (f"; newer version {new} available (parent {signal.parent} succeeded)"
-                     if is_newer(new, f.pinned) else "")
+            newer = (
+                f"; newer version {new} available (parent {signal.parent} succeeded)" if is_newer(new, f.pinned) else ""
+            )
             verdict = Verdict(SKIP, (f"pinned to {f.pinned}{newer}",), evidence)
         else:
             seen = ctx.seen(f.key)  # a late event of an older version: the child builds from the latest
@@ -105,9 +141,19 @@ def _parent_succeeded(ctx: Context, signal: ParentSucceeded) -> dict[str, Decisi
             if verdict.action == BUILD:
                 reason = f"parent {signal.parent} succeeded: new version {signal.version_id}"
                 pending = _parents_still_rebuilding(ctx, name, signal)
-                verdict = (Verdict(WAIT, (reason, f"waits for {', '.join(pending)}, also rebuilding for "
-                                                  f"{signal.upstream}: builds once, after the last"), verdict.evidence)
-                           if pending else Verdict(BUILD, (reason,), verdict.evidence))
+                verdict = (
+                    Verdict(
+                        WAIT,
+                        (
+                            reason,
+                            f"waits for {', '.join(pending)}, also rebuilding for "
+                            f"{signal.upstream}: builds once, after the last",
+                        ),
+                        verdict.evidence,
+                    )
+                    if pending
+                    else Verdict(BUILD, (reason,), verdict.evidence)
+                )
         decided[name] = gate(ctx, f, held_for_schedule(ctx, f, verdict))
     _list_cascade(ctx, decided, f"cascade from {signal.parent} {new}")
     return decided
@@ -148,11 +194,13 @@ def _list_cascade(ctx: Context, decided: dict[str, Decision], cause: str) -> Non
                 found.add(child)
                 stack.append(child)
     for name in sorted(found, key=lambda n: index.facts[n].depth):  # parents are decided first
-        waiting_on = sorted(p for p in index.cascade_parents(name)
-                            if p in decided and decided[p].action in (BUILD, WAIT))
+        waiting_on = sorted(
+            p for p in index.cascade_parents(name) if p in decided and decided[p].action in (BUILD, WAIT)
+        )
         if waiting_on:
-            verdict = Verdict(WAIT, (f"waits for {', '.join(waiting_on)} to rebuild first ({cause})",),
-                              {"after": waiting_on})
+            verdict = Verdict(
+                WAIT, (f"waits for {', '.join(waiting_on)} to rebuild first ({cause})",), {"after": waiting_on}
+            )
             decided[name] = gate(ctx, index.facts[name], verdict)
 
 
@@ -176,14 +224,22 @@ def _ticks(ctx: Context) -> dict[str, Decision]:
         ahead = sorted(a for a in ctx.index.cascade_ancestors(name) if a != name and _will_rebuild(ctx, a, decided))
         f = ctx.index.facts[name]
         if not ahead and f.tracks_latest and ctx.index.cascade_parents(name) and ctx.seen(f.key) is None:
-            ahead = sorted(ctx.index.cascade_parents(name))  # no version of its parents' image yet: nothing to build from
+            ahead = sorted(
+                ctx.index.cascade_parents(name)
+            )  # no version of its parents' image yet: nothing to build from
         if decision.action == BUILD and ahead:
             evidence = {**decision.evidence, "after": ahead}
             if ctx.index.facts[name].only_if_changed:
                 evidence.pop("tick", None)
-            decision = Decision(name, WAIT, (f"waits for {', '.join(ahead)} to rebuild first (lineage): builds "
-                                             "after its new version",) + decision.reasons, decision.wave,
-                                decision.signal, evidence)
+            decision = Decision(
+                name,
+                WAIT,
+                (f"waits for {', '.join(ahead)} to rebuild first (lineage): builds after its new version",)
+                + decision.reasons,
+                decision.wave,
+                decision.signal,
+                evidence,
+            )
         decided[name] = decision
     return decided
 
@@ -209,8 +265,9 @@ def _manual(ctx: Context, signal: Manual) -> Decision:
     f = ctx.index.facts.get(signal.template)
     if f is None:
         raise UnknownTemplateError(f"template {signal.template!r} is not in the catalog")
-    verdict = Verdict(BUILD, (f"manual request by {signal.requested_by}: {signal.reason}",),
-                      {"requested_by": signal.requested_by})
+    verdict = Verdict(
+        BUILD, (f"manual request by {signal.requested_by}: {signal.reason}",), {"requested_by": signal.requested_by}
+    )
     return gate(ctx, f, verdict, manual=True)
 
 
@@ -239,9 +296,12 @@ def _as_the_service_acts(ctx: Context, name: str, verdict: Verdict) -> Verdict:
     'building'; a first build is started by nobody on its own, only by a new source version, a due
     tick or a person, so a sweep does not promise it."""
     if ctx.hist(name).active:
-        return Verdict(WAIT, ("building now: a new request joins its follow-up",) + verdict.reasons,
-                       verdict.evidence)
+        return Verdict(WAIT, ("building now: a new request joins its follow-up",) + verdict.reasons, verdict.evidence)
     if verdict.action == BUILD and "tick" not in verdict.evidence and not verdict.evidence.get("used"):
-        return Verdict(SKIP, verdict.reasons + ("not built by itself: a new source version, its schedule or "
-                                                f"`aibtrigger request {name}` builds it",), verdict.evidence)
+        return Verdict(
+            SKIP,
+            verdict.reasons
+            + (f"not built by itself: a new source version, its schedule or `aibtrigger request {name}` builds it",),
+            verdict.evidence,
+        )
     return verdict

@@ -5,6 +5,7 @@ templates built from it, and per-template facts (source label, parsed schedule, 
 ready to read. Policies are read duck-typed (`getattr(entry.policy, "schedule", None)`), so the
 index works with any catalog object shaped like aibtrigger.catalog.Catalog.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -106,12 +107,19 @@ def _facts(entry, depth: int) -> TemplateFacts:
     window = getattr(policy, "maintenance_window", None)
     max_failures = getattr(policy, "max_consecutive_failures", None)
     return TemplateFacts(
-        name=entry.name, key=source_key(entry), label=label, where=where, tracks_latest=tracks_latest,
-        pinned=pinned, gallery_image=gallery_source(entry.definition) if source is not None else None,
+        name=entry.name,
+        key=source_key(entry),
+        label=label,
+        where=where,
+        tracks_latest=tracks_latest,
+        pinned=pinned,
+        gallery_image=gallery_source(entry.definition) if source is not None else None,
         schedule=schedule if isinstance(schedule, Schedule) or schedule is None else parse_schedule(schedule),
         only_if_changed=bool(getattr(policy, "only_if_changed", False)),
         window=window if isinstance(window, MaintenanceWindow) or window is None else parse_window(window),
         max_failures=DEFAULT_MAX_FAILURES if max_failures is None else int(max_failures),
-        paused=bool(getattr(policy, "paused", False)), depth=depth,
+        paused=bool(getattr(policy, "paused", False)),
+        depth=depth,
         digest=definition_digest(getattr(entry, "definition", None)),
-        outputs=gallery_outputs(entry.definition) if getattr(entry, "definition", None) is not None else ())
+        outputs=gallery_outputs(entry.definition) if getattr(entry, "definition", None) is not None else (),
+    )

@@ -7,6 +7,7 @@ turns it into a Decision. Order of the policies, first match wins:
   a build outside the maintenance window -> wait until the window opens (`not_before`), except a
   manual request: a person asking now is not held to the window (the reason says it was outside).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -15,8 +16,16 @@ from typing import NamedTuple
 
 from aibtrigger.domain.fingerprint import build_inputs, changed, covers, fingerprint, unchanged
 from aibtrigger.domain.planner_index import PlannerIndex, TemplateFacts
-from aibtrigger.domain.planner_types import (BUILD, NEVER_BUILT, SKIP, WAIT, Decision, SourceKey, TemplateHistory,
-                                             upstream_id)
+from aibtrigger.domain.planner_types import (
+    BUILD,
+    NEVER_BUILT,
+    SKIP,
+    WAIT,
+    Decision,
+    SourceKey,
+    TemplateHistory,
+    upstream_id,
+)
 from aibtrigger.domain.schedule import due_tick
 from aibtrigger.domain.versions import is_newer, version_of
 
@@ -30,8 +39,14 @@ class Verdict(NamedTuple):
 class Context:
     """One plan call's inputs, with the lookups it repeats memoized for that call."""
 
-    def __init__(self, index: PlannerIndex, observed: Mapping[SourceKey, str],
-                 history: Mapping[str, TemplateHistory], now: datetime, signal: str):
+    def __init__(
+        self,
+        index: PlannerIndex,
+        observed: Mapping[SourceKey, str],
+        history: Mapping[str, TemplateHistory],
+        now: datetime,
+        signal: str,
+    ):
         self.index, self.observed, self.history, self.now, self.signal = index, observed, history, now, signal
         self._window_open: dict = {}
 
@@ -65,9 +80,14 @@ def inputs_for(f: TemplateFacts, version: str | None) -> dict[str, str]:
 
 def is_own_output(f: TemplateFacts, h: TemplateHistory, version: str | None) -> bool:
     """A self-sourced template (its source is the image it distributes to) looking at its own last output."""
-    return bool(version) and f.gallery_image in f.outputs and any(
-        version_of(v) == version_of(version) and v.lower().startswith(f.gallery_image + "/versions/")
-        for v in h.last_success_outputs)
+    return (
+        bool(version)
+        and f.gallery_image in f.outputs
+        and any(
+            version_of(v) == version_of(version) and v.lower().startswith(f.gallery_image + "/versions/")
+            for v in h.last_success_outputs
+        )
+    )
 
 
 def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: str | None = None) -> Verdict:
@@ -81,22 +101,36 @@ def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: s
     if not f.tracks_latest:
         evidence["pinned"] = f.pinned
         if seen and is_newer(seen, f.pinned):
-            return Verdict(SKIP, (f"pinned to {f.pinned}; newer version {seen} available ({f.label}{f.where})",),
-                           evidence)
+            return Verdict(
+                SKIP, (f"pinned to {f.pinned}; newer version {seen} available ({f.label}{f.where})",), evidence
+            )
         return Verdict(SKIP, (f"pinned to {f.pinned}",), evidence)
     used = evidence["used"] = version_of(h.last_success_source_version) if h.last_success_source_version else None
     now = evidence["inputs"] = inputs_for(f, seen)
     evidence["fingerprint"] = fingerprint(now)
     if is_own_output(f, h, seen):
-        return Verdict(SKIP, (f"{f.label} {seen} is its own last output: a template is never triggered by it",),
-                       evidence)
+        return Verdict(
+            SKIP, (f"{f.label} {seen} is its own last output: a template is never triggered by it",), evidence
+        )
     if seen and h.consecutive_failures and covers(h.last_failed_inputs, now):
         # The same input already failed: retrying it by itself would fail the same way, every pass.
-        return Verdict(SKIP, (f"the last build from the same inputs ({', '.join(unchanged(now, now))}) failed; "
-                              "a new input or `aibtrigger request --force` builds again",), evidence)
+        return Verdict(
+            SKIP,
+            (
+                f"the last build from the same inputs ({', '.join(unchanged(now, now))}) failed; "
+                "a new input or `aibtrigger request --force` builds again",
+            ),
+            evidence,
+        )
     if seen and covers(h.last_success_inputs, now) and not covers(h.last_failed_inputs, now):
-        return Verdict(SKIP, (f"up to date: {f.label}{f.where} is {seen}; last successful build used {used or seen} "
-                              f"(unchanged: {', '.join(unchanged(now, now))})",), evidence)
+        return Verdict(
+            SKIP,
+            (
+                f"up to date: {f.label}{f.where} is {seen}; last successful build used {used or seen} "
+                f"(unchanged: {', '.join(unchanged(now, now))})",
+            ),
+            evidence,
+        )
     if used is None and h.last_success_at is None:
         evidence["upstream"] = upstream_id(f.key, seen) if seen else None
         if seen and ctx.index.cascade_parents(f.name):
@@ -104,21 +138,37 @@ def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: s
         never = f"never succeeded ({h.consecutive_failures} failed)" if h.consecutive_failures else "never built"
         return Verdict(BUILD, (never + (f"; {f.label}{f.where} is at {seen}" if seen else ""),), evidence)
     if seen is None:
-        return Verdict(SKIP, (f"no version of {f.label}{f.where} observed yet; last successful build used {used}",),
-                       evidence)
+        return Verdict(
+            SKIP, (f"no version of {f.label}{f.where} observed yet; last successful build used {used}",), evidence
+        )
     before = h.last_success_inputs
     if before and before.get("source") != now["source"]:
         evidence.update(upstream=upstream_id(f.key, seen), owed=True)
-        return Verdict(BUILD, (f"source switched in the catalog: {before.get('source')}@{before.get('version')} "
-                               f"-> {now['source']}@{seen}",), evidence)
+        return Verdict(
+            BUILD,
+            (
+                f"source switched in the catalog: {before.get('source')}@{before.get('version')} "
+                f"-> {now['source']}@{seen}",
+            ),
+            evidence,
+        )
     if used is None:  # history without the source version: do not guess, and do not rebuild everything
-        return Verdict(SKIP, (f"the last successful build ({h.last_success_at:%Y-%m-%d %H:%M}) did not record its "
-                              f"source version: cannot tell whether {f.label}{f.where} {seen} is newer; "
-                              "a manual build records it",), evidence)
+        return Verdict(
+            SKIP,
+            (
+                f"the last successful build ({h.last_success_at:%Y-%m-%d %H:%M}) did not record its "
+                f"source version: cannot tell whether {f.label}{f.where} {seen} is newer; "
+                "a manual build records it",
+            ),
+            evidence,
+        )
     if is_newer(seen, used):
         evidence.update(upstream=upstream_id(f.key, seen), owed=True)
-        return Verdict(BUILD, (f"{f.label} went {previous or used} -> {seen}{f.where}; "
-                               f"last successful build used {used}",), evidence)
+        return Verdict(
+            BUILD,
+            (f"{f.label} went {previous or used} -> {seen}{f.where}; last successful build used {used}",),
+            evidence,
+        )
     if before and before.get("definition") != now["definition"] and not is_newer(used, seen):
         evidence.update(upstream=upstream_id(f.key, seen), owed=True)
         return Verdict(BUILD, (f"definition changed: {', '.join(changed(before, now))}",), evidence)
@@ -131,8 +181,11 @@ def held_for_schedule(ctx: Context, f: TemplateFacts, verdict: Verdict) -> Verdi
         return verdict
     upcoming = f.schedule.next_after(ctx.now)
     when = upcoming.isoformat() if upcoming else "never"
-    return Verdict(SKIP, verdict.reasons + (f"only_if_changed: waits for the scheduled refresh (next tick {when})",),
-                   verdict.evidence)
+    return Verdict(
+        SKIP,
+        verdict.reasons + (f"only_if_changed: waits for the scheduled refresh (next tick {when})",),
+        verdict.evidence,
+    )
 
 
 def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
@@ -151,13 +204,26 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
         return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): never built",), evidence)
     changes = input_changes(ctx, f, h) if h.last_success_inputs else lineage_changes(ctx, f, h)
     if changes and h.consecutive_failures and seen and covers(h.last_failed_inputs, inputs_for(f, seen)):
-        return Verdict(SKIP, (f"scheduled tick {tick.isoformat()}: the last build from the same inputs failed; "
-                              "a new input or `aibtrigger request --force` builds again",), evidence)
+        return Verdict(
+            SKIP,
+            (
+                f"scheduled tick {tick.isoformat()}: the last build from the same inputs failed; "
+                "a new input or `aibtrigger request --force` builds again",
+            ),
+            evidence,
+        )
     if changes:
-        return Verdict(BUILD, (f"scheduled refresh (tick {tick.isoformat()}): its lineage changed",) + changes,
-                       evidence)
-    return Verdict(SKIP, (f"scheduled tick {tick.isoformat()}: nothing changed since the last successful build "
-                          f"({h.last_success_at.isoformat()})",), evidence)
+        return Verdict(
+            BUILD, (f"scheduled refresh (tick {tick.isoformat()}): its lineage changed",) + changes, evidence
+        )
+    return Verdict(
+        SKIP,
+        (
+            f"scheduled tick {tick.isoformat()}: nothing changed since the last successful build "
+            f"({h.last_success_at.isoformat()})",
+        ),
+        evidence,
+    )
 
 
 def input_changes(ctx: Context, f: TemplateFacts, h: TemplateHistory) -> tuple[str, ...]:
@@ -206,8 +272,10 @@ def gate(ctx: Context, f: TemplateFacts, verdict: Verdict, *, manual: bool = Fal
     if f.paused:
         action, reasons = SKIP, ("paused",) + reasons
     elif action == BUILD and is_disabled(h, f.max_failures) and rearmed(h, evidence):
-        reasons += (f"re-armed: disabled after {h.consecutive_failures} failures with other inputs "
-                    f"({', '.join(changed(h.last_failed_inputs, evidence['inputs']))})",)
+        reasons += (
+            f"re-armed: disabled after {h.consecutive_failures} failures with other inputs "
+            f"({', '.join(changed(h.last_failed_inputs, evidence['inputs']))})",
+        )
         evidence = {**evidence, "rearmed": True}
     elif is_disabled(h, f.max_failures):
         note = f"disabled after {h.consecutive_failures or f.max_failures} consecutive failures"

@@ -1,10 +1,10 @@
 """What the planner reads and what it answers: source keys, run history, signals, decisions."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
 
 from aibtrigger.domain.lineage import gallery_source
 
@@ -117,7 +117,7 @@ class Sweep:
         return f"sweep at {self.now.isoformat()}"
 
 
-Signal = Union[SourceChanged, ParentSucceeded, ScheduleTick, Manual, Sweep]
+Signal = SourceChanged | ParentSucceeded | ScheduleTick | Manual | Sweep
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,12 @@ class Decision:
     not_before: datetime | None = None
 
     def to_dict(self) -> dict:
-        return {"template": self.template, "action": self.action, "reasons": list(self.reasons), "wave": self.wave,
-                "signal": self.signal, "evidence": dict(self.evidence),
-                "not_before": self.not_before.isoformat() if self.not_before else None}
+        return {
+            "template": self.template,
+            "action": self.action,
+            "reasons": list(self.reasons),
+            "wave": self.wave,
+            "signal": self.signal,
+            "evidence": dict(self.evidence),
+            "not_before": self.not_before.isoformat() if self.not_before else None,
+        }

@@ -6,12 +6,18 @@ it, for which upstream change, from which exact source version and with which in
 instead of guessing from "whoever holds a claim now". A version without them was made outside the
 service: a fresh root change. Azure tag values hold at most 256 characters.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-TAGS = {"run_id": "aibtrigger.run", "template": "aibtrigger.template", "upstream": "aibtrigger.upstream",
-        "source_version": "aibtrigger.sourceVersion", "fingerprint": "aibtrigger.fingerprint"}
+TAGS = {
+    "run_id": "aibtrigger.run",
+    "template": "aibtrigger.template",
+    "upstream": "aibtrigger.upstream",
+    "source_version": "aibtrigger.sourceVersion",
+    "fingerprint": "aibtrigger.fingerprint",
+}
 _MAX_VALUE = 256
 
 

@@ -1,4 +1,5 @@
 """What the service remembers: the claim on a template, the run history, each request's outcome."""
+
 from __future__ import annotations
 
 import json
@@ -51,11 +52,18 @@ class FollowUp:
         (32K UTF-16 characters), and a 1,000-character reason can take 12,000 once escaped. Past its
         budget a request still joins (its outcome record keeps its reason) but adds no more text here;
         the first reason always stays, the hand-off message needs one."""
-        requested_by = self.requested_by if request.requested_by in self.requested_by else \
-            _within(self.requested_by, request.requested_by, 5_000)
-        return FollowUp(_within(self.request_ids, request.request_id, 10_000),
-                        _within(self.reasons, request.reason, 12_500), requested_by,
-                        request.upstream or self.upstream, self.manual or request.manual)
+        requested_by = (
+            self.requested_by
+            if request.requested_by in self.requested_by
+            else _within(self.requested_by, request.requested_by, 5_000)
+        )
+        return FollowUp(
+            _within(self.request_ids, request.request_id, 10_000),
+            _within(self.reasons, request.reason, 12_500),
+            requested_by,
+            request.upstream or self.upstream,
+            self.manual or request.manual,
+        )
 
 
 def _within(kept: tuple[str, ...], item: str, budget: int) -> tuple[str, ...]:
@@ -148,9 +156,13 @@ class RunRecord:
 
     def provenance(self) -> dict:
         """What this run tags its output image versions with: who made it, for which change, from what."""
-        return {"run_id": self.run_id, "template": self.template, "upstream": self.upstream or "",
-                "source_version": (self.inputs or {}).get("version") or self.source_version or "",
-                "fingerprint": self.fingerprint or ""}
+        return {
+            "run_id": self.run_id,
+            "template": self.template,
+            "upstream": self.upstream or "",
+            "source_version": (self.inputs or {}).get("version") or self.source_version or "",
+            "fingerprint": self.fingerprint or "",
+        }
 
 
 class TerminalRunError(ValueError):

@@ -2,6 +2,7 @@
 
 Pure: every function takes `now` explicitly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,13 @@ class Verdict:
     message: str = ""
 
 
-def belongs_to_run(status: BuildStatus, claimed_at: datetime, *, skew: timedelta = timedelta(minutes=5),
-                   previous_end: datetime | None = None) -> bool:
+def belongs_to_run(
+    status: BuildStatus,
+    claimed_at: datetime,
+    *,
+    skew: timedelta = timedelta(minutes=5),
+    previous_end: datetime | None = None,
+) -> bool:
     """Whether the backend's current/last run is the one this claim asked for (so it is ours to adopt).
 
     It must have started after the claim (less a clock-skew allowance) and, if it ended, ended after
@@ -40,8 +46,15 @@ def belongs_to_run(status: BuildStatus, claimed_at: datetime, *, skew: timedelta
     return status.end_time >= claimed_at and (previous_end is None or status.end_time > previous_end)
 
 
-def read_status(status: BuildStatus, *, started_at: datetime, now: datetime, timeout: timedelta,
-                grace: timedelta, canceling_since: datetime | None = None) -> Verdict:
+def read_status(
+    status: BuildStatus,
+    *,
+    started_at: datetime,
+    now: datetime,
+    timeout: timedelta,
+    grace: timedelta,
+    canceling_since: datetime | None = None,
+) -> Verdict:
     """Interpret one status reading of a run that the backend confirmed at `started_at`.
 
     `canceling_since`: when this run was first seen Canceling. AIB builds are reported stuck there
@@ -53,12 +66,18 @@ def read_status(status: BuildStatus, *, started_at: datetime, now: datetime, tim
         return Verdict("finished", RunState.FAILED, "the backend shows no trace of this run")
     if status.is_active:
         if status.run_state is RunState.CANCELING and canceling_since and now - canceling_since > grace:
-            return Verdict("finished", RunState.STUCK_CANCELING,
-                           f"still canceling {_minutes(now - canceling_since)} after the cancel began; "
-                           "released: the backend may still be canceling")
+            return Verdict(
+                "finished",
+                RunState.STUCK_CANCELING,
+                f"still canceling {_minutes(now - canceling_since)} after the cancel began; "
+                "released: the backend may still be canceling",
+            )
         if now - started_at > timeout + grace and status.run_state is RunState.RUNNING:
-            return Verdict("overdue", message=f"still running {_minutes(now - started_at)} after start; "
-                                               f"timeout is {_minutes(timeout)} plus {_minutes(grace)} grace")
+            return Verdict(
+                "overdue",
+                message=f"still running {_minutes(now - started_at)} after start; "
+                f"timeout is {_minutes(timeout)} plus {_minutes(grace)} grace",
+            )
         return Verdict("continue")
     state = status.run_state
     if state is RunState.FAILED and any(m in status.message.lower() for m in _TIMEOUT_MARKERS):

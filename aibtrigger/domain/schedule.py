@@ -20,14 +20,15 @@ It opens on each listed day (all days when `days` is omitted) at `start`, local 
 into the next day (the day listed is the day it opens); `end: "24:00"` means midnight at the end of
 the day. `start == end` is refused as ambiguous.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 _FIELDS = ("second", "minute", "hour", "day-of-month", "month", "day-of-week")
-_MONTHS = frozenset("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())
+_MONTHS = frozenset(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
 _DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")  # index = datetime.weekday()
 _FULL_DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 _NAMES = {4: _MONTHS, 5: frozenset(_DAYS)}
@@ -58,20 +59,25 @@ def parse_schedule(expression: str) -> Schedule:
     """Validate an NCRONTAB expression; ValueError says which field is wrong and why."""
     fields = str(expression).split()
     if len(fields) == 5:
-        raise ValueError(f"NCRONTAB needs 6 fields (seconds first); got 5: {expression!r}"
-                         f" — did you mean '0 {' '.join(fields)}'?")
+        raise ValueError(
+            f"NCRONTAB needs 6 fields (seconds first); got 5: {expression!r} — did you mean '0 {' '.join(fields)}'?"
+        )
     if len(fields) != 6:
-        raise ValueError(f"NCRONTAB needs 6 fields (seconds first): {{second}} {{minute}} {{hour}} {{day}} "
-                         f"{{month}} {{day-of-week}}; got {len(fields)}: {expression!r}")
+        raise ValueError(
+            f"NCRONTAB needs 6 fields (seconds first): {{second}} {{minute}} {{hour}} {{day}} "
+            f"{{month}} {{day-of-week}}; got {len(fields)}: {expression!r}"
+        )
     for index, text in enumerate(fields):
         if not _plain_syntax(index, text.upper()):
-            raise ValueError(f"NCRONTAB {expression!r}: bad {_FIELDS[index]} field {text!r} "
-                             "(use numbers, names, '*', ',', '-' and '/' only)")
+            raise ValueError(
+                f"NCRONTAB {expression!r}: bad {_FIELDS[index]} field {text!r} "
+                "(use numbers, names, '*', ',', '-' and '/' only)"
+            )
     from cronsim import CronSim, CronSimError
 
     normalized = " ".join(fields)
     try:
-        CronSim(normalized, datetime(2000, 1, 1, tzinfo=timezone.utc))  # range checks
+        CronSim(normalized, datetime(2000, 1, 1, tzinfo=UTC))  # range checks
     except CronSimError as exc:  # "Bad minute" etc.: name the field and what was written in it
         field = next((i for i, name in enumerate(_FIELDS) if str(exc).lower().endswith(name)), None)
         detail = f"bad {_FIELDS[field]} field {fields[field]!r}" if field is not None else str(exc)
@@ -115,7 +121,7 @@ class MaintenanceWindow:
             day: date = local.date() + timedelta(days=offset)
             opens = datetime.combine(day, self.start)
             if day.weekday() in self.days and opens > local:
-                return opens.replace(tzinfo=_zone(self.timezone)).astimezone(timezone.utc)
+                return opens.replace(tzinfo=_zone(self.timezone)).astimezone(UTC)
         raise AssertionError("a window with at least one day opens within 8 days")
 
     def describe(self) -> str:
@@ -182,7 +188,7 @@ def _clock(value, what: str) -> timedelta:
 
 def _zone(name: str):
     if name.upper() == "UTC":
-        return timezone.utc
+        return UTC
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -194,4 +200,4 @@ def _zone(name: str):
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("schedules need timezone-aware datetimes")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)

@@ -11,6 +11,7 @@ order is total and never raises:
   non-zero one (`1.0` < `1.0.1`).
 - surrounding whitespace is ignored; an empty string is the oldest version of all.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -44,4 +45,4 @@ def version_of(value: str) -> str:
     `/subscriptions/.../images/web/versions/1.0.3` -> `1.0.3`: history and events may carry either.
     """
     index = value.lower().rfind("/versions/")  # resource ids are case-insensitive
-    return value if index < 0 else value[index + len("/versions/"):]
+    return value if index < 0 else value[index + len("/versions/") :]

@@ -1,4 +1,5 @@
 """HTTP functions: `POST /api/requests` queues a build request (the same schema as the queue message)."""
+
 import json
 
 import azure.functions as func
@@ -9,8 +10,8 @@ bp = func.Blueprint()
 @bp.route(route="requests", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def enqueue_request(req: func.HttpRequest) -> func.HttpResponse:
     from aibtrigger.bootstrap import get_deps
-    from aibtrigger.names import REQUESTS_QUEUE
     from aibtrigger.errors import RejectedMessageError
+    from aibtrigger.names import REQUESTS_QUEUE
     from aibtrigger.service_layer.messages import BuildRequestMessage, parse_message
 
     deps = get_deps()

@@ -1,4 +1,5 @@
 """Queue-triggered functions: build requests and run polls."""
+
 import azure.functions as func
 
 from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
@@ -11,8 +12,7 @@ def handle_request(msg: func.QueueMessage) -> None:
     from aibtrigger.bootstrap import get_deps
     from aibtrigger.service_layer.intake import handle_request_message
 
-    handle_request_message(msg.get_body(), message_id=msg.id, dequeue_count=msg.dequeue_count or 1,
-                           deps=get_deps())
+    handle_request_message(msg.get_body(), message_id=msg.id, dequeue_count=msg.dequeue_count or 1, deps=get_deps())
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=POLLS_QUEUE, connection="AzureWebJobsStorage")

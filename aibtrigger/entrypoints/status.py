@@ -4,6 +4,7 @@
 Function key, as POST /api/requests. Behind App Service authentication the signed-in user's name
 (`X-MS-CLIENT-PRINCIPAL-NAME`) is recorded as who requested a build.
 """
+
 import azure.functions as func
 
 bp = func.Blueprint()
@@ -27,20 +28,36 @@ def status_lineage(req: func.HttpRequest) -> func.HttpResponse:
 def status_template(req: func.HttpRequest) -> func.HttpResponse:
     from aibtrigger.status import web
 
-    return _send(web.template(_deps(), req.route_params["name"], accept=req.headers.get("accept"),
-                              links=_links(req), queued=req.params.get("queued")))
+    return _send(
+        web.template(
+            _deps(),
+            req.route_params["name"],
+            accept=req.headers.get("accept"),
+            links=_links(req),
+            queued=req.params.get("queued"),
+        )
+    )
 
 
 @bp.route(route="status/templates/{name}/build", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def status_request_build(req: func.HttpRequest) -> func.HttpResponse:
-    from aibtrigger.status import web
-
     from urllib.parse import urlsplit
 
+    from aibtrigger.status import web
+
     hosts = (urlsplit(req.url).netloc, req.headers.get("host"), req.headers.get("x-forwarded-host"))
-    return _send(web.build(_deps(), req.route_params["name"], form=req.get_body(), accept=req.headers.get("accept"),
-                           links=_links(req), requested_by=req.headers.get("x-ms-client-principal-name"),
-                           origin=req.headers.get("origin"), hosts=hosts))
+    return _send(
+        web.build(
+            _deps(),
+            req.route_params["name"],
+            form=req.get_body(),
+            accept=req.headers.get("accept"),
+            links=_links(req),
+            requested_by=req.headers.get("x-ms-client-principal-name"),
+            origin=req.headers.get("origin"),
+            hosts=hosts,
+        )
+    )
 
 
 def _deps():
@@ -58,5 +75,6 @@ def _links(req: func.HttpRequest):
 
 
 def _send(reply) -> func.HttpResponse:
-    return func.HttpResponse(reply.body, status_code=reply.status, mimetype=reply.mimetype,
-                             headers=reply.headers, charset="utf-8")
+    return func.HttpResponse(
+        reply.body, status_code=reply.status, mimetype=reply.mimetype, headers=reply.headers, charset="utf-8"
+    )

@@ -1,4 +1,5 @@
 """Timers: the marketplace sweep, the schedule check, the reconciler and the poison-queue watcher."""
+
 import azure.functions as func
 
 bp = func.Blueprint()

@@ -1,4 +1,5 @@
 """Small steps on a claim that every chain shares: conditional updates, leases, poll messages."""
+
 from __future__ import annotations
 
 import logging
@@ -41,14 +42,25 @@ def send_poll(claim: Claim, deps: Deps, *, delay_seconds: float, expected_second
     """An accelerator, not a duty: when the queue cannot take it, the lease runs out and the
     reconciler polls instead. So a failure here is logged, never raised."""
     try:
-        deps.queue.send(POLLS_QUEUE, {"template": claim.template, "run_id": claim.run_id, "token": claim.poll_token,
-                                      "expected_seconds": expected_seconds}, delay_seconds=delay_seconds)
+        deps.queue.send(
+            POLLS_QUEUE,
+            {
+                "template": claim.template,
+                "run_id": claim.run_id,
+                "token": claim.poll_token,
+                "expected_seconds": expected_seconds,
+            },
+            delay_seconds=delay_seconds,
+        )
     except AibTriggerError as exc:
         log.warning("poll of %s not queued (%s): the reconciler polls when its lease ends", claim.run_id, exc)
 
 
 def expected_duration(template: str, deps: Deps) -> timedelta | None:
     """Median duration of the template's recent successful builds, or None without history."""
-    durations = sorted(r.ended_at - r.started_at for r in deps.store.list_runs(template, limit=10)
-                       if r.state is RunState.SUCCEEDED and r.started_at and r.ended_at)
+    durations = sorted(
+        r.ended_at - r.started_at
+        for r in deps.store.list_runs(template, limit=10)
+        if r.state is RunState.SUCCEEDED and r.started_at and r.ended_at
+    )
     return durations[len(durations) // 2] if durations else None

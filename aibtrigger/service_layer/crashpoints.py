@@ -1,6 +1,7 @@
 """A test seam for the reliability suite: with AIBTRIGGER_CRASH_AT=<step> in its environment, a worker
 kills itself (SIGKILL: no cleanup, no finally) when it reaches that step boundary, so a test can
 prove that a restart plus redelivery neither loses the work nor does it twice. Unset: a no-op."""
+
 from __future__ import annotations
 
 import os

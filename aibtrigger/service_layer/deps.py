@@ -1,10 +1,11 @@
 """What the handlers need, as one explicit bundle: built by bootstrap, or by tests with fakes."""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from aibtrigger.adapters.backend import ImageBackend
 from aibtrigger.adapters.logstore import LogStore
@@ -16,7 +17,7 @@ from aibtrigger.catalog import Catalog
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass

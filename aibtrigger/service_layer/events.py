@@ -1,5 +1,6 @@
 """Event Grid events about gallery image versions -> the planner. Unrelated events are recorded as
 ignored (not errors); a duplicate delivery changes nothing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,8 @@ VERSION_WRITE = "Microsoft.Compute/galleries/images/versions/write"
 # hold Unicode letters and must not end in a period; version parts are 32-bit numbers.
 VERSION_ID = re.compile(
     r"(?ai:/subscriptions/[0-9a-z-]{1,64}/resourceGroups/)[-\w.()]{0,89}[-\w()](?ai:/providers/Microsoft\.Compute/"
-    r"galleries/[a-z0-9_.]{1,80}/images/[a-z0-9_.-]{1,80}/versions/[0-9]{1,10}\.[0-9]{1,10}\.[0-9]{1,10})")
+    r"galleries/[a-z0-9_.]{1,80}/images/[a-z0-9_.-]{1,80}/versions/[0-9]{1,10}\.[0-9]{1,10}\.[0-9]{1,10})"
+)
 
 
 def handle_gallery_event(*, event_id: str, event_type: str, subject: str, data: object, deps: Deps) -> str:
@@ -65,7 +67,14 @@ def _show(value: object) -> str:
 
 def _record(deps: Deps, record_id: str, outcome: Outcome, detail: str, event_type: str, resource: str) -> None:
     log.info("gallery event %s: %s (%s)", record_id, outcome.value, detail)
-    deps.store.add_outcome(OutcomeRecord(request_id=record_id, template="", outcome=outcome, reasons=(),
-                                         at=deps.clock(), detail=detail[:2000],
-                                         raw=f"{event_type if isinstance(event_type, str) else _show(event_type)} "
-                                             f"{resource}"[:2000]))
+    deps.store.add_outcome(
+        OutcomeRecord(
+            request_id=record_id,
+            template="",
+            outcome=outcome,
+            reasons=(),
+            at=deps.clock(),
+            detail=detail[:2000],
+            raw=f"{event_type if isinstance(event_type, str) else _show(event_type)} {resource}"[:2000],
+        )
+    )

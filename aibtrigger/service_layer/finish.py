@@ -1,5 +1,6 @@
 """The end of a run: publish its result, answer every request it served, then release the template
 or hand it to the follow-up that waits (in this invocation: no message to lose on the way)."""
+
 from __future__ import annotations
 
 import logging
@@ -52,9 +53,17 @@ def release(claim: Claim, run: RunRecord, deps: Deps) -> None:
     never started served nobody: give_up_start answered its requests."""
     if run.started_at is not None:
         for request_id in claim.request_ids:
-            deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template,
-                                                 outcome=Outcome.STARTED, reasons=(), at=deps.clock(),
-                                                 run_id=run.run_id, detail="served by this run"))
+            deps.store.add_outcome(
+                OutcomeRecord(
+                    request_id=request_id,
+                    template=claim.template,
+                    outcome=Outcome.STARTED,
+                    reasons=(),
+                    at=deps.clock(),
+                    run_id=run.run_id,
+                    detail="served by this run",
+                )
+            )
     for _ in range(ATTEMPTS):
         try:
             if claim.followup is None:
@@ -79,31 +88,54 @@ def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
 
     waiting = claim.followup
     hand_off_id = f"{run.run_id}+followup"
-    unwanted = None if _asked_by_a_person(waiting) else \
-        _served(claim.template, deps) if any(r.startswith("schedule-") for r in waiting.request_ids) else \
-        _no_longer_wanted(claim.template, deps)
+    unwanted = (
+        None
+        if _asked_by_a_person(waiting)
+        else _served(claim.template, deps)
+        if any(r.startswith("schedule-") for r in waiting.request_ids)
+        else _no_longer_wanted(claim.template, deps)
+    )
     if unwanted is not None:
         deps.store.delete_claim(claim)
-        deps.store.add_outcome(OutcomeRecord(request_id=hand_off_id, template=claim.template, outcome=Outcome.SKIPPED,
-                                             reasons=waiting.reasons, at=deps.clock(), run_id=run.run_id,
-                                             detail=f"follow-up not needed after {run.run_id}: {unwanted}"))
+        deps.store.add_outcome(
+            OutcomeRecord(
+                request_id=hand_off_id,
+                template=claim.template,
+                outcome=Outcome.SKIPPED,
+                reasons=waiting.reasons,
+                at=deps.clock(),
+                run_id=run.run_id,
+                detail=f"follow-up not needed after {run.run_id}: {unwanted}",
+            )
+        )
         return
-    successor = deps.store.replace_claim(new_claim(
-        claim.template, deps, request_id=hand_off_id, reasons=waiting.reasons,
-        request_ids=waiting.request_ids + (hand_off_id,),  # names the run it follows, in its record
-        requested_by=waiting.requested_by, upstream=waiting.upstream, manual=waiting.manual, etag=claim.etag))
+    successor = deps.store.replace_claim(
+        new_claim(
+            claim.template,
+            deps,
+            request_id=hand_off_id,
+            reasons=waiting.reasons,
+            request_ids=waiting.request_ids + (hand_off_id,),  # names the run it follows, in its record
+            requested_by=waiting.requested_by,
+            upstream=waiting.upstream,
+            manual=waiting.manual,
+            etag=claim.etag,
+        )
+    )
     try:
         start_claimed(successor, deps)
     except Exception as exc:  # noqa: BLE001 - the successor's lease brings the reconciler to it
-        log.warning("follow-up %s of %s not started yet (%s): the reconciler resumes it", successor.run_id,
-                    claim.template, exc)
+        log.warning(
+            "follow-up %s of %s not started yet (%s): the reconciler resumes it", successor.run_id, claim.template, exc
+        )
 
 
 def _asked_by_a_person(followup: FollowUp) -> bool:
     from aibtrigger.service_layer.planning import is_automatic_request
 
-    return followup.manual or not all(is_automatic_request(r) or r.startswith("schedule-")
-                                      for r in followup.request_ids)
+    return followup.manual or not all(
+        is_automatic_request(r) or r.startswith("schedule-") for r in followup.request_ids
+    )
 
 
 def _served(template: str, deps: Deps) -> str | None:
@@ -136,14 +168,31 @@ def give_up_start(claim: Claim, deps: Deps, why: str) -> None:
     is asked for again by the reconciler once the backend takes Runs again."""
     now = deps.clock()
     run = deps.store.get_run(claim.run_id) or RunRecord(
-        run_id=claim.run_id, template=claim.template, request_ids=claim.request_ids, reasons=claim.reasons,
-        requested_by=claim.requested_by, created_at=claim.claimed_at, upstream=claim.upstream, manual=claim.manual)
+        run_id=claim.run_id,
+        template=claim.template,
+        request_ids=claim.request_ids,
+        reasons=claim.reasons,
+        requested_by=claim.requested_by,
+        created_at=claim.claimed_at,
+        upstream=claim.upstream,
+        manual=claim.manual,
+    )
     if not run.is_terminal:
         run = _save_terminal(run.evolve(state=RunState.FAILED, ended_at=now, message=why[:2000]), deps)
     for request_id in claim.request_ids:
-        deps.store.add_outcome(OutcomeRecord(
-            request_id=request_id if not is_internal_request(request_id) else f"{request_id}:not-started:{run.run_id}",
-            template=claim.template, outcome=Outcome.REJECTED, reasons=(), at=now, run_id=run.run_id, detail=why))
+        deps.store.add_outcome(
+            OutcomeRecord(
+                request_id=request_id
+                if not is_internal_request(request_id)
+                else f"{request_id}:not-started:{run.run_id}",
+                template=claim.template,
+                outcome=Outcome.REJECTED,
+                reasons=(),
+                at=now,
+                run_id=run.run_id,
+                detail=why,
+            )
+        )
     log.error("run %s of %s given up: %s", run.run_id, run.template, why)
     finish_run(claim, run, deps)
 
@@ -167,7 +216,8 @@ def abandon(claim: Claim, deps: Deps, why: str) -> None:
                 pass  # marked by another chain
         served = claim.request_ids if run is not None and run.started_at else ()
         waiting = (claim.followup.request_ids if claim.followup else ()) + tuple(
-            r for r in claim.request_ids if r not in served)
+            r for r in claim.request_ids if r not in served
+        )
         for request_id in served:
             _answer(deps, claim, request_id, Outcome.STARTED, "served by this run", run)
         for request_id in waiting:
@@ -188,16 +238,34 @@ def _ended_outside_catalog(run: RunRecord, deps: Deps, why: str) -> RunRecord:
         status = deps.backend.get_status(run.template)
     except Exception:  # noqa: BLE001 - a backend that no longer knows the template: Failed, with why
         status = None
-    if status is not None and status.run_state is not None and status.run_state.is_terminal \
-            and run.started_at is not None and belongs_to_run(status, run.started_at):
-        return run.evolve(state=status.run_state, sub_state=None, ended_at=status.end_time or deps.clock(),
-                          message=f"{status.message}; {why}".strip("; "))
+    if (
+        status is not None
+        and status.run_state is not None
+        and status.run_state.is_terminal
+        and run.started_at is not None
+        and belongs_to_run(status, run.started_at)
+    ):
+        return run.evolve(
+            state=status.run_state,
+            sub_state=None,
+            ended_at=status.end_time or deps.clock(),
+            message=f"{status.message}; {why}".strip("; "),
+        )
     return run.evolve(state=RunState.FAILED, sub_state=None, ended_at=deps.clock(), message=why)
 
 
 def _answer(deps: Deps, claim: Claim, request_id: str, outcome: Outcome, detail: str, run: RunRecord | None) -> None:
-    deps.store.add_outcome(OutcomeRecord(request_id=request_id, template=claim.template, outcome=outcome, reasons=(),
-                                         at=deps.clock(), run_id=run.run_id if run else None, detail=detail))
+    deps.store.add_outcome(
+        OutcomeRecord(
+            request_id=request_id,
+            template=claim.template,
+            outcome=outcome,
+            reasons=(),
+            at=deps.clock(),
+            run_id=run.run_id if run else None,
+            detail=detail,
+        )
+    )
 
 
 def is_internal_request(request_id: str) -> bool:

@@ -5,15 +5,16 @@ reason and copied verbatim to `<queue>-poison` at once, instead of burning the h
 A message that keeps failing for other reasons gets a rejected record on its last attempt, then
 the host moves it to the poison queue: either way nothing vanishes.
 """
+
 from __future__ import annotations
 
 import logging
 
 from aibtrigger.adapters.queues import poison_queue
-from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.records import Outcome, OutcomeRecord, Request
 from aibtrigger.errors import RejectedMessageError
+from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.messages import BuildRequestMessage, PollMessage, parse_message
 from aibtrigger.service_layer.polls import poll_run
@@ -27,10 +28,17 @@ def handle_request_message(body: bytes, *, message_id: str, dequeue_count: int, 
     def handle() -> str:
         msg = parse_message(BuildRequestMessage, body)
         # Free text goes into records and published events: a SAS URL pasted in a reason must not.
-        request = Request(request_id=msg.id or message_id, template=msg.template, reason=redact(msg.reason),
-                          requested_by=redact(msg.requested_by),
-                          upstream=msg.upstream and redact(msg.upstream), manual=msg.signal == "manual",
-                          fingerprint=msg.fingerprint, force=msg.force, source_version=msg.source_version)
+        request = Request(
+            request_id=msg.id or message_id,
+            template=msg.template,
+            reason=redact(msg.reason),
+            requested_by=redact(msg.requested_by),
+            upstream=msg.upstream and redact(msg.upstream),
+            manual=msg.signal == "manual",
+            fingerprint=msg.fingerprint,
+            force=msg.force,
+            source_version=msg.source_version,
+        )
         return request_build(request, deps)
 
     return _guarded(handle, REQUESTS_QUEUE, body, message_id, dequeue_count, deps)
@@ -56,12 +64,14 @@ def _guarded(handle, queue: str, body: bytes, message_id: str, dequeue_count: in
             if queue == REQUESTS_QUEUE and held_by_claim(body, message_id, deps):
                 # The claim carries the request on (its lease brings the reconciler): this message's
                 # job is done, and poisoning it would report a request as lost that will be built.
-                log.warning("request %s held by its template's claim after %d failed attempts: left to it",
-                            message_id, dequeue_count)
+                log.warning(
+                    "request %s held by its template's claim after %d failed attempts: left to it",
+                    message_id,
+                    dequeue_count,
+                )
                 return "pending"
             # The host moves it to the poison queue after this attempt: record why, then let it.
-            _record_rejection(body, f"gave up after {dequeue_count} attempts: "
-                                                f"{type(exc).__name__}: {exc}", deps)
+            _record_rejection(body, f"gave up after {dequeue_count} attempts: {type(exc).__name__}: {exc}", deps)
         raise
 
 
@@ -91,9 +101,17 @@ def reject(queue: str, body: bytes, *, message_id: str, reason: str, deps: Deps)
 
 
 def _record_rejection(body: bytes, reason: str, deps: Deps) -> None:
-    deps.store.add_outcome(OutcomeRecord(
-        request_id=rejection_id(body), template=known_template(body, deps), outcome=Outcome.REJECTED,
-        reasons=(), at=deps.clock(), detail=redact(reason)[:2000], raw=redact(body.decode("utf-8", "replace"))[:16_000]))
+    deps.store.add_outcome(
+        OutcomeRecord(
+            request_id=rejection_id(body),
+            template=known_template(body, deps),
+            outcome=Outcome.REJECTED,
+            reasons=(),
+            at=deps.clock(),
+            detail=redact(reason)[:2000],
+            raw=redact(body.decode("utf-8", "replace"))[:16_000],
+        )
+    )
 
 
 def rejection_id(body: bytes) -> str:

@@ -2,6 +2,7 @@
 
 A message names a template; it can never carry a definition, a script or a resource id.
 """
+
 from __future__ import annotations
 
 import json

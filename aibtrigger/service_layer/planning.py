@@ -9,6 +9,7 @@
 
 Request ids derive from the signal, so a duplicated event or a re-run sweep adds nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,18 +17,29 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from aibtrigger.names import REQUESTS_QUEUE
 from aibtrigger.domain.lineage import gallery_outputs
+from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.planner import plan
 from aibtrigger.domain.planner_index import index_for
-from aibtrigger.domain.planner_types import (BUILD, WAIT, Decision, ParentSucceeded, ScheduleTick, SourceChanged,
-                                             SourceKey, Sweep, TemplateHistory, gallery_key, upstream_id)
+from aibtrigger.domain.planner_types import (
+    BUILD,
+    WAIT,
+    Decision,
+    ParentSucceeded,
+    ScheduleTick,
+    SourceChanged,
+    SourceKey,
+    Sweep,
+    TemplateHistory,
+    gallery_key,
+    upstream_id,
+)
+from aibtrigger.domain.provenance import provenance_of
 from aibtrigger.domain.records import Outcome, OutcomeRecord
 from aibtrigger.domain.schedule import due_tick
-from aibtrigger.domain.logexcerpt import redact
-from aibtrigger.domain.provenance import provenance_of
 from aibtrigger.domain.versions import is_newer, version_key, version_of
 from aibtrigger.errors import AibTriggerError
+from aibtrigger.names import REQUESTS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -47,9 +59,17 @@ def sweep_sources(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
         seen[key] = version
         signal = SourceChanged(key, previous, version)
         decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
-        decided += act(decisions, deps, signal_id=f"source:{_text(key)}@{version}", kind="source",
-                       upstream=upstream_id(key, version), detail=signal.describe())
-        deps.store.put_observed(_text(key), version, at=deps.clock())  # after acting: a crash before it repeats, harmlessly
+        decided += act(
+            decisions,
+            deps,
+            signal_id=f"source:{_text(key)}@{version}",
+            kind="source",
+            upstream=upstream_id(key, version),
+            detail=signal.describe(),
+        )
+        deps.store.put_observed(
+            _text(key), version, at=deps.clock()
+        )  # after acting: a crash before it repeats, harmlessly
     return decided
 
 
@@ -88,9 +108,14 @@ def gallery_version_written(version_id: str, deps: Deps, *, signal_id: str | Non
     newer = known.get(key) is None or is_newer(number, known[key])
     seen = {**known, key: number} if newer else known  # a late event of an older version moves nothing back
     decisions = plan(deps.catalog, observed=seen, history=history(deps), now=deps.clock(), signal=signal)
-    decided = act(decisions, deps, signal_id=signal_id or f"gallery:{version_id.lower()}",
-                  kind="cascade" if producer else "source",
-                  upstream=upstream, detail=signal.describe())
+    decided = act(
+        decisions,
+        deps,
+        signal_id=signal_id or f"gallery:{version_id.lower()}",
+        kind="cascade" if producer else "source",
+        upstream=upstream,
+        detail=signal.describe(),
+    )
     if newer:  # a redelivery must not make the version look newly seen
         deps.store.put_observed(_text(key), number, at=deps.clock())
     return decided
@@ -100,19 +125,34 @@ def tick_schedules(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
     """Due ticks only. Their templates' marketplace sources are read afresh (only-if-changed must see
     today's versions) but not stored as observed: that is the sweep's, which acts for every user."""
     now, index, past = deps.clock(), index_for(deps.catalog), history(deps)
-    due = [n for n in index.scheduled
-           if due_tick(index.facts[n].schedule, past.get(n, TemplateHistory()).last_schedule_tick, now)]
+    due = [
+        n
+        for n in index.scheduled
+        if due_tick(index.facts[n].schedule, past.get(n, TemplateHistory()).last_schedule_tick, now)
+    ]
     if not due:
         return []
-    keys = sorted({index.facts[n].key for name in due for n in (name, *index.cascade_ancestors(name))
-                   if index.facts[n].key and index.facts[n].key[0] == "platform"})
+    keys = sorted(
+        {
+            index.facts[n].key
+            for name in due
+            for n in (name, *index.cascade_ancestors(name))
+            if index.facts[n].key and index.facts[n].key[0] == "platform"
+        }
+    )
     seen = {**observed(deps), **{k: v for k, v in _latest(deps, keys, max_workers).items() if v}}
     decisions = plan(deps.catalog, observed=seen, history=past, now=now, signal=ScheduleTick(now))
     decided = []
     for decision in decisions:
         tick = decision.evidence.get("tick")
-        decided += act([decision], deps, signal_id=f"schedule:{tick}", kind="schedule", upstream=None,
-                       detail=f"schedule tick {tick}")
+        decided += act(
+            [decision],
+            deps,
+            signal_id=f"schedule:{tick}",
+            kind="schedule",
+            upstream=None,
+            detail=f"schedule tick {tick}",
+        )
         if tick is not None:
             deps.store.set_schedule_tick(decision.template, datetime.fromisoformat(str(tick)))
     return decided
@@ -120,16 +160,22 @@ def tick_schedules(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
 
 def dry_run(deps: Deps, *, claims=None) -> list[Decision]:
     """What a sweep would decide now: `aibtrigger plan`, and what the reconciler acts on."""
-    return plan(deps.catalog, observed=observed(deps), history=history(deps, claims=claims), now=deps.clock(),
-                signal=Sweep(deps.clock()))
+    return plan(
+        deps.catalog,
+        observed=observed(deps),
+        history=history(deps, claims=claims),
+        now=deps.clock(),
+        signal=Sweep(deps.clock()),
+    )
 
 
 def decision_for(template: str, deps: Deps) -> Decision | None:
     return next((d for d in dry_run(deps) if d.template == template), None)
 
 
-def current_inputs(template: str, deps: Deps, *, seen: str | None = None,
-                   own_runs: bool = True) -> dict[str, str] | None:
+def current_inputs(
+    template: str, deps: Deps, *, seen: str | None = None, own_runs: bool = True
+) -> dict[str, str] | None:
     """What a build of `template` starting now uses: its definition and its source's latest version the
     service knows of (observed, `seen` by a signal, or used by its own last builds: `own_runs`), or its
     pin; None without a versioned source."""
@@ -141,8 +187,15 @@ def current_inputs(template: str, deps: Deps, *, seen: str | None = None,
     if not f.tracks_latest:
         return inputs_for(f, None)
     summary = deps.store.get_summary(template) if own_runs else None  # at least what its last builds used
-    used = [i["version"] for i in (summary.last_success_inputs, summary.last_failed_inputs)
-            if i and i.get("source") == "/".join(f.key) and i.get("version")] if summary else []
+    used = (
+        [
+            i["version"]
+            for i in (summary.last_success_inputs, summary.last_failed_inputs)
+            if i and i.get("source") == "/".join(f.key) and i.get("version")
+        ]
+        if summary
+        else []
+    )
     known = [version_of(v) for v in (observed(deps).get(f.key), seen, *used) if v]
     return inputs_for(f, max(known, key=version_key) if known else None)
 
@@ -168,9 +221,14 @@ def settle_children(run, deps: Deps) -> list[Decision]:
     owed = [d for d in dry_run(deps) if d.template in children and d.action == BUILD and d.evidence.get("owed")]
     decided = []
     for decision in owed:
-        decided += act([decision], deps, signal_id=f"settled:{run.run_id}", kind="cascade",
-                       upstream=run.upstream or decision.evidence.get("upstream"),
-                       detail=f"{run.template}'s run {run.run_id} ended {run.state}")
+        decided += act(
+            [decision],
+            deps,
+            signal_id=f"settled:{run.run_id}",
+            kind="cascade",
+            upstream=run.upstream or decision.evidence.get("upstream"),
+            detail=f"{run.template}'s run {run.run_id} ended {run.state}",
+        )
     return decided
 
 
@@ -200,32 +258,46 @@ def note_outputs(run, deps: Deps) -> None:
             deps.store.put_observed(_text(key), number, at=deps.clock())
 
 
-def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, upstream: str | None,
-        detail: str) -> list[Decision]:
+def act(
+    decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, upstream: str | None, detail: str
+) -> list[Decision]:
     """Queue a request per build, re-queue window waits for the opening, record every other verdict."""
     now = deps.clock()
     for decision in decisions:
         request_id = signal_request_id(kind, signal_id, decision.template)
         reason = "; ".join(decision.reasons)[:1000]
-        message = {"template": decision.template, "reason": reason, "requested_by": f"aibtrigger:{kind}",
-                   "id": request_id, "signal": kind, **({"upstream": upstream} if upstream else {}),
-                   **_inputs_seen(decision)}
+        message = {
+            "template": decision.template,
+            "reason": reason,
+            "requested_by": f"aibtrigger:{kind}",
+            "id": request_id,
+            "signal": kind,
+            **({"upstream": upstream} if upstream else {}),
+            **_inputs_seen(decision),
+        }
         if decision.action == BUILD:
             if decision.evidence.get("rearmed"):
                 from aibtrigger.domain.events import template_rearmed
 
-                deps.publisher.publish(template_rearmed(decision.template, decision.evidence["fingerprint"],
-                                                        decision.reasons, now=now))
+                deps.publisher.publish(
+                    template_rearmed(decision.template, decision.evidence["fingerprint"], decision.reasons, now=now)
+                )
             deps.queue.send(REQUESTS_QUEUE, message)
             continue
         deferred = decision.action == WAIT and decision.not_before is not None
         if deferred:
             delay = min(decision.not_before - now, _MAX_DELAY).total_seconds()
             deps.queue.send(REQUESTS_QUEUE, message, delay_seconds=delay)
-        deps.store.add_outcome(OutcomeRecord(
-            request_id=request_id + (":deferred" if deferred else ""), template=decision.template,
-            outcome=Outcome.DEFERRED if deferred else Outcome.SKIPPED, reasons=decision.reasons, at=now,
-            detail=f"{decision.action} (wave {decision.wave}) on {detail}"))
+        deps.store.add_outcome(
+            OutcomeRecord(
+                request_id=request_id + (":deferred" if deferred else ""),
+                template=decision.template,
+                outcome=Outcome.DEFERRED if deferred else Outcome.SKIPPED,
+                reasons=decision.reasons,
+                at=now,
+                detail=f"{decision.action} (wave {decision.wave}) on {detail}",
+            )
+        )
     log.info("%s: %s", detail, ", ".join(f"{d.template}={d.action}" for d in decisions) or "nothing to do")
     return decisions
 
@@ -233,8 +305,10 @@ def act(decisions: list[Decision], deps: Deps, *, signal_id: str, kind: str, ups
 def _inputs_seen(decision: Decision) -> dict:
     """The fingerprint and source version the planner saw, for the claim-time check (requests.py)."""
     version = (decision.evidence.get("inputs") or {}).get("version")
-    return {**({"fingerprint": decision.evidence["fingerprint"]} if decision.evidence.get("fingerprint") else {}),
-            **({"source_version": version} if version else {})}
+    return {
+        **({"fingerprint": decision.evidence["fingerprint"]} if decision.evidence.get("fingerprint") else {}),
+        **({"source_version": version} if version else {}),
+    }
 
 
 def signal_request_id(kind: str, signal_id: str, template: str) -> str:
@@ -260,12 +334,18 @@ def history(deps: Deps, *, claims=None) -> dict[str, TemplateHistory]:
     found = {}
     for s in deps.store.list_summaries():
         found[s.template] = TemplateHistory(
-            last_success_at=s.last_success_at, last_success_source_version=s.last_success_source_version,
-            last_success_upstream=s.last_success_upstream, last_upstream=s.last_upstream,
-            consecutive_failures=s.consecutive_failures, disabled=s.disabled,
-            last_schedule_tick=s.last_schedule_tick, active=s.template in active,
-            last_success_inputs=s.last_success_inputs, last_failed_inputs=s.last_failed_inputs,
-            last_success_outputs=s.last_success_outputs)
+            last_success_at=s.last_success_at,
+            last_success_source_version=s.last_success_source_version,
+            last_success_upstream=s.last_success_upstream,
+            last_upstream=s.last_upstream,
+            consecutive_failures=s.consecutive_failures,
+            disabled=s.disabled,
+            last_schedule_tick=s.last_schedule_tick,
+            active=s.template in active,
+            last_success_inputs=s.last_success_inputs,
+            last_failed_inputs=s.last_failed_inputs,
+            last_success_outputs=s.last_success_outputs,
+        )
     for name in active - set(found):
         found[name] = TemplateHistory(active=True)
     return found
@@ -275,6 +355,7 @@ def _latest(deps: Deps, keys: list[SourceKey], max_workers: int) -> dict[SourceK
     """One marketplace read per distinct source, a bounded number at a time."""
     if not keys:
         return {}
+
     def latest(key: SourceKey) -> str | None:
         try:
             return deps.sources.latest_version(*key[1:])
@@ -283,14 +364,17 @@ def _latest(deps: Deps, keys: list[SourceKey], max_workers: int) -> dict[SourceK
             return None
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(keys)))) as pool:
-        return dict(zip(keys, pool.map(latest, keys)))
+        return dict(zip(keys, pool.map(latest, keys), strict=True))
 
 
 def _made_by(image: str, version_id: str, version: dict, deps: Deps) -> tuple[str | None, str | None]:
     """(template, upstream) of the run that made the version: its provenance tags, else the run
     records of the templates distributing to that image; (None, None) when no run of ours made it."""
-    producers = [e.name for e in deps.catalog.templates
-                 if e.definition is not None and image.lower() in gallery_outputs(e.definition)]
+    producers = [
+        e.name
+        for e in deps.catalog.templates
+        if e.definition is not None and image.lower() in gallery_outputs(e.definition)
+    ]
     tagged = provenance_of(version)
     if tagged is not None:
         return (tagged["template"], tagged["upstream"] or None) if tagged["template"] in producers else (None, None)
@@ -302,8 +386,11 @@ def _made_by(image: str, version_id: str, version: dict, deps: Deps) -> tuple[st
 
 
 def _a_producer_is_building(image: str, deps: Deps) -> bool:
-    return any(deps.store.get_claim(e.name) is not None for e in deps.catalog.templates
-               if e.definition is not None and image.lower() in gallery_outputs(e.definition))
+    return any(
+        deps.store.get_claim(e.name) is not None
+        for e in deps.catalog.templates
+        if e.definition is not None and image.lower() in gallery_outputs(e.definition)
+    )
 
 
 def _root_of(upstream: str) -> SourceKey | None:
@@ -311,7 +398,7 @@ def _root_of(upstream: str) -> SourceKey | None:
     if key.startswith("platform/"):
         return tuple(key.split("/"))
     if key.startswith("gallery/"):
-        return ("gallery", key[len("gallery/"):])
+        return ("gallery", key[len("gallery/") :])
     return None
 
 

@@ -2,13 +2,15 @@
 
 A message reaches `<queue>-poison` three ways: rejected by intake (recorded already, under a key
 computed from its bytes, which the watcher finds again), failed `maxDequeueCount` times (recorded on
-its last attempt, unless storage was down then too), or not base64 at all, which the Functions host moves there without ever calling a function. This reads
+its last attempt, unless storage was down then too), or not base64 at all, which the Functions host
+moves there without ever calling a function. This reads
 the poison queues undecoded, so it sees all three: each message is recorded as a `rejected`
 outcome (unless one exists), kept verbatim in the log store, published as
 `aibtrigger.request.poisoned`, and only then deleted. A step that fails leaves the message there
 for the next pass. It runs on the timer rather than as a queue trigger on the poison queues, since
 a trigger could not be handed the very messages the host cannot decode.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,12 +47,29 @@ def _tell(queue: str, message: RawMessage, deps: Deps) -> str:
     kept_at = deps.logs.keep(f"poisoned/{poison_queue(queue)}/{message.id}", message.body)
     if queue == REQUESTS_QUEUE and held_by_claim(message.body, message.id, deps):
         return f"{poison_queue(queue)}: {message.id} kept; its request is held by a claim and will be built"
-    recorded = deps.store.add_outcome(OutcomeRecord(
-        request_id=request_id, template=template, outcome=Outcome.REJECTED, reasons=(), at=deps.clock(),
-        detail=_why(message), raw=redact(message.body.decode("utf-8", "replace"))[:16_000]))
+    recorded = deps.store.add_outcome(
+        OutcomeRecord(
+            request_id=request_id,
+            template=template,
+            outcome=Outcome.REJECTED,
+            reasons=(),
+            at=deps.clock(),
+            detail=_why(message),
+            raw=redact(message.body.decode("utf-8", "replace"))[:16_000],
+        )
+    )
     reason = recorded.detail if recorded.outcome is Outcome.REJECTED else _why(message)
-    deps.publisher.publish(request_poisoned(queue=queue, message_id=message.id, request_id=request_id,
-                                            template=template, reason=reason, kept_at=kept_at, now=deps.clock()))
+    deps.publisher.publish(
+        request_poisoned(
+            queue=queue,
+            message_id=message.id,
+            request_id=request_id,
+            template=template,
+            reason=reason,
+            kept_at=kept_at,
+            now=deps.clock(),
+        )
+    )
     return f"{poison_queue(queue)}: {message.id} recorded ({reason[:200]})"
 
 

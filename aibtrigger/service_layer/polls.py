@@ -4,6 +4,7 @@ Each step is recorded before the next, with conditional writes, so a redelivered
 reconciler, once the lease has run out) resumes where a crash left off; only the poll chain holding
 the claim's current token may act, so duplicate chains die out.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,15 +58,25 @@ def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float |
     crashpoint("during_poll")
     if status.run_state is RunState.CANCELING and run.canceling_since is None:
         run = run.evolve(canceling_since=now)
-    verdict = read_status(status, started_at=run.started_at or run.created_at, now=now, timeout=timeout,
-                          grace=deps.timeout_grace, canceling_since=run.canceling_since)
+    verdict = read_status(
+        status,
+        started_at=run.started_at or run.created_at,
+        now=now,
+        timeout=timeout,
+        grace=deps.timeout_grace,
+        canceling_since=run.canceling_since,
+    )
     if verdict.action == "overdue":
         deps.backend.cancel_run(run.template)
         run = run.evolve(message=CANCELLED_FOR_TIMEOUT + verdict.message)
         log.warning("run %s overdue: %s", run.run_id, verdict.message)
     expected = timedelta(seconds=expected_seconds) if expected_seconds else None
-    delay = poll_delay(elapsed=now - (run.started_at or now), expected=expected,
-                       minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
+    delay = poll_delay(
+        elapsed=now - (run.started_at or now),
+        expected=expected,
+        minimum=deps.poll_min_seconds,
+        maximum=deps.poll_max_seconds,
+    )
     if verdict.action == "finished":
         try:
             return save_terminal(_collect(run, verdict.state, verdict.message, status.end_time or now, deps), deps)
@@ -73,8 +84,13 @@ def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float |
             log.warning("run %s ended; %s: collecting again in %.0f s", run.run_id, pending, deps.poll_min_seconds)
             delay = deps.poll_min_seconds
     try:
-        run = deps.store.save_run(run.evolve(polls=run.polls + 1, sub_state=status.run_sub_state,
-                                             state=status.run_state if status.is_active else run.state))
+        run = deps.store.save_run(
+            run.evolve(
+                polls=run.polls + 1,
+                sub_state=status.run_sub_state,
+                state=status.run_state if status.is_active else run.state,
+            )
+        )
     except ConcurrencyError:  # another holder of this token moved the run on: it carries on
         raise StaleChainError(f"run {run.run_id} was advanced by another chain") from None
     claim = update_claim(claim, deps, lambda c: c.evolve(lease_until=lease_for(deps, delay)))
@@ -98,11 +114,19 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, 
     excerpt = None if state in _SUCCESSFUL else _excerpt(text or "", run.template, state, deps, attempt.notes)
     outputs = attempt("run outputs", lambda: deps.backend.run_outputs(run.template), []) if state in _SUCCESSFUL else []
     source_version = attempt("source version", lambda: deps.backend.exact_source_version(run.template), None)
-    run = run.evolve(state=state, sub_state=None, ended_at=ended_at, message=fit_text(redact(message or ""), 4_000),
-                     excerpt=excerpt, log_location=location, polls=run.polls + 1, notes=tuple(attempt.notes),
-                     artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id),
-                     source_version=source_version or run.source_version,
-                     inputs=_exact(run.inputs, source_version))
+    run = run.evolve(
+        state=state,
+        sub_state=None,
+        ended_at=ended_at,
+        message=fit_text(redact(message or ""), 4_000),
+        excerpt=excerpt,
+        log_location=location,
+        polls=run.polls + 1,
+        notes=tuple(attempt.notes),
+        artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id),
+        source_version=source_version or run.source_version,
+        inputs=_exact(run.inputs, source_version),
+    )
     _summarize(run, deps)
     return run
 
@@ -192,8 +216,9 @@ def _summarize(run: RunRecord, deps: Deps) -> None:
     from aibtrigger.domain.events import template_disabled
 
     entry = deps.catalog.get(run.template)
-    summary, disabled_now = summary_after(deps.store.get_summary(run.template), run,
-                                          max_failures=entry.policy.max_consecutive_failures)
+    summary, disabled_now = summary_after(
+        deps.store.get_summary(run.template), run, max_failures=entry.policy.max_consecutive_failures
+    )
     if disabled_now:
         deps.publisher.publish(template_disabled(run, summary.consecutive_failures, now=deps.clock()))
         log.warning("%s disabled after %d consecutive failures", run.template, summary.consecutive_failures)

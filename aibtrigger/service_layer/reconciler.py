@@ -16,11 +16,12 @@ Bounded: at most `max_actions` steps per pass, whatever the catalog's size; the 
 Reads per pass: claims and summaries once each, observed sources twice (versions, then when they
 were seen), a page per 1,000 rows; then, per step taken, the records that step needs.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aibtrigger.domain.planner_types import BUILD
 from aibtrigger.domain.records import Claim, Request
@@ -37,11 +38,11 @@ def reconcile(deps: Deps, *, max_actions: int = MAX_ACTIONS) -> list[str]:
     if claims is None:
         return done  # without the claims, what is owed cannot be told from what is being built
     # The longest overdue first: a claim that keeps failing is pushed back by its own backoff.
-    claims.sort(key=lambda c: c.lease_until or datetime.min.replace(tzinfo=timezone.utc))
+    claims.sort(key=lambda c: c.lease_until or datetime.min.replace(tzinfo=UTC))
     for claim in claims:
         if len(done) >= max_actions:
             break
-        line = _guarded(claim.template, lambda: _repair(claim, deps, now), done)
+        line = _guarded(claim.template, lambda: _repair(claim, deps, now), done)  # noqa: B023 (_guarded calls it at once)
         if line:
             done.append(line)
     claimed = {claim.template for claim in claims}
@@ -50,7 +51,7 @@ def reconcile(deps: Deps, *, max_actions: int = MAX_ACTIONS) -> list[str]:
         if len(done) >= max_actions:
             break
         if decision.template not in claimed:
-            line = _guarded(decision.template, lambda: _request(decision, deps), done)
+            line = _guarded(decision.template, lambda: _request(decision, deps), done)  # noqa: B023 (_guarded calls it at once)
             if line:
                 done.append(line)
     for line in done:
@@ -119,8 +120,11 @@ def _wanted(deps: Deps, claims: list[Claim]):
     now, seen_at, facts = deps.clock(), observed_since(deps), index_for(deps.catalog).facts
     wanted = []
     for decision in dry_run(deps, claims=claims):
-        since = _owed_since(decision.evidence, seen_at.get(facts[decision.template].key)) \
-            if decision.action == BUILD else None
+        since = (
+            _owed_since(decision.evidence, seen_at.get(facts[decision.template].key))
+            if decision.action == BUILD
+            else None
+        )
         if since is not None and now - since >= deps.lease_margin:
             wanted.append(decision)
     return wanted
@@ -134,7 +138,7 @@ def _owed_since(evidence: dict, seen_at: datetime | None) -> datetime | None:
     if evidence.get("tick") is not None:
         return datetime.fromisoformat(str(evidence["tick"]))
     if evidence.get("owed"):
-        return seen_at or datetime.min.replace(tzinfo=timezone.utc)
+        return seen_at or datetime.min.replace(tzinfo=UTC)
     return None
 
 
@@ -155,10 +159,16 @@ def _request(decision, deps: Deps) -> str | None:
         request_id = f"reconcile-{hashlib.sha1(signature.encode()).hexdigest()[:16]}-{decision.template}"
     if deps.store.get_outcome(decision.template, request_id) is not None:
         return None  # asked for this very state before: its outcome stands
-    request = Request(request_id=request_id, template=decision.template, reason="; ".join(decision.reasons)[:1000],
-                      requested_by="aibtrigger:reconciler", upstream=decision.evidence.get("upstream"), manual=False,
-                      fingerprint=decision.evidence.get("fingerprint"),
-                      source_version=(decision.evidence.get("inputs") or {}).get("version"))
+    request = Request(
+        request_id=request_id,
+        template=decision.template,
+        reason="; ".join(decision.reasons)[:1000],
+        requested_by="aibtrigger:reconciler",
+        upstream=decision.evidence.get("upstream"),
+        manual=False,
+        fingerprint=decision.evidence.get("fingerprint"),
+        source_version=(decision.evidence.get("inputs") or {}).get("version"),
+    )
     result = request_build(request, deps)
     if tick is not None:
         deps.store.set_schedule_tick(decision.template, datetime.fromisoformat(str(tick)))

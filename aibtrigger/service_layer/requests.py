@@ -5,6 +5,7 @@ finds the template claimed joins the claim's single follow-up; the outcome recor
 redelivered request a no-op once it has ended. The claim is a lease: if this invocation dies at any
 point, the reconciler finds the lease expired and takes the next step (see reconciler.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,16 +48,31 @@ def _decide(request: Request, deps: Deps) -> str:
     if claim is None and (parent := _a_parent_building(request, deps)) is not None:
         # Recorded beside the request's id, not in its place: the same state asked again after this
         # parent's run (by the reconciler, under the same id) must be weighed again, not found "ended".
-        deps.store.add_outcome(OutcomeRecord(
-            request_id=f"{request.request_id}:after:{parent.run_id}"[:250], template=request.template,
-            outcome=Outcome.SKIPPED, reasons=(request.reason,), at=deps.clock(),
-            detail=f"waits for {parent.template}, building ({parent.run_id}): its end plans {request.template} again"))
+        deps.store.add_outcome(
+            OutcomeRecord(
+                request_id=f"{request.request_id}:after:{parent.run_id}"[:250],
+                template=request.template,
+                outcome=Outcome.SKIPPED,
+                reasons=(request.reason,),
+                at=deps.clock(),
+                detail=f"waits for {parent.template}, building ({parent.run_id}): "
+                f"its end plans {request.template} again",
+            )
+        )
         return Outcome.SKIPPED.value
     if claim is None:
-        claim = deps.store.create_claim(new_claim(request.template, deps, request_id=request.request_id,
-                                                  reasons=(request.reason,), request_ids=(request.request_id,),
-                                                  requested_by=(request.requested_by,), upstream=request.upstream,
-                                                  manual=request.manual))
+        claim = deps.store.create_claim(
+            new_claim(
+                request.template,
+                deps,
+                request_id=request.request_id,
+                reasons=(request.reason,),
+                request_ids=(request.request_id,),
+                requested_by=(request.requested_by,),
+                upstream=request.upstream,
+                manual=request.manual,
+            )
+        )
         crashpoint("after_claim")
         return _started_or_pending(claim, request, deps)
     if claim.request_id == request.request_id:  # redelivery of the request that holds the claim
@@ -72,8 +88,13 @@ def _decide(request: Request, deps: Deps) -> str:
     if request.request_id in claim.request_ids + waiting:
         return _record(deps, request, Outcome.COALESCED, run_id=claim.run_id, detail="already coalesced").outcome.value
     deps.store.replace_claim(claim.evolve(followup=(claim.followup or FollowUp()).add(request)))
-    return _record(deps, request, Outcome.COALESCED, run_id=claim.run_id,
-                   detail=f"{claim.template} is building ({claim.run_id}): joined its follow-up build").outcome.value
+    return _record(
+        deps,
+        request,
+        Outcome.COALESCED,
+        run_id=claim.run_id,
+        detail=f"{claim.template} is building ({claim.run_id}): joined its follow-up build",
+    ).outcome.value
 
 
 def _a_parent_building(request: Request, deps: Deps) -> Claim | None:
@@ -117,8 +138,14 @@ def _already_built_from(request: Request, deps: Deps) -> str | None:
     summary, same = deps.store.get_summary(request.template), ", ".join(unchanged(now, now))
     if request.manual:  # only what the service observed: a person asking is not held back by a guess
         observed_now = current_inputs(request.template, deps, own_runs=False)
-        return (f"nothing changed since the last successful build (unchanged: {same}); `aibtrigger request "
-                f"{request.template} --force` builds anyway") if summary.last_success_inputs == observed_now else None
+        return (
+            (
+                f"nothing changed since the last successful build (unchanged: {same}); `aibtrigger request "
+                f"{request.template} --force` builds anyway"
+            )
+            if summary.last_success_inputs == observed_now
+            else None
+        )
     if summary.consecutive_failures and covers(summary.last_failed_inputs, now):
         return f"the last build from these inputs ({same}) failed: not retried by itself"
     if covers(summary.last_success_inputs, now):
@@ -133,17 +160,46 @@ def _started_or_pending(claim: Claim, request: Request, deps: Deps) -> str:
     return _record(deps, request, Outcome.STARTED, run_id=claim.run_id, detail=started).outcome.value
 
 
-def new_claim(template: str, deps: Deps, *, request_id: str, reasons, request_ids, requested_by,
-              upstream=None, manual=False, etag: str | None = None) -> Claim:
+def new_claim(
+    template: str,
+    deps: Deps,
+    *,
+    request_id: str,
+    reasons,
+    request_ids,
+    requested_by,
+    upstream=None,
+    manual=False,
+    etag: str | None = None,
+) -> Claim:
     now = deps.clock()
-    return Claim(template=template, run_id=new_run_id(template, now, deps.entropy()), request_id=request_id,
-                 state="starting", claimed_at=now, reasons=tuple(reasons), request_ids=tuple(request_ids),
-                 requested_by=tuple(dict.fromkeys(requested_by)), upstream=upstream, manual=manual,
-                 lease_until=now + deps.lease_margin, etag=etag)
+    return Claim(
+        template=template,
+        run_id=new_run_id(template, now, deps.entropy()),
+        request_id=request_id,
+        state="starting",
+        claimed_at=now,
+        reasons=tuple(reasons),
+        request_ids=tuple(request_ids),
+        requested_by=tuple(dict.fromkeys(requested_by)),
+        upstream=upstream,
+        manual=manual,
+        lease_until=now + deps.lease_margin,
+        etag=etag,
+    )
 
 
-def _record(deps: Deps, request: Request, outcome: Outcome, *, run_id: str | None = None,
-            detail: str = "") -> OutcomeRecord:
-    return deps.store.add_outcome(OutcomeRecord(request_id=request.request_id, template=request.template,
-                                                outcome=outcome, reasons=(request.reason,), at=deps.clock(),
-                                                run_id=run_id, detail=detail))
+def _record(
+    deps: Deps, request: Request, outcome: Outcome, *, run_id: str | None = None, detail: str = ""
+) -> OutcomeRecord:
+    return deps.store.add_outcome(
+        OutcomeRecord(
+            request_id=request.request_id,
+            template=request.template,
+            outcome=outcome,
+            reasons=(request.reason,),
+            at=deps.clock(),
+            run_id=run_id,
+            detail=detail,
+        )
+    )

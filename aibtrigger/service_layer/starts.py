@@ -8,6 +8,7 @@ for any other reason (AIB's OperationNotAllowed also covers a template still pro
 fault on the way, is retried with backoff and, after a bound, recorded as a run that never started,
 with the reason, never adopted.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,13 @@ def start_claimed(claim: Claim, deps: Deps) -> str | None:
     if _ours(status, claim, deps):
         return _running(claim, status, deps, inputs)
     if status.is_active:
-        return _wait(claim, deps, f"a build this claim did not start is {status.run_state.value} "
-                                  f"(since {status.start_time:%Y-%m-%d %H:%M} UTC): Run waits for its end", refused=False)
+        return _wait(
+            claim,
+            deps,
+            f"a build this claim did not start is {status.run_state.value} "
+            f"(since {status.start_time:%Y-%m-%d %H:%M} UTC): Run waits for its end",
+            refused=False,
+        )
     now = deps.clock()
     claim = update_claim(claim, deps, lambda c: c.evolve(run_requested_at=c.run_requested_at or now))
     try:
@@ -60,9 +66,14 @@ def _provenance(claim: Claim, inputs: dict | None) -> dict:
     """What the build tags the versions it distributes with (domain.provenance)."""
     from aibtrigger.domain.fingerprint import fingerprint
 
-    return {"run_id": claim.run_id, "template": claim.template, "upstream": claim.upstream or "",
-            "source_version": (inputs or {}).get("version", ""), "fingerprint": fingerprint(inputs) if inputs else "",
-            "inputs": dict(inputs or {})}  # a backend that learns the exact source version recomputes the fingerprint
+    return {
+        "run_id": claim.run_id,
+        "template": claim.template,
+        "upstream": claim.upstream or "",
+        "source_version": (inputs or {}).get("version", ""),
+        "fingerprint": fingerprint(inputs) if inputs else "",
+        "inputs": dict(inputs or {}),
+    }  # a backend that learns the exact source version recomputes the fingerprint
 
 
 def defer_after_fault(claim: Claim, deps: Deps, exc: Exception) -> None:
@@ -81,7 +92,9 @@ def _ours(status: BuildStatus, claim: Claim, deps: Deps) -> bool:
 
 def _previous_end(claim: Claim, deps: Deps):
     """When the template's last other run ended, as the backend reported it."""
-    ends = [r.ended_at for r in deps.store.list_runs(claim.template, limit=3) if r.run_id != claim.run_id and r.ended_at]
+    ends = [
+        r.ended_at for r in deps.store.list_runs(claim.template, limit=3) if r.run_id != claim.run_id and r.ended_at
+    ]
     return max(ends, default=None)
 
 
@@ -90,21 +103,40 @@ def _running(claim: Claim, adopted: BuildStatus | None, deps: Deps, inputs: dict
     run = deps.store.get_run(claim.run_id)
     if run is None:
         started_at = adopted.start_time if adopted and adopted.start_time else now
-        run = RunRecord(run_id=claim.run_id, template=claim.template, request_ids=claim.request_ids,
-                        reasons=claim.reasons, requested_by=claim.requested_by, created_at=claim.claimed_at,
-                        upstream=claim.upstream, manual=claim.manual, state=RunState.RUNNING,
-                        started_at=started_at, message=ADOPTED if adopted else "", inputs=inputs)
+        run = RunRecord(
+            run_id=claim.run_id,
+            template=claim.template,
+            request_ids=claim.request_ids,
+            reasons=claim.reasons,
+            requested_by=claim.requested_by,
+            created_at=claim.claimed_at,
+            upstream=claim.upstream,
+            manual=claim.manual,
+            state=RunState.RUNNING,
+            started_at=started_at,
+            message=ADOPTED if adopted else "",
+            inputs=inputs,
+        )
         try:
             run = deps.store.save_run(run)
         except ConcurrencyError:  # a duplicate delivery recorded it a moment ago
             run = deps.store.get_run(claim.run_id) or run
         crashpoint("after_run_recorded")
     expected = expected_duration(claim.template, deps)
-    delay = poll_delay(elapsed=now - (run.started_at or now), expected=expected,
-                       minimum=deps.poll_min_seconds, maximum=deps.poll_max_seconds)
+    delay = poll_delay(
+        elapsed=now - (run.started_at or now),
+        expected=expected,
+        minimum=deps.poll_min_seconds,
+        maximum=deps.poll_max_seconds,
+    )
     token = deps.entropy()[:12]
-    running = update_claim(claim, deps, lambda c: c.evolve(state="running", poll_token=token, attempts=0,
-                                                           waiting_for="", lease_until=lease_for(deps, delay)))
+    running = update_claim(
+        claim,
+        deps,
+        lambda c: c.evolve(
+            state="running", poll_token=token, attempts=0, waiting_for="", lease_until=lease_for(deps, delay)
+        ),
+    )
     crashpoint("after_claim_running")
     send_poll(running, deps, delay_seconds=delay, expected_seconds=expected.total_seconds() if expected else None)
     log.info("run %s of %s %s", run.run_id, run.template, "adopted" if adopted else "started")

@@ -5,6 +5,7 @@ The overview costs a fixed number of listings (summaries, claims, observed sourc
 plus one point read per run shown, a few at a time: no scan of the whole run history; and a status
 read per build in progress (live.py, kept a few seconds).
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,19 +44,33 @@ def template_page(deps, name: str) -> TemplatePage:
     current = _claimed_run(deps, claim, runs)
     decision = next((d for d in dry_run(deps) if d.template == name), None)
     summary = deps.store.get_summary(name)
-    last = next((r for r in runs if r.run_id == summary.last_counted_run), None) or \
-        (deps.store.get_run(summary.last_counted_run) if summary.last_counted_run else None)
+    last = next((r for r in runs if r.run_id == summary.last_counted_run), None) or (
+        deps.store.get_run(summary.last_counted_run) if summary.last_counted_run else None
+    )
     live = live_statuses(deps.backend, [current] if current is not None else []).get(name)
-    row = template_row(index.facts[name], summary=summary, claim=claim, current=current, last=last, live=live,
-                       decision=decision, observed=_observed(deps.store.get_observed(), index.facts[name]))
+    row = template_row(
+        index.facts[name],
+        summary=summary,
+        claim=claim,
+        current=current,
+        last=last,
+        live=live,
+        decision=decision,
+        observed=_observed(deps.store.get_observed(), index.facts[name]),
+    )
     # The backend's log is the current run's only once the backend confirmed it (state set).
     confirmed = current is not None and current.state is not None and not current.is_terminal
     log_text = _read_log(deps, name) if confirmed else None
     return TemplatePage(
-        generated_at=now, template=row, parents=tuple(sorted(index.graph.parents(name))),
-        children=tuple(sorted(index.graph.children(name))), verdict=verdict_of(decision),
+        generated_at=now,
+        template=row,
+        parents=tuple(sorted(index.graph.parents(name))),
+        children=tuple(sorted(index.graph.children(name))),
+        verdict=verdict_of(decision),
         current=current_build(claim.run_id, current, live, log_text, now) if claim is not None else None,
-        failure=failure_of(runs), runs=tuple(run_bar(r, now) for r in runs))
+        failure=failure_of(runs),
+        runs=tuple(run_bar(r, now) for r in runs),
+    )
 
 
 def _rows(deps) -> list[TemplateRow]:
@@ -72,10 +87,18 @@ def _rows(deps) -> list[TemplateRow]:
     for entry in deps.catalog.templates:
         summary = summaries.get(entry.name) or TemplateSummary(entry.name)
         claim = claims.get(entry.name)
-        rows.append(template_row(
-            index.facts[entry.name], summary=summary, claim=claim, live=live.get(entry.name),
-            current=runs.get(claim.run_id) if claim else None, last=runs.get(summary.last_counted_run or ""),
-            decision=decisions.get(entry.name), observed=_observed(observed, index.facts[entry.name])))
+        rows.append(
+            template_row(
+                index.facts[entry.name],
+                summary=summary,
+                claim=claim,
+                live=live.get(entry.name),
+                current=runs.get(claim.run_id) if claim else None,
+                last=runs.get(summary.last_counted_run or ""),
+                decision=decisions.get(entry.name),
+                observed=_observed(observed, index.facts[entry.name]),
+            )
+        )
     return rows
 
 

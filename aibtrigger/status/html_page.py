@@ -1,6 +1,7 @@
 """The page around every view, and the small helpers the views share. Standard library only:
 server-rendered HTML, one inline stylesheet and one inline script, nothing fetched from elsewhere
 (the page works offline and in a locked network)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,16 +65,20 @@ def duration(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
-def page(*, title: str, view: str, links: Links, generated_at: datetime, body: str, current: str = "",
-         attrs: str = "") -> str:
+def page(
+    *, title: str, view: str, links: Links, generated_at: datetime, body: str, current: str = "", attrs: str = ""
+) -> str:
     """A whole document. `view` picks the live script's updater; `current` marks the nav entry."""
-    nav = "".join(f'<a href="{e(href)}"{" aria-current=page" if name == current else ""}>{label}</a>'
-                  for name, label, href in (("overview", "Overview", links.overview()),
-                                            ("lineage", "Lineage", links.lineage())))
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{e(title)} · aibtrigger</title><style>{_asset('status.css')}</style></head>"
-            f'<body data-view="{view}"{attrs}><a class="skip" href="#main">Skip to content</a>'
-            f'<header><nav aria-label="Status pages">{nav}</nav>'
-            f'<p class="stamp">Updated <span id="updated">{generated_at:%H:%M:%S} UTC</span></p></header>'
-            f'<main id="main">{body}</main><script>{_asset("status.js")}</script></body></html>')
+    nav = "".join(
+        f'<a href="{e(href)}"{" aria-current=page" if name == current else ""}>{label}</a>'
+        for name, label, href in (("overview", "Overview", links.overview()), ("lineage", "Lineage", links.lineage()))
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{e(title)} · aibtrigger</title><style>{_asset('status.css')}</style></head>"
+        f'<body data-view="{view}"{attrs}><a class="skip" href="#main">Skip to content</a>'
+        f'<header><nav aria-label="Status pages">{nav}</nav>'
+        f'<p class="stamp">Updated <span id="updated">{generated_at:%H:%M:%S} UTC</span></p></header>'
+        f'<main id="main">{body}</main><script>{_asset("status.js")}</script></body></html>'
+    )

@@ -4,6 +4,7 @@ Roots are placed side by side, those with descendants first; each lower node goe
 position of its parents (the barycentre, the usual first step of a layered graph drawing), or just
 right of its row's previous node when that place is taken, so most edges run down, not across.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,12 +58,17 @@ def layout(graph, rows: dict, now: datetime) -> Lineage:
         for name in layer:  # under its parents, or right of the node placed before it
             x[name] = max(wanted[name], free)
             free = x[name] + step
-    nodes = tuple(Node(name, rows[name].state, rows[name].state_label, depth, round(x[name]),
-                       MARGIN + depth * (NODE_H + GAP_Y))
-                  for depth, layer in enumerate(layers) for name in layer)
+    nodes = tuple(
+        Node(name, rows[name].state, rows[name].state_label, depth, round(x[name]), MARGIN + depth * (NODE_H + GAP_Y))
+        for depth, layer in enumerate(layers)
+        for name in layer
+    )
     cascade = _cascade(graph, {n.name: n.state for n in nodes})
-    edges = tuple(Edge(parent, child, parent in cascade and child in cascade)
-                  for child in sorted(graph.names) for parent in sorted(graph.parents(child)))
+    edges = tuple(
+        Edge(parent, child, parent in cascade and child in cascade)
+        for child in sorted(graph.names)
+        for parent in sorted(graph.parents(child))
+    )
     width = MARGIN + max((n.x + NODE_W for n in nodes), default=NODE_W)
     height = 2 * MARGIN + len(layers) * (NODE_H + GAP_Y) - GAP_Y
     return Lineage(now, width, max(height, NODE_H), nodes, edges)

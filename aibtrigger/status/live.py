@@ -5,6 +5,7 @@ expected end: the page asks the backend itself. Reads are kept LIVE_SECONDS per 
 number of open pages polling cost one read per building template per LIVE_SECONDS (in Azure an ARM
 read: a subscription's budget refills at 25 per second, shared with the sweeps and polls).
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,17 +32,21 @@ def live_statuses(backend, runs: list[RunRecord]) -> dict[str, BuildStatus]:
     now = time.monotonic()
     with _lock:
         known = _read_at.setdefault(backend, {})
-        stale = [run.template for run in wanted
-                 if now - known.get(run.template, (float("-inf"), None))[0] > LIVE_SECONDS]
+        stale = [
+            run.template for run in wanted if now - known.get(run.template, (float("-inf"), None))[0] > LIVE_SECONDS
+        ]
     if stale:
         with ThreadPoolExecutor(max_workers=min(8, len(stale))) as pool:
-            read = list(zip(stale, pool.map(lambda template: _read(backend, template), stale)))
+            read = list(zip(stale, pool.map(lambda template: _read(backend, template), stale), strict=True))
         with _lock:
             known.update((template, (now, status)) for template, status in read)
     with _lock:
         found = {run.template: (known.get(run.template) or (0, None))[1] for run in wanted}
-    return {run.template: status for run in wanted
-            if (status := found[run.template]) is not None and belongs_to_run(status, run.created_at)}
+    return {
+        run.template: status
+        for run in wanted
+        if (status := found[run.template]) is not None and belongs_to_run(status, run.created_at)
+    }
 
 
 def _read(backend, template: str) -> BuildStatus | None:

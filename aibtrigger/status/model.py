@@ -3,6 +3,7 @@
 Every view is a dataclass; `to_jsonable(view)` is the view's JSON (GET with `Accept: application/json`),
 so the HTML and the JSON cannot disagree: both are drawn from the same object.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
@@ -52,8 +53,9 @@ class Overview:
     templates: list[TemplateRow]
 
 
-def template_state(*, paused: bool, summary: TemplateSummary, claim: Claim | None, last: RunRecord | None,
-                   decision: Decision | None) -> str:
+def template_state(
+    *, paused: bool, summary: TemplateSummary, claim: Claim | None, last: RunRecord | None, decision: Decision | None
+) -> str:
     if claim is not None:
         return "building"
     if summary.disabled:
@@ -69,23 +71,36 @@ def template_state(*, paused: bool, summary: TemplateSummary, claim: Claim | Non
     return "new" if summary.last_success_at is None and last is None else "current"
 
 
-def template_row(facts, *, summary: TemplateSummary, claim: Claim | None, current: RunRecord | None,
-                 last: RunRecord | None, decision: Decision | None, observed: str | None,
-                 live: BuildStatus | None = None) -> TemplateRow:
+def template_row(
+    facts,
+    *,
+    summary: TemplateSummary,
+    claim: Claim | None,
+    current: RunRecord | None,
+    last: RunRecord | None,
+    decision: Decision | None,
+    observed: str | None,
+    live: BuildStatus | None = None,
+) -> TemplateRow:
     """`facts`: the planner index's TemplateFacts of the template; `current`: the claim's run, if recorded;
     `live`: the backend's status of that run now, fresher than the record's."""
     state = template_state(paused=facts.paused, summary=summary, claim=claim, last=last, decision=decision)
     built_from = version_of(summary.last_success_source_version) if summary.last_success_source_version else None
     shown = current if claim is not None and current is not None else last
     return TemplateRow(
-        name=facts.name, state=state, state_label=STATES[state],
+        name=facts.name,
+        state=state,
+        state_label=STATES[state],
         sub_state=_sub_state(current, live) if claim is not None else None,
         source=facts.label + facts.where + (f" (pinned {facts.pinned})" if facts.pinned else ""),
-        built_from=built_from, observed=observed,
+        built_from=built_from,
+        observed=observed,
         newer_observed=bool(observed and built_from and is_newer(observed, built_from)),
         last_result=last.state.value if last is not None and last.state else None,
         last_at=last.ended_at if last is not None else None,
-        run_id=shown.run_id if shown is not None else None, verdict=decision.action if decision else None)
+        run_id=shown.run_id if shown is not None else None,
+        verdict=decision.action if decision else None,
+    )
 
 
 def _sub_state(run: RunRecord | None, live: BuildStatus | None) -> str:

@@ -1,5 +1,6 @@
 """One template's page as plain data: its runs as a timeline, the build running now, the last failure,
 and the dry run's verdict. Pure: the log tail and the clock come in as arguments."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,19 +80,27 @@ class TemplatePage:
 
 def signal_of(run: RunRecord) -> str:
     """The planner asks as `aibtrigger:<signal>`; anyone else is a person (or their script): manual."""
-    kinds = dict.fromkeys(who.partition(":")[2] if who.startswith("aibtrigger:") else "manual"
-                          for who in run.requested_by)
+    kinds = dict.fromkeys(
+        who.partition(":")[2] if who.startswith("aibtrigger:") else "manual" for who in run.requested_by
+    )
     return ", ".join(kinds) or "manual"
 
 
 def run_bar(run: RunRecord, now: datetime) -> RunBar:
     begin = run.started_at or run.created_at
-    return RunBar(run_id=run.run_id, result=run.state.value if run.state else "Starting",
-                  sub_state=run.sub_state.value if run.sub_state else None, signal=signal_of(run),
-                  requested_by=run.requested_by, reasons=run.reasons, created_at=run.created_at,
-                  started_at=run.started_at, ended_at=run.ended_at,
-                  duration_seconds=max(0.0, ((run.ended_at or now) - begin).total_seconds()),
-                  message=redact(run.message))
+    return RunBar(
+        run_id=run.run_id,
+        result=run.state.value if run.state else "Starting",
+        sub_state=run.sub_state.value if run.sub_state else None,
+        signal=signal_of(run),
+        requested_by=run.requested_by,
+        reasons=run.reasons,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        duration_seconds=max(0.0, ((run.ended_at or now) - begin).total_seconds()),
+        message=redact(run.message),
+    )
 
 
 def failure_of(runs: list[RunRecord]) -> Failure | None:
@@ -99,16 +108,21 @@ def failure_of(runs: list[RunRecord]) -> Failure | None:
     for run in runs:
         if run.is_terminal and run.state not in _SUCCESS + (RunState.CANCELED,):
             excerpt = run.excerpt  # masked again on the way out: records written by older versions too
-            return Failure(run_id=run.run_id, result=run.state.value, ended_at=run.ended_at,
-                           reason=redact(excerpt.reason if excerpt else (run.message or run.state.value)),
-                           step=excerpt.step if excerpt else None,
-                           exit_status=excerpt.exit_status if excerpt else None,
-                           lines=tuple(redact(line) for line in excerpt.lines) if excerpt else ())
+            return Failure(
+                run_id=run.run_id,
+                result=run.state.value,
+                ended_at=run.ended_at,
+                reason=redact(excerpt.reason if excerpt else (run.message or run.state.value)),
+                step=excerpt.step if excerpt else None,
+                exit_status=excerpt.exit_status if excerpt else None,
+                lines=tuple(redact(line) for line in excerpt.lines) if excerpt else (),
+            )
     return None
 
 
-def current_build(run_id: str, run: RunRecord | None, live: BuildStatus | None, log_text: str | None,
-                  now: datetime) -> CurrentBuild | None:
+def current_build(
+    run_id: str, run: RunRecord | None, live: BuildStatus | None, log_text: str | None, now: datetime
+) -> CurrentBuild | None:
     """The claimed build `run_id`; before its run is recorded it is only "Starting".
 
     `live`: the backend's status now, when it is this run's. The record is only as fresh as the last
@@ -116,18 +130,23 @@ def current_build(run_id: str, run: RunRecord | None, live: BuildStatus | None, 
     are the backend's own: a cancel or a new phase shows at once.
     """
     if run is None:
-        return CurrentBuild(run_id=run_id, state="Starting", sub_state=None, started_at=None, elapsed_seconds=0.0,
-                            log_tail=())
+        return CurrentBuild(
+            run_id=run_id, state="Starting", sub_state=None, started_at=None, elapsed_seconds=0.0, log_tail=()
+        )
     if run.is_terminal:  # finished, its claim not released yet
         return None
     begin = run.started_at or run.created_at
     lines = [redact(line) for line in (log_text or "").splitlines() if line.strip()]
     state = live.run_state if live is not None and live.run_state is not None else run.state
     sub_state = live.run_sub_state if live is not None and live.run_state is not None else run.sub_state
-    return CurrentBuild(run_id=run.run_id, state=state.value if state else "Starting",
-                        sub_state=sub_state.value if sub_state else None, started_at=run.started_at,
-                        elapsed_seconds=max(0.0, (now - begin).total_seconds()),
-                        log_tail=tuple(lines[-LOG_TAIL_LINES:]))
+    return CurrentBuild(
+        run_id=run.run_id,
+        state=state.value if state else "Starting",
+        sub_state=sub_state.value if sub_state else None,
+        started_at=run.started_at,
+        elapsed_seconds=max(0.0, (now - begin).total_seconds()),
+        log_tail=tuple(lines[-LOG_TAIL_LINES:]),
+    )
 
 
 def verdict_of(decision: Decision | None) -> Verdict | None:

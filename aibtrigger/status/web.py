@@ -3,6 +3,7 @@
 Each view answers HTML, or its view model as JSON when the client asks for `application/json`
 (and not for HTML first), so the JSON is exactly the data the page shows.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,17 @@ def template(deps, name: str, *, accept: str | None, links: Links, queued: str |
     return _view(view, accept, lambda v: render_template(v, links, queued=queued))
 
 
-def build(deps, name: str, *, form: bytes, accept: str | None, links: Links, requested_by: str | None,
-          origin: str | None = None, hosts: tuple[str | None, ...] = ()) -> Reply:
+def build(
+    deps,
+    name: str,
+    *,
+    form: bytes,
+    accept: str | None,
+    links: Links,
+    requested_by: str | None,
+    origin: str | None = None,
+    hosts: tuple[str | None, ...] = (),
+) -> Reply:
     """POST of the request-a-build form: 303 back to the template page (202 with JSON).
 
     `origin`: the request's Origin header; `hosts`: the names this site answers to (URL, Host,
@@ -104,5 +114,8 @@ def _error(status: int, message: str, accept: str | None) -> Reply:
         return Reply(status, JSON, json.dumps({"error": message}))
     from html import escape
 
-    return Reply(status, HTML, f'<!doctype html><html lang="en"><title>aibtrigger status</title>'
-                               f'<p role="alert">{escape(message)}</p></html>')
+    return Reply(
+        status,
+        HTML,
+        f'<!doctype html><html lang="en"><title>aibtrigger status</title><p role="alert">{escape(message)}</p></html>',
+    )

@@ -19,6 +19,7 @@ no live run: a no-op); crashes (an exception out of a handler, a failed invocati
 must be 0); lost (a case with none of the traces its outcome must leave: must be 0); wall time.
 `main()` returns 1 when a crash or a loss was seen (bench/reliability/run.py calls it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hypothesis import HealthCheck, Phase, given, seed as seeded, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as seeded  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from tests.reliability import hostile  # noqa: E402
@@ -71,13 +73,17 @@ class Figures:
 
     def problem(self, what: str, case) -> None:
         if len(self.examples) < 5:
-            self.examples.append(f"{what}: {getattr(case, 'kind', '?')} {getattr(case, 'note', '')} "
-                                 f"{(getattr(case, 'body', None) or getattr(case, 'event', b''))!r:.200}")
+            self.examples.append(
+                f"{what}: {getattr(case, 'kind', '?')} {getattr(case, 'note', '')} "
+                f"{(getattr(case, 'body', None) or getattr(case, 'event', b''))!r:.200}"
+            )
 
     def line(self) -> str:
-        return (f"fuzz {self.scenario:<34} sent {self.sent:>6}  rejected with reason {self.rejected:>6}  "
-                f"accepted {self.accepted:>5}  crashes {self.crashes}  lost {self.lost}  wall {self.seconds:6.1f} s"
-                f"  ({len(self.kinds)} kinds of attack)")
+        return (
+            f"fuzz {self.scenario:<34} sent {self.sent:>6}  rejected with reason {self.rejected:>6}  "
+            f"accepted {self.accepted:>5}  crashes {self.crashes}  lost {self.lost}  wall {self.seconds:6.1f} s"
+            f"  ({len(self.kinds)} kinds of attack)"
+        )
 
 
 def draw(strategy, count: int, seed: int) -> list:
@@ -85,8 +91,13 @@ def draw(strategy, count: int, seed: int) -> list:
     found: list = []
 
     @seeded(seed)  # reproducible, run after run
-    @settings(max_examples=count, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(strategy)
     def collect(value) -> None:
         found.append(value)
@@ -114,15 +125,33 @@ def memory_deps():
 
     gallery = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/"
     definition = lambda name: {  # noqa: E731
-        "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu", "sku": "22_04", "version": "latest"},
+        "source": {
+            "type": "PlatformImage",
+            "publisher": "Canonical",
+            "offer": "ubuntu",
+            "sku": "22_04",
+            "version": "latest",
+        },
         "customize": [{"type": "Shell", "name": "s", "inline": ["true"]}],
-        "distribute": [{"type": "SharedImage", "runOutputName": "out", "galleryImageId": gallery + name}]}
-    catalog = parse_catalog({"templates": [{"name": n, "definition": definition(n), "policy": {"paused": n == "idle"}}
-                                           for n in TEMPLATES]})
+        "distribute": [{"type": "SharedImage", "runOutputName": "out", "galleryImageId": gallery + name}],
+    }
+    catalog = parse_catalog(
+        {"templates": [{"name": n, "definition": definition(n), "policy": {"paused": n == "idle"}} for n in TEMPLATES]}
+    )
     clock, serial = Clock(), iter(range(10**9))
-    return Deps(catalog=catalog, store=InMemoryStateStore(), backend=ScriptedBackend(clock, set(TEMPLATES)),
-                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(), sources=FakeSources(),
-                clock=clock, entropy=lambda: f"{next(serial):06x}{0:06x}", poll_min_seconds=10, poll_max_seconds=300)
+    return Deps(
+        catalog=catalog,
+        store=InMemoryStateStore(),
+        backend=ScriptedBackend(clock, set(TEMPLATES)),
+        queue=InMemoryQueue(),
+        publisher=InMemoryPublisher(),
+        logs=InMemoryLogStore(),
+        sources=FakeSources(),
+        clock=clock,
+        entropy=lambda: f"{next(serial):06x}{0:06x}",
+        poll_min_seconds=10,
+        poll_max_seconds=300,
+    )
 
 
 def _poison(deps, queue: str) -> list:
@@ -145,8 +174,14 @@ def _intake(figures: Figures, deps, handler, queue: str, cases: list[Case], *, v
         if case.hostile:
             new = list(deps.store.outcomes.values())[outcomes:]
             kept = _poison(deps, queue)[poisoned:]
-            if (result == "rejected" and len(new) == 1 and new[0].outcome is Outcome.REJECTED and new[0].detail
-                    and len(kept) == 1 and kept[0].text.encode("utf-8", "surrogateescape") == case.body):
+            if (
+                result == "rejected"
+                and len(new) == 1
+                and new[0].outcome is Outcome.REJECTED
+                and new[0].detail
+                and len(kept) == 1
+                and kept[0].text.encode("utf-8", "surrogateescape") == case.body
+            ):
                 figures.rejected += 1
             else:
                 figures.lost += 1
@@ -161,8 +196,10 @@ def _intake(figures: Figures, deps, handler, queue: str, cases: list[Case], *, v
 def fuzz_requests(count: int, seed: int) -> Figures:
     from aibtrigger.service_layer.intake import handle_request_message
 
-    figures, cases = Figures("requests (intake, in memory)"), draw(
-        mixed(hostile.hostile_request(TEMPLATES), hostile.valid_request(TEMPLATES)), count, seed)
+    figures, cases = (
+        Figures("requests (intake, in memory)"),
+        draw(mixed(hostile.hostile_request(TEMPLATES), hostile.valid_request(TEMPLATES)), count, seed),
+    )
     started, deps = time.monotonic(), memory_deps()
 
     def valid(case, result, deps) -> bool:
@@ -173,7 +210,7 @@ def fuzz_requests(count: int, seed: int) -> Figures:
 
     for start in range(0, len(cases), 500):  # a fresh store now and then: a long-lived one only grows
         deps = memory_deps() if start else deps
-        _intake(figures, deps, handle_request_message, "aib-requests", cases[start:start + 500], valid_results=valid)
+        _intake(figures, deps, handle_request_message, "aib-requests", cases[start : start + 500], valid_results=valid)
     figures.seconds = time.monotonic() - started
     return figures
 
@@ -182,21 +219,38 @@ def fuzz_polls(count: int, seed: int) -> Figures:
     from aibtrigger.service_layer.intake import handle_poll_message, handle_request_message
 
     tampered = st.sampled_from(["Infinity", "1e400", "1e300", "NaN", "-1", "1e12"]).map(
-        lambda v: Case("tampered", v.encode(), v))
-    figures, cases = Figures("polls (intake, in memory)"), draw(
-        st.one_of(hostile.hostile_poll(TEMPLATES), tampered, hostile.stale_poll(TEMPLATES)), count, seed)
+        lambda v: Case("tampered", v.encode(), v)
+    )
+    figures, cases = (
+        Figures("polls (intake, in memory)"),
+        draw(st.one_of(hostile.hostile_poll(TEMPLATES), tampered, hostile.stale_poll(TEMPLATES)), count, seed),
+    )
     started = time.monotonic()
     for start in range(0, len(cases), 500):
         deps = memory_deps()
-        assert handle_request_message(b'{"template": "base", "id": "live"}', message_id="live", dequeue_count=1,
-                                      deps=deps) == "started"
+        assert (
+            handle_request_message(b'{"template": "base", "id": "live"}', message_id="live", dequeue_count=1, deps=deps)
+            == "started"
+        )
         [genuine] = [json.loads(m.text) for m in deps.queue.sent if m.queue == "aib-polls"]
-        batch = [Case("tampered", json.dumps({**genuine, "expected_seconds": None}).replace("null", c.note).encode(),
-                      c.note) if c.kind == "tampered" else c for c in cases[start:start + 500]]
-        _intake(figures, deps, handle_poll_message, "aib-polls", batch,
-                valid_results=lambda case, result, deps: result == "stale")
-        if handle_poll_message(json.dumps(genuine).encode(), message_id="live-poll", dequeue_count=1,
-                               deps=deps) != "polling":  # the live chain outlived the batch
+        batch = [
+            Case("tampered", json.dumps({**genuine, "expected_seconds": None}).replace("null", c.note).encode(), c.note)
+            if c.kind == "tampered"
+            else c
+            for c in cases[start : start + 500]
+        ]
+        _intake(
+            figures,
+            deps,
+            handle_poll_message,
+            "aib-polls",
+            batch,
+            valid_results=lambda case, result, deps: result == "stale",
+        )
+        if (
+            handle_poll_message(json.dumps(genuine).encode(), message_id="live-poll", dequeue_count=1, deps=deps)
+            != "polling"
+        ):  # the live chain outlived the batch
             figures.lost += 1
             figures.problem("the live poll chain was hurt", Case("valid", json.dumps(genuine).encode()))
     figures.seconds = time.monotonic() - started
@@ -221,6 +275,7 @@ def _trigger(raw: dict):
         @staticmethod
         def annotation(name):
             return func.EventGridEvent
+
     return to_event(raw, Spec())
 
 
@@ -229,8 +284,10 @@ def fuzz_events(count: int, seed: int) -> Figures:
     from aibtrigger.domain.records import Outcome
 
     images = ("i", "other")
-    figures, cases = Figures("gallery events (service, both schemas)"), draw(
-        mixed(hostile.hostile_event(images), hostile.valid_event(images)), count, seed)
+    figures, cases = (
+        Figures("gallery events (service, both schemas)"),
+        draw(mixed(hostile.hostile_event(images), hostile.valid_event(images)), count, seed),
+    )
     started, deps, saved = time.monotonic(), memory_deps(), bootstrap.get_deps
     from aibtrigger.entrypoints import eventgrid
 
@@ -289,20 +346,52 @@ def dev_stack():
     from aibtrigger.devhost.host import DevHost
 
     tmp = Path(tempfile.mkdtemp(prefix="aibtrigger-fuzz-"))
-    source = {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-              "sku": "hostile-fuzz", "version": "latest"}
-    (tmp / "catalog.yaml").write_text(yaml.safe_dump({"templates": [
-        {"name": name, "location": "westeurope", "policy": {"paused": name == "fuzz-idle"}, "definition": {
-            "source": source, "customize": [{"type": "Shell", "name": "s", "inline": ["echo ok"]}],
-            "distribute": [{"type": "SharedImage", "runOutputName": name,
-                            "galleryImageId": hostile.version_id(name).rsplit("/versions/", 1)[0]}]}}
-        for name in CATALOG]}))
+    source = {
+        "type": "PlatformImage",
+        "publisher": "Canonical",
+        "offer": "0001-com-ubuntu-server-jammy",
+        "sku": "hostile-fuzz",
+        "version": "latest",
+    }
+    (tmp / "catalog.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "templates": [
+                    {
+                        "name": name,
+                        "location": "westeurope",
+                        "policy": {"paused": name == "fuzz-idle"},
+                        "definition": {
+                            "source": source,
+                            "customize": [{"type": "Shell", "name": "s", "inline": ["echo ok"]}],
+                            "distribute": [
+                                {
+                                    "type": "SharedImage",
+                                    "runOutputName": name,
+                                    "galleryImageId": hostile.version_id(name).rsplit("/versions/", 1)[0],
+                                }
+                            ],
+                        },
+                    }
+                    for name in CATALOG
+                ]
+            }
+        )
+    )
     azurite = start_azurite()
     saved = dict(os.environ)
-    os.environ.update({"AzureWebJobsStorage": azurite.connection_string, "AIBTRIGGER_BACKEND": "local",
-                       "AIBTRIGGER_CATALOG_PATH": str(tmp / "catalog.yaml"), "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"),
-                       "AIBTRIGGER_POLL_MIN_SECONDS": "0.5", "AIBTRIGGER_POLL_MAX_SECONDS": "1",
-                       "AIBTRIGGER_SWEEP_SCHEDULE": NEVER, "AIBTRIGGER_TICK_SCHEDULE": NEVER})
+    os.environ.update(
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "AIBTRIGGER_BACKEND": "local",
+            "AIBTRIGGER_CATALOG_PATH": str(tmp / "catalog.yaml"),
+            "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"),
+            "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
+            "AIBTRIGGER_POLL_MAX_SECONDS": "1",
+            "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
+            "AIBTRIGGER_TICK_SCHEDULE": NEVER,
+        }
+    )
     os.environ.pop("AIBTRIGGER_LOCAL_EVENT_WEBHOOK", None)
     failures, devhost_log, host = Failures(), logging.getLogger("aibtrigger.devhost"), None
     devhost_log.addHandler(failures)
@@ -312,11 +401,25 @@ def dev_stack():
 
         deps = bootstrap.build_deps(load_settings())
         LocalMarketplace(bootstrap.StorageClients(load_settings()).blobs()).publish(
-            "westeurope", "Canonical", "0001-com-ubuntu-server-jammy", "hostile-fuzz")
-        host = DevHost(function_app.app, connection_string=azurite.connection_string, message_visibility=60,
-                       host_json={"version": "2.0", "extensions": {"queues": {
-                           "batchSize": 32, "newBatchThreshold": 16, "maxDequeueCount": 5,
-                           "visibilityTimeout": "00:00:00", "maxPollingInterval": "00:00:00.2"}}}).start()
+            "westeurope", "Canonical", "0001-com-ubuntu-server-jammy", "hostile-fuzz"
+        )
+        host = DevHost(
+            function_app.app,
+            connection_string=azurite.connection_string,
+            message_visibility=60,
+            host_json={
+                "version": "2.0",
+                "extensions": {
+                    "queues": {
+                        "batchSize": 32,
+                        "newBatchThreshold": 16,
+                        "maxDequeueCount": 5,
+                        "visibilityTimeout": "00:00:00",
+                        "maxPollingInterval": "00:00:00.2",
+                    }
+                },
+            },
+        ).start()
         yield host, deps, failures, azurite
     finally:
         devhost_log.removeHandler(failures)
@@ -346,11 +449,21 @@ def fuzz_queue(count: int, seed: int, stack) -> Figures:
     from azure.storage.queue import QueueClient
 
     host, deps, failures, azurite = stack
-    invalid_base64 = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e), min_size=1, max_size=100).filter(
-        lambda t: any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=" for c in t))
-    figures, cases = Figures("queue messages (dev host, Azurite)"), draw(
-        st.one_of(hostile.hostile_request(CATALOG), invalid_base64.map(lambda t: Case("invalid-base64", t.encode(), t)),
-                  hostile.valid_request(("fuzz-idle",))), count, seed)
+    invalid_base64 = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=100).filter(
+        lambda t: any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=" for c in t)
+    )
+    figures, cases = (
+        Figures("queue messages (dev host, Azurite)"),
+        draw(
+            st.one_of(
+                hostile.hostile_request(CATALOG),
+                invalid_base64.map(lambda t: Case("invalid-base64", t.encode(), t)),
+                hostile.valid_request(("fuzz-idle",)),
+            ),
+            count,
+            seed,
+        ),
+    )
     requests = QueueClient.from_connection_string(azurite.connection_string, "aib-requests")
     poison = QueueClient.from_connection_string(azurite.connection_string, "aib-requests-poison")
     failures_before, started = len(failures.seen), time.monotonic()
@@ -393,7 +506,7 @@ def fuzz_queue(count: int, seed: int, stack) -> Figures:
     sent: list = []
     with ThreadPoolExecutor(16) as pool:
         for wave in range(0, len(cases), 500):
-            sent += pool.map(send, cases[wave:wave + 500])
+            sent += pool.map(send, cases[wave : wave + 500])
             give_up = time.monotonic() + 300  # a message that never leaves shows as lost below
             while requests.get_queue_properties().approximate_message_count and time.monotonic() < give_up:
                 time.sleep(0.5)
@@ -432,7 +545,9 @@ def fuzz_queue(count: int, seed: int, stack) -> Figures:
 
 
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json", **headers})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, response.read()
@@ -442,13 +557,19 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int, bytes]:
 
 def fuzz_http(count: int, seed: int, stack) -> Figures:
     host, deps, failures, azurite = stack
-    figures, cases = Figures("POST /api/requests (dev host)"), draw(
-        mixed(hostile.hostile_request(CATALOG, http=True), hostile.valid_request(("fuzz-idle",), http=True)), count, seed)
+    figures, cases = (
+        Figures("POST /api/requests (dev host)"),
+        draw(
+            mixed(hostile.hostile_request(CATALOG, http=True), hostile.valid_request(("fuzz-idle",), http=True)),
+            count,
+            seed,
+        ),
+    )
     failures_before, started = len(failures.seen), time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda c: _post(host.base_url + "/api/requests", c.body, {}), cases))
     valid_ids = []
-    for case, (status, body) in zip(cases, answers):
+    for case, (status, body) in zip(cases, answers, strict=True):
         figures.sent += 1
         figures.kinds[case.kind] += 1
         try:
@@ -490,14 +611,14 @@ def fuzz_eventgrid(count: int, seed: int, stack) -> Figures:
     deliveries: list[tuple[list[EventCase] | Case, bytes]] = []
     for start in range(0, len(events), 4):  # deliveries of up to 4 events, one schema each
         for schema in ("eventgrid", "cloudevents"):
-            batch = [c for c in events[start:start + 4] if c.schema == schema]
+            batch = [c for c in events[start : start + 4] if c.schema == schema]
             if batch:
                 deliveries.append((batch, json.dumps([c.event for c in batch]).encode()))
     deliveries += [(case, case.body) for case in refused]
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda d: _post(url, d[1], {"aeg-event-type": "Notification"}), deliveries))
     records = _keys(deps, "")
-    for (what, _), (status, body) in zip(deliveries, answers):
+    for (what, _), (status, body) in zip(deliveries, answers, strict=True):
         if isinstance(what, Case):  # refused by the host before any function: 400 with why
             figures.sent += 1
             figures.kinds[what.kind] += 1
@@ -543,8 +664,9 @@ def _run(cases: int, only: tuple[str, ...], seed: int, out) -> list[Figures]:
     if devhost:
         with dev_stack() as stack:
             for name in devhost:
-                results.append({"queue": fuzz_queue, "http": fuzz_http, "eventgrid": fuzz_eventgrid}[name](
-                    cases, seed, stack))
+                results.append(
+                    {"queue": fuzz_queue, "http": fuzz_http, "eventgrid": fuzz_eventgrid}[name](cases, seed, stack)
+                )
                 out(results[-1].line())
     return results
 
@@ -564,8 +686,11 @@ def main(argv: list[str] | None = None) -> int:
     for figures in bad:
         for example in figures.examples:
             print(f"  {figures.scenario}: {example}")
-    print(f"hostile input: {sum(f.sent for f in results)} cases in {len(results)} scenarios, "
-          f"{sum(f.crashes for f in results)} crashes, {sum(f.lost for f in results)} lost", flush=True)
+    print(
+        f"hostile input: {sum(f.sent for f in results)} cases in {len(results)} scenarios, "
+        f"{sum(f.crashes for f in results)} crashes, {sum(f.lost for f in results)} lost",
+        flush=True,
+    )
     return 1 if bad else 0
 
 

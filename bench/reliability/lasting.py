@@ -16,21 +16,28 @@ Each returns its line: `stuck=0 lost=0 duplicates=0 recover=<s>`, recover being 
 fault's end until every template is building or idle with nothing owed (no claim, no message, no
 builder, every run published, every poisoned message recorded).
 """
+
 from __future__ import annotations
 
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.reliability.scenarios import NEVER, OUTAGE_SKU, Cluster, wait_for
 
-RETRY = {"AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:04",
-         "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "5"}
+RETRY = {
+    "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:04",
+    "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "5",
+}
 RETRY_BUDGET = 5 * 4.0
-FAST = {"AIBTRIGGER_TICK_SCHEDULE": "*/5 * * * * *", "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
-        "AIBTRIGGER_LEASE_MARGIN_SECONDS": "5", **RETRY}
+FAST = {
+    "AIBTRIGGER_TICK_SCHEDULE": "*/5 * * * * *",
+    "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
+    "AIBTRIGGER_LEASE_MARGIN_SECONDS": "5",
+    **RETRY,
+}
 BASE, BASE_SKU = "ubuntu-base", "22_04-lts-gen2"
 
 
@@ -45,10 +52,14 @@ class Lasting:
 
     def line(self) -> str:
         recover = f"{self.recover:.0f}" if self.recover is not None else "never"
-        text = (f"{self.scenario:<26} stuck={self.stuck} lost={self.lost} duplicates={self.duplicates} "
-                f"recover={recover}s")
-        return text + ("  | " + "; ".join(self.notes) if self.notes else "") + (
-            "  | PROBLEMS: " + " / ".join(self.problems) if self.problems else "")
+        text = (
+            f"{self.scenario:<26} stuck={self.stuck} lost={self.lost} duplicates={self.duplicates} recover={recover}s"
+        )
+        return (
+            text
+            + ("  | " + "; ".join(self.notes) if self.notes else "")
+            + ("  | PROBLEMS: " + " / ".join(self.problems) if self.problems else "")
+        )
 
 
 def cluster_for(root: Path, *, workers: int = 2) -> Cluster:
@@ -77,10 +88,12 @@ def long_outage(cluster: Cluster, *, outage_seconds: float = 3 * RETRY_BUDGET) -
     build_once(cluster, BASE)  # base and its children once: the next base version is then owed to them
     before = {name: len(cluster.backend_builds(name)) for name in (BASE, *BASE_CHILDREN)}
     cluster.request(BASE, f"outage-{uuid.uuid4().hex[:8]}", reason="a patch before the outage")
-    cluster.wait(lambda: len(cluster.backend_builds(BASE)) > before[BASE], timeout=90,
-                 what=f"{BASE}'s second build to start")
-    newest = max(cluster.backend_builds(BASE),
-                 key=lambda b: (cluster.workdir / "logs" / f"{BASE}-{b}.log").stat().st_mtime)
+    cluster.wait(
+        lambda: len(cluster.backend_builds(BASE)) > before[BASE], timeout=90, what=f"{BASE}'s second build to start"
+    )
+    newest = max(
+        cluster.backend_builds(BASE), key=lambda b: (cluster.workdir / "logs" / f"{BASE}-{b}.log").stat().st_mtime
+    )
     cluster.wait(lambda: cluster.verdict_written(BASE, newest), timeout=120, what=f"{BASE}'s build to end")
     cluster.stop_storage()  # the parent just ended: its gallery event and poll are in flight
     time.sleep(outage_seconds)
@@ -131,8 +144,10 @@ def poison_each(cluster: Cluster) -> Lasting:
     if len(told) != want:
         figures.lost += max(0, want - len(told))
         figures.problems.append(f"{len(told)} poisoned events for {want} poisoned messages")
-    figures.notes.append(f"poisoned: {len(manual)} manual, {len(planner)} planner, {len(polls)} poll, "
-                         f"1 not base64, 1 malformed; {len(told)} told")
+    figures.notes.append(
+        f"poisoned: {len(manual)} manual, {len(planner)} planner, {len(polls)} poll, "
+        f"1 not base64, 1 malformed; {len(told)} told"
+    )
     return figures
 
 
@@ -149,8 +164,14 @@ def _cli(cluster: Cluster, *args: str) -> None:
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "aibtrigger.cli", *args], env=cluster.env(1), cwd=cluster.root,
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "aibtrigger.cli", *args],
+        env=cluster.env(1),
+        cwd=cluster.root,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def _move_all(cluster: Cluster, queue: str) -> list[str]:
@@ -192,11 +213,13 @@ def _decoded(content: str) -> str:
 
 def _count(cluster: Cluster, figures: Lasting, *, expected: dict[str, int]) -> None:
     claims = cluster.store.list_claims()
-    figures.stuck = len(claims) + sum(1 for name in cluster.templates for r in cluster.runs(name)
-                                      if not (r.is_terminal and r.published))
+    figures.stuck = len(claims) + sum(
+        1 for name in cluster.templates for r in cluster.runs(name) if not (r.is_terminal and r.published)
+    )
     if claims:
-        figures.problems.append("claims left: " + ", ".join(f"{c.template} ({c.state}, {c.waiting_for})"
-                                                            for c in claims))
+        figures.problems.append(
+            "claims left: " + ", ".join(f"{c.template} ({c.state}, {c.waiting_for})" for c in claims)
+        )
     for name, want in expected.items():
         have = len(cluster.backend_builds(name))
         figures.duplicates += max(0, have - want)
@@ -205,4 +228,4 @@ def _count(cluster: Cluster, figures: Lasting, *, expected: dict[str, int]) -> N
             figures.problems.append(f"{name}: {have} backend builds, want {want}")
     failed = Counter(r.state.value for name in cluster.templates for r in cluster.runs(name) if r.is_terminal)
     figures.notes.append("runs " + ", ".join(f"{s}={n}" for s, n in sorted(failed.items())))
-    figures.notes.append(f"ended {datetime.now(timezone.utc):%H:%M:%S}")
+    figures.notes.append(f"ended {datetime.now(UTC):%H:%M:%S}")

@@ -13,6 +13,7 @@ Heavy forms: 1,000 deliveries of one event to 4 workers; 4 rounds of racing trig
 every crash step, twice; 2 outages of 10 s during 3 builds. Hostile-input fuzzing is
 bench/reliability/fuzz.py's (run last, when that module is there).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,16 +31,22 @@ if str(ROOT) not in sys.path:
 
 from bench.reliability import scenarios  # noqa: E402
 
-HEAVY = {"storm": {"deliveries": 1000, "workers": 4, "concurrency": 64},
-         "racing": {"rounds": 4, "workers": 4, "period": 20},
-         "crash": {"repeat": 2, "visibility": 3.0},
-         "outage": {"templates": 3, "outages": 2, "seconds": 10.0, "workers": 2},
-         "long-outage": {}, "poison": {}}
-QUICK = {"storm": {"deliveries": 100, "workers": 4, "concurrency": 48},
-         "racing": {"rounds": 1, "workers": 4, "period": 20},
-         "crash": {"repeat": 1, "visibility": 3.0},
-         "outage": {"templates": 1, "outages": 1, "seconds": 6.0, "workers": 2},
-         "long-outage": {}, "poison": {}}
+HEAVY = {
+    "storm": {"deliveries": 1000, "workers": 4, "concurrency": 64},
+    "racing": {"rounds": 4, "workers": 4, "period": 20},
+    "crash": {"repeat": 2, "visibility": 3.0},
+    "outage": {"templates": 3, "outages": 2, "seconds": 10.0, "workers": 2},
+    "long-outage": {},
+    "poison": {},
+}
+QUICK = {
+    "storm": {"deliveries": 100, "workers": 4, "concurrency": 48},
+    "racing": {"rounds": 1, "workers": 4, "period": 20},
+    "crash": {"repeat": 1, "visibility": 3.0},
+    "outage": {"templates": 1, "outages": 1, "seconds": 6.0, "workers": 2},
+    "long-outage": {},
+    "poison": {},
+}
 
 
 def storm(root: Path, o: dict) -> scenarios.Figures:
@@ -69,8 +76,12 @@ def crash(root: Path, o: dict) -> scenarios.Figures:
 def outage(root: Path, o: dict) -> scenarios.Figures:
     cluster = scenarios.outage_cluster(root, workers=o["workers"])
     try:
-        return scenarios.storage_outage(cluster, templates=scenarios.OUTAGE_TEMPLATES[:o["templates"]],
-                                        outages=o["outages"], outage_seconds=o["seconds"])
+        return scenarios.storage_outage(
+            cluster,
+            templates=scenarios.OUTAGE_TEMPLATES[: o["templates"]],
+            outages=o["outages"],
+            outage_seconds=o["seconds"],
+        )
     finally:
         cluster.close()
 
@@ -84,11 +95,18 @@ def lasting_scenario(name: str):
             return getattr(lasting, name)(cluster)
         finally:
             cluster.close()
+
     return run
 
 
-SCENARIOS = {"storm": storm, "racing": racing, "crash": crash, "outage": outage,
-             "long-outage": lasting_scenario("long_outage"), "poison": lasting_scenario("poison_each")}
+SCENARIOS = {
+    "storm": storm,
+    "racing": racing,
+    "crash": crash,
+    "outage": outage,
+    "long-outage": lasting_scenario("long_outage"),
+    "poison": lasting_scenario("poison_each"),
+}
 
 
 def run_fuzz(argv: list[str]) -> int:
@@ -109,8 +127,10 @@ def run_fuzz(argv: list[str]) -> int:
     except SystemExit as exc:  # an argparse-style main
         result = exc.code
     except Exception as exc:  # noqa: BLE001 - report it like a scenario, then go on to the total
-        print(f"hostile input: fuzz.py failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-              flush=True)
+        print(
+            f"hostile input: fuzz.py failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            flush=True,
+        )
         return 1
     return result if isinstance(result, int) else 0
 
@@ -128,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     options = QUICK if args.quick else HEAVY
     base = Path(tempfile.mkdtemp(prefix="aibtrigger-reliability-"))
-    print(f"reliability bench ({'quick' if args.quick else 'heavy'} forms), "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S')}; workdirs under {base}", flush=True)
+    print(
+        f"reliability bench ({'quick' if args.quick else 'heavy'} forms), "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}; workdirs under {base}",
+        flush=True,
+    )
     failures: list[str] = []
     started = time.monotonic()
     try:
@@ -150,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept: {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"total {time.monotonic() - started:.0f}s: " +
-          ("every invariant held" if not failures else f"{len(failures)} scenario(s) FAILED"), flush=True)
+    print(
+        f"total {time.monotonic() - started:.0f}s: "
+        + ("every invariant held" if not failures else f"{len(failures)} scenario(s) FAILED"),
+        flush=True,
+    )
     for failure in failures:
         print("  " + failure[:2000])
     return 1 if failures else 0

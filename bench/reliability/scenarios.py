@@ -24,6 +24,7 @@ Scenarios:
   storage_outage        Azurite (persisted on disk) stopped and restarted on the same ports while builds
                         run and polls are scheduled -> every run ends recorded and published; no process dies.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,7 +43,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -68,10 +69,17 @@ def _platform(sku: str) -> dict:
 
 
 def template(name: str, script: list[str], *, source: dict, timeout_minutes: int = 600, **policy) -> dict:
-    return {"name": name, "location": LOCATION, "policy": policy, "definition": {
-        "source": source, "customize": [{"type": "Shell", "name": "work", "inline": script}],
-        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
-        "buildTimeoutInMinutes": timeout_minutes}}
+    return {
+        "name": name,
+        "location": LOCATION,
+        "policy": policy,
+        "definition": {
+            "source": source,
+            "customize": [{"type": "Shell", "name": "work", "inline": script}],
+            "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
+            "buildTimeoutInMinutes": timeout_minutes,
+        },
+    }
 
 
 def crash_template(step: str) -> str:
@@ -85,15 +93,18 @@ def reliability_templates(*, race_schedule: str = NEVER) -> list[dict]:
 
     child = {"type": "SharedImageVersion", "imageVersionId": GALLERY + "ubuntu-base/versions/latest"}
     return [
-        template("api-tier", ["mkdir -p /srv/api", "echo api > /srv/api/name"],
-                 source=child),
+        template("api-tier", ["mkdir -p /srv/api", "echo api > /srv/api/name"], source=child),
         # Its schedule is the racing cluster's tick timer: exactly the rounds' ticks (see racing_cluster).
         template(RACER, ["echo racing", "sleep 2"], source=_platform(RACER_SKU), schedule=race_schedule),
-        *[template(crash_template(step), ["echo crash test", "sleep 1"], source=_platform(CRASH_SKU))
-          for step in STEPS],
+        *[
+            template(crash_template(step), ["echo crash test", "sleep 1"], source=_platform(CRASH_SKU))
+            for step in STEPS
+        ],
         # Long enough for Azurite to be stopped and restarted while it runs.
-        *[template(name, ["echo waiting out the outage", "sleep 12"], source=_platform(OUTAGE_SKU))
-          for name in OUTAGE_TEMPLATES],
+        *[
+            template(name, ["echo waiting out the outage", "sleep 12"], source=_platform(OUTAGE_SKU))
+            for name in OUTAGE_TEMPLATES
+        ],
     ]
 
 
@@ -113,9 +124,11 @@ class Figures:
     def line(self) -> str:
         rejected = sum(self.rejected.values())
         reasons = "; ".join(f"{n}x {r[:80]}" for r, n in self.rejected.most_common(3))
-        text = (f"{self.scenario:<26} signals={self.signals:<5} builds={self.builds:<4} "
-                f"duplicates={self.duplicates:<2} lost={self.lost:<2} "
-                f"rejected={rejected}{f' ({reasons})' if reasons else ''}  wall={self.wall:.1f}s")
+        text = (
+            f"{self.scenario:<26} signals={self.signals:<5} builds={self.builds:<4} "
+            f"duplicates={self.duplicates:<2} lost={self.lost:<2} "
+            f"rejected={rejected}{f' ({reasons})' if reasons else ''}  wall={self.wall:.1f}s"
+        )
         if self.notes:
             text += "  | " + "; ".join(self.notes)
         if self.problems:
@@ -183,8 +196,9 @@ class Worker:
 
     def post(self, path: str, payload, *, headers: dict | None = None, timeout: float = 60) -> int:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        request = urllib.request.Request(self.url + path, data=body, method="POST",
-                                         headers={"Content-Type": "application/json", **(headers or {})})
+        request = urllib.request.Request(
+            self.url + path, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status
@@ -200,8 +214,9 @@ class ResultsDrain:
 
         from aibtrigger.names import RESULTS_QUEUE
 
-        self._queue = QueueClient.from_connection_string(connection, RESULTS_QUEUE,
-                                                         message_decode_policy=TextBase64DecodePolicy())
+        self._queue = QueueClient.from_connection_string(
+            connection, RESULTS_QUEUE, message_decode_policy=TextBase64DecodePolicy()
+        )
         self._lock = threading.Lock()
         self.events: list[dict] = []
 
@@ -211,8 +226,9 @@ class ResultsDrain:
         with self._lock:
             try:
                 while True:
-                    batch = list(next(self._queue.receive_messages(messages_per_page=32,
-                                                                   visibility_timeout=120).by_page(), []))
+                    batch = list(
+                        next(self._queue.receive_messages(messages_per_page=32, visibility_timeout=120).by_page(), [])
+                    )
                     if not batch:
                         break
                     for message in batch:
@@ -226,8 +242,9 @@ class ResultsDrain:
 class Cluster:
     """One Azurite, a catalog, a workdir, and the `aibtrigger dev` workers started on them."""
 
-    def __init__(self, root: Path, *, persistent: bool = False, timers: dict[str, str] | None = None,
-                 race_schedule: str = NEVER):
+    def __init__(
+        self, root: Path, *, persistent: bool = False, timers: dict[str, str] | None = None, race_schedule: str = NEVER
+    ):
         from aibtrigger.devhost.azurite import start_azurite
 
         self.root = root
@@ -245,8 +262,10 @@ class Cluster:
             self.data_dir.mkdir(exist_ok=True)
         self.timers = {"AIBTRIGGER_TICK_SCHEDULE": NEVER, "AIBTRIGGER_SWEEP_SCHEDULE": NEVER, **(timers or {})}
         self.azurite = start_azurite(data_dir=self.data_dir)
-        self.ports = tuple(int(e.rsplit(":", 1)[1]) for e in
-                           (self.azurite.blob_endpoint, self.azurite.queue_endpoint, self.azurite.table_endpoint))
+        self.ports = tuple(
+            int(e.rsplit(":", 1)[1])
+            for e in (self.azurite.blob_endpoint, self.azurite.queue_endpoint, self.azurite.table_endpoint)
+        )
         self.connection = self.azurite.connection_string
         self.workers: list[Worker] = []
         self.round_ticks: list[datetime] = []  # racing_cluster: when the tick and sweep timers fire
@@ -287,14 +306,22 @@ class Cluster:
 
     # --- workers ------------------------------------------------------------------------------------------
     def env(self, port: int, *, crash_at: str | None = None) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("AIBTRIGGER_", "AzureWebJobsStorage"))}  # nothing from the caller's stack
-        base.update({
-            "AzureWebJobsStorage": self.connection, "AIBTRIGGER_CATALOG_PATH": str(self.catalog_path),
-            "AIBTRIGGER_BACKEND": "local", "AIBTRIGGER_LOCAL_WORKDIR": str(self.workdir),
-            "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1", "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
-            "AIBTRIGGER_POLL_MAX_SECONDS": "1", "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": f"http://127.0.0.1:{port}{WEBHOOK}",
-            **self.timers})
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("AIBTRIGGER_", "AzureWebJobsStorage"))
+        }  # nothing from the caller's stack
+        base.update(
+            {
+                "AzureWebJobsStorage": self.connection,
+                "AIBTRIGGER_CATALOG_PATH": str(self.catalog_path),
+                "AIBTRIGGER_BACKEND": "local",
+                "AIBTRIGGER_LOCAL_WORKDIR": str(self.workdir),
+                "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1",
+                "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
+                "AIBTRIGGER_POLL_MAX_SECONDS": "1",
+                "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": f"http://127.0.0.1:{port}{WEBHOOK}",
+                **self.timers,
+            }
+        )
         if crash_at:
             base["AIBTRIGGER_CRASH_AT"] = crash_at
         return base
@@ -308,10 +335,25 @@ class Cluster:
         log_path = folder / "dev.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "aibtrigger.cli", "dev", "--storage", self.connection, "--port", str(port),
-                 "--message-visibility", str(visibility)],
-                cwd=folder, env=self.env(port, crash_at=crash_at), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "aibtrigger.cli",
+                    "dev",
+                    "--storage",
+                    self.connection,
+                    "--port",
+                    str(port),
+                    "--message-visibility",
+                    str(visibility),
+                ],
+                cwd=folder,
+                env=self.env(port, crash_at=crash_at),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         worker = Worker(name, process, port, log_path, crash_at)
         self.workers.append(worker)
         if wait:
@@ -347,8 +389,10 @@ class Cluster:
     def request(self, template_name: str, request_id: str, reason: str = "reliability") -> None:
         from aibtrigger.names import REQUESTS_QUEUE
 
-        self.queue.send(REQUESTS_QUEUE, {"template": template_name, "reason": reason,
-                                         "requested_by": "reliability", "id": request_id})
+        self.queue.send(
+            REQUESTS_QUEUE,
+            {"template": template_name, "reason": reason, "requested_by": "reliability", "id": request_id},
+        )
 
     def publish_marketplace(self, sku: str) -> str:
         from aibtrigger.adapters.local.marketplace import LocalMarketplace
@@ -368,15 +412,20 @@ class Cluster:
         return self.store.list_runs(template_name, limit=10_000)
 
     def events(self, *, subject: str | None = None) -> list[dict]:
-        return [e for e in self.results.drain() if e.get("type", "").startswith("aibtrigger.build.")
-                and (subject is None or e.get("subject") == subject)]
+        return [
+            e
+            for e in self.results.drain()
+            if e.get("type", "").startswith("aibtrigger.build.") and (subject is None or e.get("subject") == subject)
+        ]
 
     def rejections(self, since: datetime) -> Counter:
         from aibtrigger.domain.records import Outcome
 
-        found = Counter(o.detail.split(":")[0] if o.detail.startswith("invalid") else o.detail
-                        for o in self.store.list_outcomes(None, limit=100_000)
-                        if o.outcome is Outcome.REJECTED and o.at >= since)
+        found = Counter(
+            o.detail.split(":")[0] if o.detail.startswith("invalid") else o.detail
+            for o in self.store.list_outcomes(None, limit=100_000)
+            if o.outcome is Outcome.REJECTED and o.at >= since
+        )
         return found
 
     def poisoned(self) -> dict[str, int]:
@@ -388,8 +437,11 @@ class Cluster:
         counts = {}
         for name in (REQUESTS_QUEUE + "-poison", POLLS_QUEUE + "-poison"):
             try:
-                counts[name] = QueueClient.from_connection_string(self.connection, name) \
-                    .get_queue_properties().approximate_message_count
+                counts[name] = (
+                    QueueClient.from_connection_string(self.connection, name)
+                    .get_queue_properties()
+                    .approximate_message_count
+                )
             except ResourceNotFoundError:
                 counts[name] = 0
         return counts
@@ -402,8 +454,11 @@ class Cluster:
 
         for name in (REQUESTS_QUEUE, POLLS_QUEUE):
             try:
-                if QueueClient.from_connection_string(self.connection, name) \
-                        .get_queue_properties().approximate_message_count:
+                if (
+                    QueueClient.from_connection_string(self.connection, name)
+                    .get_queue_properties()
+                    .approximate_message_count
+                ):
                     return False
             except ResourceNotFoundError:
                 pass
@@ -414,8 +469,11 @@ class Cluster:
 
     def settle(self, timeout: float = 180) -> None:
         """Nothing claimed, queued or building, twice in a row: every build and follow-up has ended."""
-        self.wait(lambda: self.quiet() and (time.sleep(1.0) or self.quiet()), timeout=timeout,
-                  what="every build to end and the queues to empty")
+        self.wait(
+            lambda: self.quiet() and (time.sleep(1.0) or self.quiet()),
+            timeout=timeout,
+            what="every build to end and the queues to empty",
+        )
 
     def live_builders(self, template_name: str | None = None) -> list[tuple[int, str, str]]:
         """(pid, template, build id) of this cluster's local builder processes (cwd: its workdir) alive now."""
@@ -450,8 +508,10 @@ class Cluster:
         value = wait_for(predicate, timeout=timeout, interval=interval)
         if value:
             return value
-        logs = "\n".join(f"--- {w.name} ({'alive' if w.alive() else f'exit {w.process.returncode}'}):\n"
-                         f"{w.log_tail(2000)}" for w in self.workers[-4:])
+        logs = "\n".join(
+            f"--- {w.name} ({'alive' if w.alive() else f'exit {w.process.returncode}'}):\n{w.log_tail(2000)}"
+            for w in self.workers[-4:]
+        )
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
 
     def worker_errors(self) -> Counter:
@@ -478,8 +538,9 @@ def racing_cluster(root: Path, *, rounds: int = 1, period: int = 20, workers: in
     so the first tick they see is the first round's (none builds before the scenario acts); rounds then
     follow tick after tick, each over before the next."""
     every = f"*/{period} * * * * *"
-    cluster = Cluster(root, timers={"AIBTRIGGER_TICK_SCHEDULE": every, "AIBTRIGGER_SWEEP_SCHEDULE": every},
-                      race_schedule=every)
+    cluster = Cluster(
+        root, timers={"AIBTRIGGER_TICK_SCHEDULE": every, "AIBTRIGGER_SWEEP_SCHEDULE": every}, race_schedule=every
+    )
     now = time.time()
     first = (int(now + lead) // period + 1) * period
     time.sleep(max(0.0, first - lead - time.time()))
@@ -487,7 +548,7 @@ def racing_cluster(root: Path, *, rounds: int = 1, period: int = 20, workers: in
     if time.time() > first - 2:
         cluster.close()
         raise RuntimeError(f"the workers took more than {lead - 2:g} s to start: too late for the first tick")
-    cluster.round_ticks = [datetime.fromtimestamp(first + k * period, timezone.utc) for k in range(rounds)]
+    cluster.round_ticks = [datetime.fromtimestamp(first + k * period, UTC) for k in range(rounds)]
     return cluster
 
 
@@ -527,25 +588,55 @@ def seed_gallery_version(cluster: Cluster, image: str = "ubuntu-base", version: 
     from aibtrigger.adapters.local.images import busybox_image
     from aibtrigger.adapters.local.rootfs import os_release, restamp
 
-    artifact = restamp(busybox_image(), cluster.root / f"{image}-{version}.tar.gz", {  # a root filesystem builds run in
-        "etc/os-release": os_release(name="Ubuntu", version_id="22.04", image_version=version,
-                                     pretty=f"golden {image} {version}"),
-        "etc/motd": "seeded by the reliability suite\n"})
-    platform = {"type": "PlatformImage", "id": f"/Providers/Microsoft.Compute/Locations/{LOCATION}/Publishers/"
-                f"{PUBLISHER}/ArtifactTypes/VMImage/Offers/{OFFER}/Skus/22_04-lts-gen2/Versions/22.04.202601010",
-                "version": "22.04.202601010"}
-    return LocalGallery(cluster.blobs).create_version(GALLERY + image, version, artifact, {
-        "template": image, "buildId": "seeded", "excludeFromLatest": False,
-        "source": {**platform, "exactVersion": platform["version"]}, "lineage": [platform]})
+    artifact = restamp(
+        busybox_image(),
+        cluster.root / f"{image}-{version}.tar.gz",
+        {  # a root filesystem builds run in
+            "etc/os-release": os_release(
+                name="Ubuntu", version_id="22.04", image_version=version, pretty=f"golden {image} {version}"
+            ),
+            "etc/motd": "seeded by the reliability suite\n",
+        },
+    )
+    platform = {
+        "type": "PlatformImage",
+        "id": f"/Providers/Microsoft.Compute/Locations/{LOCATION}/Publishers/"
+        f"{PUBLISHER}/ArtifactTypes/VMImage/Offers/{OFFER}/Skus/22_04-lts-gen2/Versions/22.04.202601010",
+        "version": "22.04.202601010",
+    }
+    return LocalGallery(cluster.blobs).create_version(
+        GALLERY + image,
+        version,
+        artifact,
+        {
+            "template": image,
+            "buildId": "seeded",
+            "excludeFromLatest": False,
+            "source": {**platform, "exactVersion": platform["version"]},
+            "lineage": [platform],
+        },
+    )
 
 
 def gallery_event(version_id: str, event_id: str) -> list[dict]:
     """What Event Grid delivers for a gallery image version write (Event Grid schema, one event)."""
-    return [{"id": event_id, "topic": f"/subscriptions/{SUBSCRIPTION}", "subject": version_id,
-             "eventType": "Microsoft.Resources.ResourceWriteSuccess", "eventTime": _iso(datetime.now(timezone.utc)),
-             "dataVersion": "", "metadataVersion": "1",
-             "data": {"operationName": "Microsoft.Compute/galleries/images/versions/write",
-                      "resourceUri": version_id, "status": "Succeeded", "subscriptionId": SUBSCRIPTION}}]
+    return [
+        {
+            "id": event_id,
+            "topic": f"/subscriptions/{SUBSCRIPTION}",
+            "subject": version_id,
+            "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+            "eventTime": _iso(datetime.now(UTC)),
+            "dataVersion": "",
+            "metadataVersion": "1",
+            "data": {
+                "operationName": "Microsoft.Compute/galleries/images/versions/write",
+                "resourceUri": version_id,
+                "status": "Succeeded",
+                "subscriptionId": SUBSCRIPTION,
+            },
+        }
+    ]
 
 
 def deliver(worker: Worker, body: bytes, *, attempts: int = 8) -> tuple[int, int, list[str]]:
@@ -567,15 +658,17 @@ def deliver(worker: Worker, body: bytes, *, attempts: int = 8) -> tuple[int, int
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- 1. duplicate storm ------------------------------------------------------------------------------------
-def duplicate_storm(cluster: Cluster, *, deliveries: int, concurrency: int = 48, settle_timeout: float = 240) -> Figures:
+def duplicate_storm(
+    cluster: Cluster, *, deliveries: int, concurrency: int = 48, settle_timeout: float = 240
+) -> Figures:
     """The same gallery event, `deliveries` times, spread over every live worker, all at once."""
     from aibtrigger.domain.records import Outcome
 
@@ -596,8 +689,10 @@ def duplicate_storm(cluster: Cluster, *, deliveries: int, concurrency: int = 48,
     with ThreadPoolExecutor(max_workers=barrier.parties) as pool:
         answers = list(pool.map(send, range(deliveries)))
     sent_for = time.monotonic() - started
-    wait_for(lambda: all(any(r.is_terminal and r.published for r in cluster.runs(t)) for t in STORM_CHILDREN),
-             timeout=settle_timeout)
+    wait_for(
+        lambda: all(any(r.is_terminal and r.published for r in cluster.runs(t)) for t in STORM_CHILDREN),
+        timeout=settle_timeout,
+    )
     cluster.settle(timeout=settle_timeout)
     figures.wall = time.monotonic() - started
 
@@ -618,8 +713,9 @@ def duplicate_storm(cluster: Cluster, *, deliveries: int, concurrency: int = 48,
             figures.problems.append(f"{name}: {len(set(ids))} distinct published results (want 1)")
         requests = [o for o in cluster.store.list_outcomes(name, limit=10_000) if o.at >= since]
         if len(requests) != 1 or requests[0].outcome is not Outcome.STARTED:
-            figures.problems.append(f"{name}: request outcomes {[(o.request_id, o.outcome.value) for o in requests]}"
-                                    " (want one, started)")
+            figures.problems.append(
+                f"{name}: request outcomes {[(o.request_id, o.outcome.value) for o in requests]} (want one, started)"
+            )
         figures.duplicates += max(0, len(builds[name]) - 1)
         figures.lost += 0 if runs and any(r.is_terminal and r.published for r in runs) else 1
     strays = {t: len(b) for t, b in builds.items() if b and t not in STORM_CHILDREN}
@@ -630,15 +726,19 @@ def duplicate_storm(cluster: Cluster, *, deliveries: int, concurrency: int = 48,
     if record is None or record.outcome is not Outcome.PLANNED:
         figures.problems.append(f"the event's own outcome is {record and record.outcome} (want planned)")
     if unanswered:
-        figures.problems.append(f"{len(unanswered)} deliveries never answered 2xx (last status "
-                                f"{unanswered[-1][0]}): Event Grid would have given up")
+        figures.problems.append(
+            f"{len(unanswered)} deliveries never answered 2xx (last status "
+            f"{unanswered[-1][0]}): Event Grid would have given up"
+        )
         figures.lost += len(unanswered)
     figures.rejected = cluster.rejections(since)
     failed_tries = Counter(f for _, _, failures in answers for f in failures)
-    figures.notes += [f"{len(workers)} workers", f"deliveries sent in {sent_for:.1f}s",
-                      "failed tries redelivered: " + (", ".join(f"{n}x {f}" for f, n in failed_tries.items())
-                                                      or "none"),
-                      "runs " + ", ".join(f"{t}={len(builds[t])}" for t in STORM_CHILDREN)]
+    figures.notes += [
+        f"{len(workers)} workers",
+        f"deliveries sent in {sent_for:.1f}s",
+        "failed tries redelivered: " + (", ".join(f"{n}x {f}" for f, n in failed_tries.items()) or "none"),
+        "runs " + ", ".join(f"{t}={len(builds[t])}" for t in STORM_CHILDREN),
+    ]
     return figures
 
 
@@ -710,20 +810,32 @@ def racing_triggers(cluster: Cluster, *, rounds: int | None = None) -> Figures:
             time.sleep(max(0.0, tick.timestamp() - time.time()))
             started = time.monotonic()
             manual_id = f"manual-{uuid.uuid4().hex[:12]}"
-            status = workers[number % len(workers)].post("/api/requests", {
-                "template": RACER, "reason": f"manual request, round {number}", "requested_by": "reliability",
-                "id": manual_id})
+            status = workers[number % len(workers)].post(
+                "/api/requests",
+                {
+                    "template": RACER,
+                    "reason": f"manual request, round {number}",
+                    "requested_by": "reliability",
+                    "id": manual_id,
+                },
+            )
             if status != 202:
                 figures.problems.append(f"round {number}: POST /api/requests answered {status}")
 
             def round_outcomes():
-                return [o for o in cluster.store.list_outcomes(RACER, limit=10_000)
-                        if o.at >= tick - timedelta(seconds=1)]
+                return [
+                    o
+                    for o in cluster.store.list_outcomes(RACER, limit=10_000)
+                    if o.at >= tick - timedelta(seconds=1)  # noqa: B023 (called within this round)
+                ]
 
             def signals_arrived():
                 ids = {o.request_id for o in round_outcomes()}
-                return (manual_id in ids and any(i.startswith("schedule-") for i in ids)
-                        and any(i.startswith("source-") for i in ids))
+                return (
+                    manual_id in ids  # noqa: B023 (called within this round)
+                    and any(i.startswith("schedule-") for i in ids)
+                    and any(i.startswith("source-") for i in ids)
+                )
 
             following = ticks[number] if number < len(ticks) else tick + timedelta(seconds=60)
             wait_for(signals_arrived, timeout=max(5.0, following.timestamp() - time.time() - 8))
@@ -731,20 +843,31 @@ def racing_triggers(cluster: Cluster, *, rounds: int | None = None) -> Figures:
             wall += time.monotonic() - started
             builds = cluster.backend_builds(RACER) - builds_before
             figures.builds += len(builds)
-            _check_race_round(cluster, figures, number, version, manual_id, round_outcomes(),
-                              [r for r in cluster.runs(RACER) if r.run_id not in runs_before], builds)
+            _check_race_round(
+                cluster,
+                figures,
+                number,
+                version,
+                manual_id,
+                round_outcomes(),
+                [r for r in cluster.runs(RACER) if r.run_id not in runs_before],
+                builds,
+            )
     figures.wall = wall
     if sampler.max_building > 1:
         figures.problems.append(f"two builds of {RACER} in progress at once: {sampler.overlaps[:3]}")
-    figures.notes += [f"{len(workers)} workers, each firing the tick and the sweep",
-                      f"{sampler.samples} samples: at most {sampler.max_building} build in progress "
-                      f"({sampler.max_processes} builder processes incl. one exiting after its verdict)"]
+    figures.notes += [
+        f"{len(workers)} workers, each firing the tick and the sweep",
+        f"{sampler.samples} samples: at most {sampler.max_building} build in progress "
+        f"({sampler.max_processes} builder processes incl. one exiting after its verdict)",
+    ]
     figures.rejected = cluster.rejections(since)
     return figures
 
 
-def _check_race_round(cluster, figures: Figures, number: int, version: str, manual_id: str, outcomes, runs,
-                      builds) -> None:
+def _check_race_round(
+    cluster, figures: Figures, number: int, version: str, manual_id: str, outcomes, runs, builds
+) -> None:
     from aibtrigger.domain.records import Outcome
 
     by_id = {o.request_id: o for o in outcomes}
@@ -773,8 +896,9 @@ def _check_race_round(cluster, figures: Figures, number: int, version: str, manu
     if len(runs) == 2:
         first, follow_up = runs
         if first.ended_at and follow_up.started_at and follow_up.started_at < first.ended_at:
-            figures.problems.append(f"{where}: the follow-up started {follow_up.started_at} before the first build "
-                                    f"ended {first.ended_at}")
+            figures.problems.append(
+                f"{where}: the follow-up started {follow_up.started_at} before the first build ended {first.ended_at}"
+            )
         carried = [by_id[i] for i in signal_ids if i in follow_up.request_ids and i in by_id]
         missing = [r for o in carried for r in o.reasons if r not in follow_up.reasons]
         if missing:
@@ -789,8 +913,10 @@ def _check_race_round(cluster, figures: Figures, number: int, version: str, manu
         figures.problems.append(f"{where}: {len(set(ids))} distinct published results for {len(runs)} runs")
     if not any(version == r.source_version for r in runs):
         figures.problems.append(f"{where}: no run used the new source version {version}")
-    figures.notes.append(f"round {number}: {len(runs)} runs " + " + ".join(
-        f"[{', '.join(sorted(i.split('-')[0] for i in r.request_ids if i in serving))}]" for r in runs))
+    figures.notes.append(
+        f"round {number}: {len(runs)} runs "
+        + " + ".join(f"[{', '.join(sorted(i.split('-')[0] for i in r.request_ids if i in serving))}]" for r in runs)
+    )
 
 
 # --- 3. crash at every step --------------------------------------------------------------------------------
@@ -863,14 +989,17 @@ def crash_once(cluster: Cluster, step: str, *, visibility: float = 3.0) -> Figur
     if cluster.store.get_claim(name) is not None:
         figures.problems.append(f"{step}: the claim on {name} was never released")
     figures.rejected = cluster.rejections(since)
-    figures.notes.append(f"{step}: published {len(ids)}x/{len(set(ids))} id" + (
-        f" ({terminal[0].message})" if terminal and terminal[0].message else ""))
+    figures.notes.append(
+        f"{step}: published {len(ids)}x/{len(set(ids))} id"
+        + (f" ({terminal[0].message})" if terminal and terminal[0].message else "")
+    )
     return figures
 
 
 # --- 4. storage outage -----------------------------------------------------------------------------------------
-def storage_outage(cluster: Cluster, *, templates=OUTAGE_TEMPLATES[:1], outages: int = 1,
-                   outage_seconds: float = 6.0) -> Figures:
+def storage_outage(
+    cluster: Cluster, *, templates=OUTAGE_TEMPLATES[:1], outages: int = 1, outage_seconds: float = 6.0
+) -> Figures:
     """Azurite (on disk) stopped and restarted on the same ports while builds run and polls are scheduled.
 
     The cluster must be persistent and have its workers started."""
@@ -944,7 +1073,9 @@ def storage_outage(cluster: Cluster, *, templates=OUTAGE_TEMPLATES[:1], outages:
                 figures.problems.append(f"{name}: builder {build_id} did not end cleanly:\n{log[-1500:]}")
     figures.rejected = cluster.rejections(since)
     failed = cluster.worker_errors()
-    figures.notes += [f"{outages}x {outage_seconds:g}s outage, {len(workers)} workers",
-                      "runs " + ", ".join(f"{s}={n}" for s, n in sorted(states.items())),
-                      "failed invocations " + (", ".join(f"{f}={n}" for f, n in sorted(failed.items())) or "none")]
+    figures.notes += [
+        f"{outages}x {outage_seconds:g}s outage, {len(workers)} workers",
+        "runs " + ", ".join(f"{s}={n}" for s, n in sorted(states.items())),
+        "failed invocations " + (", ".join(f"{f}={n}" for f, n in sorted(failed.items())) or "none"),
+    ]
     return figures

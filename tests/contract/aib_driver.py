@@ -2,6 +2,7 @@
 shapes) and an HTTPS + OAuth Azurite for staging logs, on real time so the suite's waits work as
 they do for the local backend. `aib_driver_fields(request)` returns the Driver's fields.
 """
+
 from __future__ import annotations
 
 from tests.fakearm import FakeArm, FakeTokenCredential, Timeline, make_tls
@@ -15,8 +16,12 @@ _SHARED: dict = {}  # one CA and one staging Azurite per test session (stopped w
 
 def _quick(outcome: str, log: str) -> Timeline:
     # About a second of real time, through every sub-state; a cancel takes half a second.
-    return Timeline(tuple((name, 0.25) for name in ("Queued", "Building", "Customizing", "Distributing")),
-                    outcome, log=log, cancel_seconds=0.5)
+    return Timeline(
+        tuple((name, 0.25) for name in ("Queued", "Building", "Customizing", "Distributing")),
+        outcome,
+        log=log,
+        cancel_seconds=0.5,
+    )
 
 
 def _session(request):
@@ -37,5 +42,11 @@ def aib_driver_fields(request) -> dict:
     arm.world.add_template("runs-long", timeline=Timeline((("Queued", 1), ("Building", 3600)), cancel_seconds=0.5))
     arm.world.add_template("never-run")
     backend = make_backend(arm, tls, FakeTokenCredential())
-    return {"backend": backend, "succeeds": "succeeds", "fails": "fails", "runs_long": "runs-long",
-            "never_run": "never-run", "patience": 15.0}
+    return {
+        "backend": backend,
+        "succeeds": "succeeds",
+        "fails": "fails",
+        "runs_long": "runs-long",
+        "never_run": "never-run",
+        "patience": 15.0,
+    }

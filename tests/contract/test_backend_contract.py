@@ -4,6 +4,7 @@ Each implementation supplies a driver (below): a backend plus the names of templ
 backend, succeed quickly, fail quickly, or run until canceled, and one that has never run. Today:
 "local" (Azurite + builder processes). An "aib" driver (fake ARM server) plugs in the same way.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -44,11 +45,18 @@ def _local_driver(request, tmp_path: Path) -> Driver:
     path = folder / "local-builds.yaml"
     path.write_text(path.read_text().replace("${UNIQUE}", unique))
     LocalMarketplace(blob_service(azurite.connection_string)).publish(
-        "westeurope", "Canonical", "ubuntu-24_04-lts", f"server-{unique}")
-    backend = LocalBackend(load_catalog(path), connection_string=azurite.connection_string, catalog_path=path,
-                           workdir=tmp_path / "work")
-    return Driver(backend, succeeds=f"base-{unique}", fails=f"fails-{unique}", runs_long=f"slow-{unique}",
-                  never_run=f"multi-{unique}")
+        "westeurope", "Canonical", "ubuntu-24_04-lts", f"server-{unique}"
+    )
+    backend = LocalBackend(
+        load_catalog(path), connection_string=azurite.connection_string, catalog_path=path, workdir=tmp_path / "work"
+    )
+    return Driver(
+        backend,
+        succeeds=f"base-{unique}",
+        fails=f"fails-{unique}",
+        runs_long=f"slow-{unique}",
+        never_run=f"multi-{unique}",
+    )
 
 
 def _aib_driver(request, tmp_path: Path) -> Driver:

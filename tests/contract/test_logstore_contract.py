@@ -1,4 +1,5 @@
 """One contract for the LogStore port: memory and blob storage (Azurite)."""
+
 import pytest
 
 from aibtrigger.adapters.logstore import BlobLogStore, InMemoryLogStore

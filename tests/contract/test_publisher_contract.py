@@ -1,5 +1,6 @@
 """One contract for the Publisher port: memory, a storage queue, and Event Grid (a local endpoint
 answering as Event Grid does: 200 to a CloudEvents batch carrying the topic key)."""
+
 import base64
 import json
 import threading
@@ -9,9 +10,16 @@ import pytest
 
 from aibtrigger.adapters.publisher import EventGridPublisher, InMemoryPublisher, QueuePublisher
 
-EVENT = {"specversion": "1.0", "id": "base.1/finished", "source": "/aibtrigger/templates/base",
-         "type": "aibtrigger.build.succeeded", "subject": "base", "time": "2026-11-22T08:00:00+00:00",
-         "datacontenttype": "application/json", "data": {"run_id": "base.1", "state": "Succeeded"}}
+EVENT = {
+    "specversion": "1.0",
+    "id": "base.1/finished",
+    "source": "/aibtrigger/templates/base",
+    "type": "aibtrigger.build.succeeded",
+    "subject": "base",
+    "time": "2026-11-22T08:00:00+00:00",
+    "datacontenttype": "application/json",
+    "data": {"run_id": "base.1", "state": "Succeeded"},
+}
 
 
 class FakeEventGridTopic(BaseHTTPRequestHandler):
@@ -49,8 +57,10 @@ def publisher_and_received(request):
         service = QueueServiceClient.from_connection_string(request.getfixturevalue("azurite").connection_string)
         name = f"results{request.getfixturevalue('unique')}"
         client = service.get_queue_client(name)
-        yield (QueuePublisher(StorageQueue(service), queue_name=name),
-               lambda: [json.loads(base64.b64decode(m.content)) for m in client.receive_messages()])
+        yield (
+            QueuePublisher(StorageQueue(service), queue_name=name),
+            lambda: [json.loads(base64.b64decode(m.content)) for m in client.receive_messages()],
+        )
     else:
         from azure.core.credentials import AzureKeyCredential
         from azure.eventgrid import EventGridPublisherClient
@@ -58,8 +68,9 @@ def publisher_and_received(request):
         FakeEventGridTopic.received = []
         server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEventGridTopic)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        client = EventGridPublisherClient(f"http://127.0.0.1:{server.server_port}/api/events",
-                                          AzureKeyCredential(FakeEventGridTopic.key))
+        client = EventGridPublisherClient(
+            f"http://127.0.0.1:{server.server_port}/api/events", AzureKeyCredential(FakeEventGridTopic.key)
+        )
         yield EventGridPublisher(client), lambda: FakeEventGridTopic.received
         server.shutdown()
 

@@ -1,7 +1,7 @@
 """One contract for the MessageQueue port: memory and Azure Storage queues (Azurite)."""
+
 import base64
 import json
-import time
 
 import pytest
 
@@ -24,7 +24,6 @@ def queue_and_reader(request):
 
         class MemoryReader:
             def receive(self, name):
-                now = time.monotonic()
                 return [m.text for m in queue.sent if m.queue == name and m.delay_seconds <= 0]
 
         return queue, MemoryReader()

@@ -1,5 +1,6 @@
 """One contract for the StateStore port, run against every implementation (memory, Azure Tables)."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,7 +9,7 @@ from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, RunRecord, TerminalRunError
 from aibtrigger.errors import ConcurrencyError
 
-T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["memory", "tables"])
@@ -21,15 +22,22 @@ def store(request):
 
     azurite = request.getfixturevalue("azurite")
     unique = request.getfixturevalue("unique")
-    tables = TableStateStore(TableServiceClient.from_connection_string(azurite.connection_string),
-                             prefix=f"t{unique}")
+    tables = TableStateStore(TableServiceClient.from_connection_string(azurite.connection_string), prefix=f"t{unique}")
     tables.create_tables()
     return tables
 
 
 def claim(template="base", run_id="base.20261122T080000Z.aaaaaa", **changes):
-    return Claim(template=template, run_id=run_id, request_id="r1", state="starting", claimed_at=T0,
-                 reasons=("manual",), request_ids=("r1",), requested_by=("alice",)).evolve(**changes)
+    return Claim(
+        template=template,
+        run_id=run_id,
+        request_id="r1",
+        state="starting",
+        claimed_at=T0,
+        reasons=("manual",),
+        request_ids=("r1",),
+        requested_by=("alice",),
+    ).evolve(**changes)
 
 
 def test_claim_round_trip_and_exclusive_create(store):
@@ -61,14 +69,44 @@ def test_replace_and_delete_are_conditional_on_the_etag(store):
 
 def test_runs_round_trip_and_list_newest_first(store):
     excerpt = FailureExcerpt("Script exited with non-zero exit status: 3", "shell #1", 3, ("boom",))
-    older = RunRecord("base.1", "base", ("r1",), ("manual",), ("alice",), T0, state=RunState.FAILED,
-                      started_at=T0, ended_at=T0 + timedelta(minutes=5), excerpt=excerpt, message="failed",
-                      log_location="aibtrigger-logs/base.1/customization.log", polls=3, published=True,
-                      source_version="22.04.1", inputs={"definition": "d1", "source": "platform/x", "version": "22.04.1"})
-    newer = RunRecord("base.2", "base", ("r2",), ("patch",), ("sweep",), T0 + timedelta(hours=1),
-                      state=RunState.RUNNING, sub_state=RunSubState.CUSTOMIZING, started_at=T0 + timedelta(hours=1))
-    other = RunRecord("web.1", "web", ("r3",), ("x",), ("y",), T0 + timedelta(hours=2),
-                      artifact_ids=("/subscriptions/s/x/versions/1.0.0",))
+    older = RunRecord(
+        "base.1",
+        "base",
+        ("r1",),
+        ("manual",),
+        ("alice",),
+        T0,
+        state=RunState.FAILED,
+        started_at=T0,
+        ended_at=T0 + timedelta(minutes=5),
+        excerpt=excerpt,
+        message="failed",
+        log_location="aibtrigger-logs/base.1/customization.log",
+        polls=3,
+        published=True,
+        source_version="22.04.1",
+        inputs={"definition": "d1", "source": "platform/x", "version": "22.04.1"},
+    )
+    newer = RunRecord(
+        "base.2",
+        "base",
+        ("r2",),
+        ("patch",),
+        ("sweep",),
+        T0 + timedelta(hours=1),
+        state=RunState.RUNNING,
+        sub_state=RunSubState.CUSTOMIZING,
+        started_at=T0 + timedelta(hours=1),
+    )
+    other = RunRecord(
+        "web.1",
+        "web",
+        ("r3",),
+        ("x",),
+        ("y",),
+        T0 + timedelta(hours=2),
+        artifact_ids=("/subscriptions/s/x/versions/1.0.0",),
+    )
     saved = {run.run_id: store.save_run(run) for run in (older, newer, other)}
     assert store.get_run("base.1") == saved["base.1"] == older.evolve(etag=saved["base.1"].etag)
     assert store.get_run("web.1") == saved["web.1"]
@@ -93,12 +131,23 @@ def test_run_records_are_written_conditionally(store):
 
 
 def test_non_ascii_text_is_stored_whole_up_to_the_property_limit(store):
-    from aibtrigger.domain.limits import TABLE_BUDGET_UNITS, fit_excerpt
+    from aibtrigger.domain.limits import fit_excerpt
 
     lines = tuple("ошибка: не удалось 😀 " * 40 + str(i) for i in range(400))
     excerpt = fit_excerpt(FailureExcerpt("сбой", "shell #1", 1, lines))
-    run = RunRecord("base.8", "base", ("r1",), ("ü" * 900,), ("alice",), T0, state=RunState.FAILED,
-                    started_at=T0, ended_at=T0, excerpt=excerpt, message="é" * 4_000)
+    run = RunRecord(
+        "base.8",
+        "base",
+        ("r1",),
+        ("ü" * 900,),
+        ("alice",),
+        T0,
+        state=RunState.FAILED,
+        started_at=T0,
+        ended_at=T0,
+        excerpt=excerpt,
+        message="é" * 4_000,
+    )
     store.save_run(run)
     stored = store.get_run("base.8")
     assert stored.excerpt == excerpt and stored.excerpt.lines[-1].endswith("399")
@@ -124,12 +173,19 @@ def test_summaries_and_observed_sources_round_trip(store):
     from aibtrigger.domain.records import TemplateSummary
 
     assert store.get_summary("base") == TemplateSummary("base")
-    summary = TemplateSummary("base", last_success_at=T0, last_success_source_version="22.04.202411050",
-                              last_success_upstream="platform/x@1", last_upstream="platform/x@2",
-                              consecutive_failures=2, disabled=True, last_schedule_tick=T0 + timedelta(days=1),
-                              last_success_inputs={"definition": "d1", "source": "platform/x", "version": "1"},
-                              last_failed_inputs={"definition": "d1", "source": "platform/x", "version": "2"},
-                              last_success_outputs=("/subscriptions/s/.../images/i/versions/1.0.1",))
+    summary = TemplateSummary(
+        "base",
+        last_success_at=T0,
+        last_success_source_version="22.04.202411050",
+        last_success_upstream="platform/x@1",
+        last_upstream="platform/x@2",
+        consecutive_failures=2,
+        disabled=True,
+        last_schedule_tick=T0 + timedelta(days=1),
+        last_success_inputs={"definition": "d1", "source": "platform/x", "version": "1"},
+        last_failed_inputs={"definition": "d1", "source": "platform/x", "version": "2"},
+        last_success_outputs=("/subscriptions/s/.../images/i/versions/1.0.1",),
+    )
     store.put_summary(summary)
     assert store.get_summary("base") == summary
     assert store.list_summaries() == [summary]
@@ -143,8 +199,11 @@ def test_summaries_and_observed_sources_round_trip(store):
 
 
 def test_claims_are_listed_with_their_cascade(store):
-    store.create_claim(claim(upstream="platform/x@1", manual=True,
-                             followup=FollowUp(("r2",), ("why",), ("bob",), "platform/x@2", False)))
+    store.create_claim(
+        claim(
+            upstream="platform/x@1", manual=True, followup=FollowUp(("r2",), ("why",), ("bob",), "platform/x@2", False)
+        )
+    )
     [listed] = store.list_claims()
     assert listed.upstream == "platform/x@1" and listed.manual and listed.followup.upstream == "platform/x@2"
 

@@ -3,6 +3,7 @@
 The catalog is the shipped examples/catalog.yaml plus a few templates that let tests cancel, time
 out and coalesce. `AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE=1` makes buildTimeoutInMinutes read as seconds.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,24 +25,46 @@ PRIVATE_SKU, NIGHTLY_SKU, DIAMOND_SKU = "e2e-private", "e2e-nightly", "e2e-diamo
 
 
 def _source(sku: str) -> dict:
-    return {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-            "sku": sku, "version": "latest"}
-GALLERY = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/"
+    return {
+        "type": "PlatformImage",
+        "publisher": "Canonical",
+        "offer": "0001-com-ubuntu-server-jammy",
+        "sku": sku,
+        "version": "latest",
+    }
+
+
+GALLERY = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images"
+    "/providers/Microsoft.Compute/galleries/golden/images/"
+)
 
 
 def _template(name: str, script: list[str], timeout_minutes: int, sku: str = PRIVATE_SKU, **policy) -> dict:
-    return {"name": name, "location": "westeurope", "policy": policy, "definition": {
-        "source": _source(sku), "customize": [{"type": "Shell", "name": "work", "inline": script}],
-        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
-        "buildTimeoutInMinutes": timeout_minutes}}
+    return {
+        "name": name,
+        "location": "westeurope",
+        "policy": policy,
+        "definition": {
+            "source": _source(sku),
+            "customize": [{"type": "Shell", "name": "work", "inline": script}],
+            "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
+            "buildTimeoutInMinutes": timeout_minutes,
+        },
+    }
 
 
 def _child(name: str, parent_image: str, output: str) -> dict:
-    return {"name": name, "location": "westeurope", "definition": {
-        "source": {"type": "SharedImageVersion", "imageVersionId": GALLERY + parent_image + "/versions/latest"},
-        "customize": [{"type": "Shell", "name": "work", "inline": [f"echo {name} > /etc/{name}"]}],
-        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + output, "runOutputName": name}],
-        "buildTimeoutInMinutes": 600}}
+    return {
+        "name": name,
+        "location": "westeurope",
+        "definition": {
+            "source": {"type": "SharedImageVersion", "imageVersionId": GALLERY + parent_image + "/versions/latest"},
+            "customize": [{"type": "Shell", "name": "work", "inline": [f"echo {name} > /etc/{name}"]}],
+            "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + output, "runOutputName": name}],
+            "buildTimeoutInMinutes": 600,
+        },
+    }
 
 
 EXTRA_TEMPLATES = [
@@ -49,11 +72,14 @@ EXTRA_TEMPLATES = [
     _template("stuck-example", ["echo starting", "sleep 60"], 2),  # 2 "minutes" = 2 s here: times out
     _template("steady-example", ["echo building", "sleep 4"], 600),  # a few seconds: requests pile up
     # Its schedule fires every 2 s (the dev host's tick too, below); builds only when its source changed.
-    _template("nightly-example", ["echo refreshed"], 600, sku=NIGHTLY_SKU, schedule="*/2 * * * * *",
-              only_if_changed=True),
+    _template(
+        "nightly-example", ["echo refreshed"], 600, sku=NIGHTLY_SKU, schedule="*/2 * * * * *", only_if_changed=True
+    ),
     # A diamond (issue 11): d-app is built from the image both d-web and d-api distribute to.
     _template("d-base", ["echo base"], 600, sku=DIAMOND_SKU),
-    _child("d-web", "d-base", "d-apps"), _child("d-api", "d-base", "d-apps"), _child("d-app", "d-apps", "d-app"),
+    _child("d-web", "d-base", "d-apps"),
+    _child("d-api", "d-base", "d-apps"),
+    _child("d-app", "d-apps", "d-app"),
 ]
 
 
@@ -66,15 +92,24 @@ class Stack:
         self.deps = bootstrap.build_deps(load_settings())
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "aibtrigger.cli", *args], cwd=self.tmp, env=os.environ.copy(),
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "aibtrigger.cli", *args],
+            cwd=self.tmp,
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"aibtrigger {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+            raise AssertionError(
+                f"aibtrigger {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
         return result
 
     def wait(self, predicate, *, timeout: float = 90, what: str = "condition"):
-        return wait_until(predicate, what, timeout=timeout,
-                          context=lambda: f"; dev host log:\n{self.output.read_text()[-4000:]}")
+        return wait_until(
+            predicate, what, timeout=timeout, context=lambda: f"; dev host log:\n{self.output.read_text()[-4000:]}"
+        )
 
     def settle(self, timeout: float = 120) -> None:
         """Wait until nothing is claimed or queued, twice in a row: every build and follow-up ended."""
@@ -82,12 +117,14 @@ class Stack:
 
         from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 
-        queues = [QueueClient.from_connection_string(self.azurite.connection_string, q)
-                  for q in (REQUESTS_QUEUE, POLLS_QUEUE)]
+        queues = [
+            QueueClient.from_connection_string(self.azurite.connection_string, q) for q in (REQUESTS_QUEUE, POLLS_QUEUE)
+        ]
 
         def quiet():
             return not self.deps.store.list_claims() and all(
-                q.get_queue_properties().approximate_message_count == 0 for q in queues)
+                q.get_queue_properties().approximate_message_count == 0 for q in queues
+            )
 
         self.wait(lambda: quiet() and (time.sleep(1.5) or quiet()), timeout=timeout, what="all builds to end")
 
@@ -118,19 +155,37 @@ def stack(tmp_path_factory):
     azurite = start_azurite()
     port = free_port()
     saved = dict(os.environ)
-    os.environ.update({
-        "AzureWebJobsStorage": azurite.connection_string, "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
-        "AIBTRIGGER_BACKEND": "local", "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"),
-        "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1", "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
-        "AIBTRIGGER_POLL_MAX_SECONDS": "1", "AIBTRIGGER_TICK_SCHEDULE": "*/2 * * * * *",
-        "AIBTRIGGER_LOCAL_EVENT_WEBHOOK":
-            f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
-    })
+    os.environ.update(
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "AIBTRIGGER_CATALOG_PATH": str(catalog_path),
+            "AIBTRIGGER_BACKEND": "local",
+            "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"),
+            "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1",
+            "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
+            "AIBTRIGGER_POLL_MAX_SECONDS": "1",
+            "AIBTRIGGER_TICK_SCHEDULE": "*/2 * * * * *",
+            "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
+        }
+    )
     output = tmp / "dev.log"
     with output.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "dev", "--storage",
-                                    azurite.connection_string, "--port", str(port)],
-                                   cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aibtrigger.cli",
+                "dev",
+                "--storage",
+                azurite.connection_string,
+                "--port",
+                str(port),
+            ],
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         stack = Stack(tmp, azurite, url, process, output)

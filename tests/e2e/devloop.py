@@ -1,5 +1,6 @@
 """A newcomer's `aibtrigger dev` / `demo` / CLI, each in its own process, in a folder of its own,
 with nothing inherited from the test session's settings (the e2e stack fixture sets some)."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,10 @@ from aibtrigger.devhost.processes import end_processes, is_running, start_time
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-GALLERY = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/"
+GALLERY = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/"
+    "galleries/golden/images/"
+)
 SKU = "devloop-private"  # a source of its own: a sweep of the examples' source leaves it alone
 
 
@@ -27,12 +31,22 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def _quiet(name: str, source: dict, sleep_seconds: int) -> dict:
     """One step that sleeps, writing nothing meanwhile."""
-    return {"name": name, "location": "westeurope", "definition": {
-        "source": source,
-        "customize": [{"type": "Shell", "name": "work", "inline": ["echo starting", f"sleep {sleep_seconds}",
-                                                                      "echo finished"]}],
-        "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
-        "buildTimeoutInMinutes": 30}}
+    return {
+        "name": name,
+        "location": "westeurope",
+        "definition": {
+            "source": source,
+            "customize": [
+                {
+                    "type": "Shell",
+                    "name": "work",
+                    "inline": ["echo starting", f"sleep {sleep_seconds}", "echo finished"],
+                }
+            ],
+            "distribute": [{"type": "SharedImage", "galleryImageId": GALLERY + name, "runOutputName": name}],
+            "buildTimeoutInMinutes": 30,
+        },
+    }
 
 
 def catalog_with(folder: Path, *, sleep_seconds: int) -> Path:
@@ -40,10 +54,23 @@ def catalog_with(folder: Path, *, sleep_seconds: int) -> Path:
     from ubuntu-base's image, so a success of ubuntu-base starts it): each one step that sleeps."""
     catalog = yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text())
     catalog["templates"] += [
-        _quiet("quiet-build", {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-                               "sku": SKU, "version": "latest"}, sleep_seconds),
-        _quiet("quiet-child", {"type": "SharedImageVersion",
-                               "imageVersionId": GALLERY + "ubuntu-base/versions/latest"}, sleep_seconds)]
+        _quiet(
+            "quiet-build",
+            {
+                "type": "PlatformImage",
+                "publisher": "Canonical",
+                "offer": "0001-com-ubuntu-server-jammy",
+                "sku": SKU,
+                "version": "latest",
+            },
+            sleep_seconds,
+        ),
+        _quiet(
+            "quiet-child",
+            {"type": "SharedImageVersion", "imageVersionId": GALLERY + "ubuntu-base/versions/latest"},
+            sleep_seconds,
+        ),
+    ]
     shutil.copytree(ROOT / "examples" / "files", folder / "files")  # relative paths resolve from the catalog
     path = folder / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog, sort_keys=False))
@@ -51,8 +78,14 @@ def catalog_with(folder: Path, *, sleep_seconds: int) -> Path:
 
 
 def cli(cwd: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aibtrigger.cli", *args], cwd=cwd, env=env or clean_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "aibtrigger.cli", *args],
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class Dev:
@@ -62,8 +95,13 @@ class Dev:
         self.folder, self.port, self.env = folder, port, env
         self.output = folder / f"{name}.log"
         with self.output.open("w") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "dev", "--port", str(port), *options],
-                                            cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "aibtrigger.cli", "dev", "--port", str(port), *options],
+                cwd=folder,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     @property
     def text(self) -> str:
@@ -76,6 +114,7 @@ class Dev:
             if self.process.poll() is not None:
                 raise AssertionError(f"aibtrigger dev exited {self.process.returncode}:\n{self.text}")
             return "functions at" in self.text and state_file.exists() and json.loads(state_file.read_text())
+
         return wait_until(serving, "aibtrigger dev to serve", timeout=90, context=lambda: f"\n{self.text}")
 
     def kill(self) -> None:

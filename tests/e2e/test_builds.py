@@ -1,4 +1,5 @@
 """Whole builds through `aibtrigger dev` on Azurite: queue message -> local build -> log -> published result."""
+
 import base64
 import json
 import uuid
@@ -6,17 +7,18 @@ import uuid
 import pytest
 
 from aibtrigger.adapters.local.gallery import LocalGallery
-from aibtrigger.names import REQUESTS_QUEUE, RESULTS_QUEUE
 from aibtrigger.domain.model import RunState
 from aibtrigger.domain.records import Outcome
+from aibtrigger.names import REQUESTS_QUEUE, RESULTS_QUEUE
 
 pytestmark = pytest.mark.e2e
 
 
 def request(stack, template, reason="e2e", request_id=None):
     request_id = request_id or f"e2e-{uuid.uuid4().hex[:10]}"
-    stack.deps.queue.send(REQUESTS_QUEUE, {"template": template, "reason": reason, "requested_by": "pytest",
-                                           "id": request_id})
+    stack.deps.queue.send(
+        REQUESTS_QUEUE, {"template": template, "reason": reason, "requested_by": "pytest", "id": request_id}
+    )
     return request_id
 
 
@@ -36,7 +38,9 @@ def test_ubuntu_base_builds_a_gallery_version_whose_lineage_names_the_marketplac
     [artifact] = run.artifact_ids
     from azure.storage.blob import BlobServiceClient
 
-    version = LocalGallery(BlobServiceClient.from_connection_string(stack.azurite.connection_string)).get_version(artifact)
+    version = LocalGallery(BlobServiceClient.from_connection_string(stack.azurite.connection_string)).get_version(
+        artifact
+    )
     assert version["provisioningState"] == "Succeeded"
     assert version["lineage"][0]["version"] == latest
     assert "PACKER OUT" in stack.deps.logs.load(run.run_id)
@@ -63,8 +67,12 @@ def test_request_wait_follows_a_build_and_exits_non_zero_when_it_fails(stack):
 
 def test_a_build_is_cancelled(stack):
     request_id = request(stack, "slow-example")
-    stack.wait(lambda: stack.deps.backend.read_log("slow-example") and "working" in
-               stack.deps.backend.read_log("slow-example"), what="the slow build to start working")
+    stack.wait(
+        lambda: (
+            stack.deps.backend.read_log("slow-example") and "working" in stack.deps.backend.read_log("slow-example")
+        ),
+        what="the slow build to start working",
+    )
     stack.cli("cancel", "slow-example")
     run = stack.run_for("slow-example", request_id)
     assert run.state is RunState.CANCELED
@@ -91,8 +99,9 @@ def test_requests_during_a_build_give_exactly_one_follow_up(stack):
 def test_malformed_and_unknown_template_messages_are_rejected_and_kept(stack):
     from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-    queue = QueueClient.from_connection_string(stack.azurite.connection_string, REQUESTS_QUEUE,
-                                               message_encode_policy=TextBase64EncodePolicy())
+    queue = QueueClient.from_connection_string(
+        stack.azurite.connection_string, REQUESTS_QUEUE, message_encode_policy=TextBase64EncodePolicy()
+    )
     malformed, unknown = '{"template": "ubuntu-base", "reason": ', '{"template": "no-such-template"}'
     queue.send_message(malformed)
     queue.send_message(unknown)
@@ -102,12 +111,16 @@ def test_malformed_and_unknown_template_messages_are_rejected_and_kept(stack):
 
     from aibtrigger.names import LOGS_CONTAINER
 
-    logs = BlobServiceClient.from_connection_string(stack.azurite.connection_string).get_container_client(LOGS_CONTAINER)
+    logs = BlobServiceClient.from_connection_string(stack.azurite.connection_string).get_container_client(
+        LOGS_CONTAINER
+    )
 
     def kept():
         """The poison-queue watcher keeps each one verbatim (and says so in an event), then clears the queue."""
-        texts = {logs.download_blob(b.name).readall().decode("utf-8", "replace")
-                 for b in logs.list_blobs(name_starts_with=f"poisoned/{REQUESTS_QUEUE}-poison/")}
+        texts = {
+            logs.download_blob(b.name).readall().decode("utf-8", "replace")
+            for b in logs.list_blobs(name_starts_with=f"poisoned/{REQUESTS_QUEUE}-poison/")
+        }
         return texts if {malformed, unknown, "this is not base64 !!!"} <= texts else None
 
     stack.wait(kept, what="the three messages kept by the poison-queue watcher")
@@ -119,17 +132,24 @@ def test_malformed_and_unknown_template_messages_are_rejected_and_kept(stack):
     assert any(o["outcome"] == "rejected" and o["message"] == unknown for o in json.loads(listing.stdout))
 
 
-@pytest.mark.parametrize("body, status, says", [
-    ({"template": "no-such-template"}, 400, "not in the catalog"),
-    ({"template": "broken-example", "signal": "schedule"}, 400, "signal: internal"),
-    ({"template": "broken-example", "upstream": "x", "signal": "source"}, 400, "signal, upstream: internal"),
-])
+@pytest.mark.parametrize(
+    "body, status, says",
+    [
+        ({"template": "no-such-template"}, 400, "not in the catalog"),
+        ({"template": "broken-example", "signal": "schedule"}, 400, "signal: internal"),
+        ({"template": "broken-example", "upstream": "x", "signal": "source"}, 400, "signal, upstream: internal"),
+    ],
+)
 def test_http_requests_are_validated_and_internal_fields_refused(stack, body, status, says):
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{stack.url}/api/requests", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{stack.url}/api/requests",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == status and says in json.loads(refused.value.read())["error"]

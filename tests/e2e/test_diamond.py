@@ -2,6 +2,7 @@
 from the image d-web and d-api both distribute to, both children of d-base. After a marketplace
 patch, d-base, d-web and d-api rebuild once each and d-app exactly once, after the last of them,
 from the newest image; every version carries the provenance of the run that made it."""
+
 import json
 
 import pytest
@@ -27,8 +28,11 @@ def test_a_patch_rebuilds_the_diamond_once_each_and_the_child_after_the_last_par
     new = stack.cli("marketplace", "publish", "--sku", DIAMOND_SKU).stdout.strip()
     decisions = {d["template"]: d["action"] for d in json.loads(stack.cli("sweep", "--json").stdout)}
     assert decisions["d-base"] == "build" and decisions["d-app"] == "wait"
-    stack.wait(lambda: [r for r in succeeded(stack, "d-app") if r.run_id not in before["d-app"]], timeout=240,
-               what="d-app rebuilt")
+    stack.wait(
+        lambda: [r for r in succeeded(stack, "d-app") if r.run_id not in before["d-app"]],
+        timeout=240,
+        what="d-app rebuilt",
+    )
     stack.settle(timeout=240)
 
     fresh = {n: [r for r in stack.deps.store.list_runs(n, limit=50) if r.run_id not in before[n]] for n in NAMES}

@@ -2,6 +2,7 @@
 restart, a demo that leaves nothing running, and CLI errors that say what to do instead of a traceback.
 
 Every `aibtrigger` here runs in its own process, in a folder of its own, on its own Azurite."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -79,17 +79,25 @@ def test_a_template_typo_gets_the_nearest_names_and_is_refused(host):
 
 def test_logs_as_json_while_running_and_after_a_cancel_that_shows_no_exit_status(host):
     assert cli(host.folder, "request", "quiet-build").returncode == 0
-    run = wait_until(lambda: next((r for r in runs(host.folder, "quiet-build") if r["state"] == "Running"), None),
-                     "quiet-build to run", timeout=90)
+    run = wait_until(
+        lambda: next((r for r in runs(host.folder, "quiet-build") if r["state"] == "Running"), None),
+        "quiet-build to run",
+        timeout=90,
+    )
 
     def live_log():
         shown = json.loads(cli(host.folder, "logs", run["run_id"], "--json").stdout)
         return shown["live"] and "starting" in (shown["log"] or "") and shown
+
     assert wait_until(live_log, "the live log", timeout=60)["state"] == "Running"
     assert cli(host.folder, "cancel", "quiet-build").returncode == 0
-    ended = wait_until(lambda: next((r for r in runs(host.folder, "quiet-build")
-                                     if r["run_id"] == run["run_id"] and r["published"]), None),
-                       "the canceled run to be recorded", timeout=90)
+    ended = wait_until(
+        lambda: next(
+            (r for r in runs(host.folder, "quiet-build") if r["run_id"] == run["run_id"] and r["published"]), None
+        ),
+        "the canceled run to be recorded",
+        timeout=90,
+    )
     assert ended["state"] == "Canceled"
     shown = cli(host.folder, "show", run["run_id"])
     assert "exit status None" not in shown.stdout
@@ -103,8 +111,15 @@ def test_output_into_a_reader_that_went_away_ends_quietly(host):
     process.stdout.close()  # gone before the command writes a byte, as `head` is after its lines
     errors = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141 and errors == ""
-    shell = subprocess.run(f"{sys.executable} -m aibtrigger.cli runs --json | head -c 1", shell=True, cwd=host.folder,
-                           env=host.env, capture_output=True, text=True, timeout=60)
+    shell = subprocess.run(
+        f"{sys.executable} -m aibtrigger.cli runs --json | head -c 1",
+        shell=True,
+        cwd=host.folder,
+        env=host.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shell.stderr == "" and shell.stdout == "["
 
 
@@ -116,13 +131,24 @@ def test_commands_without_a_host_say_how_to_start_one(tmp_path):
 
 def test_a_stale_dev_json_and_lock_are_named_then_taken_over(tmp_path):
     # This test's own pid with another start time: a reused pid, which must not pass for the old owner.
-    stale = {"pid": os.getpid(), "started": start_time(os.getpid()) - 1, "command": "aibtrigger dev",
-             "since": "2026-01-01 00:00:00 UTC"}
+    stale = {
+        "pid": os.getpid(),
+        "started": start_time(os.getpid()) - 1,
+        "command": "aibtrigger dev",
+        "since": "2026-01-01 00:00:00 UTC",
+    }
     home = tmp_path / ".aibtrigger"
     home.mkdir()
     (home / "owner.lock").write_text(json.dumps(stale))
-    (home / "dev.json").write_text(json.dumps({**stale, "AzureWebJobsStorage": "DefaultEndpointsProtocol=http;"
-                                               "AccountName=devstoreaccount1;BlobEndpoint=http://127.0.0.1:9/x;"}))
+    (home / "dev.json").write_text(
+        json.dumps(
+            {
+                **stale,
+                "AzureWebJobsStorage": "DefaultEndpointsProtocol=http;"
+                "AccountName=devstoreaccount1;BlobEndpoint=http://127.0.0.1:9/x;",
+            }
+        )
+    )
     result = cli(tmp_path, "runs")
     assert result.returncode == 2 and "no longer running" in result.stderr and no_traceback(result)
     assert "Connection refused" not in result.stderr  # the dead host's storage is not even tried
@@ -157,8 +183,11 @@ def test_a_build_survives_a_dev_host_restart(tmp_path, stop):
     before = first.wait_serving()
     assert cli(tmp_path, "marketplace", "publish", "--sku", SKU).returncode == 0
     assert cli(tmp_path, "request", "quiet-build").returncode == 0
-    run = wait_until(lambda: next((r for r in runs(tmp_path, "quiet-build") if r["state"] == "Running"), None),
-                     "quiet-build to run", timeout=90)
+    run = wait_until(
+        lambda: next((r for r in runs(tmp_path, "quiet-build") if r["state"] == "Running"), None),
+        "quiet-build to run",
+        timeout=90,
+    )
     wait_until(lambda: "starting" in cli(tmp_path, "logs", run["run_id"]).stdout, "the build's first step", timeout=60)
     if stop == "kill":
         first.kill()
@@ -171,9 +200,13 @@ def test_a_build_survives_a_dev_host_restart(tmp_path, stop):
         if stop == "kill":
             assert "taking it over from `aibtrigger dev`" in second.text
             assert "ending the Azurite" in second.text  # left running, its writes saved before the restart
-        ended = wait_until(lambda: next((r for r in runs(tmp_path, "quiet-build")
-                                         if r["run_id"] == run["run_id"] and r["published"]), None),
-                           "the run to end after the restart", timeout=180)
+        ended = wait_until(
+            lambda: next(
+                (r for r in runs(tmp_path, "quiet-build") if r["run_id"] == run["run_id"] and r["published"]), None
+            ),
+            "the run to end after the restart",
+            timeout=180,
+        )
         assert ended["state"] == "Succeeded", ended
     finally:
         first.stop()
@@ -195,11 +228,20 @@ def test_a_demo_stopped_mid_build_cancels_and_records_it_and_leaves_no_process(f
     output = folder / "demo.log"
     with ProcessesIn(folder) as processes:
         with output.open("w") as out:
-            demo = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "demo", "--template", "quiet-build"],
-                                    cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
+            demo = subprocess.Popen(
+                [sys.executable, "-m", "aibtrigger.cli", "demo", "--template", "quiet-build"],
+                cwd=folder,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
-            wait_until(lambda: re.search(r"quiet-build\s+Running/Customizing", output.read_text()),
-                       "the demo's build to run", timeout=120, context=lambda: output.read_text()[-2000:])
+            wait_until(
+                lambda: re.search(r"quiet-build\s+Running/Customizing", output.read_text()),
+                "the demo's build to run",
+                timeout=120,
+                context=lambda: output.read_text()[-2000:],
+            )
             demo.send_signal(signal.SIGTERM)  # as Ctrl-C
             assert demo.wait(timeout=120) == 130
         finally:
@@ -216,12 +258,21 @@ def test_a_demo_stopped_while_waiting_for_its_cascade_cancels_it_and_leaves_no_p
     output = folder / "demo.log"
     with ProcessesIn(folder) as processes:
         with output.open("w") as out:
-            demo = subprocess.Popen([sys.executable, "-m", "aibtrigger.cli", "demo"], cwd=folder, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            demo = subprocess.Popen(
+                [sys.executable, "-m", "aibtrigger.cli", "demo"],
+                cwd=folder,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             # The demo follows the cascade it started (its base, then the slow child) until it is stopped.
-            wait_until(lambda: re.search(r"quiet-child\s+Running/Customizing", output.read_text()),
-                       "the cascade's slow build to run", timeout=180, context=lambda: output.read_text()[-2000:])
+            wait_until(
+                lambda: re.search(r"quiet-child\s+Running/Customizing", output.read_text()),
+                "the cascade's slow build to run",
+                timeout=180,
+                context=lambda: output.read_text()[-2000:],
+            )
             demo.send_signal(signal.SIGTERM)
             assert demo.wait(timeout=120) == 130
         finally:
@@ -230,4 +281,3 @@ def test_a_demo_stopped_while_waiting_for_its_cascade_cancels_it_and_leaves_no_p
     text = output.read_text()
     assert re.search(r"quiet-child: run \S+ Canceled", text) and "Traceback" not in text, text[-3000:]
     assert processes.alive() == [], text[-2000:]
-

@@ -4,6 +4,7 @@
 Screenshots go to a pytest temporary folder (printed at the end of the session); set
 AIBTRIGGER_SCREENSHOTS_TO=<folder> to also copy them there (the README's come from docs/img/).
 """
+
 from __future__ import annotations
 
 import base64
@@ -51,10 +52,15 @@ def shots(tmp_path_factory):
     def save(driver, name: str) -> Path:
         path = folder / f"{name}.png"
         width, height = driver.execute_script(
-            "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {  # the whole page, not only the window
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 2400), "scale": 1}})
+            "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+        )
+        shot = driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {  # the whole page, not only the window
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 2400), "scale": 1},
+            },
+        )
         path.write_bytes(base64.b64decode(shot["data"]))
         if copy_to:
             shutil.copy(path, Path(copy_to) / path.name)
@@ -122,8 +128,10 @@ def test_each_view_as_json_is_the_data_the_page_shows(stack, browser):
     stack.settle()
     overview = get_json(page_url(stack))
     browser.get(page_url(stack))
-    shown = {row.get_attribute("data-template"): row.find_element("css selector", "[data-k=state_label]").text
-             for row in css(browser, "tbody tr[data-template]")}
+    shown = {
+        row.get_attribute("data-template"): row.find_element("css selector", "[data-k=state_label]").text
+        for row in css(browser, "tbody tr[data-template]")
+    }
     assert shown == {t["name"]: t["state_label"] for t in overview["templates"]}
 
     lineage = get_json(page_url(stack, "/lineage"))
@@ -185,8 +193,12 @@ def test_request_a_build_from_the_template_page(stack, browser):
     run = stack.run_for("ubuntu-base", request_id)
     assert run.state is RunState.SUCCEEDED and "asked from the browser" in run.reasons
     # The page reloads itself as the build starts and ends: it ends up showing the finished run on top.
-    wait_for(stack, browser, lambda d: css(d, "ol.timeline li")[0].get_attribute("data-run") == run.run_id
-             and not css(d, "#current"), "the page to show the finished run")
+    wait_for(
+        stack,
+        browser,
+        lambda d: css(d, "ol.timeline li")[0].get_attribute("data-run") == run.run_id and not css(d, "#current"),
+        "the page to show the finished run",
+    )
     assert css(browser, "ol.timeline li")[0].get_attribute("class") == "r-Succeeded"
 
 
@@ -197,8 +209,12 @@ def test_a_running_build_appears_live_with_its_sub_state_and_log_lines(stack, br
     try:
         row = css(browser, 'tr[data-template="slow-example"]')[0]
         wait_for(stack, browser, lambda d: "st-building" in row.get_attribute("class"), "the overview to show it")
-        wait_for(stack, browser, lambda d: row.find_element("css selector", "[data-k=sub_state]").text
-                 in ("Building", "Customizing"), "its sub-state on the overview")
+        wait_for(
+            stack,
+            browser,
+            lambda d: row.find_element("css selector", "[data-k=sub_state]").text in ("Building", "Customizing"),
+            "its sub-state on the overview",
+        )
         assert browser.execute_script("return window.notReloaded") is True
         shots(browser, "status-overview")
         browser.get(page_url(stack, "/templates/slow-example"))
@@ -211,9 +227,15 @@ def test_a_running_build_appears_live_with_its_sub_state_and_log_lines(stack, br
         stack.cli("cancel", "slow-example", check=False)
     # The backend's own state at once (the run record learns it at its next poll: seconds without a
     # history, near the expected end with one); once recorded, the page reloads with the run ended.
-    wait_for(stack, browser, lambda d: text(d, "#current [data-k=state]") in ("Canceling", "Canceled")
-             or css(d, f'ol.timeline li[data-run="{shown}"]')[0].get_attribute("class") == "r-Canceled",
-             "the page to show the build canceling or canceled")
+    wait_for(
+        stack,
+        browser,
+        lambda d: (
+            text(d, "#current [data-k=state]") in ("Canceling", "Canceled")
+            or css(d, f'ol.timeline li[data-run="{shown}"]')[0].get_attribute("class") == "r-Canceled"
+        ),
+        "the page to show the build canceling or canceled",
+    )
 
 
 def test_usable_at_phone_width(stack, browser, shots):

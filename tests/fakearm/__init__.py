@@ -5,10 +5,11 @@ that aibtrigger's `aib` backend drives, token buckets, call counts and fault inj
     arm = FakeArm(tls, clock=FakeClock())         # .endpoint, .world, .faults, .count(...)
     arm.world.add_template("base", timeline=Timeline.minutes(45))
 """
+
 from tests.fakearm.clock import FakeClock
 from tests.fakearm.credential import FakeTokenCredential
-from tests.fakearm.server import FakeArm
 from tests.fakearm.faults import Fault
+from tests.fakearm.server import FakeArm
 from tests.fakearm.tls import TlsFiles, make_tls
 from tests.fakearm.world import Timeline, World
 

@@ -5,6 +5,7 @@ The project's start_azurite() has no TLS/OAuth/accounts options, so this small l
 suggested change to start_azurite is `cert`, `key`, `oauth`, `accounts` and `services` keyword
 arguments (see the closing note of issue 4).
 """
+
 from __future__ import annotations
 
 import base64
@@ -48,8 +49,11 @@ class StagingStorage:
     def write_log(self, account: str, folder: str, text: str, *, name: str = "customization.log") -> None:
         from azure.storage.blob import BlobServiceClient
 
-        service = BlobServiceClient(f"{self.blob_endpoint}/{account}", connection_verify=self.ca,
-                                    credential={"account_name": account, "account_key": account_key(account)})
+        service = BlobServiceClient(
+            f"{self.blob_endpoint}/{account}",
+            connection_verify=self.ca,
+            credential={"account_name": account, "account_key": account_key(account)},
+        )
         container = service.get_container_client("packerlogs")
         if not container.exists():
             container.create_container()
@@ -69,12 +73,31 @@ def account_key(account: str) -> str:
 def start_staging_azurite(tls, *, timeout: float = 30.0) -> StagingStorage:
     accounts = [f"aibstg{i:02d}" for i in range(POOL)]
     binary = Path(find_azurite()).with_name("azurite-blob")
-    cmd = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--disableTelemetry",
-           "--skipApiVersionCheck", "--loose", "--cert", tls.cert, "--key", tls.key, "--oauth", "basic"]
-    env = {**os.environ, "NODE_NO_WARNINGS": "1",
-           "AZURITE_ACCOUNTS": ";".join(f"{a}:{account_key(a)}" for a in accounts)}
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True, env=env)
+    cmd = [
+        str(binary),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        "0",
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--cert",
+        tls.cert,
+        "--key",
+        tls.key,
+        "--oauth",
+        "basic",
+    ]
+    env = {
+        **os.environ,
+        "NODE_NO_WARNINGS": "1",
+        "AZURITE_ACCOUNTS": ";".join(f"{a}:{account_key(a)}" for a in accounts),
+    }
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env
+    )
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
     while True:

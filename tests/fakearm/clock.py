@@ -1,9 +1,10 @@
 """The fake's clock: builds advance on it. Manual (tests call advance) or real time, optionally scaled."""
+
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class FakeClock:
@@ -11,7 +12,7 @@ class FakeClock:
     when told. Callable like tests.fakes.Clock, so it can be the service's clock too."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = (start or datetime.now(timezone.utc)).replace(microsecond=0)
+        self.now = (start or datetime.now(UTC)).replace(microsecond=0)
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:
@@ -28,7 +29,7 @@ class ScaledClock:
 
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = scale
-        self._start, self._t0 = datetime.now(timezone.utc), time.monotonic()
+        self._start, self._t0 = datetime.now(UTC), time.monotonic()
 
     def __call__(self) -> datetime:
         return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.scale)

@@ -3,6 +3,7 @@
 Production passes DefaultAzureCredential at the same place; the clients' code path is the same.
 Azurite (`--oauth basic`) and the fake ARM check the shape, issuer, audience and lifetime, not a signature.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,8 +29,16 @@ class FakeTokenCredential:
             self.scopes_requested.append(scopes)
         now = int(time.time())
         audience = self.audience_override or scopes[0].removesuffix("/.default")
-        payload = {"aud": audience, "iss": ISSUER, "iat": now - 60, "nbf": now - 60, "exp": now + self.lifetime,
-                   "tid": tenant_id or TENANT, "oid": "00000000-0000-4000-8000-0000000000a1", "sub": "aibtrigger-test"}
+        payload = {
+            "aud": audience,
+            "iss": ISSUER,
+            "iat": now - 60,
+            "nbf": now - 60,
+            "exp": now + self.lifetime,
+            "tid": tenant_id or TENANT,
+            "oid": "00000000-0000-4000-8000-0000000000a1",
+            "sub": "aibtrigger-test",
+        }
         return AccessToken(".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(payload), ""]), now + self.lifetime)
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
 """ARM error bodies as AIB and ARM send them, in the three shapes seen in the wild."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,22 @@ class ArmError(Exception):
         if self.style == "unwrapped":  # API versions before 2021-10-01
             return inner
         if self.style == "nested":  # a deployment error with the real one as JSON inside a message
-            wrapped = json.dumps({"status": "Failed", "error": {"code": "ResourceDeploymentFailure", "message":
-                                  "The resource operation completed with terminal provisioning state 'Failed'.",
-                                  "details": [inner]}})
-            return {"error": {"code": "DeploymentFailed", "message": "At least one resource deployment operation "
-                              "failed. Please list deployment operations for details.",
-                              "details": [{"code": "ResourceDeploymentFailure", "message": wrapped}]}}
+            wrapped = json.dumps(
+                {
+                    "status": "Failed",
+                    "error": {
+                        "code": "ResourceDeploymentFailure",
+                        "message": "The resource operation completed with terminal provisioning state 'Failed'.",
+                        "details": [inner],
+                    },
+                }
+            )
+            return {
+                "error": {
+                    "code": "DeploymentFailed",
+                    "message": "At least one resource deployment operation "
+                    "failed. Please list deployment operations for details.",
+                    "details": [{"code": "ResourceDeploymentFailure", "message": wrapped}],
+                }
+            }
         return {"error": inner}

@@ -1,4 +1,5 @@
 """Fault injection: the failures ARM and AIB are known for, each matched to a request kind."""
+
 from __future__ import annotations
 
 import threading
@@ -8,7 +9,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Fault:
-    kind: str  # a route kind: template, run, cancel, runOutputs, operation, vmImages, galleryVersion, resources, storageAccount
+    # a route kind: template, run, cancel, runOutputs, operation, vmImages, galleryVersion, resources, storageAccount
+    kind: str
     method: str = "GET"
     status: int | None = None  # answer with this error; None: answer normally (after `delay`)
     code: str = ""
@@ -26,15 +28,29 @@ class Fault:
     @classmethod
     def throttled(cls, kind: str, method: str = "GET", *, retry_after: int = 1) -> Fault:
         op = "Write" if method != "GET" else "Read"
-        return cls(kind, method, 429, "TooManyRequests", f"The request is being throttled as the limit has been "
-                   f"reached for operation type - {op}_ObservationWindow_00:05:00. For more information, see - "
-                   "https://aka.ms/armthrottling", retry_after=retry_after)
+        return cls(
+            kind,
+            method,
+            429,
+            "TooManyRequests",
+            f"The request is being throttled as the limit has been "
+            f"reached for operation type - {op}_ObservationWindow_00:05:00. For more information, see - "
+            "https://aka.ms/armthrottling",
+            retry_after=retry_after,
+        )
 
     @classmethod
     def gateway_timeout_on_run(cls, *, build_started: bool, times: int = 1) -> Fault:
-        return cls("run", "POST", 504, "GatewayTimeout", "The gateway did not receive a response from "
-                   "'Microsoft.VirtualMachineImages' within the specified time period.", start_build=build_started,
-                   times=times)
+        return cls(
+            "run",
+            "POST",
+            504,
+            "GatewayTimeout",
+            "The gateway did not receive a response from "
+            "'Microsoft.VirtualMachineImages' within the specified time period.",
+            start_build=build_started,
+            times=times,
+        )
 
     @classmethod
     def internal_error(cls, kind: str = "template", method: str = "GET", *, status: int = 500, times: int = 1) -> Fault:

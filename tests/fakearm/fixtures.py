@@ -1,5 +1,6 @@
 """Pytest fixtures for tests that drive the aib backend against the fake ARM. Import them by name into
 a test module (they live here, not in a conftest, so only the modules that want them pay for them)."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,7 +47,9 @@ def catalog_of(arm: FakeArm, *, extra: list[dict] | None = None):
     """A catalog naming every template of the fake's world by its resource id."""
     from aibtrigger.catalog import parse_catalog
 
-    entries = [{"name": t["name"], "resource_id": t["id"], "location": t["location"]} for t in arm.world.templates.values()]
+    entries = [
+        {"name": t["name"], "resource_id": t["id"], "location": t["location"]} for t in arm.world.templates.values()
+    ]
     return parse_catalog({"templates": entries + (extra or [])})
 
 
@@ -54,16 +57,33 @@ def make_backend(arm: FakeArm, tls, credential, *, extra: list[dict] | None = No
     """The production AibBackend; only the credential, the endpoint and the trusted CA differ."""
     from aibtrigger.adapters.aib.backend import AibBackend
 
-    return AibBackend(catalog_of(arm, extra=extra), credential=credential, arm_endpoint=arm.endpoint,
-                      client_options={"connection_verify": tls.ca, **FAST_RETRIES, **options})
+    return AibBackend(
+        catalog_of(arm, extra=extra),
+        credential=credential,
+        arm_endpoint=arm.endpoint,
+        client_options={"connection_verify": tls.ca, **FAST_RETRIES, **options},
+    )
 
 
 def make_sources(arm: FakeArm, tls, credential, **options):
     from aibtrigger.adapters.aib.sources import AzureSources
 
-    return AzureSources(credential=credential, subscription_id=arm.world.subscription, arm_endpoint=arm.endpoint,
-                        client_options={"connection_verify": tls.ca, **FAST_RETRIES, **options})
+    return AzureSources(
+        credential=credential,
+        subscription_id=arm.world.subscription,
+        arm_endpoint=arm.endpoint,
+        client_options={"connection_verify": tls.ca, **FAST_RETRIES, **options},
+    )
 
 
-__all__ = ["arm_tls", "staging_storage", "arm_clock", "fake_arm", "arm_credential", "catalog_of", "make_backend",
-           "make_sources", "FAST_RETRIES"]
+__all__ = [
+    "arm_tls",
+    "staging_storage",
+    "arm_clock",
+    "fake_arm",
+    "arm_credential",
+    "catalog_of",
+    "make_backend",
+    "make_sources",
+    "FAST_RETRIES",
+]

@@ -1,4 +1,5 @@
 """The ARM routes the fake serves, and what each does (state in World, shapes in shapes.py)."""
+
 from __future__ import annotations
 
 import re
@@ -6,19 +7,42 @@ import re
 from tests.fakearm.errors import ArmError
 
 _T = r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.VirtualMachineImages/imageTemplates/(?P<name>[^/]+)"
-ROUTES = [(kind, method, re.compile(r"^/subscriptions/(?P<sub>[^/]+)" + pattern + "$", re.IGNORECASE)) for kind, method, pattern in [
-    ("template", "GET", _T),
-    ("run", "POST", _T + "/run"),
-    ("cancel", "POST", _T + "/cancel"),
-    ("runOutputs", "GET", _T + "/runOutputs"),
-    ("operation", "GET", r"/providers/Microsoft\.VirtualMachineImages/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)"),
-    ("operationResult", "GET", r"/providers/Microsoft\.VirtualMachineImages/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)"),
-    ("vmImages", "GET", r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/publishers/(?P<pub>[^/]+)/artifacttypes/"
-                        r"vmimage/offers/(?P<offer>[^/]+)/skus/(?P<sku>[^/]+)/versions"),
-    ("galleryVersion", "GET", r"/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+/versions/[^/]+"),
-    ("resources", "GET", r"/resourceGroups/(?P<rg>[^/]+)/resources"),
-    ("storageAccount", "GET", r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Storage/storageAccounts/(?P<account>[^/]+)"),
-]]
+ROUTES = [
+    (kind, method, re.compile(r"^/subscriptions/(?P<sub>[^/]+)" + pattern + "$", re.IGNORECASE))
+    for kind, method, pattern in [
+        ("template", "GET", _T),
+        ("run", "POST", _T + "/run"),
+        ("cancel", "POST", _T + "/cancel"),
+        ("runOutputs", "GET", _T + "/runOutputs"),
+        (
+            "operation",
+            "GET",
+            r"/providers/Microsoft\.VirtualMachineImages/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
+        ),
+        (
+            "operationResult",
+            "GET",
+            r"/providers/Microsoft\.VirtualMachineImages/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)",
+        ),
+        (
+            "vmImages",
+            "GET",
+            r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/publishers/(?P<pub>[^/]+)/artifacttypes/"
+            r"vmimage/offers/(?P<offer>[^/]+)/skus/(?P<sku>[^/]+)/versions",
+        ),
+        (
+            "galleryVersion",
+            "GET",
+            r"/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+/versions/[^/]+",
+        ),
+        ("resources", "GET", r"/resourceGroups/(?P<rg>[^/]+)/resources"),
+        (
+            "storageAccount",
+            "GET",
+            r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Storage/storageAccounts/(?P<account>[^/]+)",
+        ),
+    ]
+]
 
 
 def _run(arm, p, q):
@@ -26,8 +50,15 @@ def _run(arm, p, q):
     location = arm.world.template_json(p["name"])["location"]
     base = f"{arm.endpoint}/subscriptions/{p['sub']}/providers/Microsoft.VirtualMachineImages/locations/{location}"
     version = q["api-version"]
-    return 202, None, {"Azure-AsyncOperation": f"{base}/operations/{run.operation_id}?api-version={version}",
-                       "Location": f"{base}/operationresults/{run.operation_id}?api-version={version}", "Retry-After": "60"}
+    return (
+        202,
+        None,
+        {
+            "Azure-AsyncOperation": f"{base}/operations/{run.operation_id}?api-version={version}",
+            "Location": f"{base}/operationresults/{run.operation_id}?api-version={version}",
+            "Retry-After": "60",
+        },
+    )
 
 
 def _operation(arm, p, q, *, result: bool = False):
@@ -52,15 +83,29 @@ ACTIONS = {
     "runOutputs": lambda arm, p, q: (200, {"value": arm.world.run_outputs_json(p["name"])}, {}),
     "operation": _operation,
     "operationResult": lambda arm, p, q: _operation(arm, p, q, result=True),
-    "vmImages": lambda arm, p, q: _found(arm.world.vm_images_json(
-        p["loc"], p["pub"], p["offer"], p["sku"], top=int(q["$top"]) if "$top" in q else None, orderby=q.get("$orderby")),
-        "NotFound", f"Artifact: VMImage {p['pub']}:{p['offer']}:{p['sku']}"),
-    "galleryVersion": lambda arm, p, q: _found(arm.world.gallery_version_json(p["path"]), "ResourceNotFound",
-                                               "The gallery image version"),
-    "resources": lambda arm, p, q: _found(_listing(arm.world.resources_json(p["rg"]), q), "ResourceGroupNotFound",
-                                          f"Resource group '{p['rg']}'"),
-    "storageAccount": lambda arm, p, q: _found(arm.world.storage_account_json(p["rg"], p["account"]), "ResourceNotFound",
-                                               f"The storage account '{p['account']}'"),
+    "vmImages": lambda arm, p, q: _found(
+        arm.world.vm_images_json(
+            p["loc"],
+            p["pub"],
+            p["offer"],
+            p["sku"],
+            top=int(q["$top"]) if "$top" in q else None,
+            orderby=q.get("$orderby"),
+        ),
+        "NotFound",
+        f"Artifact: VMImage {p['pub']}:{p['offer']}:{p['sku']}",
+    ),
+    "galleryVersion": lambda arm, p, q: _found(
+        arm.world.gallery_version_json(p["path"]), "ResourceNotFound", "The gallery image version"
+    ),
+    "resources": lambda arm, p, q: _found(
+        _listing(arm.world.resources_json(p["rg"]), q), "ResourceGroupNotFound", f"Resource group '{p['rg']}'"
+    ),
+    "storageAccount": lambda arm, p, q: _found(
+        arm.world.storage_account_json(p["rg"], p["account"]),
+        "ResourceNotFound",
+        f"The storage account '{p['account']}'",
+    ),
 }
 
 

@@ -4,6 +4,7 @@
 `0001-01-01T00:00:00Z` until the end, no runSubState while canceling, a failed run's message carries
 the log URL and an OperationId.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,8 +13,10 @@ from datetime import datetime, timedelta
 ZERO_TIME = "0001-01-01T00:00:00Z"
 CANCELING_MESSAGE = "Canceling image build"
 CANCELED_MESSAGE = "The build was canceled"
-PACKER_FAILED = ("Failed while waiting for packerizer: Microservice has failed: Failed while processing request: "
-                 "Error when executing packerizer: Packer build command has failed: exit status 1.")
+PACKER_FAILED = (
+    "Failed while waiting for packerizer: Microservice has failed: Failed while processing request: "
+    "Error when executing packerizer: Packer build command has failed: exit status 1."
+)
 # Shares of a build's duration, as AIB builds spend it (a customize-heavy Linux build).
 _SHARES = (("Queued", 0.02), ("Building", 0.15), ("Customizing", 0.63), ("Distributing", 0.20))
 
@@ -91,11 +94,13 @@ class Run:
         else:
             status["endTime"] = iso(self.end)
             if state == "Failed":
-                status["message"] = (f"{self.timeline.message or PACKER_FAILED} During the image build, a failure has "
-                                     "occurred, please review the build log to identify which build/customization "
-                                     "step failed. For more troubleshooting steps go to https://aka.ms/azvmimagebuilderts."
-                                     f" Image Build log location: {self.log_url}. OperationId: {self.operation_id}. "
-                                     "Use this operationId to search packer logs.")
+                status["message"] = (
+                    f"{self.timeline.message or PACKER_FAILED} During the image build, a failure has "
+                    "occurred, please review the build log to identify which build/customization "
+                    "step failed. For more troubleshooting steps go to https://aka.ms/azvmimagebuilderts."
+                    f" Image Build log location: {self.log_url}. OperationId: {self.operation_id}. "
+                    "Use this operationId to search packer logs."
+                )
             elif state == "PartiallySucceeded":
                 status["message"] = "Some distribution targets failed: see runOutputs."
         return status
@@ -103,9 +108,15 @@ class Run:
     def operation_status(self, now: datetime) -> dict:
         """The Azure-AsyncOperation resource: InProgress for the whole build."""
         state = self.state(now)
-        status = {"InProgress": state in ("Running", "Canceling"), "Succeeded": state in ("Succeeded", "PartiallySucceeded")}
-        body = {"name": self.operation_id, "startTime": iso(self.start),
-                "status": "InProgress" if status["InProgress"] else "Succeeded" if status["Succeeded"] else state}
+        status = {
+            "InProgress": state in ("Running", "Canceling"),
+            "Succeeded": state in ("Succeeded", "PartiallySucceeded"),
+        }
+        body = {
+            "name": self.operation_id,
+            "startTime": iso(self.start),
+            "status": "InProgress" if status["InProgress"] else "Succeeded" if status["Succeeded"] else state,
+        }
         if body["status"] != "InProgress":
             body["endTime"] = self.last_run_status(now)["endTime"]
         if body["status"] == "Failed":

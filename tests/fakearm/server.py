@@ -1,4 +1,5 @@
 """The fake ARM's HTTPS front: routing, auth, throttling, faults, call counts. State lives in World."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.fakearm.clock import FakeClock
 from tests.fakearm.credential import decode_claims
-from tests.fakearm.faults import Faults
-from tests.fakearm.throttle import Throttle
 from tests.fakearm.errors import ArmError
+from tests.fakearm.faults import Faults
 from tests.fakearm.routes import ACTIONS, ROUTES
+from tests.fakearm.throttle import Throttle
 from tests.fakearm.world import World
 
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
@@ -47,8 +48,11 @@ class FakeArm:
 
     def count(self, method: str | None = None, kind: str | None = None, *, status: int | None = None) -> int:
         with self._lock:
-            return sum(1 for c in self.calls if method in (None, c.method) and kind in (None, c.kind)
-                       and status in (None, c.status))
+            return sum(
+                1
+                for c in self.calls
+                if method in (None, c.method) and kind in (None, c.kind) and status in (None, c.status)
+            )
 
     def summary(self) -> dict[str, int]:
         with self._lock:
@@ -72,8 +76,9 @@ class FakeArm:
     def handle(self, method: str, target: str, headers) -> tuple[int, dict | list | None, dict]:
         url = urlsplit(target)
         query = {k.lower(): v[0] for k, v in parse_qs(url.query).items()}
-        kind, match = next(((k, m) for k, meth, rx in ROUTES if meth == method and (m := rx.match(url.path))),
-                           ("unknown", None))
+        kind, match = next(
+            ((k, m) for k, meth, rx in ROUTES if meth == method and (m := rx.match(url.path))), ("unknown", None)
+        )
         params = {**(match.groupdict() if match else {}), "path": url.path}
         call = Call(method, kind, params.get("name"))
         with self._lock:
@@ -96,10 +101,15 @@ class FakeArm:
             if kind == "unknown":
                 raise ArmError(404, "InvalidResourceType", "The resource type could not be found.")
             if params.get("sub", "").lower() != self.world.subscription.lower():
-                raise ArmError(404, "SubscriptionNotFound", f"The subscription '{params.get('sub')}' could not be found.")
+                raise ArmError(
+                    404, "SubscriptionNotFound", f"The subscription '{params.get('sub')}' could not be found."
+                )
             if "api-version" not in query:
-                raise ArmError(400, "MissingApiVersionParameter",
-                               "The api-version query parameter (?api-version=) is required for all requests.")
+                raise ArmError(
+                    400,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
             fault = self.faults.take(kind, method, params.get("name"))
             if fault is not None:
                 if fault.start_build:
@@ -111,20 +121,34 @@ class FakeArm:
             status, body, extra = ACTIONS[kind](self, params, query)
             return status, body, {**limit, **extra}
         except _Throttled as exc:
-            return 429, {"error": {"code": "TooManyRequests", "message": "Number of requests for subscription exceeded "
-                                   "the limit. Please try again after '%d' seconds." % exc.retry_after}}, \
-                {"Retry-After": str(exc.retry_after), **exc.headers}
+            return (
+                429,
+                {
+                    "error": {
+                        "code": "TooManyRequests",
+                        "message": "Number of requests for subscription exceeded "
+                        f"the limit. Please try again after '{exc.retry_after:d}' seconds.",
+                    }
+                },
+                {"Retry-After": str(exc.retry_after), **exc.headers},
+            )
         except ArmError as exc:
-            extra = {"WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"'} \
-                if exc.status == 401 else {}
+            extra = (
+                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"'}
+                if exc.status == 401
+                else {}
+            )
             return exc.status, exc.body(), extra
 
     def _authenticate(self, header: str) -> None:
         scheme, _, token = header.partition(" ")
         claims = decode_claims(token) if scheme == "Bearer" else None
         if not claims:
-            raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing "
-                           "or in an invalid format.")
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing or in an invalid format.",
+            )
         if claims.get("aud", "").rstrip("/") not in ARM_AUDIENCES or claims.get("exp", 0) < time.time():
             raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid: wrong audience or expired.")
 
@@ -160,8 +184,12 @@ def _handler(arm: FakeArm):
             status, body, extra = arm.handle(self.command, self.path, self.headers)
             data = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
-            for key, value in {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data)),
-                               "x-ms-request-id": str(uuid.uuid4()), **extra}.items():
+            for key, value in {
+                "Content-Type": "application/json; charset=utf-8",
+                "Content-Length": str(len(data)),
+                "x-ms-request-id": str(uuid.uuid4()),
+                **extra,
+            }.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
@@ -170,4 +198,5 @@ def _handler(arm: FakeArm):
 
         def log_message(self, *args) -> None:
             pass
+
     return Handler

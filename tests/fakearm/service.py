@@ -1,6 +1,7 @@
 """Drive the service's own handlers (request -> poll ... -> collect -> publish) over a backend, on the
 fake's clock: each poll message's visibility delay is slept by advancing the clock. What a real
 deployment would do, minus the queue service."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,16 @@ from aibtrigger.service_layer.intake import handle_poll_message, handle_request_
 def service_deps(catalog, backend, clock, *, sources=None) -> Deps:
     """Production defaults for the poll schedule (30 s .. 600 s)."""
     extra = {"sources": sources} if "sources" in Deps.__dataclass_fields__ else {}  # the port is newer than Deps
-    return Deps(catalog=catalog, store=InMemoryStateStore(), backend=backend, queue=InMemoryQueue(),
-                publisher=InMemoryPublisher(), logs=InMemoryLogStore(), clock=clock, **extra)
+    return Deps(
+        catalog=catalog,
+        store=InMemoryStateStore(),
+        backend=backend,
+        queue=InMemoryQueue(),
+        publisher=InMemoryPublisher(),
+        logs=InMemoryLogStore(),
+        clock=clock,
+        **extra,
+    )
 
 
 def build_once(deps: Deps, clock, template: str, request_id: str, *, max_polls: int = 200) -> int:
@@ -29,7 +38,11 @@ def build_once(deps: Deps, clock, template: str, request_id: str, *, max_polls: 
         [message] = [m for m in deps.queue.sent if m.queue == POLLS_QUEUE]
         deps.queue.sent.remove(message)
         clock.advance(message.delay_seconds)
-        if handle_poll_message(message.text.encode(), message_id=f"{request_id}-poll{polls}", dequeue_count=1,
-                               deps=deps) == "finished":
+        if (
+            handle_poll_message(
+                message.text.encode(), message_id=f"{request_id}-poll{polls}", dequeue_count=1, deps=deps
+            )
+            == "finished"
+        ):
             return polls
     raise AssertionError(f"{template} still polling after {max_polls} polls")

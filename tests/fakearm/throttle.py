@@ -1,12 +1,13 @@
 """ARM's throttling, as documented for the public cloud: per subscription (and region and principal),
 token buckets of 250 reads refilling 25/s and 200 writes refilling 10/s. A POST/PUT/PATCH/DELETE is a
 write. The buckets run on real (monotonic) time by default; a test may give them a virtual clock."""
+
 from __future__ import annotations
 
 import math
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -28,8 +29,13 @@ class TokenBucket:
 
 
 class Throttle:
-    def __init__(self, *, reads: tuple[float, float] = (250, 25), writes: tuple[float, float] = (200, 10),
-                 now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        reads: tuple[float, float] = (250, 25),
+        writes: tuple[float, float] = (200, 10),
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limits, self._now = {"reads": reads, "writes": writes}, now
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()

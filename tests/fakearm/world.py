@@ -1,5 +1,6 @@
 """What the fake ARM knows: image templates and their runs, marketplace versions, gallery image
 versions, staging resource groups. Raises ArmError with real codes; shapes.py renders the JSON."""
+
 from __future__ import annotations
 
 import threading
@@ -10,8 +11,13 @@ from tests.fakearm.errors import ArmError
 from tests.fakearm.runs import Run, Timeline, iso
 
 SUBSCRIPTION = "00000000-0000-4000-8000-00000000a1b0"
-UBUNTU = {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-          "sku": "22_04-lts-gen2", "version": "latest"}
+UBUNTU = {
+    "type": "PlatformImage",
+    "publisher": "Canonical",
+    "offer": "0001-com-ubuntu-server-jammy",
+    "sku": "22_04-lts-gen2",
+    "version": "latest",
+}
 _DONE = ("Succeeded", "PartiallySucceeded")
 
 
@@ -28,16 +34,34 @@ class World:
         self.lock = threading.RLock()
 
     # --- set-up -----------------------------------------------------------------------------------
-    def add_template(self, name: str, *, group: str = "rg-images", location: str = "westeurope", source=None,
-                     gallery_image_id: str | None = None, timeline: Timeline | None = None) -> str:
-        template_id = f"/subscriptions/{self.subscription}/resourceGroups/{group}/providers/{shapes.IMAGE_TEMPLATES}/{name}"
-        gallery_image_id = gallery_image_id or (f"/subscriptions/{self.subscription}/resourceGroups/rg-gallery/"
-                                                f"providers/Microsoft.Compute/galleries/golden/images/{name}")
+    def add_template(
+        self,
+        name: str,
+        *,
+        group: str = "rg-images",
+        location: str = "westeurope",
+        source=None,
+        gallery_image_id: str | None = None,
+        timeline: Timeline | None = None,
+    ) -> str:
+        template_id = (
+            f"/subscriptions/{self.subscription}/resourceGroups/{group}/providers/{shapes.IMAGE_TEMPLATES}/{name}"
+        )
+        gallery_image_id = gallery_image_id or (
+            f"/subscriptions/{self.subscription}/resourceGroups/rg-gallery/"
+            f"providers/Microsoft.Compute/galleries/golden/images/{name}"
+        )
         with self.lock:
             self.templates[name.lower()] = {
-                "id": template_id, "name": name, "group": group, "location": location, "timeline": timeline or Timeline(),
-                "source": dict(source or UBUNTU), "distribute": [shapes.shared_image_target(name, location, gallery_image_id)],
-                "staging": f"/subscriptions/{self.subscription}/resourceGroups/IT_{group}_{name}_{uuid.uuid4()}"}
+                "id": template_id,
+                "name": name,
+                "group": group,
+                "location": location,
+                "timeline": timeline or Timeline(),
+                "source": dict(source or UBUNTU),
+                "distribute": [shapes.shared_image_target(name, location, gallery_image_id)],
+                "staging": f"/subscriptions/{self.subscription}/resourceGroups/IT_{group}_{name}_{uuid.uuid4()}",
+            }
             self.runs[name.lower()] = []
         return template_id
 
@@ -61,8 +85,14 @@ class World:
                 raise self._refusal("Run", template, current.state(now))
             account, endpoint = self._staging_account(template)
             folder = str(uuid.uuid4())
-            run = Run(template["name"], now, template["timeline"], str(uuid.uuid4()), folder,
-                      f"{endpoint}/packerlogs/{folder}/customization.log")
+            run = Run(
+                template["name"],
+                now,
+                template["timeline"],
+                str(uuid.uuid4()),
+                folder,
+                f"{endpoint}/packerlogs/{folder}/customization.log",
+            )
             for target in template["distribute"]:  # versioning scheme Latest: the next patch number
                 image = target["galleryImageId"]
                 version_id = f"{image}/versions/1.0.{sum(1 for k in self.gallery if k.startswith(image.lower() + '/'))}"
@@ -92,9 +122,14 @@ class World:
             t, run, now = self._template(name), self.current_run(name), self.clock()
             source = dict(t["source"])
             if run is not None and source.get("type") == "PlatformImage":  # resolved when the build started
-                versions = self.marketplace.get(_key(t["location"], source["publisher"], source["offer"], source["sku"]))
-                source["exactVersion"] = source["version"] if source["version"] != "latest" else \
-                    max(versions or ["22.04.202401010"], key=lambda v: tuple(int(p) for p in v.split(".")))
+                versions = self.marketplace.get(
+                    _key(t["location"], source["publisher"], source["offer"], source["sku"])
+                )
+                source["exactVersion"] = (
+                    source["version"]
+                    if source["version"] != "latest"
+                    else max(versions or ["22.04.202401010"], key=lambda v: tuple(int(p) for p in v.split(".")))
+                )
             return shapes.image_template(t, self.subscription, source, run.last_run_status(now) if run else None)
 
     def run_outputs_json(self, name: str) -> list[dict]:
@@ -146,14 +181,22 @@ class World:
     def _template(self, name: str) -> dict:
         template = self.templates.get(name.lower())
         if template is None:
-            raise ArmError(404, "ResourceNotFound", f"The Resource '{shapes.IMAGE_TEMPLATES}/{name}' under resource "
-                           "group was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource '{shapes.IMAGE_TEMPLATES}/{name}' under resource "
+                "group was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+            )
         return template
 
     def _refusal(self, operation: str, template: dict, state: str) -> ArmError:
-        return ArmError(self.refusal_status, "OperationNotAllowed",
-                        f"Operation '{operation}' is not allowed for image template '{template['name']}' in "
-                        f"provisioning state 'Succeeded' and run state '{state}'.", style=self.error_style)
+        return ArmError(
+            self.refusal_status,
+            "OperationNotAllowed",
+            f"Operation '{operation}' is not allowed for image template '{template['name']}' in "
+            f"provisioning state 'Succeeded' and run state '{state}'.",
+            style=self.error_style,
+        )
 
     def _staging_account(self, template: dict) -> tuple[str | None, str]:
         """AIB creates the staging storage account with the first build."""
@@ -169,11 +212,22 @@ class World:
         items = []
         account = self.accounts.get(group_id.lower())
         if account:
-            items.append(shapes.generic_resource(group_id, shapes.STORAGE_ACCOUNTS, account[0], location, kind="StorageV2",
-                                                 sku={"name": "Standard_LRS", "tier": "Standard"}))
+            items.append(
+                shapes.generic_resource(
+                    group_id,
+                    shapes.STORAGE_ACCOUNTS,
+                    account[0],
+                    location,
+                    kind="StorageV2",
+                    sku={"name": "Standard_LRS", "tier": "Standard"},
+                )
+            )
         run = self.current_run(template["name"])
         if run is not None and run.is_active(self.clock()):  # the build VM lives only during the build
-            for kind, prefix in (("Microsoft.Compute/virtualMachines", "vm"), ("Microsoft.Network/networkInterfaces", "nic")):
+            for kind, prefix in (
+                ("Microsoft.Compute/virtualMachines", "vm"),
+                ("Microsoft.Network/networkInterfaces", "nic"),
+            ):
                 items.append(shapes.generic_resource(group_id, kind, f"{prefix}-{run.folder[:8]}", location))
         return items
 

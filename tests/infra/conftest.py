@@ -1,10 +1,10 @@
 """Fixtures of the offline infra checks (helpers: infra_bicep.py)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-
 from infra_bicep import BicepFile, bicep_files, parse
 
 

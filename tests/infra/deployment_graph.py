@@ -3,12 +3,14 @@ at which scope each file lands, and which actions a deployer needs there. Scopes
 what they are, not by the parameter that names them in one file: `service` (the aibtrigger resource
 group), `gallery`, `templates`, `staging`, `subscription`.
 """
+
 from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from infra_bicep import INFRA, BicepFile, body, render, walk
 
@@ -76,7 +78,7 @@ def _module_scope(caller: BicepFile, caller_scope: str, spec: dict) -> str:
     if text == "resource_group()":
         return caller_scope
     if text.startswith("resource_group(") and text.endswith(")"):
-        name = text[len("resource_group("):-1]
+        name = text[len("resource_group(") : -1]
         loop = spec["config"].get("loop_type") if isinstance(spec["config"], dict) else None
         if loop and loop["detail"].get("item_name") == name:
             name = render(loop["detail"]["array_name"])
@@ -124,9 +126,12 @@ def role_key(expression: Any) -> str | None:
 
 def custom_roles(bicep: dict[str, BicepFile]) -> dict[str, dict]:
     """role key -> role definition body, across all files."""
-    return {role_key(body(spec)["name"]): body(spec)
-            for f in bicep.values() for _, spec in f.resources("Microsoft.Authorization/roleDefinitions")
-            if not spec["existing"]}
+    return {
+        role_key(body(spec)["name"]): body(spec)
+        for f in bicep.values()
+        for _, spec in f.resources("Microsoft.Authorization/roleDefinitions")
+        if not spec["existing"]
+    }
 
 
 def role_assignments(bicep: dict[str, BicepFile], root: BicepFile) -> Iterator[tuple[Placed, dict]]:
@@ -151,7 +156,9 @@ def granted_actions(bicep: dict[str, BicepFile], principal_param: str) -> dict[s
 def builtin_role_ids(placed: Placed, assignment: dict) -> list[str]:
     """The built-in role GUIDs an assignment grants (each role of its loop); [] for a custom role."""
     value = placed.value(assignment["properties"]["roleDefinitionId"])
-    if not (isinstance(value, dict) and "function" in value and value["function"]["type"] == "subscription_resource_id"):
+    if not (
+        isinstance(value, dict) and "function" in value and value["function"]["type"] == "subscription_resource_id"
+    ):
         return []
     name = value["function"]["parameters"]["resource_name_1"]
     for f in (placed.caller, placed.file):  # the expression may come from the module's caller
@@ -171,7 +178,9 @@ def role_actions(bicep: dict[str, BicepFile], placed: Placed, assignment: dict) 
     actions = {a for guid in builtin_role_ids(placed, assignment) for a in BUILTIN_ROLE_ACTIONS.get(guid, [])}
     role = custom_roles(bicep).get(role_key(placed.value(assignment["properties"]["roleDefinitionId"])))
     if role is not None:
-        actions |= {a for permission in role["properties"]["permissions"] for a in _actions(bicep, permission["actions"])}
+        actions |= {
+            a for permission in role["properties"]["permissions"] for a in _actions(bicep, permission["actions"])
+        }
     return actions
 
 

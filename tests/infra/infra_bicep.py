@@ -9,12 +9,14 @@ plain strings); `render()` turns an expression back into Bicep-like text for ass
 `make test` sets AIBTRIGGER_REQUIRE_INFRA_TOOLS=1: then a missing tool (pycep-parser, checkov) is a
 failure, never a skip.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -112,7 +114,8 @@ def render(node: Any) -> str:
         if operator["type"] == "property_accessor":
             return f"{render(operands['operand_1'])}.{render(operands['operand_2'])}"
         if operator["type"] == "conditional":
-            return f"{render(operands['condition'])} ? {render(operands['true_value'])} : {render(operands['false_value'])}"
+            condition, true_value = render(operands["condition"]), render(operands["true_value"])
+            return f"{condition} ? {true_value} : {render(operands['false_value'])}"
         return f"{operator['type']}(" + ", ".join(render(v) for v in operands.values()) + ")"
     if isinstance(node, dict) and set(node) == {"function"}:
         function = node["function"]

@@ -5,6 +5,7 @@ Consumption site refuses properties every other site accepts. These lists do, an
 tests/infra/test_infra_platform.py applies them to the parsed Bicep the same way the types are
 applied. Names are compared case-insensitively, as ARM does.
 """
+
 from __future__ import annotations
 
 FLEX_DEPRECATIONS = (
@@ -107,7 +108,10 @@ SUBJECT_PREFIX = (
     "the prefix with `/`"
 )
 ZONE_REDUNDANT_SKUS = {
-    "Standard_ZRS", "Standard_GZRS", "Standard_RAGZRS", "Premium_ZRS",
+    "Standard_ZRS",
+    "Standard_GZRS",
+    "Standard_RAGZRS",
+    "Premium_ZRS",
 }
 ZONE_REDUNDANCY = (
     "https://learn.microsoft.com/azure/storage/common/storage-redundancy#zone-redundant-storage: "

@@ -10,13 +10,15 @@ allowed (enum, pattern, length, range, JSON kind). Values only known at deployme
 pycep does not tell a string literal from an identifier: a plain string naming a parameter,
 variable, resource, module or loop item of the file is treated as that identifier.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from infra_bicep import BicepFile, body
 
@@ -53,7 +55,7 @@ class TypeLibrary:
     def names(self) -> set[str]:
         return set(self._resources)
 
-    def resource(self, type_name: str, version: str) -> "ResourceType | None":
+    def resource(self, type_name: str, version: str) -> ResourceType | None:
         found = self._resources.get(f"{type_name}@{version}".lower())
         return ResourceType(*found) if found else None
 
@@ -97,7 +99,9 @@ class Checker:
             if value in variables:
                 return self._candidates(variables[value])
             if value in params:
-                allowed = next((d["argument"] for d in params[value].get("decorators", []) if d["type"] == "allowed"), None)
+                allowed = next(
+                    (d["argument"] for d in params[value].get("decorators", []) if d["type"] == "allowed"), None
+                )
                 if allowed:
                     return list(allowed)
                 default = params[value].get("default")
@@ -158,7 +162,11 @@ class Checker:
             if not trial.problems:
                 return
             outcomes.append(trial.problems)
-        literals = [self.rtype.node(r).get("value") for r in node["elements"] if self.rtype.node(r)["$type"] == "StringLiteralType"]
+        literals = [
+            self.rtype.node(r).get("value")
+            for r in node["elements"]
+            if self.rtype.node(r)["$type"] == "StringLiteralType"
+        ]
         self._problem(path, f"{value!r} is not allowed; allowed: {literals}" if literals else outcomes[0][0].message)
 
     def _ArrayType(self, path, value, node):
@@ -223,7 +231,10 @@ class Checker:
                 if "additionalProperties" in node:
                     self._check(f"{path}.{key}", item, self.rtype.node(node["additionalProperties"]))
                 else:
-                    self._problem(f"{path}.{key}", f"is not a property of {node.get('name')} (it has: {', '.join(sorted(properties))})")
+                    self._problem(
+                        f"{path}.{key}",
+                        f"is not a property of {node.get('name')} (it has: {', '.join(sorted(properties))})",
+                    )
                 continue
             if name != key:
                 self._problem(f"{path}.{key}", f"is spelled {name} in the type")
@@ -234,7 +245,11 @@ class Checker:
             self._check(f"{path}.{key}", item, self.rtype.node(properties[name]["type"]))
         if require:
             for name, spec in properties.items():
-                if spec.get("flags", 0) & REQUIRED and not spec.get("flags", 0) & READ_ONLY and name.lower() not in {k.strip("'").lower() for k in value}:
+                if (
+                    spec.get("flags", 0) & REQUIRED
+                    and not spec.get("flags", 0) & READ_ONLY
+                    and name.lower() not in {k.strip("'").lower() for k in value}
+                ):
                     self._problem(f"{path}.{name}", f"is required by {node.get('name')}")
 
     def _problem(self, path: str, message: str) -> None:
@@ -266,8 +281,13 @@ def check_resource(library: TypeLibrary, bicep: BicepFile, symbol: str, spec: di
     where = f"{bicep.name}:{symbol}"
     rtype = library.resource(spec["type"], spec["api_version"])
     if rtype is None:
-        return [Problem(where, f"{spec['type']}@{spec['api_version']} is not in tests/infra/azure_types "
-                               "(run tests/infra/azure_types/extract.py, see SOURCES.md)")]
+        return [
+            Problem(
+                where,
+                f"{spec['type']}@{spec['api_version']} is not in tests/infra/azure_types "
+                "(run tests/infra/azure_types/extract.py, see SOURCES.md)",
+            )
+        ]
     config = body(spec)
     scope = "extension" if "scope" in config else bicep.target_scope
     problems = []

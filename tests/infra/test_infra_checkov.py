@@ -3,6 +3,7 @@
 checkov pins many packages, so it lives in its own venv, `.venv-infra` (Makefile: `make test`
 installs it first). Outside `make test` the scan is skipped, loudly, if that venv is absent.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from infra_bicep import INFRA, REPO, missing_tool
 
 CHECKOV = Path(os.environ.get("AIBTRIGGER_CHECKOV", REPO / ".venv-infra" / "bin" / "checkov"))
@@ -41,9 +41,22 @@ def checkov_report() -> list[dict]:
     if not CHECKOV.is_file():
         missing_tool(f"checkov not found at {CHECKOV}: run `make .venv-infra/.installed` (or `make test`)")
     result = subprocess.run(
-        [str(CHECKOV), "--skip-download", "--directory", str(INFRA), "--framework", "bicep", "arm",
-         "--output", "json", "--compact"],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        [
+            str(CHECKOV),
+            "--skip-download",
+            "--directory",
+            str(INFRA),
+            "--framework",
+            "bicep",
+            "arm",
+            "--output",
+            "json",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_COLOR": "1"},
     )
     assert result.returncode in (0, 1), f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
@@ -64,10 +77,15 @@ def test_checkov_scanned_the_bicep(checkov_report):
 
 def test_checkov_finds_no_failed_check(checkov_report):
     failed = [
-        f"{check['check_id']} {check['check_name']} -- {check['resource']} ({check['file_path']}:{check['file_line_range']})"
-        for report in checkov_report for check in report["results"]["failed_checks"]
+        f"{check['check_id']} {check['check_name']} -- {check['resource']} "
+        f"({check['file_path']}:{check['file_line_range']})"
+        for report in checkov_report
+        for check in report["results"]["failed_checks"]
     ]
-    assert not failed, "checkov failures (fix them, or suppress in the resource with `// checkov:skip=ID:reason`):\n" + "\n".join(failed)
+    assert not failed, (
+        "checkov failures (fix them, or suppress in the resource with `// checkov:skip=ID:reason`):\n"
+        + "\n".join(failed)
+    )
 
 
 def test_checkov_skips_are_only_reasoned_suppressions(checkov_report):
@@ -75,4 +93,5 @@ def test_checkov_skips_are_only_reasoned_suppressions(checkov_report):
         for check in report["results"]["skipped_checks"]:
             comment = (check.get("check_result") or {}).get("suppress_comment", "")
             assert len(comment.strip()) >= MIN_REASON and comment != "No comment provided", (
-                f"{check['check_id']} skipped on {check['resource']} without a reason")
+                f"{check['check_id']} skipped on {check['resource']} without a reason"
+            )

@@ -2,17 +2,34 @@
 role replication, ARM's PUT semantics on shared resources, Event Grid naming and filtering, zones,
 the deployer's rights at every scope, and a deploy workflow that runs only once configured.
 """
+
 from __future__ import annotations
 
 import re
 
 import yaml
-
-from deployment_graph import (ASSIGN_IDENTITY, DEPLOY, builtin_role_ids, covers, custom_roles, granted_actions,
-                              placements, required_actions, role_actions, role_assignments, roots)
+from deployment_graph import (
+    ASSIGN_IDENTITY,
+    DEPLOY,
+    builtin_role_ids,
+    covers,
+    custom_roles,
+    granted_actions,
+    placements,
+    required_actions,
+    role_actions,
+    role_assignments,
+    roots,
+)
 from infra_bicep import REPO, body, is_conditional, render
-from platform_rules import (ONE_SYSTEM_TOPIC_PER_SOURCE, PUT_REPLACES, ROLE_REPLICATION, SUBJECT_PREFIX,
-                            ZONE_REDUNDANCY, ZONE_REDUNDANT_SKUS)
+from platform_rules import (
+    ONE_SYSTEM_TOPIC_PER_SOURCE,
+    PUT_REPLACES,
+    ROLE_REPLICATION,
+    SUBJECT_PREFIX,
+    ZONE_REDUNDANCY,
+    ZONE_REDUNDANT_SKUS,
+)
 
 WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
 DEPLOYMENT_DOC = REPO / "docs" / "deployment.md"
@@ -29,18 +46,28 @@ def _main(bicep):
 
 def test_no_deployment_assigns_a_custom_role_it_defines(bicep):
     for root in roots(bicep):
-        defines = [f"{p.file.name}:{s}" for p in placements(bicep, root)
-                   for s, spec in p.file.resources("Microsoft.Authorization/roleDefinitions") if not spec["existing"]]
+        defines = [
+            f"{p.file.name}:{s}"
+            for p in placements(bicep, root)
+            for s, spec in p.file.resources("Microsoft.Authorization/roleDefinitions")
+            if not spec["existing"]
+        ]
         custom = [f"{p.file.name}" for p, a in role_assignments(bicep, root) if not builtin_role_ids(p, a)]
         assert not (defines and custom), (
             f"{root.name} defines {defines} and assigns custom roles in {sorted(set(custom))} in the same "
-            f"deployment: {ROLE_REPLICATION}")
+            f"deployment: {ROLE_REPLICATION}"
+        )
 
 
 def test_main_deployment_defines_no_role(bicep):
-    defined = [p.file.name for p in placements(bicep, _main(bicep))
-               if list(p.file.resources("Microsoft.Authorization/roleDefinitions"))]
-    assert not defined, f"main.bicep's deployment defines roles in {defined}: the deployer would need to create role definitions"
+    defined = [
+        p.file.name
+        for p in placements(bicep, _main(bicep))
+        if list(p.file.resources("Microsoft.Authorization/roleDefinitions"))
+    ]
+    assert not defined, (
+        f"main.bicep's deployment defines roles in {defined}: the deployer would need to create role definitions"
+    )
 
 
 # --- shared resources are referenced, not redeclared -----------------------------------------------
@@ -55,15 +82,19 @@ def test_a_shared_system_topic_is_never_redeclared(bicep):
             assert is_conditional(spec) and existing, (
                 f"{f.name}:{symbol} is PUT on every deployment, including onto a topic that already exists "
                 f"({ONE_SYSTEM_TOPIC_PER_SOURCE}): create it only when asked, reference it `existing` otherwise. "
-                f"{PUT_REPLACES}")
+                f"{PUT_REPLACES}"
+            )
 
 
 # --- Event Grid -------------------------------------------------------------------------------------
 
 
 def _event_subscriptions(bicep):
-    return [(f, s, body(spec)) for f in bicep.values()
-            for s, spec in f.resources("Microsoft.EventGrid/systemTopics/eventSubscriptions")]
+    return [
+        (f, s, body(spec))
+        for f in bicep.values()
+        for s, spec in f.resources("Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    ]
 
 
 def test_event_subscription_name_is_unique_per_instance(bicep):
@@ -73,12 +104,14 @@ def test_event_subscription_name_is_unique_per_instance(bicep):
         name = config["name"]
         assert name in f.params(), (
             f"{f.name}:{symbol} is named {render(name)!r} whatever the instance: a second aibtrigger watching the "
-            "same topic replaces the first one's subscription. Take the name from a parameter set per instance")
+            "same topic replaces the first one's subscription. Take the name from a parameter set per instance"
+        )
         calls = [body(spec) for spec in main.modules().values() if spec["detail"]["path"] == f.name]
         for call in calls:
             passed = render(call["params"][name])
             assert "functionAppName" in passed or "token" in passed, (
-                f"main.bicep passes {name} = {passed}: derive it from the instance (functionAppName)")
+                f"main.bicep passes {name} = {passed}: derive it from the instance (functionAppName)"
+            )
 
 
 def test_subject_prefix_ends_at_a_path_boundary(bicep):
@@ -101,12 +134,15 @@ def test_default_storage_replication_exists_in_every_region(main):
 def test_deployer_roles_cover_what_the_main_deployment_does(bicep):
     needed = required_actions(bicep, _main(bicep))
     granted = granted_actions(bicep, "deployerPrincipalId")
-    missing = {scope: sorted(a for a in actions if not covers(granted.get(scope, set()), a))
-               for scope, actions in needed.items()}
+    missing = {
+        scope: sorted(a for a in actions if not covers(granted.get(scope, set()), a))
+        for scope, actions in needed.items()
+    }
     missing = {scope: actions for scope, actions in missing.items() if actions}
     assert not missing, (
         "the deployer roles infra/ grants to `deployerPrincipalId` lack, per scope, what "
-        f"`az deployment group create -f infra/main.bicep` does: {missing}")
+        f"`az deployment group create -f infra/main.bicep` does: {missing}"
+    )
 
 
 def test_the_required_actions_are_derived_not_empty(bicep):
@@ -127,10 +163,14 @@ def test_the_coverage_check_finds_a_missing_action(bicep):
 
 
 def test_deployer_may_assign_only_the_roles_main_assigns(bicep):
-    main_roles = {guid for placed, assignment in role_assignments(bicep, _main(bicep))
-                  for guid in builtin_role_ids(placed, assignment)}
+    main_roles = {
+        guid
+        for placed, assignment in role_assignments(bicep, _main(bicep))
+        for guid in builtin_role_ids(placed, assignment)
+    }
     assert main_roles and all(builtin_role_ids(p, a) for p, a in role_assignments(bicep, _main(bicep))), (
-        "main.bicep assigns only built-in roles (custom ones are assigned by grants.bicep)")
+        "main.bicep assigns only built-in roles (custom ones are assigned by grants.bicep)"
+    )
     assigners = []
     for root in roots(bicep):
         for placed, assignment in role_assignments(bicep, root):
@@ -144,20 +184,23 @@ def test_deployer_may_assign_only_the_roles_main_assigns(bicep):
                 condition = condition["operator"]["operands"].get("false_value")
             condition = placed.value(condition)
             assert isinstance(condition, str) and "GuidEquals" in condition and "ServicePrincipal" in condition, (
-                f"{placed.file.name}: the deployer may assign any role (no condition)")
+                f"{placed.file.name}: the deployer may assign any role (no condition)"
+            )
             assigners.append(condition)
     assert assigners, "no assignment lets the deployer create the role assignments main.bicep makes"
     grants = bicep["grants.bicep"]
     assert set(grants.variables()["serviceDataRoles"]) == main_roles, (
         "grants.bicep serviceDataRoles (what the deployer may assign) must be exactly the built-in roles "
-        f"main.bicep assigns: {sorted(main_roles)}")
+        f"main.bicep assigns: {sorted(main_roles)}"
+    )
 
 
 def test_the_deployer_never_needs_subscription_rights(bicep):
     needed = required_actions(bicep, _main(bicep))
     assert "subscription" not in needed, (
         f"main.bicep deploys at subscription scope ({needed.get('subscription')}): the deployer would need "
-        "subscription-wide deployment and role-assignment rights")
+        "subscription-wide deployment and role-assignment rights"
+    )
 
 
 # --- the workflow ------------------------------------------------------------------------------------
@@ -176,7 +219,8 @@ def test_deploy_workflow_runs_only_when_configured():
     for name, job in document["jobs"].items():
         assert DEPLOY_SWITCH in str(job.get("if", "")), (
             f"job {name} runs on {sorted(triggers)} whether or not the repository is configured: "
-            f"gate it with `if: ... {DEPLOY_SWITCH} == 'true'`")
+            f"gate it with `if: ... {DEPLOY_SWITCH} == 'true'`"
+        )
 
 
 def test_workflow_runs_only_the_deployer_steps():
@@ -201,13 +245,16 @@ def test_deployment_doc_walks_both_deployments_with_their_rights(bicep):
 
 def test_main_references_the_identity_bootstrap_creates(bicep):
     main = _main(bicep)
-    (symbol, spec), = [(s, spec) for s, spec in main.resources("Microsoft.ManagedIdentity/userAssignedIdentities")
-                       if body(spec)["name"] == "id-${namePrefix}-${token}"]
+    ((symbol, spec),) = [
+        (s, spec)
+        for s, spec in main.resources("Microsoft.ManagedIdentity/userAssignedIdentities")
+        if body(spec)["name"] == "id-${namePrefix}-${token}"
+    ]
     assert spec["existing"], f"main.bicep:{symbol} must be `existing`: bootstrap.bicep creates it before grants.bicep"
     formulas = {(render(body(spec)["name"]), render(main.variables()["token"]))}
     for name in ("modules/service-identity.bicep", "modules/service-identity-ref.bicep"):
         f = bicep[name]
-        (_, identity), = f.resources("Microsoft.ManagedIdentity/userAssignedIdentities")
+        ((_, identity),) = f.resources("Microsoft.ManagedIdentity/userAssignedIdentities")
         formulas.add((render(body(identity)["name"]), render(f.variables()["token"])))
     assert len(formulas) == 1, f"the three files name the service identity differently: {formulas}"
     uses = {spec["detail"]["path"]: f.name for f in bicep.values() for spec in f.modules().values()}

@@ -1,13 +1,17 @@
 """Platform rules the resource types do not encode (tests/infra/platform_rules.py, each with its
 public source), applied to the parsed Bicep: what a Flex Consumption site must not set or carry.
 """
+
 from __future__ import annotations
 
 import pytest
-
 from infra_bicep import BicepFile, body, property_paths, render
-from platform_rules import (FLEX_POINTLESS_CHILDREN, FLEX_REJECTED_APP_SETTINGS, FLEX_REJECTED_SITE_PROPERTIES,
-                            is_flex_plan)
+from platform_rules import (
+    FLEX_POINTLESS_CHILDREN,
+    FLEX_REJECTED_APP_SETTINGS,
+    FLEX_REJECTED_SITE_PROPERTIES,
+    is_flex_plan,
+)
 from resource_types import TypeLibrary
 
 
@@ -30,7 +34,7 @@ def _app_setting_names(bicep, f: BicepFile, site: dict) -> set[str]:
         return {item["name"] for item in settings}
     source = render(settings["loop_type"]["detail"]["array_name"])
     assert source.startswith("items(") and source.endswith(")"), f"{f.name}: cannot follow appSettings from {source}"
-    param = source[len("items("):-1]
+    param = source[len("items(") : -1]
     main = bicep["main.bicep"]
     calls = [body(spec) for spec in main.modules().values() if spec["detail"]["path"] == f.name]
     assert calls, f"main.bicep does not use {f.name}"
@@ -65,7 +69,9 @@ def test_flex_site_writes_no_app_setting_flex_rejects(bicep):
         names = _app_setting_names(bicep, f, site)
         assert names, f"{f.name}:{symbol}: no app settings found (the check would be empty)"
         bad = sorted(n for n in names if n.lower() in rejected)
-        assert not bad, f"{f.name}:{symbol}: " + "; ".join(f"{n}: {FLEX_REJECTED_APP_SETTINGS[rejected[n.lower()]]}" for n in bad)
+        assert not bad, f"{f.name}:{symbol}: " + "; ".join(
+            f"{n}: {FLEX_REJECTED_APP_SETTINGS[rejected[n.lower()]]}" for n in bad
+        )
 
 
 def test_flex_site_has_no_child_without_anything_to_act_on(bicep):
@@ -87,14 +93,15 @@ def test_every_rejected_property_is_a_real_site_property(name):
     site = web.node(web.body_type["properties"]["properties"]["type"])
     site_config = web.node(site["properties"]["siteConfig"]["type"])
     known = {p.lower() for p in site["properties"]} | {p.lower() for p in site_config["properties"]}
-    assert name.lower() in known, f"{name} is neither a site nor a site-config property of Microsoft.Web/sites@2024-04-01"
+    assert name.lower() in known, (
+        f"{name} is neither a site nor a site-config property of Microsoft.Web/sites@2024-04-01"
+    )
 
 
 def test_the_checks_catch_a_rejected_property_and_setting(bicep):
     """The same walk over a site that sets ftpsState and FUNCTIONS_WORKER_RUNTIME reports both."""
-    from pycep import BicepParser
-
     from infra_bicep import INFRA
+    from pycep import BicepParser
 
     text = """
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

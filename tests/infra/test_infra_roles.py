@@ -4,6 +4,7 @@ resource-group scope (the one subscription-scope assignment is listed here with 
 docs/deployment.md must explain every action granted. (That the deployer's roles suffice for what
 main.bicep does is test_infra_deployment_rules.py's job.)
 """
+
 from __future__ import annotations
 
 from infra_bicep import REPO, body, render
@@ -107,20 +108,29 @@ BUILTIN_ROLES = {
 
 # Assignments without an explicit resource scope, and why that scope is the narrowest possible.
 RESOURCE_GROUP_SCOPE = {
-    ("modules/rg-role-assignment.bicep", "assignment"):
-        "image template and AIB staging resource groups: templates are deleted and re-created to be "
-        "changed, staging resources are created by AIB itself, so the resource group is the stable scope",
+    (
+        "modules/rg-role-assignment.bicep",
+        "assignment",
+    ): "image template and AIB staging resource groups: templates are deleted and re-created to be "
+    "changed, staging resources are created by AIB itself, so the resource group is the stable scope",
 }
 SUBSCRIPTION_SCOPE = {
-    ("grants.bicep", "marketplaceRead"):
-        "marketplace image versions are listed at /subscriptions/{id}/providers/Microsoft.Compute/"
-        "locations/...: not a resource in any group, authorized only at subscription scope; the role "
-        "holds that single read action",
+    (
+        "grants.bicep",
+        "marketplaceRead",
+    ): "marketplace image versions are listed at /subscriptions/{id}/providers/Microsoft.Compute/"
+    "locations/...: not a resource in any group, authorized only at subscription scope; the role "
+    "holds that single read action",
 }
 # Principals that receive roles: the service's identities (main.bicep passes them to modules as
 # these parameters), the deployer and the code publisher (grants.bicep).
-PRINCIPALS = {"appPrincipalId", "eventGridPrincipalId", "principalId", "publisherPrincipalId",
-              "serviceIdentity.outputs.principalId"}
+PRINCIPALS = {
+    "appPrincipalId",
+    "eventGridPrincipalId",
+    "principalId",
+    "publisherPrincipalId",
+    "serviceIdentity.outputs.principalId",
+}
 
 
 def _role_assignments(bicep):
@@ -147,7 +157,7 @@ def test_custom_roles_hold_exactly_the_documented_actions(bicep):
     found = {symbol: body(spec) for symbol, spec in roles.resources("Microsoft.Authorization/roleDefinitions")}
     assert set(found) == set(CUSTOM_ROLES), f"custom roles: {sorted(found)}"
     for symbol, config in found.items():
-        permissions, = config["properties"]["permissions"]
+        (permissions,) = config["properties"]["permissions"]
         actions = roles.resolve(permissions["actions"])
         data_actions = roles.resolve(permissions["dataActions"])
         assert actions == CUSTOM_ROLES[symbol]["actions"], symbol
@@ -165,7 +175,8 @@ def test_only_documented_builtin_roles_are_assigned(bicep):
                 continue
             assert not _looks_like_guid(guid), f"{f.name}:{symbol} assigns undocumented built-in role {guid}"
             assert guid in {"roleDefinitionId", "galleryReaderRoleId", "marketplaceReaderRoleId"}, (
-                f"{f.name}:{symbol}: role {guid} is neither a documented built-in nor a custom role")
+                f"{f.name}:{symbol}: role {guid} is neither a documented built-in nor a custom role"
+            )
 
 
 def _looks_like_guid(value: str) -> bool:
@@ -186,14 +197,17 @@ def test_assignments_are_at_resource_scope_unless_explained(bicep):
             continue
         resources = {s for s, _ in f.resources()}
         assert isinstance(scope, str) and scope in resources, (
-            f"{where}: scope {render(scope)} must be a resource of {f.name} (resource scope)")
+            f"{where}: scope {render(scope)} must be a resource of {f.name} (resource scope)"
+        )
 
 
 def test_assignments_go_to_service_identities_only(bicep):
     for f, symbol, spec in _role_assignments(bicep):
         props = body(spec)["properties"]
         assert props["principalType"] in {"ServicePrincipal", "principalType"}, (f.name, symbol)
-        assert render(props["principalId"]) in PRINCIPALS, f"{f.name}:{symbol}: principal {render(props['principalId'])}"
+        assert render(props["principalId"]) in PRINCIPALS, (
+            f"{f.name}:{symbol}: principal {render(props['principalId'])}"
+        )
         assert str(props.get("description", "")).startswith("aibtrigger: "), (f.name, symbol, "say why")
 
 
@@ -213,8 +227,10 @@ def test_grants_wire_each_custom_role_to_its_own_scope(bicep):
     gallery = body(modules["galleryAccess"])
     assert gallery["params"]["galleryReaderRoleId"] == "galleryReaderRoleId"
     assert render(gallery["scope"]) == "resource_group(galleryResourceGroupName)"
-    for symbol, role, scope in (("serviceDeployer", "serviceDeployerRoleId", "serviceResourceGroupName"),
-                                ("galleryDeployer", "galleryEventsDeployerRoleId", "galleryResourceGroupName")):
+    for symbol, role, scope in (
+        ("serviceDeployer", "serviceDeployerRoleId", "serviceResourceGroupName"),
+        ("galleryDeployer", "galleryEventsDeployerRoleId", "galleryResourceGroupName"),
+    ):
         config = body(modules[symbol])
         assert config["params"]["roleDefinitionId"] == role and config["params"]["principalId"] == "deployerPrincipalId"
         assert render(config["scope"]) == f"resource_group({scope})", symbol
@@ -223,12 +239,21 @@ def test_grants_wire_each_custom_role_to_its_own_scope(bicep):
 def test_grants_compute_the_role_ids_bootstrap_defines(bicep):
     """grants.bicep names each custom role by the same guid() as modules/roles.bicep."""
     grants, roles = bicep["grants.bicep"], bicep["modules/roles.bicep"]
-    defined = {render(body(spec)["name"]).replace("instance", "INSTANCE")
-               for _, spec in roles.resources("Microsoft.Authorization/roleDefinitions")}
-    computed = {render(value["function"]["parameters"]["resource_name_1"]).replace("instance", "INSTANCE")
-                for name, value in grants.variables().items() if name.endswith("RoleId")}
+    defined = {
+        render(body(spec)["name"]).replace("instance", "INSTANCE")
+        for _, spec in roles.resources("Microsoft.Authorization/roleDefinitions")
+    }
+    computed = {
+        render(value["function"]["parameters"]["resource_name_1"]).replace("instance", "INSTANCE")
+        for name, value in grants.variables().items()
+        if name.endswith("RoleId")
+    }
     assert defined == computed
-    assert render(grants.variables()["instance"]) == render(roles.variables()["instance"]) == "to_lower(serviceResourceGroupName)"
+    assert (
+        render(grants.variables()["instance"])
+        == render(roles.variables()["instance"])
+        == "to_lower(serviceResourceGroupName)"
+    )
 
 
 def test_deployment_doc_explains_every_permission():

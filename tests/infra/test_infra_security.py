@@ -4,17 +4,24 @@ No secret anywhere (no account keys, SAS, connection strings, listKeys()); HTTPS
 on every endpoint; shared keys and local auth disabled; a managed identity on every resource that
 authenticates to something; the Function App on Flex Consumption, Python 3.11.
 """
+
 from __future__ import annotations
 
 import re
 
 import pytest
-
 from infra_bicep import INFRA, bicep_files, body, dig, render, walk
 
 # Functions that return secrets. pycep names functions in snake case (listKeys -> list_keys).
-SECRET_FUNCTIONS = {"list_keys", "list_account_sas", "list_service_sas", "list", "list_secrets",
-                    "list_connection_strings", "list_callback_url"}
+SECRET_FUNCTIONS = {
+    "list_keys",
+    "list_account_sas",
+    "list_service_sas",
+    "list",
+    "list_secrets",
+    "list_connection_strings",
+    "list_callback_url",
+}
 SECRET_TEXT = re.compile(
     r"AccountKey=|SharedAccessKey|SharedAccessSignature|sig=|DefaultEndpointsProtocol=|listKeys\(|"
     r"list[A-Z]\w*\(|\.primaryKey|\.secondaryKey|primaryMasterKey|InstrumentationKey=",
@@ -92,19 +99,23 @@ def test_app_settings_hold_no_keys_or_connection_strings(main):
         if name not in ALLOWED_CONNECTION_STRING_SETTINGS:
             lowered = (name + text).lower().replace("_", "")
             assert "connectionstring" not in lowered, f"{name} = {text}: a connection string"
-        assert name != "AzureWebJobsStorage", "AzureWebJobsStorage (a connection string) must not be set: identity is used"
+        assert name != "AzureWebJobsStorage", (
+            "AzureWebJobsStorage (a connection string) must not be set: identity is used"
+        )
 
 
 def test_app_settings_are_written_once_from_the_settings_object(bicep):
     functionapp = bicep["modules/functionapp.bicep"]
     assert not list(functionapp.resources("Microsoft.Web/sites/config")), "settings go in siteConfig.appSettings only"
-    (_, site), = functionapp.resources("Microsoft.Web/sites")
+    ((_, site),) = functionapp.resources("Microsoft.Web/sites")
     settings = dig(body(site), "properties", "siteConfig", "appSettings")
     loop = settings.get("loop_type") if isinstance(settings, dict) else None
     assert loop and render(loop["detail"]["array_name"]) == "items(appSettings)", (
-        "siteConfig.appSettings must be `[for setting in items(appSettings): ...]`, nothing else")
-    main_module = next(spec for spec in bicep["main.bicep"].modules().values()
-                       if spec["detail"]["path"] == "modules/functionapp.bicep")
+        "siteConfig.appSettings must be `[for setting in items(appSettings): ...]`, nothing else"
+    )
+    main_module = next(
+        spec for spec in bicep["main.bicep"].modules().values() if spec["detail"]["path"] == "modules/functionapp.bicep"
+    )
     assert body(main_module)["params"]["appSettings"] == "appSettings"
 
 
@@ -149,23 +160,28 @@ def test_function_app_https_only_tls12_no_basic_auth(all_resources):
         assert props.get("httpsOnly") is True, where
         assert site_config.get("minTlsVersion") in {"1.2", "1.3"}, where
         assert site_config.get("scmMinTlsVersion") in {"1.2", "1.3"}, where
-    policies = {body(spec)["name"]: body(spec)["properties"]["allow"]
-                for _, _, spec in all_resources if spec["type"] == "Microsoft.Web/sites/basicPublishingCredentialsPolicies"}
+    policies = {
+        body(spec)["name"]: body(spec)["properties"]["allow"]
+        for _, _, spec in all_resources
+        if spec["type"] == "Microsoft.Web/sites/basicPublishingCredentialsPolicies"
+    }
     assert policies == {"scm": False}, f"basic (user/password) publishing to scm must be off: {policies}"
 
 
 def test_function_app_is_flex_consumption_python_311(all_resources):
-    (_, _, plan), = _of_type(all_resources, "Microsoft.Web/serverfarms")
+    ((_, _, plan),) = _of_type(all_resources, "Microsoft.Web/serverfarms")
     assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
     assert dig(plan, "properties", "reserved") is True, "Flex Consumption is Linux"
-    (f, _, site), = _of_type(all_resources, "Microsoft.Web/sites")
+    ((f, _, site),) = _of_type(all_resources, "Microsoft.Web/sites")
     assert site["kind"] == "functionapp,linux"
     app_config = site["properties"]["functionAppConfig"]
     assert app_config["runtime"]["name"] == "python"
     assert f.resolve(app_config["runtime"]["version"]) == "3.11"
     storage = app_config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
-    assert storage["authentication"]["type"] == "UserAssignedIdentity", "the package is read with the app identity, no key"
+    assert storage["authentication"]["type"] == "UserAssignedIdentity", (
+        "the package is read with the app identity, no key"
+    )
     assert "instanceMemoryMB" in app_config["scaleAndConcurrency"]
 
 
@@ -182,11 +198,15 @@ def test_results_topic_is_cloudevents_entra_only_tls12(all_resources):
 
 def test_gallery_events_reach_the_function_filtered_retried_dead_lettered(bicep, main):
     gallery = bicep["modules/gallery.bicep"]
-    (_, topic), = [(s, spec) for s, spec in gallery.resources("Microsoft.EventGrid/systemTopics") if not spec["existing"]]
-    assert render(body(topic)["properties"]["source"]) == "resource_group().id", "the topic watches the gallery's resource group"
+    ((_, topic),) = [
+        (s, spec) for s, spec in gallery.resources("Microsoft.EventGrid/systemTopics") if not spec["existing"]
+    ]
+    assert render(body(topic)["properties"]["source"]) == "resource_group().id", (
+        "the topic watches the gallery's resource group"
+    )
     assert body(topic)["properties"]["topicType"] == "Microsoft.Resources.ResourceGroups"
     assert body(topic)["identity"]["type"] == "UserAssigned"
-    (_, subscription), = gallery.resources("Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    ((_, subscription),) = gallery.resources("Microsoft.EventGrid/systemTopics/eventSubscriptions")
     props = body(subscription)["properties"]
     destination = props["destination"]
     assert destination["endpointType"] == "AzureFunction"
@@ -219,11 +239,12 @@ def test_managed_identity_on_every_resource_that_calls_something(all_resources):
         if spec["type"] in NEEDS_IDENTITY:
             identity = body(spec).get("identity") or {}
             assert identity.get("type") in {"SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned"}, (
-                f"{f.name}:{symbol} ({spec['type']}) needs a managed identity: {NEEDS_IDENTITY[spec['type']]}")
+                f"{f.name}:{symbol} ({spec['type']}) needs a managed identity: {NEEDS_IDENTITY[spec['type']]}"
+            )
 
 
 def test_function_app_uses_only_its_user_assigned_identity(all_resources, main):
-    (_, _, site), = _of_type(all_resources, "Microsoft.Web/sites")
+    ((_, _, site),) = _of_type(all_resources, "Microsoft.Web/sites")
     assert site["identity"]["type"] == "UserAssigned"
     settings = _app_settings(main)
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"

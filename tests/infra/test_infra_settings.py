@@ -11,14 +11,13 @@ stops writing it.
 
 Queue, table and container names are checked the same way against aibtrigger/names.py.
 """
+
 from __future__ import annotations
 
 import pytest
-
-from aibtrigger import names
-
-from aibtrigger import config
 from infra_bicep import REPO, render
+
+from aibtrigger import config, names
 
 HOST_SETTINGS = {
     "AzureWebJobsStorage__credential": "Functions host: use a managed identity for host storage",
@@ -29,7 +28,7 @@ HOST_SETTINGS = {
 }
 NOT_SET_IN_AZURE = {
     "AzureWebJobsStorage": "a connection string with an account key; Azure uses the identity-based "
-                           "AzureWebJobsStorage__accountName instead (shared keys are disabled)",
+    "AzureWebJobsStorage__accountName instead (shared keys are disabled)",
     "AIBTRIGGER_EVENTGRID_KEY": "the topic has local auth disabled; the app publishes with its identity",
     "AIBTRIGGER_LOCAL_WORKDIR": "used only by the local build backend; Azure runs backend=aib",
     "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "used only by the local build backend (test time scaling)",
@@ -54,21 +53,23 @@ def _optional(name: str) -> bool:
     names = config.setting_names()
     fields = list(config.Settings.model_fields.values())
     assert len(names) == len(fields), "setting_names() must list one name per Settings field"
-    return not dict(zip(names, fields))[name].is_required()
+    return not dict(zip(names, fields, strict=True))[name].is_required()
 
 
 def test_bicep_writes_every_setting_the_code_reads(written):
     missing = set(config.setting_names()) - set(written) - set(NOT_SET_IN_AZURE)
     assert not missing, (
         f"aibtrigger reads {sorted(missing)} but infra/main.bicep (var appSettings) does not write them: "
-        "add them to the Bicep, or to NOT_SET_IN_AZURE here with the reason")
+        "add them to the Bicep, or to NOT_SET_IN_AZURE here with the reason"
+    )
 
 
 def test_bicep_writes_nothing_the_code_does_not_read(written):
     unknown = set(written) - set(config.setting_names()) - set(HOST_SETTINGS)
     assert not unknown, (
         f"infra/main.bicep writes {sorted(unknown)}, which aibtrigger does not read: remove them, or list "
-        "them in HOST_SETTINGS here if the Functions host or an SDK reads them")
+        "them in HOST_SETTINGS here if the Functions host or an SDK reads them"
+    )
 
 
 def test_exemptions_are_real_optional_code_settings_and_not_written(written):
@@ -116,8 +117,12 @@ def test_queues_tables_and_containers_match_the_code(main):
     assert code_queues | poison <= queues, f"queues missing from main.bicep: {sorted(code_queues | poison - queues)}"
     stale = queues - code_queues - {q + names.POISON_SUFFIX for q in code_queues}
     assert not stale, f"main.bicep creates queues the code does not use: {sorted(stale)}"
-    assert tables == _constants("_TABLE"), f"main.bicep tables {sorted(tables)} != names.py {sorted(_constants('_TABLE'))}"
-    assert _constants("_CONTAINER") <= containers, f"containers missing from main.bicep: {_constants('_CONTAINER') - containers}"
+    assert tables == _constants("_TABLE"), (
+        f"main.bicep tables {sorted(tables)} != names.py {sorted(_constants('_TABLE'))}"
+    )
+    assert _constants("_CONTAINER") <= containers, (
+        f"containers missing from main.bicep: {_constants('_CONTAINER') - containers}"
+    )
 
 
 def test_catalog_path_default_is_relative_to_the_app_root(main):
@@ -132,4 +137,5 @@ def test_gallery_event_function_exists_in_the_app():
     sources = [app, *(REPO / "aibtrigger").rglob("*.py")]
     assert any("on_gallery_event" in path.read_text() for path in sources), (
         "the Event Grid subscription (infra/modules/gallery.bicep) delivers to a function named "
-        "on_gallery_event, which no module of the app defines")
+        "on_gallery_event, which no module of the app defines"
+    )

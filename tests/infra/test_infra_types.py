@@ -5,10 +5,10 @@ No Bicep compiler runs here, so these tests stand in for its type checks: the `T
 exists, can be deployed at the file's scope, and every property path the Bicep sets exists in that
 type, is writable, and holds an allowed value wherever the value is known before deployment.
 """
+
 from __future__ import annotations
 
 import pytest
-
 from infra_bicep import bicep_files, parse
 from resource_types import TYPES_DIR, TypeLibrary, check_resource
 
@@ -19,8 +19,11 @@ def library() -> TypeLibrary:
 
 
 def _declared() -> list:
-    return [pytest.param(f, symbol, spec, id=f"{f.name}:{symbol}")
-            for f in map(parse, bicep_files()) for symbol, spec in f.resources()]
+    return [
+        pytest.param(f, symbol, spec, id=f"{f.name}:{symbol}")
+        for f in map(parse, bicep_files())
+        for symbol, spec in f.resources()
+    ]
 
 
 def test_type_data_comes_with_its_licence_and_source():
@@ -30,7 +33,9 @@ def test_type_data_comes_with_its_licence_and_source():
 
 
 def test_only_the_types_infra_uses_are_kept(library):
-    used = {f"{spec['type']}@{spec['api_version']}".lower() for path in bicep_files() for _, spec in parse(path).resources()}
+    used = {
+        f"{spec['type']}@{spec['api_version']}".lower() for path in bicep_files() for _, spec in parse(path).resources()
+    }
     unused = library.names() - used
     assert not unused, f"type data no template uses (rerun extract.py): {sorted(unused)}"
 
@@ -44,23 +49,30 @@ def test_resource_matches_its_published_type(library, f, symbol, spec):
 # --- the checker itself finds what it is for (each snippet is one mistake it must report) ------
 
 SNIPPETS = {
-    "misspelled property": ("""
+    "misspelled property": (
+        """
 resource st 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: 'st'
   location: 'westeurope'
   kind: 'StorageV2'
   sku: { name: 'Standard_LRS' }
   properties: { allowSharedKeyAcess: false }
-}""", "st.properties.allowSharedKeyAcess: is not a property"),
-    "value outside the enum": ("""
+}""",
+        "st.properties.allowSharedKeyAcess: is not a property",
+    ),
+    "value outside the enum": (
+        """
 resource st 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: 'st'
   location: 'westeurope'
   kind: 'StorageV2'
   sku: { name: 'Standard_LRS' }
   properties: { accessTier: 'Warm' }
-}""", "st.properties.accessTier: 'Warm' is not allowed"),
-    "an @allowed value the type refuses": ("""
+}""",
+        "st.properties.accessTier: 'Warm' is not allowed",
+    ),
+    "an @allowed value the type refuses": (
+        """
 @allowed([ 'Allow', 'Block' ])
 param networkDefault string
 resource st 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -69,35 +81,48 @@ resource st 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   kind: 'StorageV2'
   sku: { name: 'Standard_LRS' }
   properties: { networkAcls: { defaultAction: networkDefault } }
-}""", "st.properties.networkAcls.defaultAction: 'Block' is not allowed"),
-    "read-only property": ("""
+}""",
+        "st.properties.networkAcls.defaultAction: 'Block' is not allowed",
+    ),
+    "read-only property": (
+        """
 resource id 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id'
   location: 'westeurope'
   properties: { clientId: '00000000-0000-0000-0000-000000000000' }
-}""", "id.properties: is read-only"),
-    "unknown discriminator": ("""
+}""",
+        "id.properties: is read-only",
+    ),
+    "unknown discriminator": (
+        """
 resource ftp 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   name: 'sftp'
   properties: { allow: false }
-}""", "ftp.name: 'sftp' is not one of ['ftp', 'scm']"),
-    "missing required property": ("""
+}""",
+        "ftp.name: 'sftp' is not one of ['ftp', 'scm']",
+    ),
+    "missing required property": (
+        """
 resource id 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id'
-}""", "id.location: is required"),
-    "type not in the data": ("""
+}""",
+        "id.location: is required",
+    ),
+    "type not in the data": (
+        """
 resource id 'Microsoft.ManagedIdentity/userAssignedIdentities@2018-11-30' = {
   name: 'id'
   location: 'westeurope'
-}""", "is not in tests/infra/azure_types"),
+}""",
+        "is not in tests/infra/azure_types",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SNIPPETS))
 def test_checker_reports_the_mistake(library, name):
-    from pycep import BicepParser
-
     from infra_bicep import INFRA, BicepFile
+    from pycep import BicepParser
 
     text, expected = SNIPPETS[name]
     snippet = BicepFile(INFRA / "snippet.bicep", BicepParser().parse(text=text), text)

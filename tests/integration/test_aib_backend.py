@@ -1,6 +1,7 @@
 """The aib backend (azure-mgmt-imagebuilder, -resource, -compute, storage-blob) against the fake ARM over
 HTTPS, with staging logs in an HTTPS + OAuth Azurite. Production code paths: only the credential, the
 endpoint and the trusted CA differ. Every fault ends right, and none doubles a Run."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,9 +10,16 @@ from azure.core.exceptions import HttpResponseError
 from aibtrigger.domain.logexcerpt import extract_failure
 from aibtrigger.domain.model import RunState, RunSubState
 from aibtrigger.errors import BackendError, BuildAlreadyActiveError, TemplateNotFoundError
-from tests.fakearm import Fault, FakeTokenCredential, Timeline
+from tests.fakearm import FakeTokenCredential, Fault, Timeline
 from tests.fakearm.fixtures import (  # noqa: F401 - the first five are fixtures
-    arm_clock, arm_credential, arm_tls, fake_arm, staging_storage, make_backend, make_sources)
+    arm_clock,
+    arm_credential,
+    arm_tls,
+    fake_arm,
+    make_backend,
+    make_sources,
+    staging_storage,
+)
 from tests.fakearm.logs import FAILED_APT_LOG, SAS_SECRET, SUCCESS_LOG
 
 pytestmark = pytest.mark.azurite
@@ -37,8 +45,9 @@ def builds(arm, name="base") -> int:
 
 # --- run, status, outputs, cancel, adoption ---------------------------------------------------------------
 @pytest.mark.parametrize("artifact_style", ["versions", "imageversions"])
-def test_status_follows_the_timeline_and_outputs_name_the_new_version(arm, backend, arm_clock, arm_tls,
-                                                                      arm_credential, artifact_style):
+def test_status_follows_the_timeline_and_outputs_name_the_new_version(
+    arm, backend, arm_clock, arm_tls, arm_credential, artifact_style
+):
     arm.world.artifact_style = artifact_style  # the 2025-10-01 spec example says /imageversions/
     sources = make_sources(arm, arm_tls, arm_credential)
     assert backend.get_status("base").run_state is None
@@ -97,10 +106,16 @@ def test_operation_not_allowed_on_run_is_recognised_by_its_code(arm, backend, st
 
 def test_unknown_templates_are_not_found(arm, arm_tls, arm_credential):
     ghost = arm.world.templates["base"]["id"].replace("/base", "/ghost")
-    local_only = {"source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
-                  "distribute": [{"type": "VHD", "runOutputName": "vhd"}]}
-    backend = make_backend(arm, arm_tls, arm_credential, extra=[{"name": "ghost", "resource_id": ghost},
-                                                               {"name": "local-only", "definition": local_only}])
+    local_only = {
+        "source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
+        "distribute": [{"type": "VHD", "runOutputName": "vhd"}],
+    }
+    backend = make_backend(
+        arm,
+        arm_tls,
+        arm_credential,
+        extra=[{"name": "ghost", "resource_id": ghost}, {"name": "local-only", "definition": local_only}],
+    )
     for name in ("ghost", "local-only", "not-in-catalog"):
         with pytest.raises(TemplateNotFoundError):
             backend.start_run(name)
@@ -208,8 +223,12 @@ def test_logs_are_not_readable_without_the_token(arm, backend, arm_tls, staging_
     anonymous = ContainerClient(endpoint, "packerlogs", connection_verify=arm_tls.ca)
     with pytest.raises(HttpResponseError):
         [blob.name for blob in anonymous.list_blobs()]
-    wrong = ContainerClient(endpoint, "packerlogs", connection_verify=arm_tls.ca,
-                            credential=FakeTokenCredential(audience_override="https://management.azure.com"))
+    wrong = ContainerClient(
+        endpoint,
+        "packerlogs",
+        connection_verify=arm_tls.ca,
+        credential=FakeTokenCredential(audience_override="https://management.azure.com"),
+    )
     with pytest.raises(HttpResponseError):
         [blob.name for blob in wrong.list_blobs()]
 
@@ -219,8 +238,10 @@ def test_marketplace_latest_is_compared_numerically_and_gallery_versions_are_rea
     sources = make_sources(arm, arm_tls, arm_credential)
     arm.world.publish("westeurope", "Contoso", "hardened", "base", "1.9.0", "1.10.0", "1.2.3")
     # A string sort (what `top=1, orderby='name desc'` could return) would pick 1.9.0.
-    assert arm.world.vm_images_json("westeurope", "Contoso", "hardened", "base", top=1, orderby="name desc")[0]["name"] \
+    assert (
+        arm.world.vm_images_json("westeurope", "Contoso", "hardened", "base", top=1, orderby="name desc")[0]["name"]
         == "1.9.0"
+    )
     assert sources.latest_version("westeurope", "Contoso", "hardened", "base") == "1.10.0"
     assert sources.list_versions("westeurope", "Contoso", "hardened", "nope") == []
     assert sources.latest_version(*UBUNTU) == "22.04.202410020"
@@ -246,8 +267,10 @@ def test_a_45_minute_build_costs_a_handful_of_arm_calls(arm, backend, arm_clock,
     arm.world.set_timeline("base", Timeline.minutes(45, "Failed", log=FAILED_APT_LOG))
     polls_warm = build_once(deps, arm_clock, "base", "second")  # history says 45 min: sleep through most of it
     warm = arm.summary()
-    print(f"\n45-minute build, ARM calls without history: {sum(cold.values())} {cold} ({polls_cold} polls)"
-          f"\n45-minute build, ARM calls with history:    {sum(warm.values())} {warm} ({polls_warm} polls)")
+    print(
+        f"\n45-minute build, ARM calls without history: {sum(cold.values())} {cold} ({polls_cold} polls)"
+        f"\n45-minute build, ARM calls with history:    {sum(warm.values())} {warm} ({polls_warm} polls)"
+    )
     # Start: read (service) + read (backend's own check) + Run; one read per poll; the collect reuses the
     # last poll's read, finds the staging account once, and reads outputs only after a success.
     assert cold == {"GET template": 17, "POST run": 1, "GET runOutputs": 1, "GET resources": 1, "GET storageAccount": 1}
@@ -266,15 +289,18 @@ def test_a_sweep_of_60_templates_stays_inside_the_read_bucket(fake_arm, arm_tls,
         fake_arm.world.publish("westeurope", "Canonical", "ubuntu", sku, "1.0.0", "1.0.1")
     backend, sources = make_backend(fake_arm, arm_tls, arm_credential), make_sources(fake_arm, arm_tls, arm_credential)
     statuses = [backend.get_status(f"t{index:02d}") for index in range(60)]
-    latest = {sku: sources.latest_version("westeurope", "Canonical", "ubuntu", sku)
-              for sku in ("20_04-lts", "22_04-lts-gen2", "24_04-lts")}
+    latest = {
+        sku: sources.latest_version("westeurope", "Canonical", "ubuntu", sku)
+        for sku in ("20_04-lts", "22_04-lts-gen2", "24_04-lts")
+    }
     print(f"\nsweep of 60 templates + 3 marketplace sources: {fake_arm.count()} ARM reads {fake_arm.summary()}")
     assert all(s.run_state is None for s in statuses) and set(latest.values()) == {"1.0.1"}
     assert fake_arm.count() == 63 and fake_arm.count(status=429) == 0
 
 
-def test_a_burst_beyond_the_read_bucket_is_throttled_and_completes(arm_tls, staging_storage, arm_clock,
-                                                                   arm_credential, monkeypatch):
+def test_a_burst_beyond_the_read_bucket_is_throttled_and_completes(
+    arm_tls, staging_storage, arm_clock, arm_credential, monkeypatch
+):
     from azure.core.pipeline.transport import RequestsTransport
 
     from tests.fakearm import FakeArm
@@ -287,8 +313,10 @@ def test_a_burst_beyond_the_read_bucket_is_throttled_and_completes(arm_tls, stag
         backend = make_backend(arm, arm_tls, arm_credential)
         for _ in range(300):
             backend.get_status("base")
-        print(f"\nburst of 300 reads on the 250-token read bucket (25/s): {arm.count(status=200)} answered, "
-              f"{arm.count(status=429)} throttled, client waited {slept.sleeps} s (Retry-After)")
+        print(
+            f"\nburst of 300 reads on the 250-token read bucket (25/s): {arm.count(status=200)} answered, "
+            f"{arm.count(status=429)} throttled, client waited {slept.sleeps} s (Retry-After)"
+        )
         # 250 at once, then 25 per second waited: two Retry-After waits of 1 s, no early retry.
         assert arm.count(status=200) == 300 and arm.count(status=429) == 2 and slept.sleeps == [1, 1]
 
@@ -299,25 +327,52 @@ def test_the_async_operation_resource_stays_in_progress_for_the_whole_build(arm,
     backend.start_run("base")
     [run] = arm.world.runs["base"]
     client = backend._clients.image_builder(arm.world.subscription)
-    url = (f"{arm.endpoint}/subscriptions/{arm.world.subscription}/providers/Microsoft.VirtualMachineImages/"
-           f"locations/westeurope/operations/{run.operation_id}?api-version=2025-10-01")
+    url = (
+        f"{arm.endpoint}/subscriptions/{arm.world.subscription}/providers/Microsoft.VirtualMachineImages/"
+        f"locations/westeurope/operations/{run.operation_id}?api-version=2025-10-01"
+    )
     assert client.send_request(HttpRequest("GET", url)).json()["status"] == "InProgress"
     arm_clock.advance(2160)
     assert client.send_request(HttpRequest("GET", url)).json()["status"] == "Succeeded"
 
 
 # --- pure mappings (no I/O) ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw, expected", [
-    ({"runState": "Running", "runSubState": "Queued", "startTime": "2024-10-02T10:00:00.1234567Z",
-      "endTime": "0001-01-01T00:00:00Z", "message": ""}, ("Running", "Queued", True, False)),
-    ({"runState": "Canceling", "startTime": "2024-10-02T10:00:00Z", "endTime": "0001-01-01T00:00:00Z",
-      "message": "Canceling image build"}, ("Canceling", None, True, False)),
-    ({"runState": "failed", "runSubState": "Distributing", "startTime": "2024-10-02T10:00:00Z",
-      "endTime": "2024-10-02T10:40:00Z"}, ("Failed", None, True, True)),
-    ({"runState": "Paused", "startTime": "2024-10-02T10:00:00Z"}, ("Running", None, True, False)),
-    ({}, (None, None, False, False)),
-    (None, (None, None, False, False)),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (
+            {
+                "runState": "Running",
+                "runSubState": "Queued",
+                "startTime": "2024-10-02T10:00:00.1234567Z",
+                "endTime": "0001-01-01T00:00:00Z",
+                "message": "",
+            },
+            ("Running", "Queued", True, False),
+        ),
+        (
+            {
+                "runState": "Canceling",
+                "startTime": "2024-10-02T10:00:00Z",
+                "endTime": "0001-01-01T00:00:00Z",
+                "message": "Canceling image build",
+            },
+            ("Canceling", None, True, False),
+        ),
+        (
+            {
+                "runState": "failed",
+                "runSubState": "Distributing",
+                "startTime": "2024-10-02T10:00:00Z",
+                "endTime": "2024-10-02T10:40:00Z",
+            },
+            ("Failed", None, True, True),
+        ),
+        ({"runState": "Paused", "startTime": "2024-10-02T10:00:00Z"}, ("Running", None, True, False)),
+        ({}, (None, None, False, False)),
+        (None, (None, None, False, False)),
+    ],
+)
 def test_last_run_status_mapping(raw, expected):
     from azure.mgmt.imagebuilder.models import ImageTemplateLastRunStatus
 
@@ -340,8 +395,10 @@ def test_operation_not_allowed_is_found_in_every_body_shape(style):
         status_code, reason = 409, "Conflict"
 
         def text(self):
-            return json.dumps(ArmError(409, "OperationNotAllowed", "not allowed in run state 'Running'",
-                                       style=style).body())
+            return json.dumps(
+                ArmError(409, "OperationNotAllowed", "not allowed in run state 'Running'", style=style).body()
+            )
+
     error = HttpResponseError(response=Response())
     assert is_operation_not_allowed(error) and not is_ambiguous(error)
     assert isinstance(translate(error, "run 'base'"), BuildAlreadyActiveError)

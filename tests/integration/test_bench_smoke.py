@@ -2,6 +2,7 @@
 interpreter each). Only that they end and print their figure lines; the figures themselves are for
 people (docs/benchmarks.md), not assertions. The other benchmarks need Azurite or minutes: run them
 with `make bench` / `bench/run_all.py --quick`."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """The pieces behind one owner per data folder and a findable dev host: the folder lock, process
 identity by pid and start time, dev.json lookup, kept Azurite ports, and the CLI's message helpers."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def test_a_folder_has_one_owner_and_is_free_again_once_released(tmp_path):
 def test_a_lock_left_by_a_dead_process_is_taken_over_and_named(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)
-    (tmp_path / "owner.lock").write_text(json.dumps({"pid": pid, "started": 1, "command": "aibtrigger dev",
-                                                     "since": "earlier"}))
+    (tmp_path / "owner.lock").write_text(
+        json.dumps({"pid": pid, "started": 1, "command": "aibtrigger dev", "since": "earlier"})
+    )
     lock = FolderLock(tmp_path, "aibtrigger dev")
     previous = lock.acquire()
     assert previous == Owner(pid, 1, "aibtrigger dev", "earlier") and not previous.running
@@ -85,7 +87,9 @@ def test_typo_suggestions_and_failure_lines():
     assert suggest("web-teir", ["ubuntu-base", "web-tier"]) == "did you mean web-tier?"
     assert suggest("zzz", ["web-tier", "ubuntu-base"]) == "its templates are ubuntu-base, web-tier"
     assert failure_text({"reason": "canceled", "step": None, "exit_status": None}) == "canceled"
-    assert failure_text({"reason": "boom", "step": "shell #1", "exit_status": 0}) == "boom (step shell #1, exit status 0)"
+    assert (
+        failure_text({"reason": "boom", "step": "shell #1", "exit_status": 0}) == "boom (step shell #1, exit status 0)"
+    )
 
 
 @pytest.mark.azurite
@@ -98,7 +102,9 @@ def test_azurite_comes_back_on_its_ports_after_ending_one_a_killed_owner_left(tm
         again = start_azurite_keeping_ports(tmp_path, say=said.append)  # the first one was never stopped
         try:
             assert load_ports(tmp_path) == ports and again.connection_string == first.connection_string
-            assert said == [f"ending the Azurite (pid {first.process.pid}) that a stopped dev host left running on {tmp_path}"]
+            assert said == [
+                f"ending the Azurite (pid {first.process.pid}) that a stopped dev host left running on {tmp_path}"
+            ]
             assert first.process.poll() is not None
         finally:
             again.stop()

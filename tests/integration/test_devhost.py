@@ -1,4 +1,5 @@
 """The dev host against a real Azurite: queue, timer, HTTP and Event Grid functions of a test app."""
+
 from __future__ import annotations
 
 import base64
@@ -8,9 +9,9 @@ import os
 import signal
 import socket
 import threading
+import time
 import urllib.request
 from pathlib import Path
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,8 +29,12 @@ except ImportError:
 pytestmark = pytest.mark.azurite
 NEVER = "0 0 0 1 1 *"  # once a year: keeps the test app's timer quiet
 # Short polling cap and no retry delay keep retries quick; maxDequeueCount 3 keeps them few.
-FAST = {"version": "2.0", "extensions": {"queues": {
-    "maxPollingInterval": "00:00:00.5", "visibilityTimeout": "00:00:00", "maxDequeueCount": 3}}}
+FAST = {
+    "version": "2.0",
+    "extensions": {
+        "queues": {"maxPollingInterval": "00:00:00.5", "visibilityTimeout": "00:00:00", "maxDequeueCount": 3}
+    },
+}
 
 
 @pytest.fixture
@@ -46,8 +51,12 @@ def start_host(azurite, names):
 
     def start(host_json=FAST, *, run_on_startup=False, **kwargs) -> tuple[DevHost, Recorder]:
         rec = Recorder()
-        host = DevHost(make_app(rec, run_on_startup=run_on_startup),
-                       connection_string=azurite.connection_string, host_json=host_json, **kwargs)
+        host = DevHost(
+            make_app(rec, run_on_startup=run_on_startup),
+            connection_string=azurite.connection_string,
+            host_json=host_json,
+            **kwargs,
+        )
         started.append(host.start())
         return host, rec
 
@@ -87,10 +96,21 @@ def call(host: DevHost, method: str, path: str, body=None, headers=None):
 
 # ---- host.json and routing, no storage needed
 
+
 def test_queue_options_defaults_and_overrides():
     assert QueueOptions.from_host_json({}) == QueueOptions(16, 8, 5, 0.0, 60.0, "base64")
-    options = QueueOptions.from_host_json({"extensions": {"queues": {
-        "batchSize": 4, "maxPollingInterval": 2000, "visibilityTimeout": "00:00:30", "messageEncoding": "none"}}})
+    options = QueueOptions.from_host_json(
+        {
+            "extensions": {
+                "queues": {
+                    "batchSize": 4,
+                    "maxPollingInterval": 2000,
+                    "visibilityTimeout": "00:00:30",
+                    "messageEncoding": "none",
+                }
+            }
+        }
+    )
     assert (options.batch_size, options.new_batch_threshold) == (4, 2)
     assert (options.max_polling_interval, options.visibility_timeout, options.message_encoding) == (2.0, 30.0, "none")
     assert parse_timespan("1.02:00:00.5") == 93600.5
@@ -109,6 +129,7 @@ def test_route_templates():
 
 
 # ---- queue triggers
+
 
 def test_queue_message_is_decoded_invoked_and_deleted(start_host, azurite, names):
     host, rec = start_host()
@@ -156,8 +177,9 @@ def test_batches_run_concurrently_within_batch_size_plus_threshold(start_host, a
     producer.create_queue()
     for _ in range(6):  # queued before the host starts, so the first fetch takes a full batch
         producer.send_message("sleep:0.3")
-    host, rec = start_host({"extensions": {"queues": {
-        "batchSize": 2, "newBatchThreshold": 1, "maxPollingInterval": "00:00:00.5"}}})
+    host, rec = start_host(
+        {"extensions": {"queues": {"batchSize": 2, "newBatchThreshold": 1, "maxPollingInterval": "00:00:00.5"}}}
+    )
     assert rec.wait_for(lambda: len(rec.of("work")) == 6)
     assert eventually(lambda: drained(producer))
     # A new batch is fetched once in-flight drops to the threshold: at most 2 + 1 at once.
@@ -186,6 +208,7 @@ def test_message_encoding_none_and_queue_output(start_host, azurite, names):
 
 # ---- timers
 
+
 def test_timer_fires_on_a_seconds_schedule(start_host, monkeypatch):
     monkeypatch.setenv("DEVHOST_TIMER", "*/1 * * * * *")
     host, rec = start_host()
@@ -204,6 +227,7 @@ def test_timer_run_on_startup_and_five_field_schedule_rejected(start_host, azuri
 
 
 # ---- HTTP
+
 
 def test_http_routes_params_methods_and_errors(start_host):
     host, rec = start_host()
@@ -243,9 +267,16 @@ WEBHOOK = "/runtime/webhooks/EventGrid?functionName="
 
 
 def grid_event(subject: str, **extra) -> dict:
-    return {"id": f"id-{subject}", "topic": "/subscriptions/s", "subject": subject,
-            "eventType": "Microsoft.Resources.ResourceWriteSuccess", "eventTime": "2024-05-01T10:00:00.1234567Z",
-            "data": {"operationName": "write"}, "dataVersion": "1", **extra}
+    return {
+        "id": f"id-{subject}",
+        "topic": "/subscriptions/s",
+        "subject": subject,
+        "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+        "eventTime": "2024-05-01T10:00:00.1234567Z",
+        "data": {"operationName": "write"},
+        "dataVersion": "1",
+        **extra,
+    }
 
 
 def post_events(host, function, body, kind="Notification"):
@@ -254,8 +285,13 @@ def post_events(host, function, body, kind="Notification"):
 
 def test_event_grid_validation_and_notifications(start_host):
     host, rec = start_host()
-    validation = [{"id": "v", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
-                   "data": {"validationCode": "code-123"}}]
+    validation = [
+        {
+            "id": "v",
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "data": {"validationCode": "code-123"},
+        }
+    ]
     status, _, body = post_events(host, "on_event", validation, "SubscriptionValidation")
     assert status == 200 and json.loads(body) == {"validationResponse": "code-123"}
 
@@ -272,15 +308,23 @@ def test_event_grid_validation_and_notifications(start_host):
 
 def test_event_grid_cloud_events(start_host):
     host, rec = start_host()
-    cloud = {"specversion": "1.0", "id": "ce-1", "source": "/subscriptions/s", "subject": "x",
-             "type": "Microsoft.Resources.ResourceWriteSuccess", "time": "2024-05-01T10:00:00Z", "data": {"k": 1}}
+    cloud = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/subscriptions/s",
+        "subject": "x",
+        "type": "Microsoft.Resources.ResourceWriteSuccess",
+        "time": "2024-05-01T10:00:00Z",
+        "data": {"k": 1},
+    }
     assert post_events(host, "on_event", cloud)[0] == 202  # one object, mapped onto EventGridEvent
     event = rec.of("event")[0]
     assert (event.topic, event.event_type, event.get_json()) == ("/subscriptions/s", cloud["type"], {"k": 1})
     assert post_events(host, "on_cloud_event", [cloud, {**cloud, "id": "ce-2"}])[0] == 202
     assert [e.id for e in rec.of("cloud_event")] == ["ce-1", "ce-2"]  # func.CloudEvent annotated
-    status, headers, _ = call(host, "OPTIONS", WEBHOOK + "on_cloud_event", None,
-                              {"WebHook-Request-Origin": "eventgrid.azure.net"})
+    status, headers, _ = call(
+        host, "OPTIONS", WEBHOOK + "on_cloud_event", None, {"WebHook-Request-Origin": "eventgrid.azure.net"}
+    )
     assert status == 200 and headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
 
 
@@ -295,6 +339,7 @@ def test_event_grid_bad_requests(start_host):
 
 
 # ---- lifecycle
+
 
 def test_stop_is_prompt_and_leaves_no_thread(azurite, names):
     before = set(threading.enumerate())
@@ -337,8 +382,9 @@ def _get_status(url: str) -> int | None:
 
 def test_stop_abandons_an_overrunning_invocation(azurite, names):
     rec = Recorder()
-    host = DevHost(make_app(rec), connection_string=azurite.connection_string, host_json=FAST,
-                   drain_timeout=0.5).start()
+    host = DevHost(
+        make_app(rec), connection_string=azurite.connection_string, host_json=FAST, drain_timeout=0.5
+    ).start()
     producer = queue(azurite, names["DEVHOST_QUEUE"])
     producer.send_message("block")
     assert rec.wait_for(lambda: rec.of("work"))

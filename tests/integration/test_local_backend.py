@@ -1,4 +1,5 @@
 """The local backend end to end: real Azurite, real builder processes, real scripts (~1-3 s a build)."""
+
 from __future__ import annotations
 
 import http.server
@@ -17,11 +18,11 @@ from aibtrigger.adapters.local.backend import LocalBackend
 from aibtrigger.adapters.local.gallery import LocalGallery
 from aibtrigger.adapters.local.layout import IMAGES_CONTAINER, blob_service
 from aibtrigger.adapters.local.marketplace import LocalMarketplace
-from aibtrigger.domain.provenance import provenance_of
 from aibtrigger.adapters.local.rootfs import read_member
 from aibtrigger.adapters.local.state import TemplateStateStore
 from aibtrigger.catalog import load_catalog
 from aibtrigger.domain.model import RunState, RunSubState
+from aibtrigger.domain.provenance import provenance_of
 from aibtrigger.errors import BuildAlreadyActiveError, TemplateNotFoundError
 
 pytestmark = pytest.mark.azurite
@@ -40,8 +41,11 @@ def wait_for(condition, *, timeout: float = 30.0, interval: float = 0.1, what: s
 
 
 def wait_terminal(backend, name: str, timeout: float = 30.0):
-    return wait_for(lambda: (s := backend.get_status(name)).run_state and s.run_state.is_terminal and s,
-                    timeout=timeout, what=f"{name} to end")
+    return wait_for(
+        lambda: (s := backend.get_status(name)).run_state and s.run_state.is_terminal and s,
+        timeout=timeout,
+        what=f"{name} to end",
+    )
 
 
 @pytest.fixture
@@ -59,16 +63,31 @@ def local(azurite, unique, tmp_path):
     backends = []
 
     def backend(**options) -> LocalBackend:
-        made = LocalBackend(catalog, connection_string=azurite.connection_string, catalog_path=catalog_path,
-                            workdir=tmp_path / "work", **options)
+        made = LocalBackend(
+            catalog,
+            connection_string=azurite.connection_string,
+            catalog_path=catalog_path,
+            workdir=tmp_path / "work",
+            **options,
+        )
         backends.append(made)
         return made
 
-    env = SimpleNamespace(backend=backend, name=lambda kind: f"{kind}-{unique}", unique=unique, service=service,
-                          marketplace=marketplace, gallery=LocalGallery(service), platform_version=platform_version,
-                          state=TemplateStateStore(service), workdir=tmp_path / "work",
-                          image=lambda name: f"/subscriptions/sub-{unique}/resourceGroups/images-rg/providers/"
-                                             f"Microsoft.Compute/galleries/golden/images/{name}")
+    env = SimpleNamespace(
+        backend=backend,
+        name=lambda kind: f"{kind}-{unique}",
+        unique=unique,
+        service=service,
+        marketplace=marketplace,
+        gallery=LocalGallery(service),
+        platform_version=platform_version,
+        state=TemplateStateStore(service),
+        workdir=tmp_path / "work",
+        image=lambda name: (
+            f"/subscriptions/sub-{unique}/resourceGroups/images-rg/providers/"
+            f"Microsoft.Compute/galleries/golden/images/{name}"
+        ),
+    )
     yield env
     for made in backends[:1]:
         for entry in catalog.templates:
@@ -80,14 +99,24 @@ def local(azurite, unique, tmp_path):
 def test_a_full_build_publishes_a_gallery_version_with_lineage(local, tmp_path):
     backend, name = local.backend(), local.name("base")
     assert backend.get_status(name).run_state is None
-    backend.start_run(name, provenance={"run_id": f"{name}.1", "template": name, "upstream": "platform/x@1",
-                                        "source_version": "expected", "fingerprint": "0123456789abcdef"})
+    backend.start_run(
+        name,
+        provenance={
+            "run_id": f"{name}.1",
+            "template": name,
+            "upstream": "platform/x@1",
+            "source_version": "expected",
+            "fingerprint": "0123456789abcdef",
+        },
+    )
     status = backend.get_status(name)
     assert status.run_state is RunState.RUNNING and status.end_time is None and status.start_time
 
     seen_sub_states = set()
-    status = wait_for(lambda: (s := backend.get_status(name), seen_sub_states.add(s.run_sub_state))[0].run_state
-                      .is_terminal and s, what="the build to end")
+    status = wait_for(
+        lambda: (s := backend.get_status(name), seen_sub_states.add(s.run_sub_state))[0].run_state.is_terminal and s,
+        what="the build to end",
+    )
     assert status.run_state is RunState.SUCCEEDED, status.message
     assert status.run_sub_state is None and status.end_time >= status.start_time
     assert seen_sub_states <= set(SUB_STATES)
@@ -98,8 +127,13 @@ def test_a_full_build_publishes_a_gallery_version_with_lineage(local, tmp_path):
     version = local.gallery.get_version(output.artifact_id)
     assert version["provisioningState"] == "Succeeded" and version["template"] == name
     assert version["artifactTags"] == {"team": "platform"}
-    assert provenance_of(version) == {"run_id": f"{name}.1", "template": name, "upstream": "platform/x@1",
-                                      "source_version": local.platform_version, "fingerprint": "0123456789abcdef"}
+    assert provenance_of(version) == {
+        "run_id": f"{name}.1",
+        "template": name,
+        "upstream": "platform/x@1",
+        "source_version": local.platform_version,
+        "fingerprint": "0123456789abcdef",
+    }
     assert version["tags"]["team"] == "platform"  # the definition's own artifactTags, beside the provenance
     assert version["source"]["type"] == "PlatformImage" and version["source"]["version"] == local.platform_version
     assert [a["version"] for a in version["lineage"]] == [local.platform_version]
@@ -127,15 +161,22 @@ def test_lineage_follows_a_gallery_source_through_latest(local):
     base_version_id = backend.run_outputs(local.name("base"))[0].artifact_id
 
     backend.start_run(local.name("child"))
-    assert wait_terminal(backend, local.name("child")).run_state is RunState.SUCCEEDED, \
-        backend.get_status(local.name("child")).message
+    assert wait_terminal(backend, local.name("child")).run_state is RunState.SUCCEEDED, backend.get_status(
+        local.name("child")
+    ).message
     [output] = backend.run_outputs(local.name("child"))
     assert output.artifact_id == f"{local.image('app')}/versions/3.0.0"  # versioning Latest, major 3
     child = local.gallery.get_version(output.artifact_id)
-    assert child["source"] == {"type": "SharedImageVersion", "id": base_version_id, "version": "1.0.0",
-                               "exactVersion": base_version_id}
+    assert child["source"] == {
+        "type": "SharedImageVersion",
+        "id": base_version_id,
+        "version": "1.0.0",
+        "exactVersion": base_version_id,
+    }
     assert [(a["type"], a["version"]) for a in child["lineage"]] == [
-        ("SharedImageVersion", "1.0.0"), ("PlatformImage", local.platform_version)]
+        ("SharedImageVersion", "1.0.0"),
+        ("PlatformImage", local.platform_version),
+    ]
     assert local.state.read(local.name("child"))["exactSourceVersion"] == base_version_id
 
 
@@ -212,11 +253,14 @@ def test_continue_distribute_on_failure_distributes_yet_fails_the_run(local):
     assert local.gallery.get_version(output.artifact_id)["provisioningState"] == "Succeeded"
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("windows", "PowerShell customizers are not supported by the local backend"),
-    ("managedsrc", "ManagedImage"),
-    ("escape", "is not a path inside the image"),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("windows", "PowerShell customizers are not supported by the local backend"),
+        ("managedsrc", "ManagedImage"),
+        ("escape", "is not a path inside the image"),
+    ],
+)
 def test_what_cannot_be_built_locally_fails_clearly(local, kind, expected):
     backend, name = local.backend(), local.name(kind)
     backend.start_run(name)
@@ -372,8 +416,9 @@ def test_script_and_file_sources_resolve_like_the_catalog_says(tmp_path):
 
     from aibtrigger.adapters.local.steps import StepFailed, Workspace, fetch
 
-    ws = Workspace(root=tmp_path / "root", folder=tmp_path / "ws", catalog_dir=FIXTURES, log=None,
-                   should_stop=lambda: None)
+    ws = Workspace(
+        root=tmp_path / "root", folder=tmp_path / "ws", catalog_dir=FIXTURES, log=None, should_stop=lambda: None
+    )
     script = (FIXTURES / "scripts" / "harden.sh").read_bytes()
     digest = hashlib.sha256(script).hexdigest()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(FIXTURES))
@@ -382,8 +427,12 @@ def test_script_and_file_sources_resolve_like_the_catalog_says(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     try:
-        for uri in ("scripts/harden.sh", "file:scripts/harden.sh", (FIXTURES / "scripts" / "harden.sh").as_uri(),
-                    f"{base}/scripts/harden.sh"):
+        for uri in (
+            "scripts/harden.sh",
+            "file:scripts/harden.sh",
+            (FIXTURES / "scripts" / "harden.sh").as_uri(),
+            f"{base}/scripts/harden.sh",
+        ):
             assert fetch(uri, ws, digest.upper()).read_bytes() == script, uri
         with pytest.raises(StepFailed, match="checksum mismatch"):
             fetch(f"{base}/scripts/harden.sh", ws, "0" * 64)

@@ -4,6 +4,7 @@ Real Azurite, real builder processes, real namespaces, the busybox image (a few 
 Isolation is checked by what a build can see and what it leaves, never by signalling everything:
 if isolation were broken, that would hit the host.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,10 +37,10 @@ def hostile_steps(unique: str, host_paths: list[str]) -> list[str]:
         f"echo hostile > /etc/hostile-{unique}",
         f"echo hostile > /tmp/hostile-{unique}",
         "env | sort | sed 's/^/ENV /'",
-        "for p in /proc/[0-9]*; do echo \"PROC ${p#/proc/} $(cat $p/comm)\"; done",
+        'for p in /proc/[0-9]*; do echo "PROC ${p#/proc/} $(cat $p/comm)"; done',
         *[f"if [ -e '{path}' ]; then echo 'REACHED {path}'; fi" for path in host_paths],
         "find / -xdev -iname '*azurite*' | sed 's/^/FOUND /'",
-        "echo \"HOSTNAME $(hostname)\"",
+        'echo "HOSTNAME $(hostname)"',
         # Harmless even if they worked: a mount in the build's own namespace, a node in its /tmp.
         "mkdir -p /mnt/probe; mount -t tmpfs probe /mnt/probe 2>/dev/null && echo 'MOUNTED a filesystem'",
         "mknod /tmp/disk b 8 0 2>/dev/null && echo 'MADE a device node'",
@@ -59,20 +60,31 @@ class Builds:
         LocalMarketplace(self.service).publish("westeurope", "Debian", "busybox", self.sku, rootfs=rootfs)
         catalog_path = tmp_path / "catalog.yaml"
         catalog_path.write_text(yaml.safe_dump({"templates": [self._entry(t) for t in templates]}))
-        self.backend = LocalBackend(load_catalog(catalog_path), connection_string=azurite.connection_string,
-                                    catalog_path=catalog_path, workdir=tmp_path / "work")
+        self.backend = LocalBackend(
+            load_catalog(catalog_path),
+            connection_string=azurite.connection_string,
+            catalog_path=catalog_path,
+            workdir=tmp_path / "work",
+        )
 
     def image_id(self, name: str) -> str:
-        return (f"/subscriptions/sub-{self.unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/"
-                f"images/{name}")
+        return (
+            f"/subscriptions/sub-{self.unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/{name}"
+        )
 
     def _entry(self, template: dict) -> dict:
         name = template["name"]
-        definition = {"source": {"type": "PlatformImage", "publisher": "Debian", "offer": "busybox", "sku": self.sku,
-                                 "version": "latest"},
-                      "customize": [{"type": "Shell", "name": name, "inline": template["inline"]}],
-                      "distribute": [{"type": "SharedImage", "runOutputName": name,
-                                      "galleryImageId": self.image_id(name)}]}
+        definition = {
+            "source": {
+                "type": "PlatformImage",
+                "publisher": "Debian",
+                "offer": "busybox",
+                "sku": self.sku,
+                "version": "latest",
+            },
+            "customize": [{"type": "Shell", "name": name, "inline": template["inline"]}],
+            "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": self.image_id(name)}],
+        }
         if "validate" in template:
             definition["validate"] = {"inVMValidations": [{"type": "Shell", "inline": template["validate"]}]}
         return {"name": f"{name}-{self.unique}", "location": "westeurope", "definition": definition}
@@ -80,8 +92,11 @@ class Builds:
     def build(self, name: str, *, timeout: float = 120.0):
         template = f"{name}-{self.unique}"
         self.backend.start_run(template)
-        status = wait_until(lambda: (s := self.backend.get_status(template)).run_state.is_terminal and s,
-                            f"{template} to end", timeout=timeout)
+        status = wait_until(
+            lambda: (s := self.backend.get_status(template)).run_state.is_terminal and s,
+            f"{template} to end",
+            timeout=timeout,
+        )
         return status, self.backend.read_log(template) or ""
 
     def output(self, name: str, file: str = "image.tar.gz") -> tuple[dict, Path]:
@@ -102,8 +117,13 @@ def _host_processes_with(text: str) -> list[int]:
 
 
 def test_a_hostile_template_changes_only_its_image_and_sees_only_its_own_processes(azurite, unique, tmp_path):
-    host_paths = [str(REPO), str(REPO / ".aibtrigger"), str(tmp_path), str(Path.home() / ".cache" / "aibtrigger"),
-                  "/work"]
+    host_paths = [
+        str(REPO),
+        str(REPO / ".aibtrigger"),
+        str(tmp_path),
+        str(Path.home() / ".cache" / "aibtrigger"),
+        "/work",
+    ]
     builds = Builds(azurite, unique, tmp_path, [{"name": "hostile", "inline": hostile_steps(unique, host_paths)}])
     status, log = builds.build("hostile")
     assert status.run_state is RunState.SUCCEEDED, status.message
@@ -131,14 +151,26 @@ def test_a_hostile_template_changes_only_its_image_and_sees_only_its_own_process
 
 
 def test_deprovisioning_runs_last_and_cleans_the_captured_image(azurite, unique, tmp_path):
-    dirty = ["echo 0123456789abcdef > /etc/machine-id", "mkdir -p /etc/ssh /var/log/app",
-             "echo key > /etc/ssh/ssh_host_ed25519_key", "echo started > /var/log/app/app.log",
-             "echo 'rm -rf /' > /root/.ash_history", "echo kept > /etc/app-setting"]
-    waagent = ["mkdir -p /usr/sbin /var/lib", "printf '#!/bin/sh\\necho \"$*\" > /var/lib/waagent-ran\\n' "
-               "> /usr/sbin/waagent", "chmod +x /usr/sbin/waagent"]
+    dirty = [
+        "echo 0123456789abcdef > /etc/machine-id",
+        "mkdir -p /etc/ssh /var/log/app",
+        "echo key > /etc/ssh/ssh_host_ed25519_key",
+        "echo started > /var/log/app/app.log",
+        "echo 'rm -rf /' > /root/.ash_history",
+        "echo kept > /etc/app-setting",
+    ]
+    waagent = [
+        "mkdir -p /usr/sbin /var/lib",
+        "printf '#!/bin/sh\\necho \"$*\" > /var/lib/waagent-ran\\n' > /usr/sbin/waagent",
+        "chmod +x /usr/sbin/waagent",
+    ]
     still_dirty = ["test -s /etc/machine-id", "test -s /var/log/app/app.log"]  # validation comes before
-    builds = Builds(azurite, unique, tmp_path, [{"name": "dirty", "inline": dirty, "validate": still_dirty},
-                                                {"name": "agent", "inline": waagent}])
+    builds = Builds(
+        azurite,
+        unique,
+        tmp_path,
+        [{"name": "dirty", "inline": dirty, "validate": still_dirty}, {"name": "agent", "inline": waagent}],
+    )
     status, log = builds.build("dirty")
     assert status.run_state is RunState.SUCCEEDED, status.message
     assert "Provisioning with shell script: /tmp/DeprovisioningScript.sh" in log
@@ -158,8 +190,7 @@ def test_deprovisioning_runs_last_and_cleans_the_captured_image(azurite, unique,
     assert read_member(archive, "var/lib/waagent-ran") == "-force -deprovision+user\n"
 
 
-def test_a_raw_ext4_image_is_captured_when_asked_with_checksums_in_the_metadata(azurite, unique, tmp_path,
-                                                                                monkeypatch):
+def test_a_raw_ext4_image_is_captured_when_asked_with_checksums_in_the_metadata(azurite, unique, tmp_path, monkeypatch):
     monkeypatch.setenv("AIBTRIGGER_LOCAL_DISK_IMAGE", "1")  # the builder process inherits it
     builds = Builds(azurite, unique, tmp_path, [{"name": "disk", "inline": ["echo on-disk > /etc/motd"]}])
     status, _ = builds.build("disk")
@@ -183,8 +214,9 @@ def test_network_off_gives_the_build_no_interface_but_loopback(azurite, unique, 
     assert re.findall(r"IFACE (\S+)", log) == ["lo"]
 
 
-def test_without_namespaces_the_build_fails_up_front_and_nothing_runs_on_the_host(azurite, unique, tmp_path,
-                                                                                  monkeypatch):
+def test_without_namespaces_the_build_fails_up_front_and_nothing_runs_on_the_host(
+    azurite, unique, tmp_path, monkeypatch
+):
     marker = tmp_path / "ran-on-the-host"
     builds = Builds(azurite, unique, tmp_path, [{"name": "nons", "inline": [f"touch {marker}"]}])
     no_tools = tmp_path / "no-tools"
@@ -204,14 +236,24 @@ def test_apt_installs_a_debian_package_inside_a_debootstrap_image(azurite, uniqu
     apt reaches Debian's registry from inside the build, as it would from an Azure VM."""
     from aibtrigger.adapters.local.images import debian_image
 
-    install = ["export DEBIAN_FRONTEND=noninteractive", "sudo apt-get update -q",
-               "sudo apt-get install -y -q --no-install-recommends hello", "sudo rm -rf /var/lib/apt/lists/*"]
+    install = [
+        "export DEBIAN_FRONTEND=noninteractive",
+        "sudo apt-get update -q",
+        "sudo apt-get install -y -q --no-install-recommends hello",
+        "sudo rm -rf /var/lib/apt/lists/*",
+    ]
+
     def host_has_hello():
         return subprocess.run(["dpkg", "-s", "hello"], capture_output=True).returncode == 0
 
     host_had_hello = host_has_hello()
-    builds = Builds(azurite, unique, tmp_path, [{"name": "apt", "inline": install, "validate": ["hello -g built"]}],
-                    rootfs=debian_image())
+    builds = Builds(
+        azurite,
+        unique,
+        tmp_path,
+        [{"name": "apt", "inline": install, "validate": ["hello -g built"]}],
+        rootfs=debian_image(),
+    )
     status, log = builds.build("apt", timeout=900)
     assert status.run_state is RunState.SUCCEEDED, status.message + log[-3000:]
     assert "PACKER OUT     azure-arm: built" in log  # the package's program ran in validation
@@ -224,11 +266,16 @@ def test_apt_installs_a_debian_package_inside_a_debootstrap_image(azurite, uniqu
     assert read_member(archive, "var/lib/dpkg/status").count("Package: hello\n") == 1
 
 
-def test_a_network_setting_that_is_neither_on_nor_off_is_refused_when_the_backend_is_made(azurite, tmp_path,
-                                                                                          monkeypatch):
+def test_a_network_setting_that_is_neither_on_nor_off_is_refused_when_the_backend_is_made(
+    azurite, tmp_path, monkeypatch
+):
     from aibtrigger.errors import ConfigError
 
     monkeypatch.setenv("AIBTRIGGER_LOCAL_NETWORK", "sometimes")
     with pytest.raises(ConfigError, match="AIBTRIGGER_LOCAL_NETWORK='sometimes': use on or off"):
-        LocalBackend(load_catalog(REPO / "examples" / "catalog.yaml"), connection_string=azurite.connection_string,
-                     catalog_path=REPO / "examples" / "catalog.yaml", workdir=tmp_path)
+        LocalBackend(
+            load_catalog(REPO / "examples" / "catalog.yaml"),
+            connection_string=azurite.connection_string,
+            catalog_path=REPO / "examples" / "catalog.yaml",
+            workdir=tmp_path,
+        )

@@ -2,6 +2,7 @@
 
 Real namespaces on an unpacked busybox image; no Azurite.
 """
+
 from __future__ import annotations
 
 import io
@@ -68,8 +69,14 @@ def test_a_destination_ending_in_a_slash_is_a_folder_as_in_packer(ws, tmp_path):
 
 def test_sudo_works_in_an_image_without_it_and_the_shim_goes_before_capture(ws):
     generalize.add_sudo(ws)
-    run_shell(shell("sudo -u root -E sh -c 'echo as $(id -u) > /etc/who'", "echo x | sudo tee -a /etc/who",
-                    "sudo DEBUG=1 env | grep -q '^DEBUG=1$'"), ws)
+    run_shell(
+        shell(
+            "sudo -u root -E sh -c 'echo as $(id -u) > /etc/who'",
+            "echo x | sudo tee -a /etc/who",
+            "sudo DEBUG=1 env | grep -q '^DEBUG=1$'",
+        ),
+        ws,
+    )
     assert (ws.root / "etc/who").read_text() == "as 0\nx\n"
     generalize.drop_sudo(ws)
     assert not (ws.root / "usr/local/bin/sudo").exists()
@@ -79,8 +86,15 @@ def test_root_inside_keeps_only_the_capabilities_for_installing_software(ws):
     from aibtrigger.adapters.local.sandbox_init import KEPT_CAPABILITIES
 
     os.mknod(ws.root / "root/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # harmless if it opened
-    run_shell(shell("grep CapBnd /proc/self/status", "id -u", "chown 12:34 /etc/passwd && echo chowned",
-                    "echo x > /root/null 2>/dev/null && echo 'OPENED a device node'; true"), ws)
+    run_shell(
+        shell(
+            "grep CapBnd /proc/self/status",
+            "id -u",
+            "chown 12:34 /etc/passwd && echo chowned",
+            "echo x > /root/null 2>/dev/null && echo 'OPENED a device node'; true",
+        ),
+        ws,
+    )
     out = [line[4:] for line in ws.log.lines if line.startswith("out ")]
     bounding = int(next(line for line in out if line.startswith("CapBnd:")).split()[1], 16)
     assert bounding == sum(1 << number for number in KEPT_CAPABILITIES.values())
@@ -124,11 +138,14 @@ def test_unpack_keeps_modes_owners_and_device_nodes(tmp_path):
     assert stat.S_ISCHR((root / "null").lstat().st_mode)
 
 
-@pytest.mark.parametrize("member", [
-    dict(name="./x", type=tarfile.LNKTYPE, linkname="/etc/hostname"),  # a hard link to a host file
-    dict(name="./x", type=tarfile.LNKTYPE, linkname="../../etc/hostname"),
-    dict(name="../x", type=tarfile.REGTYPE),
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        dict(name="./x", type=tarfile.LNKTYPE, linkname="/etc/hostname"),  # a hard link to a host file
+        dict(name="./x", type=tarfile.LNKTYPE, linkname="../../etc/hostname"),
+        dict(name="../x", type=tarfile.REGTYPE),
+    ],
+)
 def test_unpack_refuses_members_that_reach_outside(tmp_path, member):
     archive = tmp_path / "bad.tar"
     with tarfile.open(archive, "w") as tar:

@@ -1,4 +1,5 @@
 """The local marketplace and gallery on Azurite, and the pure helpers they rely on."""
+
 from __future__ import annotations
 
 import json
@@ -9,22 +10,25 @@ import pytest
 from aibtrigger.adapters.local.distribute import DistributeError, next_gallery_version
 from aibtrigger.adapters.local.gallery import LocalGallery
 from aibtrigger.adapters.local.layout import GALLERY_CONTAINER, blob_service, split_gallery_id
-from aibtrigger.domain.versions import version_key
 from aibtrigger.adapters.local.marketplace import LocalMarketplace, next_version
 from aibtrigger.adapters.local.rootfs import archive_from_files, read_member
 from aibtrigger.catalog import Versioning
+from aibtrigger.domain.versions import version_key
 
 pytestmark = pytest.mark.azurite
 
 
 # --- pure helpers ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("older, newer", [
-    ("22.04.202410020", "22.04.202411050"),
-    ("1.9", "1.10"),
-    ("1.0.9", "1.0.10"),
-    ("1.0.0", "1.0.0-beta"),  # not semver: a tolerant, total order is what matters
-    ("1", "rc"),  # the one rule of aibtrigger.domain.versions: numbers before text
-])
+@pytest.mark.parametrize(
+    "older, newer",
+    [
+        ("22.04.202410020", "22.04.202411050"),
+        ("1.9", "1.10"),
+        ("1.0.9", "1.0.10"),
+        ("1.0.0", "1.0.0-beta"),  # not semver: a tolerant, total order is what matters
+        ("1", "rc"),  # the one rule of aibtrigger.domain.versions: numbers before text
+    ],
+)
 def test_version_key_compares_parts_as_numbers(older, newer):
     assert version_key(older) < version_key(newer)
     assert sorted([newer, older], key=version_key) == [older, newer]
@@ -45,15 +49,18 @@ def test_next_marketplace_version_is_dated_and_always_newer():
         assert version_key(next_version(existing, "24_04", day)) > version_key(existing[0])
 
 
-@pytest.mark.parametrize("existing, versioning, source, expected", [
-    ([], None, "22.04.1", "1.0.0"),
-    (["1.0.0", "1.0.9", "1.0.10"], None, "x", "1.0.11"),
-    (["1.0.3", "2.1.7"], None, "x", "2.1.8"),
-    (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=1), "x", "1.0.4"),
-    (["1.0.3"], Versioning(scheme="Latest", major=3), "x", "3.0.0"),
-    (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=-1), "x", "2.1.8"),  # -1: as unset (the API's default)
-    (["9.9.9"], Versioning(scheme="Source"), "22.04.202410020", "22.04.202410020"),
-])
+@pytest.mark.parametrize(
+    "existing, versioning, source, expected",
+    [
+        ([], None, "22.04.1", "1.0.0"),
+        (["1.0.0", "1.0.9", "1.0.10"], None, "x", "1.0.11"),
+        (["1.0.3", "2.1.7"], None, "x", "2.1.8"),
+        (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=1), "x", "1.0.4"),
+        (["1.0.3"], Versioning(scheme="Latest", major=3), "x", "3.0.0"),
+        (["1.0.3", "2.1.7"], Versioning(scheme="Latest", major=-1), "x", "2.1.8"),  # -1: as unset (the API's default)
+        (["9.9.9"], Versioning(scheme="Source"), "22.04.202410020", "22.04.202410020"),
+    ],
+)
 def test_next_gallery_version(existing, versioning, source, expected):
     assert next_gallery_version(existing, versioning, source) == expected
 
@@ -86,7 +93,10 @@ def test_marketplace_lists_versions_in_numeric_order(service, unique, tmp_path):
     for version in ("22.04.202411050", "22.04.202410020", "22.04.202409300"):
         market.publish("westeurope", "Canonical", "ubuntu", sku, version)
     assert market.list_versions("westeurope", "Canonical", "ubuntu", sku) == [
-        "22.04.202409300", "22.04.202410020", "22.04.202411050"]
+        "22.04.202409300",
+        "22.04.202410020",
+        "22.04.202411050",
+    ]
     assert market.latest_version("westeurope", "Canonical", "ubuntu", sku) == "22.04.202411050"
     # Other locations and skus are separate images.
     assert market.list_versions("northeurope", "Canonical", "ubuntu", sku) == []
@@ -137,8 +147,10 @@ def test_gallery_versions_latest_and_exclude_from_latest(service, unique, tmp_pa
     assert document["id"] == f"{image}/versions/1.0.10" and document["template"] == "t"
     assert document["publishedDate"] and document["excludeFromLatest"] is False
     # The 2025-10-01 spelling and another casing name the same version.
-    assert gallery.get_version(f"{image}/imageversions/1.0.10".upper().replace("/VERSIONS", "/versions"))["id"] \
+    assert (
+        gallery.get_version(f"{image}/imageversions/1.0.10".upper().replace("/VERSIONS", "/versions"))["id"]
         == document["id"]
+    )
     assert gallery.get_version(f"{image}/versions/7.7.7") is None
 
     archive = gallery.download(f"{image}/versions/1.0.9", tmp_path / "dl")
@@ -153,8 +165,11 @@ def test_a_version_still_being_created_is_not_usable(service, unique, tmp_path):
     image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/img"
     gallery.create_version(image, "1.0.0", _artifact(tmp_path, "1"), {})
     blobs = service.get_container_client(GALLERY_CONTAINER)
-    blobs.upload_blob(f"sub-{unique}/rg/g/img/1.0.1/version.json", json.dumps({"provisioningState": "Creating"}),
-                      metadata={"provisioningstate": "Creating", "excludefromlatest": "false"})
+    blobs.upload_blob(
+        f"sub-{unique}/rg/g/img/1.0.1/version.json",
+        json.dumps({"provisioningState": "Creating"}),
+        metadata={"provisioningstate": "Creating", "excludefromlatest": "false"},
+    )
     assert gallery.list_versions(image) == ["1.0.0"]
     assert gallery.list_versions(image, include_pending=True) == ["1.0.0", "1.0.1"]
     assert gallery.latest_version(image) == "1.0.0"
@@ -169,14 +184,23 @@ def test_a_target_naming_its_version_gets_that_version_and_its_target_regions_re
     from aibtrigger.catalog import SharedImageDistributor
 
     image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/base"
-    target = SharedImageDistributor.model_validate({
-        "type": "SharedImage", "galleryImageId": image + "/versions/3.1.4", "runOutputName": "base",
-        "targetRegions": [{"name": "westeurope", "replicaCount": 2}]})
-    source = ResolvedSource(ancestor={"type": "PlatformImage", "id": "p", "version": "1"}, exact_version="1", version="1")
+    target = SharedImageDistributor.model_validate(
+        {
+            "type": "SharedImage",
+            "galleryImageId": image + "/versions/3.1.4",
+            "runOutputName": "base",
+            "targetRegions": [{"name": "westeurope", "replicaCount": 2}],
+        }
+    )
+    source = ResolvedSource(
+        ancestor={"type": "PlatformImage", "id": "p", "version": "1"}, exact_version="1", version="1"
+    )
     gallery = LocalGallery(service)
     distributor = Distributor(service, gallery, template="t", build_id="b1", source=source)
     output = distributor.distribute(target, [artifact_of(_artifact(tmp_path, "built"), "rootfs-tar-gzip")])
     assert output["properties"]["artifactId"] == f"{image}/versions/3.1.4"
-    assert gallery.get_version(f"{image}/versions/3.1.4")["targetRegions"] == [{"name": "westeurope", "replicaCount": 2}]
+    assert gallery.get_version(f"{image}/versions/3.1.4")["targetRegions"] == [
+        {"name": "westeurope", "replicaCount": 2}
+    ]
     with pytest.raises(DistributeError, match="3.1.4"):  # as AIB: the version asked for exists already
         distributor.distribute(target, [artifact_of(_artifact(tmp_path, "again"), "rootfs-tar-gzip")])

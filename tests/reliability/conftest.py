@@ -4,6 +4,7 @@ The scenarios live in bench/reliability/scenarios.py, shared with the bench (ben
 which runs the same code with bigger numbers. Each cluster gets its own Azurite, catalog and workdir
 under the test's tmp_path; everything it started is stopped at teardown.
 """
+
 from __future__ import annotations
 
 import pytest

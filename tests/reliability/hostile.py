@@ -12,6 +12,7 @@ batch can mix both. Bodies are bytes, as a queue message or an HTTP body arrives
     events:   Event Grid and CloudEvents schemas: unknown event types, other operations, resource ids
               with path tricks, wrong types for every field, missing fields, huge values
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ def is_delivery(body: bytes) -> bool:
         value = json.loads(body)
     except (ValueError, RecursionError):
         return False
-    return isinstance(value, dict) or bool(value) and isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    return (
+        isinstance(value, dict) or bool(value) and isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    )
 
 
 def is_json_object(body: bytes) -> bool:
@@ -65,23 +68,33 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_serial):08d}"
 
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63), st.floats(allow_nan=False,
-                         allow_infinity=False), text)
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                                 st.dictionaries(text, inner, max_size=4)),
-                           max_leaves=12)
-non_strings = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                        st.lists(json_scalars, max_size=3), st.dictionaries(text, json_scalars, max_size=2))
-truthy_non_strings = st.one_of(st.just(True), st.integers().filter(lambda i: i != 0),
-                               st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: f != 0),
-                               st.lists(json_scalars, min_size=1, max_size=3),
-                               st.dictionaries(text, json_scalars, min_size=1, max_size=2))
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(allow_nan=False, allow_infinity=False), text
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
+    max_leaves=12,
+)
+non_strings = st.one_of(
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(json_scalars, max_size=3),
+    st.dictionaries(text, json_scalars, max_size=2),
+)
+truthy_non_strings = st.one_of(
+    st.just(True),
+    st.integers().filter(lambda i: i != 0),
+    st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: f != 0),
+    st.lists(json_scalars, min_size=1, max_size=3),
+    st.dictionaries(text, json_scalars, min_size=1, max_size=2),
+)
 _CYRILLIC = str.maketrans("aceopxy", "\u0430\u0441\u0435\u043e\u0440\u0445\u0443")
 
 
 def fullwidth(name: str) -> str:
-    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else "\uff0d" if c == "-" else c
-                   for c in name)
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else "\uff0d" if c == "-" else c for c in name)
 
 
 def lookalike(name: str) -> str:
@@ -91,15 +104,29 @@ def lookalike(name: str) -> str:
 
 # Ways to dress a catalog name so that it points elsewhere, or looks the same and is not.
 NAME_TRICKS = {
-    "dotdot-prefix": lambda n: f"../{n}", "dotdot-suffix": lambda n: f"{n}/..", "encoded-dotdot": lambda n: f"%2e%2e/{n}",
-    "encoded-slash": lambda n: f"{n}%2F..%2Fother", "extra-segment": lambda n: f"{n}/../other", "backslash": lambda n: f"{n}\\..",
-    "trailing-slash": lambda n: f"{n}/", "leading-slash": lambda n: f"/{n}", "dot-slash": lambda n: f"./{n}",
-    "trailing-newline": lambda n: f"{n}\n", "leading-space": lambda n: f" {n}", "trailing-nul": lambda n: f"{n}\x00",
-    "encoded-nul": lambda n: f"{n}%00", "upper-case": lambda n: n.upper() if n.upper() != n else f"X{n}",
-    "fullwidth": fullwidth, "cyrillic": lookalike, "zero-width": lambda n: f"{n}\u200b",
+    "dotdot-prefix": lambda n: f"../{n}",
+    "dotdot-suffix": lambda n: f"{n}/..",
+    "encoded-dotdot": lambda n: f"%2e%2e/{n}",
+    "encoded-slash": lambda n: f"{n}%2F..%2Fother",
+    "extra-segment": lambda n: f"{n}/../other",
+    "backslash": lambda n: f"{n}\\..",
+    "trailing-slash": lambda n: f"{n}/",
+    "leading-slash": lambda n: f"/{n}",
+    "dot-slash": lambda n: f"./{n}",
+    "trailing-newline": lambda n: f"{n}\n",
+    "leading-space": lambda n: f" {n}",
+    "trailing-nul": lambda n: f"{n}\x00",
+    "encoded-nul": lambda n: f"{n}%00",
+    "upper-case": lambda n: n.upper() if n.upper() != n else f"X{n}",
+    "fullwidth": fullwidth,
+    "cyrillic": lookalike,
+    "zero-width": lambda n: f"{n}\u200b",
     "unicode-dash": lambda n: n.replace("-", "\u2010") if "-" in n else f"{n}\u2010x",
-    "resource-id": lambda n: f"/subscriptions/0/resourceGroups/rg/providers/Microsoft.VirtualMachineImages/imageTemplates/{n}",
-    "dots": lambda n: "..", "dot": lambda n: ".",
+    "resource-id": lambda n: (
+        f"/subscriptions/0/resourceGroups/rg/providers/Microsoft.VirtualMachineImages/imageTemplates/{n}"
+    ),
+    "dots": lambda n: "..",
+    "dot": lambda n: ".",
 }
 
 
@@ -115,8 +142,11 @@ def unknown_name(names: tuple[str, ...]):
 
 def huge(min_size: int):
     """A string longer than `min_size`, up to past the queue's 49,152-character limit (cheap to draw)."""
-    return st.builds(lambda ch, n: ch * n, st.sampled_from(["x", "\u00e9", "\U0001F600", "A" * 7, "\u4e2d"]),
-                     st.integers(min_size + 1, 60_000))
+    return st.builds(
+        lambda ch, n: ch * n,
+        st.sampled_from(["x", "\u00e9", "\U0001f600", "A" * 7, "\u4e2d"]),
+        st.integers(min_size + 1, 60_000),
+    )
 
 
 # --- request messages ---------------------------------------------------------------------------------
@@ -168,9 +198,24 @@ def _huge_field(draw, base, limits: dict[str, int]) -> Case:
 @st.composite
 def _unknown_field(draw, base, known: tuple[str, ...]) -> Case:
     message = draw(base)
-    name = draw(st.one_of(st.sampled_from(["definition", "script", "resource_id", "customize", "inline",
-                                           "scriptUri", "__proto__", "Template", "template "]), text)
-                .filter(lambda n: n not in known))
+    name = draw(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "definition",
+                    "script",
+                    "resource_id",
+                    "customize",
+                    "inline",
+                    "scriptUri",
+                    "__proto__",
+                    "Template",
+                    "template ",
+                ]
+            ),
+            text,
+        ).filter(lambda n: n not in known)
+    )
     message[name] = draw(json_values)
     return Case("unknown-field", dumps(message), f"extra field {name!r}")
 
@@ -238,9 +283,27 @@ def _not_utf8(draw, base) -> Case:
 
 
 def _not_json(accept=lambda b: not is_json_object(b)):
-    garbage = st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
-                        st.sampled_from([b"", b" ", b"\n", b"{", b"}", b"{'template': 'x'}", b"template=base",
-                                         b"<xml/>", b"null", b"\xef\xbb\xbf", b"{}}", b"{,}", b'{"template"}']))
+    garbage = st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+        st.sampled_from(
+            [
+                b"",
+                b" ",
+                b"\n",
+                b"{",
+                b"}",
+                b"{'template': 'x'}",
+                b"template=base",
+                b"<xml/>",
+                b"null",
+                b"\xef\xbb\xbf",
+                b"{}}",
+                b"{,}",
+                b'{"template"}',
+            ]
+        ),
+    )
     return garbage.filter(accept).map(lambda b: Case("not-json", b))
 
 
@@ -257,23 +320,40 @@ def hostile_request(names: tuple[str, ...], *, http: bool = False):
     http: also the fields only the service itself may set (upstream)."""
     base = request_message(names)
     strategies = [
-        _truncated(base), _wrong_type(base, ("template", "reason", "requested_by", "signal"),
-                                      ("id", "upstream")),
-        _huge_field(base, REQUEST_LIMITS), _unknown_field(base, REQUEST_FIELDS), _nested(base),
-        _non_finite(base, REQUEST_FIELDS), _not_utf8(base), _not_json(), _not_object(), _utf8_bom(base),
+        _truncated(base),
+        _wrong_type(base, ("template", "reason", "requested_by", "signal"), ("id", "upstream")),
+        _huge_field(base, REQUEST_LIMITS),
+        _unknown_field(base, REQUEST_FIELDS),
+        _nested(base),
+        _non_finite(base, REQUEST_FIELDS),
+        _not_utf8(base),
+        _not_json(),
+        _not_object(),
+        _utf8_bom(base),
         st.builds(lambda m, n: Case("outside-catalog", dumps({**m, "template": n}), n), base, unknown_name(names)),
         st.builds(lambda m, t: Case("path-trick", dumps({**m, "template": t[1]}), t[0]), base, tricked_name(names)),
         _duplicate_key(base, "template", st.one_of(unknown_name(names), tricked_name(names).map(lambda t: t[1]))),
         _duplicate_key(base, "reason", text),
         base.map(lambda m: Case("missing-field", dumps({k: v for k, v in m.items() if k != "template"}))),
-        st.builds(lambda m, s: Case("bad-value", dumps({**m, "signal": s}), f"signal={s!r}"), base,
-                  text.filter(lambda s: s not in ("manual", "source", "schedule", "cascade"))),
-        st.builds(lambda m, i: Case("bad-value", dumps({**m, "id": i}), f"id={i!r}"), base,
-                  text.filter(lambda i: not re.fullmatch(_ID, i))),
+        st.builds(
+            lambda m, s: Case("bad-value", dumps({**m, "signal": s}), f"signal={s!r}"),
+            base,
+            text.filter(lambda s: s not in ("manual", "source", "schedule", "cascade")),
+        ),
+        st.builds(
+            lambda m, i: Case("bad-value", dumps({**m, "id": i}), f"id={i!r}"),
+            base,
+            text.filter(lambda i: not re.fullmatch(_ID, i)),
+        ),
     ]
     if http:
-        strategies.append(st.builds(lambda m, r: Case("internal-field", dumps({**m, "upstream": r})), base,
-                                    st.text(min_size=1, max_size=200)))
+        strategies.append(
+            st.builds(
+                lambda m, r: Case("internal-field", dumps({**m, "upstream": r})),
+                base,
+                st.text(min_size=1, max_size=200),
+            )
+        )
     return st.one_of(strategies)
 
 
@@ -285,8 +365,11 @@ POLL_FIELDS = ("template", "run_id", "token", "expected_seconds")
 @st.composite
 def poll_message(draw, names: tuple[str, ...]) -> dict:
     """Well-formed, for a catalog template, naming a run that does not exist: a stale poll (a no-op)."""
-    message = {"template": draw(st.sampled_from(names)), "run_id": unique("run-"),
-               "token": draw(st.from_regex(r"[0-9a-f]{12}", fullmatch=True))}
+    message = {
+        "template": draw(st.sampled_from(names)),
+        "run_id": unique("run-"),
+        "token": draw(st.from_regex(r"[0-9a-f]{12}", fullmatch=True)),
+    }
     if draw(st.booleans()):
         message["expected_seconds"] = draw(st.one_of(st.none(), st.floats(0, 86_400 * 7)))
     return message
@@ -299,16 +382,33 @@ def stale_poll(names: tuple[str, ...]):
 def hostile_poll(names: tuple[str, ...]):
     base = poll_message(names)
     return st.one_of(
-        _truncated(base), _wrong_type(base, ("template", "run_id", "token"), ()),
-        st.builds(lambda m, v: Case("wrong-type", dumps({**m, "expected_seconds": v}), repr(v)[:100]), base,
-                  st.one_of(st.lists(st.integers(), max_size=2), st.dictionaries(text, st.integers(), max_size=1),
-                            text.filter(lambda t: _not_a_number(t)))),
-        _huge_field(base, POLL_LIMITS), _unknown_field(base, POLL_FIELDS), _nested(base),
+        _truncated(base),
+        _wrong_type(base, ("template", "run_id", "token"), ()),
+        st.builds(
+            lambda m, v: Case("wrong-type", dumps({**m, "expected_seconds": v}), repr(v)[:100]),
+            base,
+            st.one_of(
+                st.lists(st.integers(), max_size=2),
+                st.dictionaries(text, st.integers(), max_size=1),
+                text.filter(lambda t: _not_a_number(t)),
+            ),
+        ),
+        _huge_field(base, POLL_LIMITS),
+        _unknown_field(base, POLL_FIELDS),
+        _nested(base),
         _non_finite(base, ("expected_seconds",)),
-        st.builds(lambda m, v: Case("out-of-range", dumps({**m, "expected_seconds": v}), repr(v)), base,
-                  st.one_of(st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False),
-                            st.floats(min_value=1e9, allow_nan=False, allow_infinity=False))),
-        _not_utf8(base), _not_json(), _not_object(), _utf8_bom(base),
+        st.builds(
+            lambda m, v: Case("out-of-range", dumps({**m, "expected_seconds": v}), repr(v)),
+            base,
+            st.one_of(
+                st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False),
+                st.floats(min_value=1e9, allow_nan=False, allow_infinity=False),
+            ),
+        ),
+        _not_utf8(base),
+        _not_json(),
+        _not_object(),
+        _utf8_bom(base),
         st.builds(lambda m, n: Case("outside-catalog", dumps({**m, "template": n}), n), base, unknown_name(names)),
         st.builds(lambda m, t: Case("path-trick", dumps({**m, "template": t[1]}), t[0]), base, tricked_name(names)),
         _duplicate_key(base, "template", unknown_name(names)),
@@ -330,45 +430,79 @@ VERSION_WRITE = "Microsoft.Compute/galleries/images/versions/write"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 
-def version_id(image: str = "fuzz-base", version: str = "1.0.0", *, gallery: str = "golden",
-               group: str = "images") -> str:
-    return (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/{gallery}/"
-            f"images/{image}/versions/{version}")
+def version_id(
+    image: str = "fuzz-base", version: str = "1.0.0", *, gallery: str = "golden", group: str = "images"
+) -> str:
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/{gallery}/"
+        f"images/{image}/versions/{version}"
+    )
 
 
 # A gallery image version id, dressed to point elsewhere or to look right and not be.
 RESOURCE_TRICKS = {
     "dotdot": lambda r: r.replace("/versions/", "/versions/../versions/"),
     "encoded-dotdot": lambda r: r.replace("/images/", "/images/%2e%2e/images/"),
-    "extra-segment": lambda r: r + "/extra", "trailing-slash": lambda r: r + "/",
-    "trailing-newline": lambda r: r + "\n", "double-slash": lambda r: r.replace("/images/", "//images/"),
-    "backslash": lambda r: r.replace("/versions/", "\\versions\\"), "query": lambda r: r + "?api-version=1",
-    "fragment": lambda r: r + "#x", "space": lambda r: r + " ",
+    "extra-segment": lambda r: r + "/extra",
+    "trailing-slash": lambda r: r + "/",
+    "trailing-newline": lambda r: r + "\n",
+    "double-slash": lambda r: r.replace("/images/", "//images/"),
+    "backslash": lambda r: r.replace("/versions/", "\\versions\\"),
+    "query": lambda r: r + "?api-version=1",
+    "fragment": lambda r: r + "#x",
+    "space": lambda r: r + " ",
     "cyrillic-provider": lambda r: r.replace("Microsoft.Compute", "Micr\u043esoft.Compute"),
     "cyrillic-gallery": lambda r: r.replace("/galleries/golden", "/galleries/g\u043elden"),
     "fullwidth-version": lambda r: r.rsplit("/", 1)[0] + "/\uff11.\uff10.\uff10",
     "arabic-digits": lambda r: r.rsplit("/", 1)[0] + "/\u0661.\u0660.\u0660",
-    "four-part-version": lambda r: r + ".0", "negative-version": lambda r: r.rsplit("/", 1)[0] + "/-1.0.0",
+    "four-part-version": lambda r: r + ".0",
+    "negative-version": lambda r: r.rsplit("/", 1)[0] + "/-1.0.0",
     "huge-version": lambda r: r.rsplit("/", 1)[0] + "/1.0." + "9" * 5000,
     "imageversions": lambda r: r.replace("/versions/", "/imageVersions/"),
     "no-version": lambda r: r.rsplit("/versions/", 1)[0],
     "other-provider": lambda r: r.replace("Microsoft.Compute", "Microsoft.Storage"),
-    "relative": lambda r: r.removeprefix("/"), "nul": lambda r: r + "\x00",
+    "relative": lambda r: r.removeprefix("/"),
+    "nul": lambda r: r + "\x00",
     "url": lambda r: "https://management.azure.com" + r,
 }
 
 
-def gallery_event(resource: str, *, schema: str, event_id: str | None = None, event_type: str = WRITE_SUCCESS,
-                  operation: str = VERSION_WRITE) -> dict:
+def gallery_event(
+    resource: str,
+    *,
+    schema: str,
+    event_id: str | None = None,
+    event_type: str = WRITE_SUCCESS,
+    operation: str = VERSION_WRITE,
+) -> dict:
     """A gallery image version write as Event Grid delivers it, in either schema."""
-    data = {"resourceUri": resource, "operationName": operation, "status": "Succeeded",
-            "subscriptionId": SUBSCRIPTION, "tenantId": SUBSCRIPTION}
+    data = {
+        "resourceUri": resource,
+        "operationName": operation,
+        "status": "Succeeded",
+        "subscriptionId": SUBSCRIPTION,
+        "tenantId": SUBSCRIPTION,
+    }
     if schema == "cloudevents":
-        return {"specversion": "1.0", "id": event_id or unique("ce-"), "type": event_type, "data": data,
-                "source": f"/subscriptions/{SUBSCRIPTION}", "subject": resource, "time": "2026-11-22T08:00:00Z"}
-    return {"id": event_id or unique("eg-"), "eventType": event_type, "subject": resource, "data": data,
-            "topic": f"/subscriptions/{SUBSCRIPTION}", "eventTime": "2026-11-22T08:00:00.1234567Z",
-            "dataVersion": "", "metadataVersion": "1"}
+        return {
+            "specversion": "1.0",
+            "id": event_id or unique("ce-"),
+            "type": event_type,
+            "data": data,
+            "source": f"/subscriptions/{SUBSCRIPTION}",
+            "subject": resource,
+            "time": "2026-11-22T08:00:00Z",
+        }
+    return {
+        "id": event_id or unique("eg-"),
+        "eventType": event_type,
+        "subject": resource,
+        "data": data,
+        "topic": f"/subscriptions/{SUBSCRIPTION}",
+        "eventTime": "2026-11-22T08:00:00.1234567Z",
+        "dataVersion": "",
+        "metadataVersion": "1",
+    }
 
 
 @dataclass(frozen=True)
@@ -392,8 +526,12 @@ schemas = st.sampled_from(["eventgrid", "cloudevents"])
 
 def valid_event(images: tuple[str, ...]):
     """A gallery version write the service must act on (plan) for one of `images` (gallery image names)."""
-    return st.builds(lambda s, i, v: EventCase("valid", gallery_event(version_id(i, f"1.0.{v}"), schema=s), s),
-                     schemas, st.sampled_from(images), st.integers(0, 2**31 - 1))
+    return st.builds(
+        lambda s, i, v: EventCase("valid", gallery_event(version_id(i, f"1.0.{v}"), schema=s), s),
+        schemas,
+        st.sampled_from(images),
+        st.integers(0, 2**31 - 1),
+    )
 
 
 @st.composite
@@ -405,16 +543,38 @@ def hostile_event(draw, images: tuple[str, ...]) -> EventCase:
     kind = draw(st.sampled_from(["event-type", "operation", "path-trick", "wrong-type", "missing-field", "huge-field"]))
     note = ""
     if kind == "event-type":
-        other = draw(st.one_of(st.sampled_from([
-            "Microsoft.Resources.ResourceDeleteSuccess", "Microsoft.Resources.ResourceWriteFailure",
-            "Microsoft.Storage.BlobCreated", "Microsoft.EventGrid.SubscriptionValidationEvent",
-            "microsoft.resources.resourcewritesuccess", WRITE_SUCCESS + " ", ""]), text).filter(lambda t: t != WRITE_SUCCESS))
+        other = draw(
+            st.one_of(
+                st.sampled_from(
+                    [
+                        "Microsoft.Resources.ResourceDeleteSuccess",
+                        "Microsoft.Resources.ResourceWriteFailure",
+                        "Microsoft.Storage.BlobCreated",
+                        "Microsoft.EventGrid.SubscriptionValidationEvent",
+                        "microsoft.resources.resourcewritesuccess",
+                        WRITE_SUCCESS + " ",
+                        "",
+                    ]
+                ),
+                text,
+            ).filter(lambda t: t != WRITE_SUCCESS)
+        )
         event[_type_key(schema)], note = other, repr(other)
     elif kind == "operation":
-        op = draw(st.one_of(st.sampled_from(["Microsoft.Compute/galleries/images/versions/delete",
-                                             "Microsoft.Compute/galleries/images/write",
-                                             "Microsoft.Compute/virtualMachines/write", VERSION_WRITE + "/x", ""]),
-                            text).filter(lambda o: o.lower() != VERSION_WRITE.lower()))
+        op = draw(
+            st.one_of(
+                st.sampled_from(
+                    [
+                        "Microsoft.Compute/galleries/images/versions/delete",
+                        "Microsoft.Compute/galleries/images/write",
+                        "Microsoft.Compute/virtualMachines/write",
+                        VERSION_WRITE + "/x",
+                        "",
+                    ]
+                ),
+                text,
+            ).filter(lambda o: o.lower() != VERSION_WRITE.lower())
+        )
         event["data"]["operationName"], note = op, repr(op)
     elif kind == "path-trick":
         trick = draw(st.sampled_from(sorted(RESOURCE_TRICKS)))
@@ -424,8 +584,11 @@ def hostile_event(draw, images: tuple[str, ...]) -> EventCase:
     elif kind == "wrong-type":
         field = draw(st.sampled_from(["subject", "data", "data.resourceUri", "data.operationName", "type", "both"]))
         # Truthy: the service reads data.resourceUri, else the subject (a falsy resourceUri is "absent").
-        value = draw(truthy_non_strings if field != "data" else
-                     st.one_of(st.lists(json_scalars, min_size=1, max_size=3), truthy_non_strings, text))
+        value = draw(
+            truthy_non_strings
+            if field != "data"
+            else st.one_of(st.lists(json_scalars, min_size=1, max_size=3), truthy_non_strings, text)
+        )
         if field == "data":
             event["data"] = value
         elif field == "subject":
@@ -469,11 +632,18 @@ def hostile_event(draw, images: tuple[str, ...]) -> EventCase:
 def hostile_delivery():
     return st.one_of(
         _not_json(lambda b: not is_delivery(b)),
-        st.one_of(json_scalars, st.lists(json_scalars, min_size=1, max_size=3), st.just([]))
-        .map(lambda v: Case("not-events", dumps(v))),
+        st.one_of(json_scalars, st.lists(json_scalars, min_size=1, max_size=3), st.just([])).map(
+            lambda v: Case("not-events", dumps(v))
+        ),
         st.integers(1_000, 100_000).map(lambda d: Case("deeply-nested", ("[" * d + "]" * d).encode(), f"depth {d}")),
         st.binary(min_size=1, max_size=50).map(lambda b: b"[" + b + b"\xff]").map(lambda b: Case("not-utf-8", b)),
-        st.builds(lambda s, t: Case("bad-time", dumps([{**gallery_event(version_id(), schema=s),
-                                                          ("time" if s == "cloudevents" else "eventTime"): t}]), t),
-                  schemas, st.sampled_from(["yesterday", "2026-13-45T00:00:00Z", "0", "2026-11-22T25:61:00Z"])),
+        st.builds(
+            lambda s, t: Case(
+                "bad-time",
+                dumps([{**gallery_event(version_id(), schema=s), ("time" if s == "cloudevents" else "eventTime"): t}]),
+                t,
+            ),
+            schemas,
+            st.sampled_from(["yesterday", "2026-13-45T00:00:00Z", "0", "2026-11-22T25:61:00Z"]),
+        ),
     )

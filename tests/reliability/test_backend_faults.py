@@ -8,6 +8,7 @@ the SDK's retry budget cost nothing more than the retries; a burst beyond it fai
 which the queue redelivers; no template gets a second Run; no claim stays; every run reaches one
 terminal, published record; nothing is poisoned.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -26,7 +27,7 @@ from aibtrigger.domain.planner_types import BUILD
 from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.service_layer.intake import MAX_DEQUEUE_COUNT, handle_poll_message, handle_request_message
 from aibtrigger.service_layer.planning import sweep_sources
-from tests.fakearm import Fault, FakeArm, FakeClock, Timeline
+from tests.fakearm import FakeArm, FakeClock, Fault, Timeline
 from tests.fakearm.fixtures import arm_credential, arm_tls, make_backend, make_sources  # noqa: F401 - fixtures
 from tests.fakearm.service import service_deps
 from tests.fakearm.throttle import Throttle
@@ -65,7 +66,9 @@ class SourceFaultArm(FakeArm):
 
     def fired(self, kind: str, method: str = "GET") -> Counter:
         """Injected faults that fired, per target: (name, status or 'timeout')."""
-        return Counter((f.template, f.status or "timeout") for f in self.faults.fired if (f.kind, f.method) == (kind, method))
+        return Counter(
+            (f.template, f.status or "timeout") for f in self.faults.fired if (f.kind, f.method) == (kind, method)
+        )
 
 
 def aimed(fault: Fault, name: str) -> Fault:
@@ -77,11 +80,30 @@ def catalog_for(arm: FakeArm):
     for index, name in enumerate(TEMPLATES):
         sku = SKUS[index % len(SKUS)]
         template = arm.world.templates[name]
-        entries.append({"name": name, "location": OFFER[0], "resource_id": template["id"], "definition": {
-            "source": {"type": "PlatformImage", "publisher": OFFER[1], "offer": OFFER[2], "sku": sku, "version": "latest"},
-            "customize": [{"type": "Shell", "name": "s", "inline": ["true"]}],
-            "distribute": [{"type": "SharedImage", "runOutputName": name,
-                            "galleryImageId": template["distribute"][0]["galleryImageId"]}]}})
+        entries.append(
+            {
+                "name": name,
+                "location": OFFER[0],
+                "resource_id": template["id"],
+                "definition": {
+                    "source": {
+                        "type": "PlatformImage",
+                        "publisher": OFFER[1],
+                        "offer": OFFER[2],
+                        "sku": sku,
+                        "version": "latest",
+                    },
+                    "customize": [{"type": "Shell", "name": "s", "inline": ["true"]}],
+                    "distribute": [
+                        {
+                            "type": "SharedImage",
+                            "runOutputName": name,
+                            "galleryImageId": template["distribute"][0]["galleryImageId"],
+                        }
+                    ],
+                },
+            }
+        )
     return parse_catalog({"templates": entries})
 
 
@@ -90,7 +112,9 @@ def retry_sleeps(monkeypatch):
     """Every wait azure-core's retry policy makes (Retry-After, or its back-off), still really slept."""
     sleeps: list[float] = []
     real = RequestsTransport.sleep
-    monkeypatch.setattr(RequestsTransport, "sleep", lambda self, duration: (sleeps.append(duration), real(self, duration)))
+    monkeypatch.setattr(
+        RequestsTransport, "sleep", lambda self, duration: (sleeps.append(duration), real(self, duration))
+    )
     return sleeps
 
 
@@ -100,9 +124,17 @@ def world(arm_tls, arm_credential):
     with SourceFaultArm(arm_tls, clock=clock, throttle=ROOMY) as arm:  # staging=None: no staging logs needed
         for index, name in enumerate(TEMPLATES):
             sku = SKUS[index % len(SKUS)]
-            arm.world.add_template(name, source={"type": "PlatformImage", "publisher": OFFER[1], "offer": OFFER[2],
-                                                 "sku": sku, "version": "latest"},
-                                   timeline=Timeline.minutes(6, "Failed" if index % 5 == 4 else "Succeeded"))
+            arm.world.add_template(
+                name,
+                source={
+                    "type": "PlatformImage",
+                    "publisher": OFFER[1],
+                    "offer": OFFER[2],
+                    "sku": sku,
+                    "version": "latest",
+                },
+                timeline=Timeline.minutes(6, "Failed" if index % 5 == 4 else "Succeeded"),
+            )
         for sku in SKUS:
             arm.world.publish(*OFFER, sku, "22.04.202410010", "22.04.202410020")
         backend = make_backend(arm, arm_tls, arm_credential, read_timeout=READ_TIMEOUT)
@@ -139,8 +171,9 @@ class QueueHost:
         handler = handle_request_message if queue == REQUESTS_QUEUE else handle_poll_message
         self.delivered[queue] += 1
         try:
-            self.results[handler(text.encode(), message_id=f"msg-{seq}", dequeue_count=dequeue_count,
-                                 deps=self.deps)] += 1
+            self.results[
+                handler(text.encode(), message_id=f"msg-{seq}", dequeue_count=dequeue_count, deps=self.deps)
+            ] += 1
         except Exception as exc:  # noqa: BLE001 - what the host sees: the invocation failed
             self.failures.append((queue, dequeue_count, f"{type(exc).__name__}: {exc}"[:300]))
             if dequeue_count >= MAX_DEQUEUE_COUNT:
@@ -165,8 +198,10 @@ class QueueHost:
                 while self._pending and self._pending[0][0] <= now and len(batch) < self.batch:
                     batch.append(heapq.heappop(self._pending))
                 list(pool.map(self._deliver, batch))
-        raise AssertionError(f"still {len(self._pending)} messages pending after {max_rounds} rounds: "
-                             f"{dict(self.results)}, failures {self.failures[:3]}, next {self._pending[:2]}")
+        raise AssertionError(
+            f"still {len(self._pending)} messages pending after {max_rounds} rounds: "
+            f"{dict(self.results)}, failures {self.failures[:3]}, next {self._pending[:2]}"
+        )
 
 
 def one_run_each(arm: SourceFaultArm, expected_posts: dict[str, list[int]] | None = None) -> None:
@@ -188,13 +223,19 @@ def all_finished(deps) -> None:
 
 def test_a_sweep_rides_out_429_5xx_and_timeouts_on_the_sources_then_builds_each_template_once(world, retry_sleeps):
     arm, deps, clock = world
-    arm.faults.add(aimed(Fault.throttled("vmImages", retry_after=1), "sku-a"),
-                   aimed(Fault.internal_error("vmImages"), "sku-b"), aimed(Fault.unavailable("vmImages"), "sku-b"),
-                   aimed(Fault.slow("vmImages", delay=SLOW), "sku-c"), aimed(Fault.internal_error("vmImages", status=502), "sku-c"))
+    arm.faults.add(
+        aimed(Fault.throttled("vmImages", retry_after=1), "sku-a"),
+        aimed(Fault.internal_error("vmImages"), "sku-b"),
+        aimed(Fault.unavailable("vmImages"), "sku-b"),
+        aimed(Fault.slow("vmImages", delay=SLOW), "sku-c"),
+        aimed(Fault.internal_error("vmImages", status=502), "sku-c"),
+    )
     decisions = sweep_sources(deps)  # three sources read at once, each through its own burst
     statuses = arm.statuses("vmImages")
-    print(f"\nsweep of {len(TEMPLATES)} templates on {len(SKUS)} sources: answers {statuses}, "
-          f"faults fired {dict(arm.fired('vmImages'))}, client waits {sorted(retry_sleeps)}")
+    print(
+        f"\nsweep of {len(TEMPLATES)} templates on {len(SKUS)} sources: answers {statuses}, "
+        f"faults fired {dict(arm.fired('vmImages'))}, client waits {sorted(retry_sleeps)}"
+    )
     assert sorted(d.template for d in decisions if d.action == BUILD) == TEMPLATES
     # Retried exactly as often as faulted, within the budget (retry_total 3): one 429 for sku-a, waited out.
     assert statuses["sku-a"] == [429, 200] and 1 in retry_sleeps  # Retry-After: 1, slept as such
@@ -218,11 +259,13 @@ def test_starts_and_polls_ride_out_bursts_and_a_burst_past_the_budget_is_redeliv
         deps.queue.send(REQUESTS_QUEUE, {"template": name, "id": f"req-{name}", "reason": "burst test"})
     # While starting: a Run answered 504 after AIB started the build (re-read, adopted), a 504 that started
     # nothing (posted once more), a Run throttled (429 never reached AIB: retried), a Run answered too late.
-    arm.faults.add(aimed(Fault.gateway_timeout_on_run(build_started=True), "t01"),
-                   aimed(Fault.gateway_timeout_on_run(build_started=False), "t02"),
-                   aimed(Fault.throttled("run", "POST", retry_after=1), "t03"),
-                   aimed(Fault.slow("run", "POST", delay=SLOW, start_build=True), "t04"),
-                   aimed(Fault.internal_error("template", times=2), "t05"))
+    arm.faults.add(
+        aimed(Fault.gateway_timeout_on_run(build_started=True), "t01"),
+        aimed(Fault.gateway_timeout_on_run(build_started=False), "t02"),
+        aimed(Fault.throttled("run", "POST", retry_after=1), "t03"),
+        aimed(Fault.slow("run", "POST", delay=SLOW, start_build=True), "t04"),
+        aimed(Fault.internal_error("template", times=2), "t05"),
+    )
     host = QueueHost(deps, clock)
     host._collect()
     first = [heapq.heappop(host._pending) for _ in range(len(TEMPLATES))]
@@ -231,16 +274,20 @@ def test_starts_and_polls_ride_out_bursts_and_a_burst_past_the_budget_is_redeliv
     assert host.results["started"] == len(TEMPLATES) and host.failures == []
     # While polling: a throttling window across every template read in it; 5xx within the budget; a 503
     # burst past it on t07 (4 attempts fail: the poll fails and is redelivered); timeouts; runOutputs errors.
-    arm.faults.add(Fault.throttled("template", retry_after=1),
-                   aimed(Fault.unavailable("template", times=6), "t07"),
-                   aimed(Fault.slow("template", delay=SLOW), "t09"),
-                   aimed(Fault.internal_error("template", status=504, times=2), "t10"),
-                   aimed(Fault.internal_error("runOutputs", times=1), "t11"))
+    arm.faults.add(
+        Fault.throttled("template", retry_after=1),
+        aimed(Fault.unavailable("template", times=6), "t07"),
+        aimed(Fault.slow("template", delay=SLOW), "t09"),
+        aimed(Fault.internal_error("template", status=504, times=2), "t10"),
+        aimed(Fault.internal_error("runOutputs", times=1), "t11"),
+    )
     host.run()
     throttled = Counter(name for kind, method, name, status in arm.answers if status == 429)
-    print(f"\n{len(TEMPLATES)} builds under bursts: {dict(host.delivered)} deliveries, {dict(host.results)}, "
-          f"{len(host.failures)} failed invocation(s) redelivered, 429s {dict(throttled)}, "
-          f"faults fired {len(arm.faults.fired)}, client waits of Retry-After {retry_sleeps.count(1)}")
+    print(
+        f"\n{len(TEMPLATES)} builds under bursts: {dict(host.delivered)} deliveries, {dict(host.results)}, "
+        f"{len(host.failures)} failed invocation(s) redelivered, 429s {dict(throttled)}, "
+        f"faults fired {len(arm.faults.fired)}, client waits of Retry-After {retry_sleeps.count(1)}"
+    )
     assert throttled and max(throttled.values()) == 1  # each throttled call retried once, after Retry-After
     assert retry_sleeps.count(1) >= sum(throttled.values())  # ... and it waited Retry-After (1 s) each time
     assert [(queue, count) for queue, count, _ in host.failures] == [(POLLS_QUEUE, 1)]  # only the burst past it

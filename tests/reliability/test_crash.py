@@ -9,6 +9,7 @@ Workers run with `--message-visibility 3`, so the message the killed worker held
 instead of the dev host's default 60 s. `after_publish` publishes the same event twice (same id), which the
 at-least-once contract allows: consumers drop it by id.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -40,5 +41,12 @@ def test_a_crash_at_the_step_neither_loses_the_build_nor_runs_it_twice(crash_sta
 
 
 def test_every_step_boundary_of_the_flow_is_covered():
-    assert set(STEPS) >= {"after_claim", "after_run_accepted", "after_run_recorded", "during_poll",
-                          "after_terminal_recorded", "after_publish", "before_release"}
+    assert set(STEPS) >= {
+        "after_claim",
+        "after_run_accepted",
+        "after_run_recorded",
+        "during_poll",
+        "after_terminal_recorded",
+        "after_publish",
+        "before_release",
+    }

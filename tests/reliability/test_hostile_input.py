@@ -11,6 +11,7 @@ and a verbatim copy on `<queue>-poison`; 400 with the reason for HTTP; an ignore
 400 for a delivery that is not events at all), valid messages in the same batch go through, and the
 loop keeps serving. `bench/reliability/fuzz.py` runs the same strategies 10,000+ times.
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,9 +45,18 @@ from tests.reliability.hostile import Case, EventCase
 
 ROOT = Path(__file__).resolve().parents[2]
 # CI: a few hundred cases per property, the same ones on every run (derandomize), no example database.
-CI = settings(max_examples=250, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                                     HealthCheck.function_scoped_fixture])
+CI = settings(
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 SLOW_CI = settings(CI, max_examples=40)  # each case round-trips through Azurite and the dev host
 
 # --- in-memory deps ---------------------------------------------------------------------------------
@@ -56,20 +66,38 @@ BUILDABLE = ("base", "web")
 
 
 def _definition(image: str) -> dict:
-    return {"source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu", "sku": "22_04",
-                       "version": "latest"},
-            "customize": [{"type": "Shell", "name": "hello", "inline": ["echo hello"]}],
-            "distribute": [{"type": "SharedImage", "runOutputName": "out", "galleryImageId": GALLERY + image}],
-            "buildTimeoutInMinutes": 60}
+    return {
+        "source": {
+            "type": "PlatformImage",
+            "publisher": "Canonical",
+            "offer": "ubuntu",
+            "sku": "22_04",
+            "version": "latest",
+        },
+        "customize": [{"type": "Shell", "name": "hello", "inline": ["echo hello"]}],
+        "distribute": [{"type": "SharedImage", "runOutputName": "out", "galleryImageId": GALLERY + image}],
+        "buildTimeoutInMinutes": 60,
+    }
 
 
 def memory_deps() -> Deps:
-    catalog = parse_catalog({"templates": [{"name": n, "definition": _definition(n), "policy": {"paused": n == "idle"}}
-                                           for n in TEMPLATES]})
+    catalog = parse_catalog(
+        {"templates": [{"name": n, "definition": _definition(n), "policy": {"paused": n == "idle"}} for n in TEMPLATES]}
+    )
     clock, serial = Clock(), iter(range(10**9))
-    return Deps(catalog=catalog, store=InMemoryStateStore(), backend=ScriptedBackend(clock, set(TEMPLATES)),
-                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(), sources=FakeSources(),
-                clock=clock, entropy=lambda: f"{next(serial):06x}{0:06x}", poll_min_seconds=10, poll_max_seconds=300)
+    return Deps(
+        catalog=catalog,
+        store=InMemoryStateStore(),
+        backend=ScriptedBackend(clock, set(TEMPLATES)),
+        queue=InMemoryQueue(),
+        publisher=InMemoryPublisher(),
+        logs=InMemoryLogStore(),
+        sources=FakeSources(),
+        clock=clock,
+        entropy=lambda: f"{next(serial):06x}{0:06x}",
+        poll_min_seconds=10,
+        poll_max_seconds=300,
+    )
 
 
 def poisoned(deps: Deps, queue: str) -> list[bytes]:
@@ -81,8 +109,9 @@ def sent_to(deps: Deps, queue: str) -> list[str]:
     return [m.text for m in deps.queue.sent if m.queue == queue]
 
 
-def assert_rejected_and_kept(deps: Deps, case: Case, result, queue: str, poison_before: int,
-                             outcomes_before: set) -> None:
+def assert_rejected_and_kept(
+    deps: Deps, case: Case, result, queue: str, poison_before: int, outcomes_before: set
+) -> None:
     """Rejected, one new rejected record with its reason (keyed by the message's id, or its own valid
     `id` field), and a byte-for-byte copy on the poison queue."""
     from aibtrigger.service_layer.intake import known_template, rejection_id
@@ -110,8 +139,11 @@ def test_every_hostile_request_is_rejected_with_its_reason_and_kept(case: Case, 
 
 
 @CI
-@given(batch=st.lists(st.one_of(hostile.hostile_request(TEMPLATES), hostile.valid_request(TEMPLATES)),
-                      min_size=2, max_size=12))
+@given(
+    batch=st.lists(
+        st.one_of(hostile.hostile_request(TEMPLATES), hostile.valid_request(TEMPLATES)), min_size=2, max_size=12
+    )
+)
 def test_valid_requests_in_a_hostile_batch_go_through(batch: list[Case]):
     deps = memory_deps()
     for index, case in enumerate(batch):
@@ -145,8 +177,17 @@ tampered = st.builds(lambda v: v, st.sampled_from(["Infinity", "1e400", "1e300",
 
 
 @CI
-@given(batch=st.lists(st.one_of(hostile.hostile_poll(TEMPLATES), hostile.stale_poll(TEMPLATES),
-                                tampered.map(lambda v: Case("tampered", v.encode(), v))), min_size=1, max_size=10))
+@given(
+    batch=st.lists(
+        st.one_of(
+            hostile.hostile_poll(TEMPLATES),
+            hostile.stale_poll(TEMPLATES),
+            tampered.map(lambda v: Case("tampered", v.encode(), v)),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
 def test_hostile_polls_are_rejected_and_kept_and_the_live_chain_goes_on(batch: list[Case]):
     deps = memory_deps()
     poll = _running(deps)
@@ -164,8 +205,10 @@ def test_hostile_polls_are_rejected_and_kept_and_the_live_chain_goes_on(batch: l
     assert sent_to(deps, POLLS_QUEUE) == [] and deps.backend.runs_started == ["base"]
     # The genuine chain was not hurt: it polls, and finishes the build.
     deps.backend.finish("base", RunState.SUCCEEDED)
-    assert handle_poll_message(json.dumps(poll).encode(), message_id="genuine-poll", dequeue_count=1,
-                               deps=deps) == "finished"
+    assert (
+        handle_poll_message(json.dumps(poll).encode(), message_id="genuine-poll", dequeue_count=1, deps=deps)
+        == "finished"
+    )
     assert deps.store.claims == {} and len(deps.publisher.events) == 1
 
 
@@ -198,8 +241,11 @@ def event_record_id(raw: dict) -> str:
 
 
 @CI
-@given(batch=st.lists(st.one_of(hostile.hostile_event(("i", "other")), hostile.valid_event(("i", "other"))),
-                      min_size=1, max_size=8))
+@given(
+    batch=st.lists(
+        st.one_of(hostile.hostile_event(("i", "other")), hostile.valid_event(("i", "other"))), min_size=1, max_size=8
+    )
+)
 def test_hostile_gallery_events_are_ignored_with_a_reason_in_both_schemas(batch: list[EventCase]):
     deps = memory_deps()
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -215,9 +261,11 @@ def test_hostile_gallery_events_are_ignored_with_a_reason_in_both_schemas(batch:
 
 
 # --- the bugs these properties found, one example each ------------------------------------------------------
-@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
-                                  b'{"template": "base", "reason": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"],
-                         ids=["whole-body", "in-a-field"])
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"template": "base", "reason": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"],
+    ids=["whole-body", "in-a-field"],
+)
 def test_deeply_nested_json_is_rejected_not_a_crash(body):
     """json.loads raises RecursionError (not a ValueError) past ~1,000 levels: the message was retried
     five times, and on the last attempt recording the rejection crashed again, so it reached the poison
@@ -273,8 +321,9 @@ def test_an_event_with_a_resource_that_is_not_text_is_ignored(subject, resource,
     assert deps.store.get_outcome("", event_record_id(raw)).outcome is Outcome.IGNORED
 
 
-@pytest.mark.parametrize("trick", ["trailing-newline", "cyrillic-gallery", "fullwidth-version", "arabic-digits",
-                                   "huge-version"])
+@pytest.mark.parametrize(
+    "trick", ["trailing-newline", "cyrillic-gallery", "fullwidth-version", "arabic-digits", "huge-version"]
+)
 def test_a_gallery_version_id_that_only_looks_right_is_ignored(trick, monkeypatch):
     """`$` matched before a trailing newline, `\\w` and `\\d` matched any script's letters and digits, and
     a version number could have any number of digits (int() refuses more than 4,300)."""
@@ -310,14 +359,16 @@ def test_a_rejected_message_with_a_newline_in_its_id_is_recorded_on_tables(azuri
     from aibtrigger.adapters.tables_store import TableStateStore
 
     deps = memory_deps()
-    deps.store = TableStateStore(TableServiceClient.from_connection_string(azurite.connection_string),
-                                 prefix=f"n{unique}")
+    deps.store = TableStateStore(
+        TableServiceClient.from_connection_string(azurite.connection_string), prefix=f"n{unique}"
+    )
     deps.store.create_tables()
     body = json.dumps({"template": "web", "id": bad_id}).encode()
     from aibtrigger.service_layer.intake import rejection_id
 
     assert handle_request_message(body, message_id="q-nl", dequeue_count=1, deps=deps) == "rejected"
     assert deps.store.get_outcome("web", rejection_id(body)).outcome is Outcome.REJECTED
+
 
 @pytest.mark.azurite
 def test_a_storm_of_the_longest_valid_requests_coalesces_into_one_follow_up_on_tables(azurite, unique):
@@ -331,18 +382,33 @@ def test_a_storm_of_the_longest_valid_requests_coalesces_into_one_follow_up_on_t
     from aibtrigger.adapters.tables_store import TableStateStore
 
     deps = memory_deps()
-    deps.store = TableStateStore(TableServiceClient.from_connection_string(azurite.connection_string),
-                                 prefix=f"h{unique}")
+    deps.store = TableStateStore(
+        TableServiceClient.from_connection_string(azurite.connection_string), prefix=f"h{unique}"
+    )
     deps.store.create_tables()
 
     def request(body: dict) -> str:
         return handle_request_message(json.dumps(body).encode(), message_id=body["id"], dequeue_count=1, deps=deps)
 
     assert request({"template": "base", "id": "first"}) == "started"
-    storm = [{"template": "base", "id": f"emoji-{i}-" + "x" * 110, "reason": chr(0x1F600 + i) * 1000,
-              "requested_by": chr(0x1F600 + i) * 200} for i in range(8)]
-    storm += [{"template": "base", "id": f"long-{i:03d}-" + "y" * 110, "reason": f"{i:03d}" + "r" * 997,
-               "requested_by": f"{i:03d}" + "b" * 197} for i in range(60)]
+    storm = [
+        {
+            "template": "base",
+            "id": f"emoji-{i}-" + "x" * 110,
+            "reason": chr(0x1F600 + i) * 1000,
+            "requested_by": chr(0x1F600 + i) * 200,
+        }
+        for i in range(8)
+    ]
+    storm += [
+        {
+            "template": "base",
+            "id": f"long-{i:03d}-" + "y" * 110,
+            "reason": f"{i:03d}" + "r" * 997,
+            "requested_by": f"{i:03d}" + "b" * 197,
+        }
+        for i in range(60)
+    ]
     storm += [{"template": "base", "id": f"many-{i:04d}"} for i in range(100)]
     assert [request(body) for body in storm] == ["coalesced"] * len(storm)
     for body in storm:  # each keeps its own reason in its outcome record, whatever the follow-up could hold
@@ -366,9 +432,19 @@ def test_a_storm_of_the_longest_valid_requests_coalesces_into_one_follow_up_on_t
 # Its own Azurite: function_app's queue and table names are fixed, and other modules run dev hosts on
 # the session one; sharing would let one module's host take another's messages.
 CATALOG = ("fuzz-base", "fuzz-idle")  # fuzz-idle is paused: valid requests for it are recorded skipped
-FAST_HOST = {"version": "2.0", "functionTimeout": "00:05:00", "extensions": {"queues": {
-    "batchSize": 16, "newBatchThreshold": 8, "maxDequeueCount": 5, "visibilityTimeout": "00:00:00",
-    "maxPollingInterval": "00:00:00.2"}}}
+FAST_HOST = {
+    "version": "2.0",
+    "functionTimeout": "00:05:00",
+    "extensions": {
+        "queues": {
+            "batchSize": 16,
+            "newBatchThreshold": 8,
+            "maxDequeueCount": 5,
+            "visibilityTimeout": "00:00:00",
+            "maxPollingInterval": "00:00:00.2",
+        }
+    },
+}
 NEVER = "0 0 0 1 1 *"
 SKU = "hostile-fuzz"
 _B64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
@@ -376,13 +452,30 @@ _B64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 def _catalog_yaml() -> dict:
     def entry(name: str, paused: bool) -> dict:
-        return {"name": name, "location": "westeurope", "policy": {"paused": paused}, "definition": {
-            "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-                       "sku": SKU, "version": "latest"},
-            "customize": [{"type": "Shell", "name": "work", "inline": ["echo building"]}],
-            "distribute": [{"type": "SharedImage", "runOutputName": name,
-                            "galleryImageId": hostile.version_id(name).rsplit("/versions/", 1)[0]}],
-            "buildTimeoutInMinutes": 600}}
+        return {
+            "name": name,
+            "location": "westeurope",
+            "policy": {"paused": paused},
+            "definition": {
+                "source": {
+                    "type": "PlatformImage",
+                    "publisher": "Canonical",
+                    "offer": "0001-com-ubuntu-server-jammy",
+                    "sku": SKU,
+                    "version": "latest",
+                },
+                "customize": [{"type": "Shell", "name": "work", "inline": ["echo building"]}],
+                "distribute": [
+                    {
+                        "type": "SharedImage",
+                        "runOutputName": name,
+                        "galleryImageId": hostile.version_id(name).rsplit("/versions/", 1)[0],
+                    }
+                ],
+                "buildTimeoutInMinutes": 600,
+            },
+        }
+
     return {"templates": [entry("fuzz-base", False), entry("fuzz-idle", True)]}
 
 
@@ -437,11 +530,14 @@ class DevStack:
 
         return self.outcome(rejection_id(body))
 
-
     # --- http ---
     def post(self, path: str, body: bytes, headers: dict | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.host.base_url + path, data=body, method="POST",
-                                         headers={"Content-Type": "application/json", **(headers or {})})
+        request = urllib.request.Request(
+            self.host.base_url + path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, response.read()
@@ -449,8 +545,11 @@ class DevStack:
             return error.code, error.read()
 
     def deliver(self, payload: bytes, kind: str = "Notification") -> tuple[int, bytes]:
-        return self.post("/runtime/webhooks/EventGrid?functionName=on_gallery_event", payload,
-                         {"aeg-event-type": kind} if kind else {})
+        return self.post(
+            "/runtime/webhooks/EventGrid?functionName=on_gallery_event",
+            payload,
+            {"aeg-event-type": kind} if kind else {},
+        )
 
 
 def _own_ids(body: bytes) -> list[str]:
@@ -482,11 +581,17 @@ def dev(tmp_path_factory):
     devhost_log = logging.getLogger("aibtrigger.devhost")
     host = None
     with pytest.MonkeyPatch.context() as env:
-        for name, value in {"AzureWebJobsStorage": azurite.connection_string, "AIBTRIGGER_BACKEND": "local",
-                            "AIBTRIGGER_CATALOG_PATH": str(tmp / "catalog.yaml"),
-                            "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"), "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1",
-                            "AIBTRIGGER_POLL_MIN_SECONDS": "0.5", "AIBTRIGGER_POLL_MAX_SECONDS": "1",
-                            "AIBTRIGGER_SWEEP_SCHEDULE": NEVER, "AIBTRIGGER_TICK_SCHEDULE": NEVER}.items():
+        for name, value in {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "AIBTRIGGER_BACKEND": "local",
+            "AIBTRIGGER_CATALOG_PATH": str(tmp / "catalog.yaml"),
+            "AIBTRIGGER_LOCAL_WORKDIR": str(tmp / "work"),
+            "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "1",
+            "AIBTRIGGER_POLL_MIN_SECONDS": "0.5",
+            "AIBTRIGGER_POLL_MAX_SECONDS": "1",
+            "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
+            "AIBTRIGGER_TICK_SCHEDULE": NEVER,
+        }.items():
             env.setenv(name, value)
         env.delenv("AIBTRIGGER_LOCAL_EVENT_WEBHOOK", raising=False)
         env.syspath_prepend(str(ROOT))
@@ -496,10 +601,16 @@ def dev(tmp_path_factory):
 
             deps = bootstrap.build_deps(load_settings())
             LocalMarketplace(bootstrap.StorageClients(load_settings()).blobs()).publish(
-                "westeurope", "Canonical", "0001-com-ubuntu-server-jammy", SKU)
+                "westeurope", "Canonical", "0001-com-ubuntu-server-jammy", SKU
+            )
             devhost_log.addHandler(failures)
-            host = DevHost(function_app.app, connection_string=azurite.connection_string, host_json=FAST_HOST,
-                           message_visibility=30, drain_timeout=10).start()
+            host = DevHost(
+                function_app.app,
+                connection_string=azurite.connection_string,
+                host_json=FAST_HOST,
+                message_visibility=30,
+                drain_timeout=10,
+            ).start()
             yield DevStack(host, azurite, deps, failures)
         finally:
             devhost_log.removeHandler(failures)
@@ -509,14 +620,23 @@ def dev(tmp_path_factory):
             bootstrap.reset()
 
 
-invalid_base64 = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), min_size=1, max_size=200).filter(
-    lambda t: not set(t.replace(" ", "")) <= _B64 or len(t.replace(" ", "")) % 4 != 0)
+invalid_base64 = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=200).filter(
+    lambda t: not set(t.replace(" ", "")) <= _B64 or len(t.replace(" ", "")) % 4 != 0
+)
 
 
 @SLOW_CI
-@given(batch=st.lists(st.one_of(hostile.hostile_request(CATALOG), hostile.valid_request(CATALOG),
-                                invalid_base64.map(lambda t: Case("invalid-base64", t.encode(), t))),
-                      min_size=1, max_size=8))
+@given(
+    batch=st.lists(
+        st.one_of(
+            hostile.hostile_request(CATALOG),
+            hostile.valid_request(CATALOG),
+            invalid_base64.map(lambda t: Case("invalid-base64", t.encode(), t)),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_devhost_queue_loop_rejects_and_keeps_hostile_messages_and_serves_the_rest(dev, batch: list[Case]):
     from azure.core.exceptions import HttpResponseError
 
@@ -543,7 +663,7 @@ def test_devhost_queue_loop_rejects_and_keeps_hostile_messages_and_serves_the_re
         return True
 
     wait_for(settled, f"{len(expected)} messages to be handled")
-    for case, content, message_id in expected:
+    for case, _content, message_id in expected:
         why = f"{case.kind} ({case.note})"
         if case.kind == "invalid-base64":
             assert dev.outcome(message_id) is None, why  # no function saw it: nothing to record
@@ -553,8 +673,9 @@ def test_devhost_queue_loop_rejects_and_keeps_hostile_messages_and_serves_the_re
         else:
             message = json.loads(case.body)
             record = dev.outcome(message["id"])
-            assert record.outcome in ((Outcome.SKIPPED,) if message["template"] == "fuzz-idle"
-                                      else (Outcome.STARTED, Outcome.COALESCED)), f"valid {message}: {record}"
+            assert record.outcome in (
+                (Outcome.SKIPPED,) if message["template"] == "fuzz-idle" else (Outcome.STARTED, Outcome.COALESCED)
+            ), f"valid {message}: {record}"
     assert dev.failures.seen == []
 
 
@@ -574,9 +695,10 @@ def test_devhost_http_answers_400_with_the_reason_for_every_hostile_body(dev, ca
 
 
 @settings(CI, max_examples=120)
-@given(events=st.lists(st.one_of(hostile.hostile_event(CATALOG), hostile.valid_event(CATALOG)), min_size=1,
-                       max_size=6),
-       refused=st.one_of(st.none(), hostile.hostile_delivery()))
+@given(
+    events=st.lists(st.one_of(hostile.hostile_event(CATALOG), hostile.valid_event(CATALOG)), min_size=1, max_size=6),
+    refused=st.one_of(st.none(), hostile.hostile_delivery()),
+)
 def test_devhost_event_grid_webhook_records_every_event_and_refuses_what_is_not_events(dev, events, refused):
     for schema in ("eventgrid", "cloudevents"):
         mine = [c for c in events if c.schema == schema]
@@ -602,8 +724,9 @@ def test_devhost_webhook_refuses_deliveries_without_a_known_event_kind(dev):
     for kind in ("", "Notify", "Validation"):
         assert dev.deliver(valid, kind)[0] == 400
     assert dev.deliver(json.dumps([{"id": "v", "data": {}}]).encode(), "SubscriptionValidation")[0] == 400
-    status, body = dev.deliver(json.dumps([{"id": "v", "data": {"validationCode": "c0de"}}]).encode(),
-                               "SubscriptionValidation")
+    status, body = dev.deliver(
+        json.dumps([{"id": "v", "data": {"validationCode": "c0de"}}]).encode(), "SubscriptionValidation"
+    )
     assert status == 200 and json.loads(body) == {"validationResponse": "c0de"}
 
 
@@ -613,8 +736,12 @@ def test_devhost_still_builds_after_the_fuzz_and_nothing_is_left_claimed(dev):
     dev.send(base64.b64encode(json.dumps({"template": "fuzz-base", "id": request_id}).encode()).decode())
 
     def finished():
-        return [r for r in dev.deps.store.list_runs("fuzz-base", limit=50)
-                if request_id in r.request_ids and r.is_terminal and r.published]
+        return [
+            r
+            for r in dev.deps.store.list_runs("fuzz-base", limit=50)
+            if request_id in r.request_ids and r.is_terminal and r.published
+        ]
+
     [run] = wait_for(finished, "the build after the fuzz", timeout=120)
     assert run.state is RunState.SUCCEEDED, run.message
     wait_for(lambda: not dev.deps.store.list_claims(), "every claim to be released", timeout=120)

@@ -1,5 +1,6 @@
 """Faults that outlast the queue's retries (issue 10), on real Azurite and real `aibtrigger dev` workers:
 the scenarios of bench/reliability/lasting.py, each asserting its invariants (recover is printed)."""
+
 from __future__ import annotations
 
 import pytest

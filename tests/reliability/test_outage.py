@@ -3,6 +3,7 @@ run (their builders sleeping in a customizer) and their polls are scheduled, the
 ports with the same data folder
 -> the flow resumes: every run ends recorded and published (one Run, one record, one result each), the
 claims are released, and no worker process dies on the storage errors it met meanwhile."""
+
 from __future__ import annotations
 
 import pytest

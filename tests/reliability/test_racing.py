@@ -7,6 +7,7 @@ template in progress at once (its builder processes, claim and backend state sam
 
 The workers' tick and sweep timers, and the template's schedule, fire at the rounds' ticks only, so no
 tick builds outside a round (racing_cluster)."""
+
 from __future__ import annotations
 
 import pytest

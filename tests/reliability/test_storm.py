@@ -9,6 +9,7 @@ request that read the claim while it was still 'starting' and stalled until the 
 (request_build: it Ran the template a second time), and one that stalled while holding the run's record
 as it was before the run ended (it wrote the finished run back to Running; run records are now written conditionally).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,21 @@ def test_the_same_event_delivered_1000_times_to_4_workers_starts_one_run_per_aff
 
 # --- the races, made deterministic (in-memory store and backend, two threads paused at chosen points) -----
 DEFINITION = {
-    "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu", "sku": "22_04", "version": "latest"},
+    "source": {
+        "type": "PlatformImage",
+        "publisher": "Canonical",
+        "offer": "ubuntu",
+        "sku": "22_04",
+        "version": "latest",
+    },
     "customize": [{"type": "Shell", "name": "hello", "inline": ["echo hello"]}],
-    "distribute": [{"type": "SharedImage", "runOutputName": "out",
-                    "galleryImageId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i"}],
+    "distribute": [
+        {
+            "type": "SharedImage",
+            "runOutputName": "out",
+            "galleryImageId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i",
+        }
+    ],
     "buildTimeoutInMinutes": 60,
 }
 
@@ -63,6 +75,7 @@ class _PausingStore:
             if hook is not None:
                 hook()
             return result
+
         return call
 
 
@@ -76,11 +89,23 @@ def _flow(store):
 
     clock, counter = Clock(), iter(range(10**6))
     backend = ScriptedBackend(clock, {"base"})
-    return clock, backend, Deps(
-        catalog=parse_catalog({"templates": [{"name": "base", "definition": DEFINITION}]}), store=store,
-        backend=backend, queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(),
-        sources=FakeSources(), clock=clock, entropy=lambda: f"{next(counter):06x}{0:06x}", poll_min_seconds=10,
-        poll_max_seconds=300)
+    return (
+        clock,
+        backend,
+        Deps(
+            catalog=parse_catalog({"templates": [{"name": "base", "definition": DEFINITION}]}),
+            store=store,
+            backend=backend,
+            queue=InMemoryQueue(),
+            publisher=InMemoryPublisher(),
+            logs=InMemoryLogStore(),
+            sources=FakeSources(),
+            clock=clock,
+            entropy=lambda: f"{next(counter):06x}{0:06x}",
+            poll_min_seconds=10,
+            poll_max_seconds=300,
+        ),
+    )
 
 
 def _in_thread(name: str, target) -> threading.Thread:
@@ -108,8 +133,9 @@ def test_a_duplicate_delivery_stalled_past_the_whole_run_starts_no_second_run():
     outcomes = {}
 
     def deliver(name: str):
-        return lambda: outcomes.__setitem__(name, handle_request_message(
-            body, message_id=f"message-{name}", dequeue_count=1, deps=deps))
+        return lambda: outcomes.__setitem__(
+            name, handle_request_message(body, message_id=f"message-{name}", dequeue_count=1, deps=deps)
+        )
 
     a = _in_thread("A", deliver("A"))
     assert a_claimed.wait(10)
@@ -119,8 +145,10 @@ def test_a_duplicate_delivery_stalled_past_the_whole_run_starts_no_second_run():
     clock.advance(minutes=5)
     backend.finish("base", RunState.SUCCEEDED)
     polls = [m for m in deps.queue.sent if m.queue == POLLS_QUEUE]
-    assert [handle_poll_message(m.text.encode(), message_id=f"poll-{i}", dequeue_count=1, deps=deps)
-            for i, m in enumerate(polls)] == ["finished"]
+    assert [
+        handle_poll_message(m.text.encode(), message_id=f"poll-{i}", dequeue_count=1, deps=deps)
+        for i, m in enumerate(polls)
+    ] == ["finished"]
     assert deps.store.get_claim("base") is None
     clock.advance(seconds=1)
     run_over.set()
@@ -158,10 +186,10 @@ def test_a_stalled_duplicate_delivery_never_turns_a_finished_run_back_to_running
 
     def deliver(name: str):
         def run():
-            outcomes[name] = handle_request_message(body, message_id=f"message-{name}", dequeue_count=1,
-                                                    deps=deps)
+            outcomes[name] = handle_request_message(body, message_id=f"message-{name}", dequeue_count=1, deps=deps)
             if name == "A":
                 a_done.set()
+
         return run
 
     a = _in_thread("A", deliver("A"))
@@ -174,8 +202,12 @@ def test_a_stalled_duplicate_delivery_never_turns_a_finished_run_back_to_running
     [poll] = [m for m in deps.queue.sent if m.queue == POLLS_QUEUE]
     deps.queue.sent.remove(poll)
     results = []
-    p = _in_thread("P", lambda: results.append(
-        handle_poll_message(poll.text.encode(), message_id="poll-A", dequeue_count=1, deps=deps)))
+    p = _in_thread(
+        "P",
+        lambda: results.append(
+            handle_poll_message(poll.text.encode(), message_id="poll-A", dequeue_count=1, deps=deps)
+        ),
+    )
     b.join(10)
     b_done.set()
     p.join(10)

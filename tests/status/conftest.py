@@ -15,9 +15,16 @@ def make_deps(templates, *, populated: bool = True) -> Deps:
     store = InMemoryStateStore()
     if populated:
         populate(store, templates)
-    return Deps(catalog=templates, store=store, backend=ScriptedBackend(clock, {t.name for t in templates.templates}),
-                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(), sources=FakeSources(),
-                clock=clock)
+    return Deps(
+        catalog=templates,
+        store=store,
+        backend=ScriptedBackend(clock, {t.name for t in templates.templates}),
+        queue=InMemoryQueue(),
+        publisher=InMemoryPublisher(),
+        logs=InMemoryLogStore(),
+        sources=FakeSources(),
+        clock=clock,
+    )
 
 
 @pytest.fixture(scope="module")

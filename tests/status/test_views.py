@@ -1,4 +1,5 @@
 """The status views on in-memory state: what each view says, and that its HTML and JSON agree."""
+
 import json
 import re
 from datetime import timedelta
@@ -25,9 +26,17 @@ def state(**given):
 
 def run(template="t", state=RunState.SUCCEEDED, age_minutes=60, **extra):
     started = NOW - timedelta(minutes=age_minutes)
-    fields = dict(run_id=f"{template}.{started:%Y%m%dT%H%M%SZ}.abcdef", template=template, request_ids=("r",),
-                  reasons=("because",), requested_by=("alice",), created_at=started, state=state,
-                  started_at=started, ended_at=started + timedelta(minutes=20) if state and state.is_terminal else None)
+    fields = dict(
+        run_id=f"{template}.{started:%Y%m%dT%H%M%SZ}.abcdef",
+        template=template,
+        request_ids=("r",),
+        reasons=("because",),
+        requested_by=("alice",),
+        created_at=started,
+        state=state,
+        started_at=started,
+        ended_at=started + timedelta(minutes=20) if state and state.is_terminal else None,
+    )
     return RunRecord(**{**fields, **extra})
 
 
@@ -102,7 +111,7 @@ def test_lineage_draws_every_edge_with_parents_above_and_no_overlap(deps200, lin
     assert all(at[e.parent].y < at[e.child].y for e in view.edges)
     for depth in {n.depth for n in view.nodes}:
         xs = sorted(n.x for n in view.nodes if n.depth == depth)
-        assert all(b - a >= NODE_W for a, b in zip(xs, xs[1:]))
+        assert all(b - a >= NODE_W for a, b in zip(xs, xs[1:], strict=False))
     assert max(n.x for n in view.nodes) + NODE_W <= view.width
     html = web.lineage(deps200, accept=None, links=links).body
     assert html.count('<path class="edge') == len(view.edges) == 150
@@ -112,10 +121,14 @@ def test_lineage_draws_every_edge_with_parents_above_and_no_overlap(deps200, lin
 def test_a_running_cascade_is_highlighted():
     deps = make_deps(catalog(8), populated=False)
     parent = "ubuntu-2204-hardened-000"
-    deps.store.create_claim(Claim(template=parent, run_id=f"{parent}.1", request_id="r", state="starting",
-                                  claimed_at=NOW))
-    deps.store.put_observed("gallery|/subscriptions/s/resourcegroups/images/providers/microsoft.compute/galleries/"
-                            "golden/images/ubuntu-2204-hardened-000", "1.0.0")
+    deps.store.create_claim(
+        Claim(template=parent, run_id=f"{parent}.1", request_id="r", state="starting", claimed_at=NOW)
+    )
+    deps.store.put_observed(
+        "gallery|/subscriptions/s/resourcegroups/images/providers/microsoft.compute/galleries/"
+        "golden/images/ubuntu-2204-hardened-000",
+        "1.0.0",
+    )
     view = gather.lineage(deps)
     states = {n.name: n.state for n in view.nodes}
     active = {(e.parent, e.child) for e in view.edges if e.active}
@@ -124,8 +137,11 @@ def test_a_running_cascade_is_highlighted():
     # built and nothing builds it by itself (a sweep promises no first build): its line waits for nothing.
     assert states["payments-service-005"] == "paused"
     assert {states[n] for n in ("web-tier-nginx-003", "payments-service-007")} == {"new"}
-    assert active == {(parent, "web-tier-nginx-002"), (parent, "web-tier-nginx-004"),
-                      ("web-tier-nginx-002", "payments-service-006")}
+    assert active == {
+        (parent, "web-tier-nginx-002"),
+        (parent, "web-tier-nginx-004"),
+        ("web-tier-nginx-002", "payments-service-006"),
+    }
     html = web.lineage(deps, accept=None, links=Links("/api/status")).body
     assert html.count('class="edge active"') == 3
 
@@ -133,14 +149,19 @@ def test_a_running_cascade_is_highlighted():
 def test_template_page_timeline_failure_current_build_and_verdict(links):
     deps = make_deps(catalog(4), populated=False)
     name = "ubuntu-2204-hardened-000"
-    failed = run(name, RunState.FAILED, 300, excerpt=FailureExcerpt("exit 100", "shell #1", 100,
-                                                                    ("E: no such package", "GET ?sig=LEAKED")))
+    failed = run(
+        name,
+        RunState.FAILED,
+        300,
+        excerpt=FailureExcerpt("exit 100", "shell #1", 100, ("E: no such package", "GET ?sig=LEAKED")),
+    )
     ok = run(name, RunState.SUCCEEDED, 200, requested_by=("aibtrigger:source", "bob"))
     live = run(name, RunState.RUNNING, 5, sub_state=RunSubState.CUSTOMIZING)
     for record in (failed, ok, live):
         deps.store.save_run(record)
-    deps.store.create_claim(Claim(template=name, run_id=live.run_id, request_id="r", state="running",
-                                  claimed_at=live.created_at))
+    deps.store.create_claim(
+        Claim(template=name, run_id=live.run_id, request_id="r", state="running", claimed_at=live.created_at)
+    )
     deps.backend.start_run(name)  # the backend is further on than the last poll recorded:
     deps.backend.status[name] = BuildStatus(RunState.RUNNING, RunSubState.VALIDATING, live.started_at)
     deps.backend.logs[name] = "\n".join(f"line {i}" for i in range(100)) + "\nurl?sig=SECRET123&x=1\n"
@@ -196,8 +217,9 @@ def building(name="ubuntu-2204-hardened-000", backend_status=None):
     deps = make_deps(catalog(2), populated=False)
     live = run(name, RunState.RUNNING, 5, sub_state=RunSubState.BUILDING)
     deps.store.save_run(live)
-    deps.store.create_claim(Claim(template=name, run_id=live.run_id, request_id="r", state="running",
-                                  claimed_at=live.created_at))
+    deps.store.create_claim(
+        Claim(template=name, run_id=live.run_id, request_id="r", state="running", claimed_at=live.created_at)
+    )
     if backend_status is not None:
         deps.backend.status[name] = backend_status(live)
     return deps, name

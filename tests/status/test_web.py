@@ -1,4 +1,5 @@
 """Content negotiation, links, and the request-a-build action (the page's one write)."""
+
 import json
 
 import pytest
@@ -10,26 +11,45 @@ from aibtrigger.status.html_page import Links
 NAME = "ubuntu-2204-hardened-000"
 
 
-@pytest.mark.parametrize("accept, expected", [
-    (None, False), ("", False), ("*/*", False), ("text/html,application/xhtml+xml,*/*;q=0.8", False),
-    ("application/json", True), ("Application/JSON; charset=utf-8", True), ("application/json, text/html", True),
-    ("text/html, application/json", False),
-])
+@pytest.mark.parametrize(
+    "accept, expected",
+    [
+        (None, False),
+        ("", False),
+        ("*/*", False),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", False),
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("application/json, text/html", True),
+        ("text/html, application/json", False),
+    ],
+)
 def test_json_only_when_asked_before_html(accept, expected):
     assert web.wants_json(accept) is expected
 
 
-@pytest.mark.parametrize("path, base", [
-    ("/api/status", "/api/status"), ("/api/status/lineage", "/api/status"),
-    ("/api/status/templates/status-page", "/api/status"), ("/x/status/templates/a/build", "/x/status"),
-])
+@pytest.mark.parametrize(
+    "path, base",
+    [
+        ("/api/status", "/api/status"),
+        ("/api/status/lineage", "/api/status"),
+        ("/api/status/templates/status-page", "/api/status"),
+        ("/x/status/templates/a/build", "/x/status"),
+    ],
+)
 def test_the_overview_path_is_found_from_any_view(path, base):
     assert web.links_for(path, "").base == base and web.links_for(path, "").code is None
 
 
 def test_request_a_build_queues_one_manual_request_and_redirects_to_the_page(deps200):
-    reply = web.build(deps200, NAME, form=b"reason=patch+Tuesday", accept=None, links=Links("/api/status", "k"),
-                      requested_by="alice@example.com")
+    reply = web.build(
+        deps200,
+        NAME,
+        form=b"reason=patch+Tuesday",
+        accept=None,
+        links=Links("/api/status", "k"),
+        requested_by="alice@example.com",
+    )
     [sent] = deps200.queue.sent
     message = json.loads(sent.text)
     assert sent.queue == REQUESTS_QUEUE
@@ -60,13 +80,28 @@ def test_the_queued_notice_shows_on_the_template_page(deps200, links):
     assert 'role="status"' in page and "status-abc" in page
 
 
-@pytest.mark.parametrize("origin, refused", [
-    (None, False), ("http://127.0.0.1:7071", False), ("https://App.azurewebsites.net", False),
-    ("https://evil.example", True), ("null", True), ("http://127.0.0.1:9999", True),
-])
+@pytest.mark.parametrize(
+    "origin, refused",
+    [
+        (None, False),
+        ("http://127.0.0.1:7071", False),
+        ("https://App.azurewebsites.net", False),
+        ("https://evil.example", True),
+        ("null", True),
+        ("http://127.0.0.1:9999", True),
+    ],
+)
 def test_a_browser_post_from_another_site_is_refused(deps200, links, origin, refused):
-    reply = web.build(deps200, NAME, form=b"", accept=None, links=links, requested_by=None, origin=origin,
-                      hosts=("127.0.0.1:7071", "app.azurewebsites.net", None))
+    reply = web.build(
+        deps200,
+        NAME,
+        form=b"",
+        accept=None,
+        links=links,
+        requested_by=None,
+        origin=origin,
+        hosts=("127.0.0.1:7071", "app.azurewebsites.net", None),
+    )
     assert (reply.status == 403) is refused and len(deps200.queue.sent) == (0 if refused else 1)
 
 

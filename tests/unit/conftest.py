@@ -9,17 +9,29 @@ from aibtrigger.service_layer.deps import Deps
 from tests.fakes import Clock, FakeSources, ScriptedBackend
 
 DEFINITION = {
-    "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu", "sku": "22_04", "version": "latest"},
+    "source": {
+        "type": "PlatformImage",
+        "publisher": "Canonical",
+        "offer": "ubuntu",
+        "sku": "22_04",
+        "version": "latest",
+    },
     "customize": [{"type": "Shell", "name": "hello", "inline": ["echo hello"]}],
-    "distribute": [{"type": "SharedImage", "runOutputName": "out",
-                    "galleryImageId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i"}],
+    "distribute": [
+        {
+            "type": "SharedImage",
+            "runOutputName": "out",
+            "galleryImageId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i",
+        }
+    ],
     "buildTimeoutInMinutes": 60,
 }
 
 
 def make_catalog(*names, paused=()):
-    return parse_catalog({"templates": [{"name": n, "definition": DEFINITION, "policy": {"paused": n in paused}}
-                                        for n in names]})
+    return parse_catalog(
+        {"templates": [{"name": n, "definition": DEFINITION, "policy": {"paused": n in paused}} for n in names]}
+    )
 
 
 @pytest.fixture
@@ -31,7 +43,16 @@ def clock():
 def deps(clock):
     catalog = make_catalog("base", "web", "idle", paused=("idle",))
     counter = iter(range(10**6))
-    return Deps(catalog=catalog, store=InMemoryStateStore(), backend=ScriptedBackend(clock, {"base", "web", "idle"}),
-                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(),
-                sources=FakeSources(), clock=clock,
-                entropy=lambda: f"{next(counter):06x}{0:06x}", poll_min_seconds=10, poll_max_seconds=300)
+    return Deps(
+        catalog=catalog,
+        store=InMemoryStateStore(),
+        backend=ScriptedBackend(clock, {"base", "web", "idle"}),
+        queue=InMemoryQueue(),
+        publisher=InMemoryPublisher(),
+        logs=InMemoryLogStore(),
+        sources=FakeSources(),
+        clock=clock,
+        entropy=lambda: f"{next(counter):06x}{0:06x}",
+        poll_min_seconds=10,
+        poll_max_seconds=300,
+    )

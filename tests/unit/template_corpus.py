@@ -5,6 +5,7 @@ holding one (`resources[]` of type imageTemplates), `.jsonc` when it carries `//
 accepts them). Placeholders the source asks its reader to replace (`<runOutputName>`) are filled
 with the values EXPECTED.json names, as that reader would.
 """
+
 from __future__ import annotations
 
 import json

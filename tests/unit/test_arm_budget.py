@@ -3,6 +3,7 @@
 A fake clock that moves only when the code sleeps: every wait is visible in `clock.sleeps`, and no
 assertion depends on how fast this machine is.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,14 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
-from aibtrigger.adapters.aib.clients import (ArmBudget, ArmBudgetPolicy, ArmClients, RunSafeRetryPolicy,
-                                             TokenBucket, classify)
+from aibtrigger.adapters.aib.clients import (
+    ArmBudget,
+    ArmBudgetPolicy,
+    ArmClients,
+    RunSafeRetryPolicy,
+    TokenBucket,
+    classify,
+)
 
 ARM = "https://management.azure.com"
 SUB = "00000000-0000-4000-8000-00000000a1b0"
@@ -136,7 +143,6 @@ class FakeTransport(HttpTransport):
         self.script, self.sent = list(script), []
 
     def send(self, request, **kwargs):
-        from azure.core.pipeline.transport._requests_basic import RequestsTransportResponse
 
         self.sent.append((request.method, request.url))
         status, headers = self.script.pop(0) if self.script else (200, {})

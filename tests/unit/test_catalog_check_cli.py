@@ -1,4 +1,5 @@
 """`aibtrigger catalog check [PATH]`: every problem with its path, notes for what is ignored, exit 1 on any."""
+
 import json
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def test_a_broken_catalog_lists_every_problem_with_its_path_and_exits_1(tmp_path
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "problem: templates[1] (Bad_Name).name: String should match pattern '^[a-z0-9][a-z0-9-]{0,62}$'",
-        "problem: templates[2] (scripts).definition.errorHandling.onCustomizerError: Input should be 'cleanup' or 'abort'",
+        "problem: templates[2] (scripts).definition.errorHandling.onCustomizerError: "
+        "Input should be 'cleanup' or 'abort'",
         "problem: templates[2] (scripts).definition.buildTimeoutInMinutes: Input should be less than or equal to 960",
         "problem: templates[2] (scripts).definition.customize[0]: a PowerShell step needs exactly one of 'inline' or "
         "'scriptUri' (it has both)",
@@ -56,7 +58,8 @@ def test_a_broken_catalog_lists_every_problem_with_its_path_and_exits_1(tmp_path
         "'scriptUri' (it has neither)",
         "problem: templates[2] (scripts).definition.distribute[1].runOutputName: 'out' is also the runOutputName of "
         "distribute[0]: each target needs its own",
-        f"{path}: 6 problem(s)"]
+        f"{path}: 6 problem(s)",
+    ]
 
 
 def test_read_only_fields_are_noted_and_do_not_fail_the_check(tmp_path, capsys):
@@ -73,7 +76,9 @@ def test_resource_ids_are_not_compared_without_the_aib_backend(tmp_path, capsys)
     path = tmp_path / "catalog.yaml"
     path.write_text("templates: [{name: remote, resource_id: /subscriptions/s/x}]\n")
     assert main(["catalog", "check", str(path)]) == 0
-    assert "note: templates in Azure not compared: the backend is not aib (AIBTRIGGER_BACKEND)" in capsys.readouterr().out
+    assert (
+        "note: templates in Azure not compared: the backend is not aib (AIBTRIGGER_BACKEND)" in capsys.readouterr().out
+    )
 
 
 def test_the_path_defaults_to_the_configured_catalog(monkeypatch, capsys):

@@ -1,4 +1,5 @@
 """Settings and catalog validation: errors name the variable, or the entry and field."""
+
 import json
 from pathlib import Path
 
@@ -43,24 +44,56 @@ def test_the_shipped_example_catalog_is_valid_and_has_the_three_templates():
     assert web.source.gallery_image_id == base.distribute[0].galleryImageId
 
 
-@pytest.mark.parametrize("entry, expected", [
-    ({"name": "a"}, "templates[0] (a): Value error, an entry needs a 'definition'"),
-    ({"name": "A_b", "resource_id": "x"}, "templates[0] (A_b).name: String should match pattern"),
-    ({"name": "a", "definition": {"source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
-                                  "customise": [], "distribute": [{"type": "VHD", "runOutputName": "x"}]}},
-     "templates[0] (a).definition.customise: Extra inputs are not permitted"),
-    ({"name": "a", "definition": {"source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
-                                  "customize": [{"type": "Shell", "name": "both"}],
-                                  "distribute": [{"type": "VHD", "runOutputName": "x"}]}},
-     "templates[0] (a).definition.customize[0]: a Shell step needs exactly one"),
-    ({"name": "a", "definition": {"source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
-                                  "distribute": [{"type": "SharedImage", "runOutputName": "x", "galleryImageId": "/x"}]}},
-     "templates[0] (a).definition.distribute[0].galleryImageId: Value error, must look like"),
-    ({"name": "a", "definition": {"source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
-                                  "distribute": [{"type": "VHD", "runOutputName": "x"}],
-                                  "buildTimeoutInMinutes": 2000}},
-     "templates[0] (a).definition.buildTimeoutInMinutes: Input should be less than or equal to 960"),
-])
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"name": "a"}, "templates[0] (a): Value error, an entry needs a 'definition'"),
+        ({"name": "A_b", "resource_id": "x"}, "templates[0] (A_b).name: String should match pattern"),
+        (
+            {
+                "name": "a",
+                "definition": {
+                    "source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
+                    "customise": [],
+                    "distribute": [{"type": "VHD", "runOutputName": "x"}],
+                },
+            },
+            "templates[0] (a).definition.customise: Extra inputs are not permitted",
+        ),
+        (
+            {
+                "name": "a",
+                "definition": {
+                    "source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
+                    "customize": [{"type": "Shell", "name": "both"}],
+                    "distribute": [{"type": "VHD", "runOutputName": "x"}],
+                },
+            },
+            "templates[0] (a).definition.customize[0]: a Shell step needs exactly one",
+        ),
+        (
+            {
+                "name": "a",
+                "definition": {
+                    "source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
+                    "distribute": [{"type": "SharedImage", "runOutputName": "x", "galleryImageId": "/x"}],
+                },
+            },
+            "templates[0] (a).definition.distribute[0].galleryImageId: Value error, must look like",
+        ),
+        (
+            {
+                "name": "a",
+                "definition": {
+                    "source": {"type": "PlatformImage", "publisher": "p", "offer": "o", "sku": "s"},
+                    "distribute": [{"type": "VHD", "runOutputName": "x"}],
+                    "buildTimeoutInMinutes": 2000,
+                },
+            },
+            "templates[0] (a).definition.buildTimeoutInMinutes: Input should be less than or equal to 960",
+        ),
+    ],
+)
 def test_catalog_errors_point_at_the_entry_and_field(entry, expected):
     with pytest.raises(CatalogError) as err:
         parse_catalog({"templates": [entry]})
@@ -87,9 +120,14 @@ def _gallery(image):
 
 
 def _entry(name, source_image, output_image, **policy):
-    return {"name": name, "policy": policy, "definition": {
-        "source": {"type": "SharedImageVersion", "imageVersionId": _gallery(source_image) + "/versions/latest"},
-        "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": _gallery(output_image)}]}}
+    return {
+        "name": name,
+        "policy": policy,
+        "definition": {
+            "source": {"type": "SharedImageVersion", "imageVersionId": _gallery(source_image) + "/versions/latest"},
+            "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": _gallery(output_image)}],
+        },
+    }
 
 
 def test_a_lineage_cycle_is_rejected_with_the_cycle_named():
@@ -97,12 +135,15 @@ def test_a_lineage_cycle_is_rejected_with_the_cycle_named():
         parse_catalog({"templates": [_entry("a", "b-out", "a-out"), _entry("b", "a-out", "b-out")]})
 
 
-@pytest.mark.parametrize("policy, expected", [
-    ({"schedule": "0 3 * * 0"}, "NCRONTAB needs 6 fields"),
-    ({"schedule": "0 0 25 * * *"}, r"templates\[0\] \(a\)\.policy\.schedule: .*bad hour field '25'"),
-    ({"only_if_changed": True}, "only_if_changed needs a schedule"),
-    ({"maintenance_window": {"days": ["Caturday"], "start": "02:00", "end": "04:00"}}, "Caturday"),
-])
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ({"schedule": "0 3 * * 0"}, "NCRONTAB needs 6 fields"),
+        ({"schedule": "0 0 25 * * *"}, r"templates\[0\] \(a\)\.policy\.schedule: .*bad hour field '25'"),
+        ({"only_if_changed": True}, "only_if_changed needs a schedule"),
+        ({"maintenance_window": {"days": ["Caturday"], "start": "02:00", "end": "04:00"}}, "Caturday"),
+    ],
+)
 def test_policies_are_validated(policy, expected):
     with pytest.raises(CatalogError, match=expected):
         parse_catalog({"templates": [_entry("a", "x", "a-out", **policy)]})

@@ -1,4 +1,5 @@
 """Input fingerprints (issue 11): what counts as an input, what a skip says, how failures count."""
+
 import pytest
 
 from aibtrigger.catalog import TemplateDefinition, parse_catalog
@@ -13,19 +14,44 @@ SCRIPT = {"type": "Shell", "name": "harden", "scriptUri": "https://example.org/h
 
 
 def definition(*steps, **more):
-    return TemplateDefinition.model_validate({"source": marketplace("jammy"), "customize": list(steps), "distribute": [
-        {"type": "SharedImage", "runOutputName": "o", "galleryImageId": "/subscriptions/s/resourceGroups/rg/providers/"
-                                                                       "Microsoft.Compute/galleries/g/images/o"}],
-        **more})
+    return TemplateDefinition.model_validate(
+        {
+            "source": marketplace("jammy"),
+            "customize": list(steps),
+            "distribute": [
+                {
+                    "type": "SharedImage",
+                    "runOutputName": "o",
+                    "galleryImageId": "/subscriptions/s/resourceGroups/rg/providers/"
+                    "Microsoft.Compute/galleries/g/images/o",
+                }
+            ],
+            **more,
+        }
+    )
 
 
-@pytest.mark.parametrize("one, other, same", [
-    (definition(SCRIPT), definition({**SCRIPT, "sha256Checksum": "ab" * 32}), False),  # the checksum counts
-    (definition({**SCRIPT, "sha256Checksum": "ab" * 32}), definition({**SCRIPT, "sha256Checksum": "cd" * 32}), False),
-    (definition(SCRIPT), definition(SCRIPT, buildTimeoutInMinutes=90), True),  # the timeout does not shape the image
-    (definition(SCRIPT), definition(SCRIPT, validate={"inVMValidations": [
-        {"type": "Shell", "name": "check", "inline": ["true"]}]}), False),
-])
+@pytest.mark.parametrize(
+    "one, other, same",
+    [
+        (definition(SCRIPT), definition({**SCRIPT, "sha256Checksum": "ab" * 32}), False),  # the checksum counts
+        (
+            definition({**SCRIPT, "sha256Checksum": "ab" * 32}),
+            definition({**SCRIPT, "sha256Checksum": "cd" * 32}),
+            False,
+        ),
+        (
+            definition(SCRIPT),
+            definition(SCRIPT, buildTimeoutInMinutes=90),
+            True,
+        ),  # the timeout does not shape the image
+        (
+            definition(SCRIPT),
+            definition(SCRIPT, validate={"inVMValidations": [{"type": "Shell", "name": "check", "inline": ["true"]}]}),
+            False,
+        ),
+    ],
+)
 def test_what_in_a_definition_is_an_input(one, other, same):
     assert (definition_digest(one) == definition_digest(other)) is same
 
@@ -34,8 +60,13 @@ def test_the_fingerprint_covers_source_key_and_exact_version():
     base = build_inputs("d1", ("platform", "westeurope", "canonical", "ubuntu", "jammy"), "22.04.1")
     other_source = build_inputs("d1", ("gallery", "/x/images/golden"), "22.04.1")
     assert len({fingerprint(base), fingerprint(other_source), fingerprint({**base, "version": "22.04.2"})}) == 3
-    assert unchanged(base, {**base, "version": "22.04.2"}) == ["definition d1", "source platform/westeurope/canonical/ubuntu/jammy"]
-    assert changed(base, other_source) == ["source platform/westeurope/canonical/ubuntu/jammy -> gallery//x/images/golden"]
+    assert unchanged(base, {**base, "version": "22.04.2"}) == [
+        "definition d1",
+        "source platform/westeurope/canonical/ubuntu/jammy",
+    ]
+    assert changed(base, other_source) == [
+        "source platform/westeurope/canonical/ubuntu/jammy -> gallery//x/images/golden"
+    ]
 
 
 def test_a_skip_names_the_inputs_that_did_not_change():
@@ -79,7 +110,9 @@ def test_a_manual_request_for_unchanged_inputs_skips_and_force_builds_anyway():
     world = built_diamond()
     world.sweep()  # the service has seen 22.04.1, the version base was built from
     assert world.request("base") == "skipped"
-    [skip] = [o for o in world.deps.store.list_outcomes("base") if o.outcome.value == "skipped" and o.reasons == ("test",)]
+    [skip] = [
+        o for o in world.deps.store.list_outcomes("base") if o.outcome.value == "skipped" and o.reasons == ("test",)
+    ]
     assert "--force" in skip.detail and f"jammy@{OLD}" in skip.detail
     assert world.request("base", force=True) == "started"
 

@@ -1,11 +1,12 @@
 """The request -> start -> poll -> collect -> publish flow, on in-memory fakes with an explicit clock."""
+
 import json
 
 import pytest
 
-from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.domain.model import RunOutput, RunState
 from aibtrigger.domain.records import Outcome
+from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.service_layer.intake import MAX_DEQUEUE_COUNT, handle_poll_message, handle_request_message
 from aibtrigger.service_layer.reconciler import reconcile
 
@@ -16,7 +17,7 @@ FAILED_LOG = """\
 [1a2b] PACKER OUT ==> azure-arm: Script exited with non-zero exit status: 100. Allowed exit codes are: [0]
 [1a2b] PACKER OUT ==> azure-arm: (telemetry) ending shell
 [1a2b] PACKER OUT Build 'azure-arm' errored after 1 minute: Script exited with non-zero exit status: 100. Allowed exit codes are: [0]
-"""
+"""  # noqa: E501 (a real log, verbatim)
 
 
 def request(deps, template="base", *, msg_id="m1", reason="manual", by="alice", **extra):
@@ -36,8 +37,11 @@ def drain(deps, clock, queue):
     handler = handle_poll_message if queue == POLLS_QUEUE else handle_request_message
     for index, message in enumerate(messages):
         clock.advance(seconds=message.delay_seconds)
-        results.append(handler(message.text.encode(), message_id=f"{queue}-{index}-{clock().timestamp()}",
-                               dequeue_count=1, deps=deps))
+        results.append(
+            handler(
+                message.text.encode(), message_id=f"{queue}-{index}-{clock().timestamp()}", dequeue_count=1, deps=deps
+            )
+        )
     return results
 
 
@@ -55,8 +59,9 @@ def test_success_is_collected_recorded_published_and_released(deps, clock):
     request(deps)
     assert drain(deps, clock, POLLS_QUEUE) == ["polling"]
     artifact = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.1"
-    deps.backend.finish("base", RunState.SUCCEEDED, log="[x] PACKER OUT all good\n",
-                        outputs=[RunOutput("out", artifact)])
+    deps.backend.finish(
+        "base", RunState.SUCCEEDED, log="[x] PACKER OUT all good\n", outputs=[RunOutput("out", artifact)]
+    )
     assert drain(deps, clock, POLLS_QUEUE) == ["finished"]
     [run] = deps.store.list_runs("base")
     assert run.state is RunState.SUCCEEDED and run.artifact_ids == (artifact,) and run.published
@@ -111,13 +116,16 @@ def test_the_last_poll_delivered_twice_starts_one_follow_up(deps, clock):
     assert len(deps.publisher.events) == 1
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"{not json", "not a JSON message"),
-    (b'["a list"]', "expected a JSON object"),
-    (b'{"template": "base", "script": "rm -rf /"}', "script"),
-    (b'{"template": "../../etc"}', "template"),
-    (b'{"template": "nope"}', "not in the catalog"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"{not json", "not a JSON message"),
+        (b'["a list"]', "expected a JSON object"),
+        (b'{"template": "base", "script": "rm -rf /"}', "script"),
+        (b'{"template": "../../etc"}', "template"),
+        (b'{"template": "nope"}', "not in the catalog"),
+    ],
+)
 def test_bad_messages_are_rejected_recorded_and_kept(deps, body, reason):
     result = handle_request_message(body, message_id="bad-1", dequeue_count=1, deps=deps)
     assert result == "rejected"
@@ -291,5 +299,3 @@ def test_a_redelivered_final_poll_counts_the_failure_once(deps, clock):
     deps.store.save_run = original
     handle_poll_message(poll.text.encode(), message_id="p", dequeue_count=2, deps=deps)
     assert deps.store.get_summary("base").consecutive_failures == 1
-
-

@@ -1,4 +1,5 @@
 """The lineage graph, derived from the definitions: parents, ancestry, waves, cycles."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -17,8 +18,12 @@ def from_image(image, version="latest"):
 
 def entry(name, source=UBUNTU, outputs=None):
     outputs = [name] if outputs is None else outputs
-    definition = TemplateDefinition.model_validate({"source": source, "distribute": [
-        {"type": "SharedImage", "galleryImageId": IMAGES + o, "runOutputName": o} for o in outputs]})
+    definition = TemplateDefinition.model_validate(
+        {
+            "source": source,
+            "distribute": [{"type": "SharedImage", "galleryImageId": IMAGES + o, "runOutputName": o} for o in outputs],
+        }
+    )
     return SimpleNamespace(name=name, location="westeurope", definition=definition)
 
 
@@ -27,20 +32,29 @@ def graph(*entries):
 
 
 # base -> web -> shop ; base -> api ; (base, alt) -> both distribute to "shared" -> app
-FAMILY = graph(entry("base"), entry("web", from_image("base")), entry("shop", from_image("WEB")),  # case-insensitive
-               entry("api", from_image("base", "1.0.2")),  # pinned: still a child
-               entry("alt", outputs=["shared"]), entry("other", outputs=["shared", "other"]),
-               entry("app", from_image("shared")), entry("lonely", from_image("not-built-here")))
+FAMILY = graph(
+    entry("base"),
+    entry("web", from_image("base")),
+    entry("shop", from_image("WEB")),  # case-insensitive
+    entry("api", from_image("base", "1.0.2")),  # pinned: still a child
+    entry("alt", outputs=["shared"]),
+    entry("other", outputs=["shared", "other"]),
+    entry("app", from_image("shared")),
+    entry("lonely", from_image("not-built-here")),
+)
 
 
-@pytest.mark.parametrize("name, parents, children, ancestors, descendants", [
-    ("base", set(), {"web", "api"}, set(), {"web", "api", "shop"}),
-    ("web", {"base"}, {"shop"}, {"base"}, {"shop"}),
-    ("shop", {"web"}, set(), {"web", "base"}, set()),
-    ("api", {"base"}, set(), {"base"}, set()),
-    ("app", {"alt", "other"}, set(), {"alt", "other"}, set()),
-    ("lonely", set(), set(), set(), set()),  # its image is made outside the catalog
-])
+@pytest.mark.parametrize(
+    "name, parents, children, ancestors, descendants",
+    [
+        ("base", set(), {"web", "api"}, set(), {"web", "api", "shop"}),
+        ("web", {"base"}, {"shop"}, {"base"}, {"shop"}),
+        ("shop", {"web"}, set(), {"web", "base"}, set()),
+        ("api", {"base"}, set(), {"base"}, set()),
+        ("app", {"alt", "other"}, set(), {"alt", "other"}, set()),
+        ("lonely", set(), set(), set(), set()),  # its image is made outside the catalog
+    ],
+)
 def test_relations(name, parents, children, ancestors, descendants):
     assert FAMILY.parents(name) == parents
     assert FAMILY.children(name) == children
@@ -53,12 +67,15 @@ def test_depth_is_the_longest_path_from_a_root(name, depth):
     assert FAMILY.depth(name) == depth
 
 
-@pytest.mark.parametrize("members, expected", [
-    ({"base", "web", "shop", "api"}, [["base"], ["api", "web"], ["shop"]]),
-    ({"base", "shop"}, [["base"], ["shop"]]),  # an ancestor outside the set still orders its descendants
-    ({"shop", "app", "lonely"}, [["app", "lonely", "shop"]]),
-    (set(), []),
-])
+@pytest.mark.parametrize(
+    "members, expected",
+    [
+        ({"base", "web", "shop", "api"}, [["base"], ["api", "web"], ["shop"]]),
+        ({"base", "shop"}, [["base"], ["shop"]]),  # an ancestor outside the set still orders its descendants
+        ({"shop", "app", "lonely"}, [["app", "lonely", "shop"]]),
+        (set(), []),
+    ],
+)
 def test_waves(members, expected):
     assert FAMILY.waves(members) == expected
 
@@ -69,13 +86,19 @@ def test_an_entry_without_definition_has_no_lineage():
     assert g.parents("remote") == set() and g.children("base") == set()
 
 
-@pytest.mark.parametrize("entries, cycle", [
-    ([entry("a", from_image("c")), entry("b", from_image("a")), entry("c", from_image("b"))], ["a", "b", "c", "a"]),
-    ([entry("self", from_image("self"))], None),  # self-sourced: its next version from an earlier one
-    ([entry("a", from_image("b"), outputs=["a", "b"]), entry("b", from_image("a"))], ["a", "b", "a"]),
-    ([entry("root"), entry("x", from_image("y")), entry("y", from_image("x", "1.0.0"))], ["x", "y", "x"]),  # pinned too
-    ([entry("base"), entry("web", from_image("base"))], None),
-])
+@pytest.mark.parametrize(
+    "entries, cycle",
+    [
+        ([entry("a", from_image("c")), entry("b", from_image("a")), entry("c", from_image("b"))], ["a", "b", "c", "a"]),
+        ([entry("self", from_image("self"))], None),  # self-sourced: its next version from an earlier one
+        ([entry("a", from_image("b"), outputs=["a", "b"]), entry("b", from_image("a"))], ["a", "b", "a"]),
+        (
+            [entry("root"), entry("x", from_image("y")), entry("y", from_image("x", "1.0.0"))],
+            ["x", "y", "x"],
+        ),  # pinned too
+        ([entry("base"), entry("web", from_image("base"))], None),
+    ],
+)
 def test_find_cycle(entries, cycle):
     assert graph(*entries).find_cycle() == cycle
 
@@ -90,14 +113,18 @@ def test_a_self_sourced_template_is_not_its_own_parent_and_still_has_children(ve
 
 def test_a_versioned_output_is_the_gallery_image_it_writes_to():
     versioned = {"type": "SharedImage", "galleryImageId": IMAGES + "base/versions/2.0.0", "runOutputName": "base"}
-    base = SimpleNamespace(name="base", location="westeurope", definition=TemplateDefinition.model_validate(
-        {"source": UBUNTU, "distribute": [versioned]}))
+    base = SimpleNamespace(
+        name="base",
+        location="westeurope",
+        definition=TemplateDefinition.model_validate({"source": UBUNTU, "distribute": [versioned]}),
+    )
     assert graph(base, entry("web", from_image("base"))).children("base") == {"web"}
 
 
 def test_validate_lineage_names_the_cycle():
-    catalog = SimpleNamespace(templates=[entry("a", from_image("c")), entry("b", from_image("a")),
-                                         entry("c", from_image("b")), entry("free")])
+    catalog = SimpleNamespace(
+        templates=[entry("a", from_image("c")), entry("b", from_image("a")), entry("c", from_image("b")), entry("free")]
+    )
     with pytest.raises(CatalogError, match=r"lineage cycle: a -> b -> c -> a"):
         validate_lineage(catalog)
 

@@ -4,6 +4,7 @@ A diamond: `app` is built from the image `web` and `api` both distribute to; bot
 `base`, which tracks the marketplace. Driven through the real service layer on the in-memory fakes
 (tests/lineage_world.py): sweeps, requests, polls, gallery events and reconciliation passes.
 """
+
 import pytest
 
 from aibtrigger.domain.model import RunState
@@ -77,8 +78,9 @@ def test_the_first_cascade_through_a_diamond_builds_app_once_after_both_parents(
     world.requests()
     assert world.building() == ["app"]
     quiesce(world)
-    assert [s.template for s in world.started] == ["base", "web", "api", "app"] or \
-        [s.template for s in world.started] == ["base", "api", "web", "app"]
+    assert [s.template for s in world.started] == ["base", "web", "api", "app"] or [
+        s.template for s in world.started
+    ] == ["base", "api", "web", "app"]
 
 
 @pytest.mark.parametrize("tagging", [True, False], ids=["tagged", "untagged"])
@@ -178,7 +180,8 @@ def test_a_version_event_processed_after_the_producers_hand_off_is_credited_to_t
     assert world.deps.store.get_claim("web").upstream is None
     world.deliver(v_web)  # the late event of the version carrying the patch
     assert world.deps.store.list_outcomes("app")[0].detail.endswith(
-        f"(upstream platform/westeurope/canonical/ubuntu/jammy@{NEW})")  # its own cascade, not the claim's
+        f"(upstream platform/westeurope/canonical/ubuntu/jammy@{NEW})"
+    )  # its own cascade, not the claim's
 
 
 def test_a_late_event_of_an_older_version_builds_nothing_twice():
@@ -212,8 +215,12 @@ DAILY = "0 0 3 * * *"
 
 
 def scheduled_pair(base_schedule=DAILY, **child_policy) -> World:
-    world = World([template("base", marketplace("jammy"), schedule=base_schedule),
-                   template("web", gallery("base"), schedule=DAILY, **child_policy)])
+    world = World(
+        [
+            template("base", marketplace("jammy"), schedule=base_schedule),
+            template("web", gallery("base"), schedule=DAILY, **child_policy),
+        ]
+    )
     world.patch("jammy", OLD)
     world.sweep()
     world.tick()  # today's ticks, handled with the first builds
@@ -281,9 +288,16 @@ def test_show_and_runs_expose_the_exact_source_version_the_fingerprint_and_the_p
     [run] = [r for r in world.deps.store.list_runs("web") if r.state is RunState.SUCCEEDED][:1]
     shown = run_dict(run)
     assert shown["source_version"] == "1.0.2" and shown["inputs"]["version"] == "1.0.2"
-    assert shown["fingerprint"] == run.fingerprint == world.sources.get_version(version)["tags"]["aibtrigger.fingerprint"]
-    assert shown["provenance"] == {"run_id": run.run_id, "template": "web", "upstream": f"platform/westeurope/canonical/"
-                                   f"ubuntu/jammy@{NEW}", "source_version": "1.0.2", "fingerprint": run.fingerprint}
+    assert (
+        shown["fingerprint"] == run.fingerprint == world.sources.get_version(version)["tags"]["aibtrigger.fingerprint"]
+    )
+    assert shown["provenance"] == {
+        "run_id": run.run_id,
+        "template": "web",
+        "upstream": f"platform/westeurope/canonical/ubuntu/jammy@{NEW}",
+        "source_version": "1.0.2",
+        "fingerprint": run.fingerprint,
+    }
     print_run(run, [])
     print_runs([run])
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
 """Signals -> planner -> requests, on in-memory fakes: sweeps, gallery events, schedules."""
+
 import pytest
 
 from aibtrigger.adapters.logstore import InMemoryLogStore
@@ -6,9 +7,9 @@ from aibtrigger.adapters.publisher import InMemoryPublisher
 from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
-from aibtrigger.names import REQUESTS_QUEUE
 from aibtrigger.domain.provenance import provenance_tags
 from aibtrigger.domain.records import Outcome, TemplateSummary
+from aibtrigger.names import REQUESTS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.events import handle_gallery_event
 from aibtrigger.service_layer.planning import sweep_sources, tick_schedules
@@ -18,23 +19,46 @@ SUB = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/
 
 
 def platform_entry(name, sku, **policy):
-    return {"name": name, "location": "westeurope", "policy": policy, "definition": {
-        "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu", "sku": sku, "version": "latest"},
-        "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": SUB + name}]}}
+    return {
+        "name": name,
+        "location": "westeurope",
+        "policy": policy,
+        "definition": {
+            "source": {
+                "type": "PlatformImage",
+                "publisher": "Canonical",
+                "offer": "ubuntu",
+                "sku": sku,
+                "version": "latest",
+            },
+            "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": SUB + name}],
+        },
+    }
 
 
 def child_entry(name, parent):
-    return {"name": name, "definition": {
-        "source": {"type": "SharedImageVersion", "imageVersionId": SUB + parent + "/versions/latest"},
-        "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": SUB + name}]}}
+    return {
+        "name": name,
+        "definition": {
+            "source": {"type": "SharedImageVersion", "imageVersionId": SUB + parent + "/versions/latest"},
+            "distribute": [{"type": "SharedImage", "runOutputName": name, "galleryImageId": SUB + name}],
+        },
+    }
 
 
 def make_deps(entries):
     clock = Clock()
     catalog = parse_catalog({"templates": entries})
-    return Deps(catalog=catalog, store=InMemoryStateStore(), backend=ScriptedBackend(clock, set(catalog.by_name)),
-                queue=InMemoryQueue(), publisher=InMemoryPublisher(), logs=InMemoryLogStore(), sources=FakeSources(),
-                clock=clock)
+    return Deps(
+        catalog=catalog,
+        store=InMemoryStateStore(),
+        backend=ScriptedBackend(clock, set(catalog.by_name)),
+        queue=InMemoryQueue(),
+        publisher=InMemoryPublisher(),
+        logs=InMemoryLogStore(),
+        sources=FakeSources(),
+        clock=clock,
+    )
 
 
 def requested(deps):
@@ -83,9 +107,16 @@ def test_a_version_made_outside_the_service_is_a_fresh_root_change():
 
 
 def version_event(version_id, **changes):
-    event = {"event_id": "ev-1", "event_type": "Microsoft.Resources.ResourceWriteSuccess", "subject": version_id,
-             "data": {"operationName": "Microsoft.Compute/galleries/images/versions/write", "resourceUri": version_id,
-                      "status": "Succeeded"}}
+    event = {
+        "event_id": "ev-1",
+        "event_type": "Microsoft.Resources.ResourceWriteSuccess",
+        "subject": version_id,
+        "data": {
+            "operationName": "Microsoft.Compute/galleries/images/versions/write",
+            "resourceUri": version_id,
+            "status": "Succeeded",
+        },
+    }
     event.update(changes)
     return event
 
@@ -103,12 +134,26 @@ def test_a_gallery_version_made_by_a_parent_rebuilds_its_children_once_per_event
     assert len(deps.queue.payloads(REQUESTS_QUEUE)) == 1
 
 
-@pytest.mark.parametrize("changes, why", [
-    ({"event_type": "Microsoft.Resources.ResourceDeleteSuccess"}, "is not Microsoft.Resources.ResourceWriteSuccess"),
-    ({"data": {"operationName": "Microsoft.Compute/virtualMachines/write"}}, "is not a gallery image version write"),
-    ({"subject": SUB + "base/versions/../../../x", "data": {"operationName": "Microsoft.Compute/galleries/images/versions/write"}},
-     "is not a gallery image version id"),
-])
+@pytest.mark.parametrize(
+    "changes, why",
+    [
+        (
+            {"event_type": "Microsoft.Resources.ResourceDeleteSuccess"},
+            "is not Microsoft.Resources.ResourceWriteSuccess",
+        ),
+        (
+            {"data": {"operationName": "Microsoft.Compute/virtualMachines/write"}},
+            "is not a gallery image version write",
+        ),
+        (
+            {
+                "subject": SUB + "base/versions/../../../x",
+                "data": {"operationName": "Microsoft.Compute/galleries/images/versions/write"},
+            },
+            "is not a gallery image version id",
+        ),
+    ],
+)
 def test_unrelated_events_are_recorded_as_ignored(changes, why):
     deps = make_deps([platform_entry("base", "jammy"), child_entry("web", "base")])
     assert handle_gallery_event(**version_event(SUB + "base/versions/1.0.4", **changes), deps=deps) == "ignored"
@@ -131,8 +176,9 @@ def test_an_unprovisioned_version_is_retried_not_acted_on():
 def test_missed_schedule_ticks_are_handled_once_and_only_if_changed_skips_when_nothing_changed():
     deps = make_deps([platform_entry("nightly", "jammy", schedule="0 0 3 * * *", only_if_changed=True)])
     deps.sources.marketplace[("westeurope", "canonical", "ubuntu", "jammy")] = "22.04.1"
-    deps.store.put_summary(TemplateSummary("nightly", last_success_at=deps.clock(),
-                                           last_success_source_version="22.04.1"))
+    deps.store.put_summary(
+        TemplateSummary("nightly", last_success_at=deps.clock(), last_success_source_version="22.04.1")
+    )
     deps.clock.advance(days=3)  # three nightly ticks missed
     [decision] = tick_schedules(deps)
     assert decision.action == "skip" and requested(deps) == []

@@ -1,6 +1,7 @@
 """No template stays blocked: faults that outlast every retry, poisoned messages, forbidden logs,
 races with a live chain. On the in-memory fakes with an explicit clock; the reconciler is what
 brings each case back within minutes of the fault's end."""
+
 import json
 import threading
 
@@ -22,7 +23,7 @@ def deliver_until_poisoned(deps, clock, message, handler):
     """Every attempt the host makes, each failing; then the host moves the message to the poison queue."""
     deps.queue.sent.remove(message)
     for attempt in range(1, MAX_DEQUEUE_COUNT + 1):
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017 (any failure: the host retries whatever it is)
             handler(message.text.encode(), message_id="poisoned", dequeue_count=attempt, deps=deps)
         clock.advance(seconds=30)
 
@@ -77,8 +78,9 @@ def test_an_outage_right_after_publishing_neither_republishes_a_new_id_nor_block
 
 def test_a_poisoned_start_is_resumed_by_the_reconciler_under_the_same_request(deps, clock):
     deps.backend = Outage(deps.backend, BackendError("ARM: 503 Service Unavailable"))
-    body = json.dumps({"template": "base", "id": "source-0123456789abcdef-base", "signal": "source",
-                       "upstream": "platform/x@1"}).encode()
+    body = json.dumps(
+        {"template": "base", "id": "source-0123456789abcdef-base", "signal": "source", "upstream": "platform/x@1"}
+    ).encode()
     deps.backend.down = True
     for attempt in range(1, MAX_DEQUEUE_COUNT):
         with pytest.raises(BackendError):
@@ -94,14 +96,17 @@ def test_a_poisoned_start_is_resumed_by_the_reconciler_under_the_same_request(de
 
 def test_an_internal_request_rejected_after_its_retries_can_still_be_served_under_its_id(deps, clock):
     create_claim = deps.store.create_claim
-    body = json.dumps({"template": "base", "id": "source-0123456789abcdef-base", "signal": "source",
-                       "upstream": "platform/x@1"}).encode()
+    body = json.dumps(
+        {"template": "base", "id": "source-0123456789abcdef-base", "signal": "source", "upstream": "platform/x@1"}
+    ).encode()
     deps.store.create_claim = lambda claim: (_ for _ in ()).throw(StorageError("claims table unavailable"))
     for attempt in range(1, MAX_DEQUEUE_COUNT + 1):
         with pytest.raises(StorageError):
             handle_request_message(body, message_id="q1", dequeue_count=attempt, deps=deps)
     [rejected] = deps.store.list_outcomes("base")
-    assert rejected.outcome is Outcome.REJECTED and rejected.request_id.startswith("source-0123456789abcdef-base:rejected")
+    assert rejected.outcome is Outcome.REJECTED and rejected.request_id.startswith(
+        "source-0123456789abcdef-base:rejected"
+    )
     deps.store.create_claim = create_claim
     # The sweep (or the reconciler) asks again under the same id: the rejection beside it is no verdict on it.
     assert handle_request_message(body, message_id="q2", dequeue_count=1, deps=deps) == "started"
@@ -115,8 +120,11 @@ def test_a_forbidden_log_or_output_never_keeps_a_finished_build_running(deps, cl
 
     setattr(deps.backend, reader, forbidden)
     request(deps)
-    deps.backend.finish("base", RunState.SUCCEEDED if reader == "run_outputs" else RunState.FAILED,
-                        message="Failed while waiting for packerizer")
+    deps.backend.finish(
+        "base",
+        RunState.SUCCEEDED if reader == "run_outputs" else RunState.FAILED,
+        message="Failed while waiting for packerizer",
+    )
     # Within the patience the chain collects again shortly: no failed delivery, no poisoned message.
     assert drain(deps, clock, POLLS_QUEUE) == ["polling"]
     assert deps.store.list_runs("base")[0].state is RunState.RUNNING
@@ -150,8 +158,9 @@ def test_run_refused_for_the_templates_provisioning_state_is_retried_then_surfac
     deps.backend.outputs["base"] = [RunOutput("out", "/subscriptions/s/.../versions/1.0.0")]
 
     def refused(template, *, provenance=None):
-        raise BuildAlreadyActiveError("OperationNotAllowed: Run is not allowed in provisioning state Updating, "
-                                      "run state Succeeded")
+        raise BuildAlreadyActiveError(
+            "OperationNotAllowed: Run is not allowed in provisioning state Updating, run state Succeeded"
+        )
 
     deps.backend.start_run = refused
     assert request(deps) == "pending"
@@ -240,9 +249,13 @@ def test_the_reconciler_racing_a_live_chain_finishes_the_run_once(deps, clock, r
         except Exception as exc:  # noqa: BLE001 - a lost race may raise: the message is then retried
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(lambda: handle_poll_message(
-                   poll.text.encode(), message_id="p", dequeue_count=1, deps=deps),)),
-               threading.Thread(target=run, args=(lambda: reconcile(deps),))]
+    threads = [
+        threading.Thread(
+            target=run,
+            args=(lambda: handle_poll_message(poll.text.encode(), message_id="p", dequeue_count=1, deps=deps),),
+        ),
+        threading.Thread(target=run, args=(lambda: reconcile(deps),)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -257,9 +270,8 @@ def test_the_reconciler_racing_a_live_chain_finishes_the_run_once(deps, clock, r
 
 
 def test_poisoned_messages_are_recorded_kept_and_published(deps, clock):
-    from aibtrigger.service_layer.poisoned import drain_poison_queues
-
     from aibtrigger.adapters.queues import SentMessage
+    from aibtrigger.service_layer.poisoned import drain_poison_queues
 
     deps.queue.sent.append(SentMessage(REQUESTS_QUEUE + "-poison", "this is not base64 !!!", 0, encoded=False))
     deps.queue.send_raw(POLLS_QUEUE + "-poison", json.dumps({"template": "base", "run_id": "r", "token": "t"}))
@@ -281,8 +293,9 @@ def test_a_due_tick_seen_by_both_the_schedule_check_and_the_reconciler_builds_on
     from aibtrigger.service_layer.planning import tick_schedules
     from tests.unit.conftest import DEFINITION
 
-    deps.catalog = parse_catalog({"templates": [{"name": "base", "definition": DEFINITION,
-                                                 "policy": {"schedule": "0 0 3 * * *"}}]})
+    deps.catalog = parse_catalog(
+        {"templates": [{"name": "base", "definition": DEFINITION, "policy": {"schedule": "0 0 3 * * *"}}]}
+    )
     deps.store.set_schedule_tick("base", clock() - timedelta(days=1))
     steps = [lambda: tick_schedules(deps), lambda: reconcile(deps)]
     for step in steps if first == "schedule check" else reversed(steps):
@@ -297,8 +310,9 @@ def test_a_due_tick_seen_by_both_the_schedule_check_and_the_reconciler_builds_on
 
 def test_the_reconciler_gives_the_events_their_time_then_builds_what_they_missed(deps, clock):
     key = "platform|westeurope|canonical|ubuntu|22_04"
-    deps.store.put_summary(deps.store.get_summary("base").evolve(
-        last_success_at=clock(), last_success_source_version="22.04.1"))
+    deps.store.put_summary(
+        deps.store.get_summary("base").evolve(last_success_at=clock(), last_success_source_version="22.04.1")
+    )
     deps.store.put_observed(key, "22.04.2", at=clock())  # a sweep saw it; its request is lost
     assert reconcile(deps) == []  # the request may still be on its way
     clock.advance(seconds=deps.lease_margin.total_seconds())
@@ -321,13 +335,22 @@ def test_plan_says_what_the_next_reconciler_pass_does(deps, clock):
     deps.store.put_observed("platform|westeurope|canonical|ubuntu|22_04", "22.04.2", at=clock())
     for name, used in (("owed", "22.04.1"), ("current", "22.04.2"), ("paused", "22.04.1"), ("busy", "22.04.1")):
         deps.store.put_summary(TemplateSummary(name, last_success_at=clock(), last_success_source_version=used))
-    deps.store.put_summary(TemplateSummary("failed", consecutive_failures=2,
-                                           last_upstream="platform/westeurope/canonical/ubuntu/22_04@22.04.2"))
+    deps.store.put_summary(
+        TemplateSummary(
+            "failed", consecutive_failures=2, last_upstream="platform/westeurope/canonical/ubuntu/22_04@22.04.2"
+        )
+    )
     request(deps, "busy", msg_id="b1")
     clock.advance(seconds=deps.lease_margin.total_seconds())
     plan = {d.template: d for d in dry_run(deps)}
-    assert {n: d.action for n, d in plan.items()} == {"owed": "build", "current": "skip", "failed": "skip",
-                                                     "never": "skip", "busy": "wait", "paused": "skip"}
+    assert {n: d.action for n, d in plan.items()} == {
+        "owed": "build",
+        "current": "skip",
+        "failed": "skip",
+        "never": "skip",
+        "busy": "wait",
+        "paused": "skip",
+    }
     assert plan["busy"].reasons[0].startswith("building now")
     assert plan["never"].reasons[-1].endswith("`aibtrigger request never` builds it")
     before = set(deps.backend.runs_started)

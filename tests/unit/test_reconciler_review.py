@@ -1,4 +1,5 @@
 """Sequences an adversarial review of issue 10 found (on 8357894 + 97ff0ff); each failed before its fix."""
+
 import json
 from datetime import timedelta
 
@@ -19,10 +20,10 @@ KEY = "platform|westeurope|canonical|ubuntu|22_04"
 
 def test_1_abandon_with_a_stale_claim_snapshot_builds_a_template_outside_the_catalog(deps, clock):
     request(deps, "web", msg_id="m1")
-    snapshot = deps.store.list_claims()            # the reconciler lists claims at the start of its pass...
-    request(deps, "web", msg_id="m2")              # ...a request coalesces meanwhile (etag changes)
+    snapshot = deps.store.list_claims()  # the reconciler lists claims at the start of its pass...
+    request(deps, "web", msg_id="m2")  # ...a request coalesces meanwhile (etag changes)
     deps.backend.finish("web", RunState.SUCCEEDED)
-    deps.catalog = make_catalog("base")            # web leaves the catalog
+    deps.catalog = make_catalog("base")  # web leaves the catalog
     deps.store.list_claims = lambda: snapshot
     reconcile(deps)
     assert deps.backend.runs_started == ["web"], "Run invoked on a template that is not in the catalog"
@@ -30,7 +31,7 @@ def test_1_abandon_with_a_stale_claim_snapshot_builds_a_template_outside_the_cat
 
 def test_1b_abandon_records_a_build_the_backend_reports_succeeded_as_failed(deps, clock):
     request(deps, "web", msg_id="m1")
-    deps.backend.finish("web", RunState.SUCCEEDED)     # distributed an image version
+    deps.backend.finish("web", RunState.SUCCEEDED)  # distributed an image version
     deps.catalog = make_catalog("base")
     reconcile(deps)
     [run] = deps.store.list_runs("web")
@@ -58,12 +59,13 @@ def test_2_a_manual_request_reported_rejected_and_poisoned_is_built_anyway(deps,
 
 def test_3_a_start_that_keeps_raising_is_retried_every_minute_forever_and_never_given_up(deps, clock):
     def gone(template):
-        raise TemplateNotFoundError("base")          # the AIB template resource was deleted / 403 on it
+        raise TemplateNotFoundError("base")  # the AIB template resource was deleted / 403 on it
+
     deps.backend.get_status = gone
     with pytest.raises(TemplateNotFoundError):
         request(deps)
     lines = []
-    for _ in range(48 * 60):                          # two days of minute-by-minute passes
+    for _ in range(48 * 60):  # two days of minute-by-minute passes
         clock.advance(minutes=1)
         lines += reconcile(deps)
     assert len(lines) < 100, f"{len(lines)} reconciler errors, one every minute"
@@ -72,7 +74,7 @@ def test_3_a_start_that_keeps_raising_is_retried_every_minute_forever_and_never_
 
 def test_4_abandoning_a_starting_claim_loses_its_pending_request(deps, clock):
     deps.backend.status["web"] = BuildStatus(RunState.RUNNING, None, clock() - timedelta(minutes=20))
-    assert request(deps, "web", msg_id="m1") == "pending"      # the message is completed: no redelivery
+    assert request(deps, "web", msg_id="m1") == "pending"  # the message is completed: no redelivery
     deps.catalog = make_catalog("base")
     reconcile(deps)
     assert deps.store.get_claim("web") is None
@@ -80,19 +82,21 @@ def test_4_abandoning_a_starting_claim_loses_its_pending_request(deps, clock):
 
 
 def test_5_a_given_up_start_leaves_the_owed_build_unowed_for_ever(deps, clock):
-    deps.store.put_summary(deps.store.get_summary("base").evolve(last_success_at=clock(),
-                                                                 last_success_source_version="22.04.1"))
+    deps.store.put_summary(
+        deps.store.get_summary("base").evolve(last_success_at=clock(), last_success_source_version="22.04.1")
+    )
     deps.store.put_observed(KEY, "22.04.2", at=clock() - timedelta(hours=1))
     real_start = deps.backend.start_run
 
     def refused(template):
         raise BuildAlreadyActiveError("OperationNotAllowed: provisioning state Updating")
+
     deps.backend.start_run = refused
-    for _ in range(12):                                # ~2 h of 'Updating': the start is given up (surfaced)
+    for _ in range(12):  # ~2 h of 'Updating': the start is given up (surfaced)
         clock.advance(minutes=10)
         reconcile(deps)
     assert deps.store.list_runs("base")[0].state is RunState.FAILED
-    deps.backend.start_run = real_start                # the fault has ended
+    deps.backend.start_run = real_start  # the fault has ended
     for _ in range(60):
         clock.advance(minutes=1)
         reconcile(deps)
@@ -101,12 +105,13 @@ def test_5_a_given_up_start_leaves_the_owed_build_unowed_for_ever(deps, clock):
 
 def test_6_a_redelivered_request_whose_outcome_write_failed_doubles_the_poll_chain_for_good(deps, clock):
     from aibtrigger.errors import StorageError
+
     real = deps.store.add_outcome
     deps.store.add_outcome = lambda o: (_ for _ in ()).throw(StorageError("blip"))  # first poll already sent
     with pytest.raises(StorageError):
         request(deps, msg_id="m1")
     deps.store.add_outcome = real
-    request(deps, msg_id="m1")                         # the host redelivers: 'one more poll with the same token'
+    request(deps, msg_id="m1")  # the host redelivers: 'one more poll with the same token'
     for _ in range(5):
         drain(deps, clock, POLLS_QUEUE)
     assert len(pending(deps, POLLS_QUEUE)) == 1, "two live poll chains with one token, both re-queuing for ever"
@@ -123,16 +128,17 @@ def test_8_fifty_starts_that_keep_failing_starve_every_other_template(deps, cloc
     deps.backend.templates |= {*names, "zz"}
     healthy = deps.backend.get_status
 
-    def broken(template):                              # 50 templates whose status read fails (RBAC, deleted)
+    def broken(template):  # 50 templates whose status read fails (RBAC, deleted)
         if template != "zz":
             raise BackendError("AuthorizationFailed (403)")
         return healthy(template)
+
     deps.backend.get_status = broken
     for name in names:
         with pytest.raises(BackendError):
             request(deps, name, msg_id=f"m-{name}")
     request(deps, "zz", msg_id="m-zz")
-    deps.queue.sent.clear()                            # zz's poll chain lost
+    deps.queue.sent.clear()  # zz's poll chain lost
     deps.backend.finish("zz", RunState.SUCCEEDED)
     for _ in range(60):
         clock.advance(minutes=1)
@@ -141,11 +147,11 @@ def test_8_fifty_starts_that_keep_failing_starve_every_other_template(deps, cloc
 
 
 def test_9_an_unreadable_log_poisons_the_poll_and_raises_a_false_alarm_on_every_such_build(deps, clock):
-    from aibtrigger.service_layer.intake import handle_poll_message
     from aibtrigger.service_layer.poisoned import drain_poison_queues
 
     def forbidden(template):
         raise BackendError("AuthorizationFailed (403)")
+
     deps.backend.read_log = forbidden
     request(deps)
     deps.backend.finish("base", RunState.FAILED, message="Failed")
@@ -157,11 +163,17 @@ def test_9_an_unreadable_log_poisons_the_poll_and_raises_a_false_alarm_on_every_
     assert "aibtrigger.request.poisoned" not in kinds, f"a poisoned alarm too: {kinds}"
 
 
-@pytest.mark.parametrize("body", [b'{"template": "base", "reason": ""}',          # malformed: rejected at once
-                                  b'{"template": "nope", "id": "source-1-nope", "signal": "source"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"template": "base", "reason": ""}',  # malformed: rejected at once
+        b'{"template": "nope", "id": "source-1-nope", "signal": "source"}',
+    ],
+)
 def test_10_a_message_intake_rejected_at_once_is_recorded_twice_with_a_false_reason(deps, clock, body):
     from aibtrigger.service_layer.poisoned import drain_poison_queues
+
     assert handle_request_message(body, message_id="q1", dequeue_count=1, deps=deps) == "rejected"
-    drain_poison_queues(deps)                          # the poison copy has a new message id
+    drain_poison_queues(deps)  # the poison copy has a new message id
     rejected = deps.store.list_outcomes()
     assert len(rejected) == 1, [(o.request_id, o.detail[:60]) for o in rejected]

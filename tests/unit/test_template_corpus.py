@@ -1,5 +1,6 @@
 """Real public image templates (tests/fixtures/templates, SOURCES.md) are accepted as catalog
 definitions, with exactly the read-only fields EXPECTED.json says are ignored."""
+
 import collections
 
 import pytest
@@ -31,4 +32,5 @@ def test_the_spec_example_with_a_gallery_typo_is_refused_naming_the_field():
     report = check_catalog(as_catalog(template))
     assert len(report.problems) == 1
     assert report.problems[0].startswith(
-        "templates[0] (pasted).definition.properties.distribute[1].galleryImageId: Value error, must look like")
+        "templates[0] (pasted).definition.properties.distribute[1].galleryImageId: Value error, must look like"
+    )

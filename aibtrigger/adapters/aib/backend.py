@@ -10,6 +10,7 @@ Run is not idempotent, so it is guarded on both sides:
   the first read it is ours, else Run is posted once more. AIB itself refuses a second Run while one
   is active (OperationNotAllowed), so even a late-appearing build cannot be doubled.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,11 @@ log = logging.getLogger(__name__)
 # read_log and exact_source_version may reuse a template read this recent (the poll that saw the run
 # end has just read it); get_status and start_run always read afresh.
 _REUSE_SECONDS = 30.0
-_TEMPLATE_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
-                          r"Microsoft\.VirtualMachineImages/imageTemplates/([^/]+)$", re.IGNORECASE)
+_TEMPLATE_ID = re.compile(
+    r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
+    r"Microsoft\.VirtualMachineImages/imageTemplates/([^/]+)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,15 @@ class _Ref:
 
 
 class AibBackend:
-    def __init__(self, catalog: Catalog, *, credential=None, arm_endpoint: str | None = None,
-                 client_options: dict | None = None, clients: ArmClients | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        credential=None,
+        arm_endpoint: str | None = None,
+        client_options: dict | None = None,
+        clients: ArmClients | None = None,
+    ) -> None:
         """credential: an azure-core TokenCredential (DefaultAzureCredential in Azure).
         arm_endpoint: ARM's base URL; None for the public cloud.
         client_options: SDK client kwargs, e.g. retry_total, retry_backoff_factor, retry_backoff_max
@@ -103,8 +114,7 @@ class AibBackend:
         view = self._view(template, reuse=True)
         if view.staging_resource_group is None or view.status.run_state is None:
             return None
-        return self._logs.read(view.staging_resource_group, started=view.status.start_time,
-                               message=view.status.message)
+        return self._logs.read(view.staging_resource_group, started=view.status.start_time, message=view.status.message)
 
     def exact_source_version(self, template: str) -> str | None:
         return self._view(template, reuse=True).exact_source_version
@@ -141,8 +151,10 @@ class AibBackend:
             raise TemplateNotFoundError(f"template {template!r} is not in the catalog")
         match = _TEMPLATE_ID.match(entry.resource_id or "")
         if match is None:
-            raise TemplateNotFoundError(f"template {template!r} has no image template resource_id: the aib backend "
-                                        "builds only image templates in Azure")
+            raise TemplateNotFoundError(
+                f"template {template!r} has no image template resource_id: the aib backend "
+                "builds only image templates in Azure"
+            )
         return _Ref(*match.groups())
 
     def _args(self, template: str) -> tuple[str, str]:
@@ -157,4 +169,3 @@ def _started_since(before: BuildStatus, after: BuildStatus) -> bool:
     """Whether `after` shows a build that `before` did not (compared by AIB's own start time, so no
     clock of ours is involved)."""
     return after.is_active or (after.start_time is not None and after.start_time != before.start_time)
-

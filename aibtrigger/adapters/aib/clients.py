@@ -12,6 +12,7 @@ Retry-After waits (and, past `retry_total`, a failed call). The copy also follow
 `x-ms-ratelimit-remaining-subscription-reads|writes` lowers its count (other processes spend the
 same budget), and a 429 holds every request of that bucket until its Retry-After.
 """
+
 from __future__ import annotations
 
 import re
@@ -115,8 +116,13 @@ class ArmBudget:
     _shared: ArmBudget | None = None
     _shared_lock = threading.Lock()
 
-    def __init__(self, limits: Mapping[str, tuple[float, float]] | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        limits: Mapping[str, tuple[float, float]] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.limits = dict(limits or ARM_LIMITS)
         self.clock, self.sleep = clock, sleep
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
@@ -195,8 +201,14 @@ _DEFAULT = object()
 
 
 class ArmClients:
-    def __init__(self, credential, *, arm_endpoint: str | None = None, options: Mapping[str, Any] | None = None,
-                 budget: ArmBudget | None | object = _DEFAULT):
+    def __init__(
+        self,
+        credential,
+        *,
+        arm_endpoint: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        budget: ArmBudget | None | object = _DEFAULT,
+    ):
         """budget: the client-side throttle every ARM call of these clients goes through: by default the
         process-wide ArmBudget.shared(); None turns it off (benchmarks compare against that)."""
         self.credential = credential
@@ -228,6 +240,7 @@ class ArmClients:
         def build():
             transport = {k: v for k, v in self._options.items() if k in _TRANSPORT_KEYS}
             return BlobServiceClient(account_url, credential=self.credential, retry_total=3, **transport)
+
         return self._cached("blob", account_url, build)
 
     def _client(self, kind: str, subscription: str, cls):
@@ -238,6 +251,7 @@ class ArmClients:
             if self.budget is not None:
                 kwargs["per_retry_policies"] = [ArmBudgetPolicy(self.budget)]
             return cls(self.credential, subscription, retry_policy=RunSafeRetryPolicy(**retry), **kwargs, **rest)
+
         return self._cached(kind, subscription, build)
 
     def _cached(self, kind: str, key: str, build):

@@ -5,6 +5,7 @@ not documented (400 and 409 have both been reported), so the code is what we mat
 ARM's `{"error": {...}}`, the pre-2021 bare `{"code", "message"}`, nested `details`
 (DeploymentFailed -> ResourceDeploymentFailure -> ...), or a JSON document inside a `message`.
 """
+
 from __future__ import annotations
 
 import json
@@ -114,6 +115,6 @@ def _embedded_json(text: str):
     if start < 0 or end <= start:
         return None
     try:
-        return json.loads(text[start:end + 1])
+        return json.loads(text[start : end + 1])
     except ValueError:
         return None

@@ -3,6 +3,7 @@
 Same method names and shapes as the local marketplace and gallery (adapters/local), so the source
 catalog can use either.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,11 @@ from aibtrigger.adapters.aib.clients import ArmClients
 from aibtrigger.adapters.aib.errors import describe
 from aibtrigger.errors import BackendError
 
-_VERSION_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/galleries/"
-                         r"([^/]+)/images/([^/]+)/(?:image)?versions/([^/]+)$", re.IGNORECASE)
+_VERSION_ID = re.compile(
+    r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/galleries/"
+    r"([^/]+)/images/([^/]+)/(?:image)?versions/([^/]+)$",
+    re.IGNORECASE,
+)
 
 
 def version_key(version: str) -> tuple:
@@ -22,8 +26,15 @@ def version_key(version: str) -> tuple:
 
 
 class AzureSources:
-    def __init__(self, *, subscription_id: str, credential=None, arm_endpoint: str | None = None,
-                 client_options: dict | None = None, clients: ArmClients | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        subscription_id: str,
+        credential=None,
+        arm_endpoint: str | None = None,
+        client_options: dict | None = None,
+        clients: ArmClients | None = None,
+    ) -> None:
         """subscription_id: the subscription whose marketplace view is listed (any the identity can read).
         Either credential (+ arm_endpoint, client_options) or a shared ArmClients."""
         if clients is None and credential is None:
@@ -43,8 +54,9 @@ class AzureSources:
         except ResourceNotFoundError:
             return []  # no such publisher/offer/sku in this location
         except AzureError as exc:
-            raise BackendError(f"list marketplace versions of {publisher}:{offer}:{sku} in {location}: "
-                               f"{describe(exc)}") from exc
+            raise BackendError(
+                f"list marketplace versions of {publisher}:{offer}:{sku} in {location}: {describe(exc)}"
+            ) from exc
         return sorted((item.name for item in items if item.name), key=version_key)
 
     def latest_version(self, location: str, publisher: str, offer: str, sku: str) -> str | None:
@@ -68,7 +80,11 @@ class AzureSources:
             raise BackendError(f"read gallery image version {version_id}: {describe(exc)}") from exc
         props = found.get("properties") or {}
         profile = props.get("publishingProfile") or {}
-        return {"id": found.get("id") or version_id, "name": found.get("name") or version,
-                "provisioningState": props.get("provisioningState"),
-                "excludeFromLatest": bool(profile.get("excludeFromLatest")),
-                "publishedDate": profile.get("publishedDate"), "tags": found.get("tags") or {}}
+        return {
+            "id": found.get("id") or version_id,
+            "name": found.get("name") or version,
+            "provisioningState": props.get("provisioningState"),
+            "excludeFromLatest": bool(profile.get("excludeFromLatest")),
+            "publishedDate": profile.get("publishedDate"),
+            "tags": found.get("tags") or {},
+        }

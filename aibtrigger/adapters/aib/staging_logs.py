@@ -5,6 +5,7 @@ resource group. The URL in a failed run's message is not fetched (public access 
 SAS would be a secret): only its folder name is used, and the blob is read through the account found
 in the staging group, with the identity's token (role: Storage Blob Data Reader).
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,11 @@ class StagingLogs:
             self._endpoints.pop(staging_group_id, None)
             return None  # the staging group is gone (the template was deleted and re-created)
         except AzureError as exc:
-            hint = " (the service identity needs 'Storage Blob Data Reader' on the staging resource group)" \
-                if status_of(exc) in (401, 403) else ""
+            hint = (
+                " (the service identity needs 'Storage Blob Data Reader' on the staging resource group)"
+                if status_of(exc) in (401, 403)
+                else ""
+            )
             raise BackendError(f"read build log from {staging_group_id}: {describe(exc)}{hint}") from exc
         return None
 

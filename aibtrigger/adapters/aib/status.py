@@ -5,12 +5,13 @@ Shapes seen in real responses: while running, `endTime` is `0001-01-01T00:00:00Z
 empty; while canceling there is no `runSubState`. Values are compared case-insensitively because the
 API's enums are extensible strings.
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.model import BuildStatus, RunOutput, RunState, RunSubState
@@ -51,16 +52,25 @@ def to_build_status(last_run_status: Mapping | None) -> BuildStatus:
         message = f"{message} (unrecognised run state {raw_state!r}, read as Running)".strip()
     sub = last_run_status.get("runSubState")
     sub_state = _SUB_STATES.get(str(sub).lower()) if sub and state is RunState.RUNNING else None
-    return BuildStatus(run_state=state, run_sub_state=sub_state, start_time=parse_time(last_run_status.get("startTime")),
-                       end_time=parse_time(last_run_status.get("endTime")), message=message)
+    return BuildStatus(
+        run_state=state,
+        run_sub_state=sub_state,
+        start_time=parse_time(last_run_status.get("startTime")),
+        end_time=parse_time(last_run_status.get("endTime")),
+        message=message,
+    )
 
 
 def to_template_view(template: Mapping) -> TemplateView:
     props = template.get("properties") or {}
-    return TemplateView(id=str(template.get("id") or ""), location=str(template.get("location") or ""),
-                        source=dict(props.get("source") or {}), distribute=[dict(d) for d in props.get("distribute") or []],
-                        staging_resource_group=props.get("exactStagingResourceGroup") or props.get("stagingResourceGroup"),
-                        status=to_build_status(props.get("lastRunStatus")))
+    return TemplateView(
+        id=str(template.get("id") or ""),
+        location=str(template.get("location") or ""),
+        source=dict(props.get("source") or {}),
+        distribute=[dict(d) for d in props.get("distribute") or []],
+        staging_resource_group=props.get("exactStagingResourceGroup") or props.get("stagingResourceGroup"),
+        status=to_build_status(props.get("lastRunStatus")),
+    )
 
 
 def to_run_output(item: Mapping) -> RunOutput:
@@ -69,8 +79,12 @@ def to_run_output(item: Mapping) -> RunOutput:
     artifact_id = props.get("artifactId")
     if artifact_id:
         artifact_id = _IMAGE_VERSIONS.sub(r"\1/versions/", artifact_id)
-    return RunOutput(name=str(item.get("name") or ""), artifact_id=artifact_id, artifact_uri=props.get("artifactUri"),
-                     provisioning_state=str(props.get("provisioningState") or "Succeeded"))
+    return RunOutput(
+        name=str(item.get("name") or ""),
+        artifact_id=artifact_id,
+        artifact_uri=props.get("artifactUri"),
+        provisioning_state=str(props.get("provisioningState") or "Succeeded"),
+    )
 
 
 def parse_time(value) -> datetime | None:
@@ -86,4 +100,4 @@ def parse_time(value) -> datetime | None:
             return None
     if moment.year <= 1:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

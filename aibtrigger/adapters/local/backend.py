@@ -4,6 +4,7 @@ State lives in `local-aib/templates/<name>.json` (state.py); the build runs in
 `python -m aibtrigger.adapters.local.builder NAME BUILD_ID`, started here and never awaited, so it
 outlives the function invocation that asked for it, as an AIB build does.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,14 +15,28 @@ import uuid
 from pathlib import Path
 
 from aibtrigger.adapters.local.environment import BuilderConfig, switches
-from aibtrigger.adapters.local.layout import LOG_BLOB, LOGS_CONTAINER, blob_service, redact, utc_now
-from aibtrigger.adapters.local.state import CANCELED_MESSAGE, TemplateStateStore, canceling, finished, \
-    heartbeat_age, is_active, running, to_build_status, to_run_outputs
+from aibtrigger.adapters.local.layout import LOG_BLOB, LOGS_CONTAINER, blob_service, utc_now
+from aibtrigger.adapters.local.state import (
+    CANCELED_MESSAGE,
+    TemplateStateStore,
+    canceling,
+    finished,
+    heartbeat_age,
+    is_active,
+    running,
+    to_build_status,
+    to_run_outputs,
+)
 from aibtrigger.catalog import Catalog, TemplateDefinition
 from aibtrigger.domain.logexcerpt import redact
 from aibtrigger.domain.model import BuildStatus, RunOutput
-from aibtrigger.errors import BackendError, BuildAlreadyActiveError, ConcurrencyError, ConfigError, \
-    TemplateNotFoundError
+from aibtrigger.errors import (
+    BackendError,
+    BuildAlreadyActiveError,
+    ConcurrencyError,
+    ConfigError,
+    TemplateNotFoundError,
+)
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]  # so `-m aibtrigger...` imports wherever the cwd is
 DEAD_BUILDER = "local builder process stopped unexpectedly"
@@ -29,6 +44,7 @@ DEAD_BUILDER = "local builder process stopped unexpectedly"
 
 def _storage_errors(method):
     """Storage failures become BackendError (worth retrying), with no secret in the message."""
+
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         from azure.core.exceptions import AzureError
@@ -37,13 +53,22 @@ def _storage_errors(method):
             return method(self, *args, **kwargs)
         except (AzureError, ConcurrencyError) as exc:
             raise BackendError(redact(f"local backend storage error: {type(exc).__name__}: {exc}")[:500]) from None
+
     return wrapper
 
 
 class LocalBackend:
-    def __init__(self, catalog: Catalog, *, connection_string: str, catalog_path: Path, workdir: Path,
-                 seconds_per_minute: float = 60.0, event_webhook: str | None = None,
-                 heartbeat_timeout: float = 60.0):
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        connection_string: str,
+        catalog_path: Path,
+        workdir: Path,
+        seconds_per_minute: float = 60.0,
+        event_webhook: str | None = None,
+        heartbeat_timeout: float = 60.0,
+    ):
         """heartbeat_timeout: a Running run whose builder has not written its heartbeat for this
         long is declared dead (Failed); the builder beats four times per window (at most every 5 s)."""
         try:
@@ -52,10 +77,14 @@ class LocalBackend:
             raise ConfigError(str(exc)) from None
         self._catalog = catalog
         self._heartbeat_timeout = heartbeat_timeout
-        self._config = BuilderConfig(connection_string=connection_string, catalog_path=Path(catalog_path).resolve(),
-                                     workdir=Path(workdir).resolve(), seconds_per_minute=seconds_per_minute,
-                                     event_webhook=event_webhook,
-                                     heartbeat_seconds=min(5.0, heartbeat_timeout / 4))
+        self._config = BuilderConfig(
+            connection_string=connection_string,
+            catalog_path=Path(catalog_path).resolve(),
+            workdir=Path(workdir).resolve(),
+            seconds_per_minute=seconds_per_minute,
+            event_webhook=event_webhook,
+            heartbeat_seconds=min(5.0, heartbeat_timeout / 4),
+        )
         self._service = blob_service(connection_string)
         self._state = TemplateStateStore(self._service)
         self._builders: list[subprocess.Popen] = []
@@ -74,18 +103,28 @@ class LocalBackend:
         def accept(doc):
             if is_active(doc):
                 state = doc["lastRunStatus"]["runState"]
-                raise BuildAlreadyActiveError(f"OperationNotAllowed: Operation 'Run' is not allowed for template "
-                                              f"{template!r} in run state '{state}'")
-            return {"buildId": build_id, "lastRunStatus": running("Queued"), "exactSourceVersion": None,
-                    "runOutputs": [], "cancelRequested": False, "heartbeat": utc_now(), "builderPid": None,
-                    "provenance": provenance or {}}
+                raise BuildAlreadyActiveError(
+                    f"OperationNotAllowed: Operation 'Run' is not allowed for template "
+                    f"{template!r} in run state '{state}'"
+                )
+            return {
+                "buildId": build_id,
+                "lastRunStatus": running("Queued"),
+                "exactSourceVersion": None,
+                "runOutputs": [],
+                "cancelRequested": False,
+                "heartbeat": utc_now(),
+                "builderPid": None,
+                "provenance": provenance or {},
+            }
+
         self._state.update(template, accept)
         try:
             self._spawn(template, build_id)
         except OSError as exc:
-            self._state.update(template, lambda doc: _ended(doc, build_id, "Failed",
-                                                            f"local builder could not start: {exc.strerror}"))
-            raise BackendError(f"local builder could not start: {exc.strerror}") from None
+            why = f"local builder could not start: {exc.strerror}"
+            self._state.update(template, lambda doc: _ended(doc, build_id, "Failed", why))
+            raise BackendError(why) from None
 
     @_storage_errors
     def cancel_run(self, template: str) -> None:
@@ -97,6 +136,7 @@ class LocalBackend:
             if not doc or doc["lastRunStatus"]["runState"] != "Running":
                 return None
             return {**doc, "cancelRequested": True, "lastRunStatus": canceling(doc["lastRunStatus"])}
+
         self._state.update(template, ask)
 
     @_storage_errors
@@ -130,8 +170,9 @@ class LocalBackend:
         if entry is None:
             raise TemplateNotFoundError(f"template {template!r} is not in the catalog")
         if entry.definition is None:
-            raise TemplateNotFoundError(f"template {template!r} has no definition: the local backend builds "
-                                        "only catalog definitions")
+            raise TemplateNotFoundError(
+                f"template {template!r} has no definition: the local backend builds only catalog definitions"
+            )
         return entry.definition
 
     def _current(self, template: str) -> dict | None:
@@ -146,21 +187,36 @@ class LocalBackend:
                 return None
             if current["lastRunStatus"]["runState"] == "Canceling":  # it was asked to stop, and it has
                 return _ended(current, current.get("buildId"), "Canceled", CANCELED_MESSAGE)
-            return _ended(current, current.get("buildId"), "Failed",
-                          f"{DEAD_BUILDER} (no heartbeat for {self._heartbeat_timeout:g} s)")
+            return _ended(
+                current,
+                current.get("buildId"),
+                "Failed",
+                f"{DEAD_BUILDER} (no heartbeat for {self._heartbeat_timeout:g} s)",
+            )
+
         return self._state.update(template, declare_dead)
 
     def _spawn(self, template: str, build_id: str) -> None:
         self._builders = [p for p in self._builders if p.poll() is None]  # reap the finished ones
         logs = self._config.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self._config.to_env(),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            **self._config.to_env(),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        }
         with open(logs / f"{template}-{build_id}.log", "ab") as output:
-            self._builders.append(subprocess.Popen(
-                [sys.executable, "-m", "aibtrigger.adapters.local.builder", template, build_id],
-                env=env, cwd=self._config.workdir, stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT, start_new_session=True))  # own session: outlives its caller
+            self._builders.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "aibtrigger.adapters.local.builder", template, build_id],
+                    env=env,
+                    cwd=self._config.workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )  # own session: outlives its caller
 
 
 def _ended(doc: dict | None, build_id: str | None, run_state: str, message: str) -> dict | None:

@@ -10,6 +10,7 @@ AIB's sequence: source -> customize -> in-VM validation -> deprovision -> captur
 Every script runs inside the unpacked image, in its own namespaces (sandbox.py); where those
 cannot be made, the build fails before it starts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,13 @@ class Build:
         self.marketplace = LocalMarketplace(service)
         self.gallery = LocalGallery(service, event_webhook=config.event_webhook)
         self.folder = config.workdir / build_id  # the workspace; removed at the end
-        self.control = RunControl(state, entry.name, build_id, heartbeat_seconds=config.heartbeat_seconds,
-                                  timeout_seconds=self.definition.timeout_minutes * config.seconds_per_minute)
+        self.control = RunControl(
+            state,
+            entry.name,
+            build_id,
+            heartbeat_seconds=config.heartbeat_seconds,
+            timeout_seconds=self.definition.timeout_minutes * config.seconds_per_minute,
+        )
         self._started = time.monotonic()
 
     def run(self) -> str:
@@ -88,8 +94,11 @@ class Build:
             reason = validation_failure or "; ".join(errors)
             messages.end_failed(self.log, reason, self._elapsed())
             partly = not validation_failure and len(errors) < len(outputs)
-            return ("PartiallySucceeded" if partly else "Failed",
-                    messages.failure(reason, ctx, validation=bool(validation_failure), distributed=True), outputs)
+            return (
+                "PartiallySucceeded" if partly else "Failed",
+                messages.failure(reason, ctx, validation=bool(validation_failure), distributed=True),
+                outputs,
+            )
         messages.end_succeeded(self.log, outputs, self._elapsed())
         return "Succeeded", "", outputs
 
@@ -100,8 +109,10 @@ class Build:
         steps = [*definition.customize, *(validation.inVMValidations if validation else [])]
         unsupported = sorted({s.type for s in steps if not isinstance(s, (ShellCustomizer, FileCustomizer))})
         if unsupported:
-            raise StepFailed(f"{', '.join(unsupported)} customizers are not supported by the local backend "
-                             "(it builds Linux root filesystems: use Shell and File)")
+            raise StepFailed(
+                f"{', '.join(unsupported)} customizers are not supported by the local backend "
+                "(it builds Linux root filesystems: use Shell and File)"
+            )
         require_namespaces()
         control.sub_state("Building")
         log.ui("Running builder ...")
@@ -113,8 +124,14 @@ class Build:
         control.check()
         root = unpack(archive, self.folder / "rootfs")
         archive.unlink()
-        ws = Workspace(root=root, folder=self.folder, catalog_dir=self.config.catalog_path.resolve().parent,
-                       log=log, should_stop=control.stop_reason, network=self.config.network)
+        ws = Workspace(
+            root=root,
+            folder=self.folder,
+            catalog_dir=self.config.catalog_path.resolve().parent,
+            log=log,
+            should_stop=control.stop_reason,
+            network=self.config.network,
+        )
         generalize.add_sudo(ws)
         source_only = bool(validation and validation.sourceValidationOnly)
         if not source_only:
@@ -136,15 +153,25 @@ class Build:
         control.sub_state("Distributing")
         artifacts = capture(root, self.folder, disk=self.config.disk_image)
         provenance = (control.state.read(control.name) or {}).get("provenance") or {}  # the service's start_run
-        distributor = Distributor(self.service, self.gallery, template=self.entry.name, build_id=self.build_id,
-                                  source=source, provenance=provenance)
+        distributor = Distributor(
+            self.service,
+            self.gallery,
+            template=self.entry.name,
+            build_id=self.build_id,
+            source=source,
+            provenance=provenance,
+        )
         for target in definition.distribute:
             control.check()
             try:
                 outputs.append(distributor.distribute(target, artifacts))
             except (DistributeError, OSError) as exc:
-                outputs.append({"name": target.runOutputName, "properties": {
-                    "provisioningState": "Failed", "error": redact(str(exc))}})
+                outputs.append(
+                    {
+                        "name": target.runOutputName,
+                        "properties": {"provisioningState": "Failed", "error": redact(str(exc))},
+                    }
+                )
         return validation_failure
 
     def _run_steps(self, steps, ws: Workspace) -> None:

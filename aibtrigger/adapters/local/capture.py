@@ -2,6 +2,7 @@
 
 Each artifact carries its SHA-256 and size, which the gallery version's metadata records.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,9 @@ def ext4_image(root: Path, image: Path) -> Path:
     megabytes = _size_of(root) * 5 // 4 // 2**20 + 64
     with open(image, "wb") as handle:
         handle.truncate(megabytes * 2**20)
-    result = subprocess.run([mkfs, "-q", "-F", "-L", "aib-root", "-d", str(root), str(image)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [mkfs, "-q", "-F", "-L", "aib-root", "-d", str(root), str(image)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise CaptureError(f"mkfs.ext4 failed: {result.stderr.strip()[-300:]}")
     return image

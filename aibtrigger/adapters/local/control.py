@@ -4,6 +4,7 @@ The template's state blob says which build owns the run (buildId) and whether it
 The builder writes only while both hold; when the backend has given the run another verdict (a
 dead-builder Failed) or a new run replaced it, the builder stops without writing: "superseded".
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,9 @@ POLL_SECONDS = 0.5  # how soon a cancel request is noticed
 
 
 class RunControl:
-    def __init__(self, state: TemplateStateStore, name: str, build_id: str, *, timeout_seconds: float,
-                 heartbeat_seconds: float):
+    def __init__(
+        self, state: TemplateStateStore, name: str, build_id: str, *, timeout_seconds: float, heartbeat_seconds: float
+    ):
         self.state, self.name, self.build_id = state, name, build_id
         self.deadline = time.monotonic() + timeout_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -60,10 +62,12 @@ class RunControl:
 
     def update(self, change) -> dict:
         """Write only while this build still owns the template's active run; otherwise stop."""
+
         def guarded(doc):
             if not self._owns(doc):
                 raise BuildStopped("superseded")
             return change(doc)
+
         return self.state.update(self.name, guarded)
 
     def sub_state(self, sub_state: str) -> None:
@@ -73,17 +77,25 @@ class RunControl:
             if doc["lastRunStatus"]["runState"] == "Canceling":
                 raise BuildStopped("canceled")  # the cancel wins: no sub-state while canceling
             return {**doc, "lastRunStatus": running(sub_state, doc["lastRunStatus"]["startTime"])}
+
         self.update(change)
 
     def finish(self, run_state: str, message: str, outputs: list[dict]) -> None:
         """The verdict, unless someone else gave one already. A cancel asked for after the last
         step loses (the image is published by then). Retried: otherwise only the backend's
         heartbeat check would end the run."""
+
         def change(doc):
             if not self._owns(doc):
                 return None
-            return {**doc, "lastRunStatus": finished(doc["lastRunStatus"], run_state, message),
-                    "runOutputs": outputs, "cancelRequested": False, "heartbeat": utc_now()}
+            return {
+                **doc,
+                "lastRunStatus": finished(doc["lastRunStatus"], run_state, message),
+                "runOutputs": outputs,
+                "cancelRequested": False,
+                "heartbeat": utc_now(),
+            }
+
         for attempt in range(5):
             try:
                 self.state.update(self.name, change)

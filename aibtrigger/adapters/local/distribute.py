@@ -7,6 +7,7 @@ Gallery versioning (AIB's `versioning`):
   Source: the source version's numbers as they are (22.04.202410020, or a parent's 1.0.3); refused
     unless they are exactly three non-negative int32 parts, as gallery versions must be.
 """
+
 from __future__ import annotations
 
 from aibtrigger.adapters.local.capture import Artifact
@@ -27,11 +28,16 @@ def next_gallery_version(existing: list[str], versioning: Versioning | None, sou
     if versioning is not None and versioning.scheme == "Source":
         parts = source_version.split(".")
         if len(parts) != 3 or not all(p.isdigit() and int(p) <= _INT32 for p in parts):
-            raise DistributeError(f"versioning scheme Source: the source version {source_version!r} is not a "
-                                  "valid gallery image version (Major.Minor.Patch, 32-bit integers)")
+            raise DistributeError(
+                f"versioning scheme Source: the source version {source_version!r} is not a "
+                "valid gallery image version (Major.Minor.Patch, 32-bit integers)"
+            )
         return source_version
-    numeric = [tuple(int(p) for p in v.split(".")) for v in existing
-               if len(v.split(".")) == 3 and all(p.isdigit() for p in v.split("."))]
+    numeric = [
+        tuple(int(p) for p in v.split("."))
+        for v in existing
+        if len(v.split(".")) == 3 and all(p.isdigit() for p in v.split("."))
+    ]
     asked = versioning.major if versioning is not None else None
     major = asked if asked is not None and asked >= 0 else max((v[0] for v in numeric), default=1)  # -1: unset
     same_major = [v for v in numeric if v[0] == major]
@@ -42,8 +48,16 @@ def next_gallery_version(existing: list[str], versioning: Versioning | None, sou
 
 
 class Distributor:
-    def __init__(self, blob_service, gallery: LocalGallery, *, template: str, build_id: str,
-                 source: ResolvedSource, provenance: dict | None = None):
+    def __init__(
+        self,
+        blob_service,
+        gallery: LocalGallery,
+        *,
+        template: str,
+        build_id: str,
+        source: ResolvedSource,
+        provenance: dict | None = None,
+    ):
         self._provenance = provenance or {}
         self._service = blob_service
         self._gallery = gallery
@@ -62,11 +76,17 @@ class Distributor:
 
     def _to_gallery(self, target: SharedImageDistributor, artifacts: list[Artifact]) -> str:
         metadata = {
-            "template": self._template, "buildId": self._build_id,
-            "excludeFromLatest": bool(target.excludeFromLatest), "artifactTags": target.artifactTags or {},
+            "template": self._template,
+            "buildId": self._build_id,
+            "excludeFromLatest": bool(target.excludeFromLatest),
+            "artifactTags": target.artifactTags or {},
             "targetRegions": [region.model_dump(exclude_none=True) for region in target.targetRegions or ()],
-            "source": {"type": self._source.ancestor["type"], "id": self._source.ancestor["id"],
-                       "version": self._source.ancestor["version"], "exactVersion": self._source.exact_version},
+            "source": {
+                "type": self._source.ancestor["type"],
+                "id": self._source.ancestor["id"],
+                "version": self._source.ancestor["version"],
+                "exactVersion": self._source.exact_version,
+            },
             "lineage": self._source.lineage,
             "artifacts": [a.describe() for a in artifacts],
             "tags": {**(target.artifactTags or {}), **self._provenance_tags()},
@@ -74,11 +94,13 @@ class Distributor:
         image = target.gallery_image  # a galleryImageId may name the version to create: .../versions/1.0.0
         for _ in range(5):  # another writer may take the number we computed: compute again
             existing = self._gallery.list_versions(image, include_pending=True)
-            version = target.requested_version or next_gallery_version(existing, target.versioning,
-                                                                       self._source.version)
+            version = target.requested_version or next_gallery_version(
+                existing, target.versioning, self._source.version
+            )
             try:
-                return self._gallery.create_version(image, version, artifacts[0].path, metadata,
-                                                    extra_files={a.name: a.path for a in artifacts[1:]})
+                return self._gallery.create_version(
+                    image, version, artifacts[0].path, metadata, extra_files={a.name: a.path for a in artifacts[1:]}
+                )
             except FileExistsError as exc:
                 if target.requested_version or (target.versioning is not None and target.versioning.scheme == "Source"):
                     raise DistributeError(str(exc)) from None
@@ -99,4 +121,3 @@ class Distributor:
         with open(artifact, "rb") as handle:
             blob.upload_blob(handle, overwrite=True)
         return blob.url.split("?", 1)[0]
-

@@ -4,6 +4,7 @@ The connection string is a secret: it travels in the environment, never on the c
 (which `ps` shows to every user). The catalog path is read here too, so the builder loads the
 catalog itself and can only ever build one of its definitions.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,21 +37,32 @@ class BuilderConfig:
     def from_env(cls, env: dict[str, str] | None = None) -> BuilderConfig:
         env = os.environ if env is None else env
         connection = env.get(STORAGE_CONNECTION) or env.get(STORAGE_CONNECTION_FALLBACK)
-        missing = [name for name, value in ((STORAGE_CONNECTION, connection), (CATALOG_PATH, env.get(CATALOG_PATH)))
-                   if not value]
+        missing = [
+            name
+            for name, value in ((STORAGE_CONNECTION, connection), (CATALOG_PATH, env.get(CATALOG_PATH)))
+            if not value
+        ]
         if missing:
             raise SystemExit(f"local builder: set {' and '.join(missing)}")
-        return cls(connection_string=connection, catalog_path=Path(env[CATALOG_PATH]),
-                   workdir=Path(env.get(WORKDIR) or ".aibtrigger"),
-                   seconds_per_minute=float(env.get(SECONDS_PER_MINUTE) or 60.0),
-                   event_webhook=env.get(EVENT_WEBHOOK) or None,
-                   heartbeat_seconds=float(env.get(HEARTBEAT_SECONDS) or 5.0), **_or_exit(switches, env))
+        return cls(
+            connection_string=connection,
+            catalog_path=Path(env[CATALOG_PATH]),
+            workdir=Path(env.get(WORKDIR) or ".aibtrigger"),
+            seconds_per_minute=float(env.get(SECONDS_PER_MINUTE) or 60.0),
+            event_webhook=env.get(EVENT_WEBHOOK) or None,
+            heartbeat_seconds=float(env.get(HEARTBEAT_SECONDS) or 5.0),
+            **_or_exit(switches, env),
+        )
 
     def to_env(self) -> dict[str, str]:
         """The variables a spawned builder needs (the caller merges them into its environment)."""
-        env = {STORAGE_CONNECTION: self.connection_string, CATALOG_PATH: str(self.catalog_path),
-               WORKDIR: str(self.workdir), SECONDS_PER_MINUTE: repr(self.seconds_per_minute),
-               HEARTBEAT_SECONDS: repr(self.heartbeat_seconds)}
+        env = {
+            STORAGE_CONNECTION: self.connection_string,
+            CATALOG_PATH: str(self.catalog_path),
+            WORKDIR: str(self.workdir),
+            SECONDS_PER_MINUTE: repr(self.seconds_per_minute),
+            HEARTBEAT_SECONDS: repr(self.heartbeat_seconds),
+        }
         if self.event_webhook:
             env[EVENT_WEBHOOK] = self.event_webhook
         if not self.network:  # defaults are left out, so the caller's own environment can set them

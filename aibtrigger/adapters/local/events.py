@@ -3,6 +3,7 @@
 Same shape as a subscription system topic delivers (Event Grid schema, a JSON array, header
 `aeg-event-type: Notification`), so the service's Event Grid entry point cannot tell it from Azure's.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,11 @@ def post_events(url: str, events: list[dict], *, timeout: float = 10.0) -> bool:
     """Deliver once; a failure is logged and reported as False, never raised: a build must not
     fail because nobody listens. (Azure retries for 24 h; the local sender does not.)"""
     request = urllib.request.Request(
-        url, data=json.dumps(events).encode("utf-8"), method="POST",
-        headers={"Content-Type": "application/json", "aeg-event-type": "Notification"})
+        url,
+        data=json.dumps(events).encode("utf-8"),
+        method="POST",
+        headers={"Content-Type": "application/json", "aeg-event-type": "Notification"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return 200 <= response.status < 300

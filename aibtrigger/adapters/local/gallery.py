@@ -5,14 +5,22 @@ A version is created the way Azure shows it: version.json first appears with pro
 writer), then the artifact is uploaded, then version.json turns "Succeeded". Readers count only
 Succeeded versions, so none is ever seen as usable without its artifact.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from aibtrigger.adapters.local.events import gallery_version_written, post_events
-from aibtrigger.adapters.local.layout import GALLERY_CONTAINER, container, gallery_prefix, gallery_version_id, \
-    safe_segment, split_gallery_id, utc_now
+from aibtrigger.adapters.local.layout import (
+    GALLERY_CONTAINER,
+    container,
+    gallery_prefix,
+    gallery_version_id,
+    safe_segment,
+    split_gallery_id,
+    utc_now,
+)
 from aibtrigger.domain.versions import version_key
 
 _META = "version.json"
@@ -24,8 +32,15 @@ class LocalGallery:
         self._container = container(blob_service, GALLERY_CONTAINER)
         self._event_webhook = event_webhook
 
-    def create_version(self, gallery_image_id: str, version: str, artifact_path: Path, metadata: dict, *,
-                       extra_files: dict[str, Path] | None = None) -> str:
+    def create_version(
+        self,
+        gallery_image_id: str,
+        version: str,
+        artifact_path: Path,
+        metadata: dict,
+        *,
+        extra_files: dict[str, Path] | None = None,
+    ) -> str:
         """Store a new version (artifact, extra files by name, metadata) and return its id. Raises
         FileExistsError when the version exists already (Azure refuses to overwrite one too)."""
         from azure.core import MatchConditions
@@ -33,12 +48,19 @@ class LocalGallery:
 
         version_id = gallery_version_id(gallery_image_id, safe_segment(version, "version"))
         folder = gallery_prefix(gallery_image_id) + version + "/"
-        document = {**metadata, "id": version_id, "name": version, "provisioningState": "Creating",
-                    "publishedDate": utc_now(), "excludeFromLatest": bool(metadata.get("excludeFromLatest"))}
+        document = {
+            **metadata,
+            "id": version_id,
+            "name": version,
+            "provisioningState": "Creating",
+            "publishedDate": utc_now(),
+            "excludeFromLatest": bool(metadata.get("excludeFromLatest")),
+        }
         meta_blob = self._container.get_blob_client(folder + _META)
         try:
-            reserved = meta_blob.upload_blob(json.dumps(document, indent=2), overwrite=False,
-                                             metadata=_blob_metadata(document))
+            reserved = meta_blob.upload_blob(
+                json.dumps(document, indent=2), overwrite=False, metadata=_blob_metadata(document)
+            )
         except ResourceExistsError:
             raise FileExistsError(f"gallery image version {version_id} already exists") from None
         try:
@@ -49,8 +71,13 @@ class LocalGallery:
             meta_blob.delete_blob()  # give the number back: nothing was published
             raise
         document.update(provisioningState="Succeeded", publishedDate=utc_now())
-        meta_blob.upload_blob(json.dumps(document, indent=2), overwrite=True, metadata=_blob_metadata(document),
-                              etag=reserved["etag"], match_condition=MatchConditions.IfNotModified)
+        meta_blob.upload_blob(
+            json.dumps(document, indent=2),
+            overwrite=True,
+            metadata=_blob_metadata(document),
+            etag=reserved["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
         if self._event_webhook:
             post_events(self._event_webhook, [gallery_version_written(version_id)])
         return version_id
@@ -72,8 +99,9 @@ class LocalGallery:
 
     def latest_version(self, gallery_image_id: str) -> str | None:
         """What `/versions/latest` resolves to: the highest Succeeded version not excluded from latest."""
-        eligible = [name for name, state, excluded in self._scan(gallery_image_id)
-                    if state == "Succeeded" and not excluded]
+        eligible = [
+            name for name, state, excluded in self._scan(gallery_image_id) if state == "Succeeded" and not excluded
+        ]
         return eligible[-1] if eligible else None
 
     def _scan(self, gallery_image_id: str) -> list[tuple[str, str | None, bool]]:
@@ -81,11 +109,12 @@ class LocalGallery:
         prefix = gallery_prefix(gallery_image_id)
         found = []
         for blob in self._container.list_blobs(name_starts_with=prefix, include=["metadata"]):
-            rest = blob.name[len(prefix):]
+            rest = blob.name[len(prefix) :]
             if rest.count("/") == 1 and rest.endswith("/" + _META):
                 metadata = blob.metadata or {}
-                found.append((rest.split("/")[0], metadata.get("provisioningstate"),
-                              metadata.get("excludefromlatest") == "true"))
+                found.append(
+                    (rest.split("/")[0], metadata.get("provisioningstate"), metadata.get("excludefromlatest") == "true")
+                )
         return sorted(found, key=lambda item: version_key(item[0]))
 
     def download(self, version_id: str, dest_dir: Path, *, file: str = _ARTIFACT) -> Path:
@@ -115,5 +144,7 @@ def _folder_of(version_id: str) -> str:
 
 def _blob_metadata(document: dict) -> dict[str, str]:
     """Listed with the blobs, so latest_version needs no read per version."""
-    return {"provisioningstate": document["provisioningState"],
-            "excludefromlatest": str(bool(document.get("excludeFromLatest"))).lower()}
+    return {
+        "provisioningstate": document["provisioningState"],
+        "excludefromlatest": str(bool(document.get("excludeFromLatest"))).lower(),
+    }

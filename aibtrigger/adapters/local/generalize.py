@@ -5,6 +5,7 @@ AIB's Linux templates run as a sudoer and end with `/tmp/DeprovisioningScript.sh
 image without sudo gets a tiny shim for the build only (removed before deprovisioning), and an
 image without waagent gets the same cleanup by hand: machine-id, SSH host keys, logs, shell history.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -64,7 +65,8 @@ def deprovision(ws: Workspace) -> None:
 
 
 def _quiet(ws: Workspace, script: str, *args: str, upload: str = "") -> None:
-    result = subprocess.run(ws.sandbox.shell(script, *args), input=upload.encode(), capture_output=True, env={},
-                            timeout=60)
+    result = subprocess.run(
+        ws.sandbox.shell(script, *args), input=upload.encode(), capture_output=True, env={}, timeout=60
+    )
     if result.returncode != 0:
         raise StepFailed(f"preparing the build VM failed: {result.stderr.decode(errors='replace').strip()[:300]}")

@@ -7,6 +7,7 @@
 The setting AIBTRIGGER_LOCAL_IMAGE picks the default; the cache is AIBTRIGGER_ROOTFS_CACHE or
 ~/.cache/aibtrigger/rootfs. Each image is made under a lock, so concurrent builders make it once.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -53,8 +54,11 @@ def base_image(choice: str | None = None) -> Path:
 
 def cache_dir() -> Path:
     configured = os.environ.get(CACHE_SETTING)
-    base = Path(configured) if configured else \
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aibtrigger" / "rootfs"
+    base = (
+        Path(configured)
+        if configured
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aibtrigger" / "rootfs"
+    )
     base.mkdir(parents=True, exist_ok=True)
     return base
 
@@ -74,8 +78,11 @@ def debian_image(suite: str = DEFAULT_SUITE) -> Path:
             mirror = os.environ.get(MIRROR_SETTING) or "http://deb.debian.org/debian"
             with tempfile.TemporaryDirectory(dir=target.parent) as work:
                 root = Path(work) / "root"
-                result = subprocess.run([debootstrap, "--variant=minbase", f"--arch={debian_arch()}", suite,
-                                         str(root), mirror], capture_output=True, text=True)
+                result = subprocess.run(
+                    [debootstrap, "--variant=minbase", f"--arch={debian_arch()}", suite, str(root), mirror],
+                    capture_output=True,
+                    text=True,
+                )
                 if result.returncode != 0:
                     tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
                     raise ImageError(f"debootstrap {suite} from {mirror} failed:\n{tail}")
@@ -115,9 +122,13 @@ def _busybox_tree(binary: Path, root: Path) -> Path:
         link = root / applet
         if not link.exists() and applet != "bin/busybox":
             link.symlink_to("/bin/busybox")
-    files = {"etc/os-release": 'NAME="BusyBox"\nID=busybox\nPRETTY_NAME="BusyBox (aibtrigger test image)"\n',
-             "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n",
-             "etc/hostname": "localhost\n", "etc/resolv.conf": ""}
+    files = {
+        "etc/os-release": 'NAME="BusyBox"\nID=busybox\nPRETTY_NAME="BusyBox (aibtrigger test image)"\n',
+        "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+        "etc/group": "root:x:0:\n",
+        "etc/hostname": "localhost\n",
+        "etc/resolv.conf": "",
+    }
     for name, text in files.items():
         (root / name).write_text(text)
     return root
@@ -131,8 +142,10 @@ def _static_busybox() -> Path:
             return found
         if attempt == 0 and os.geteuid() == 0 and shutil.which("apt-get"):
             subprocess.run(["apt-get", "install", "-y", "-q", "busybox-static"], capture_output=True, text=True)
-    raise ImageError("the busybox image needs a statically linked busybox: install the Debian package "
-                     "busybox-static (apt-get install busybox-static)")
+    raise ImageError(
+        "the busybox image needs a statically linked busybox: install the Debian package "
+        "busybox-static (apt-get install busybox-static)"
+    )
 
 
 def is_static_elf(path: Path) -> bool:
@@ -160,8 +173,10 @@ def _tool(command: str, package: str) -> str:
         subprocess.run(["apt-get", "install", "-y", "-q", package], capture_output=True, text=True)
         found = shutil.which(command)
     if not found:
-        raise ImageError(f"`{command}` is needed to make the local base image: install the Debian package "
-                         f"{package} (apt-get install {package})")
+        raise ImageError(
+            f"`{command}` is needed to make the local base image: install the Debian package "
+            f"{package} (apt-get install {package})"
+        )
     return found
 
 

@@ -8,6 +8,7 @@ Containers (created on first use):
   packerlogs         <buildId>/customization.log   the build log, as AIB writes it to staging storage
 Path segments are lower-cased: Azure names and resource ids are case-insensitive.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,9 +40,13 @@ def blob_service(connection_string: str):
     than the SDK's 4 MiB default)."""
     from azure.storage.blob import BlobServiceClient
 
-    return BlobServiceClient.from_connection_string(connection_string, max_single_put_size=256 * _MIB,
-                                                    max_block_size=32 * _MIB, max_single_get_size=256 * _MIB,
-                                                    max_chunk_get_size=32 * _MIB)
+    return BlobServiceClient.from_connection_string(
+        connection_string,
+        max_single_put_size=256 * _MIB,
+        max_block_size=32 * _MIB,
+        max_single_get_size=256 * _MIB,
+        max_chunk_get_size=32 * _MIB,
+    )
 
 
 def container(service, name: str):
@@ -82,8 +87,10 @@ def split_gallery_id(resource_id: str) -> dict[str, str | None]:
 
 
 def gallery_image_id(parts: dict) -> str:
-    return (f"/subscriptions/{parts['s']}/resourceGroups/{parts['rg']}/providers/Microsoft.Compute/"
-            f"galleries/{parts['g']}/images/{parts['i']}")
+    return (
+        f"/subscriptions/{parts['s']}/resourceGroups/{parts['rg']}/providers/Microsoft.Compute/"
+        f"galleries/{parts['g']}/images/{parts['i']}"
+    )
 
 
 def gallery_version_id(image_id: str, version: str) -> str:

@@ -5,6 +5,7 @@ service finds it by polling, as it must in Azure. A version is a real root files
 image (images.py: Debian minbase by default, busybox for tests, or a tarball of yours) stamped
 with the version it is (IMAGE_VERSION in /etc/os-release, /etc/issue, /etc/image-source).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,16 @@ class LocalMarketplace:
     def __init__(self, blob_service):
         self._container = container(blob_service, MARKETPLACE_CONTAINER)
 
-    def publish(self, location: str, publisher: str, offer: str, sku: str, version: str | None = None, *,
-                rootfs: Path | None = None) -> str:
+    def publish(
+        self,
+        location: str,
+        publisher: str,
+        offer: str,
+        sku: str,
+        version: str | None = None,
+        *,
+        rootfs: Path | None = None,
+    ) -> str:
         """Publish a new image version (default: Canonical-style `22.04.YYYYMMDDN`, always newer
         than the latest one) and return its version string. `rootfs`: the tarball to publish
         (default: the base image the AIBTRIGGER_LOCAL_IMAGE setting names)."""
@@ -37,8 +46,13 @@ class LocalMarketplace:
         base = check_rootfs(rootfs) if rootfs else base_image()
         release = ".".join(version.split(".")[:2])
         files = {
-            "etc/os-release": stamped_os_release(read_text(base, "etc/os-release"), version,
-                                                 name=offer, release=release, pretty=f"{offer} {sku} {version}"),
+            "etc/os-release": stamped_os_release(
+                read_text(base, "etc/os-release"),
+                version,
+                name=offer,
+                release=release,
+                pretty=f"{offer} {sku} {version}",
+            ),
             "etc/issue": f"{offer} {release} ({publisher}:{offer}:{sku}:{version}) \\n \\l\n",
             "etc/image-source": f"{location}/{publisher}/{offer}/{sku}/{version}\n",
         }
@@ -52,7 +66,7 @@ class LocalMarketplace:
     def list_versions(self, location: str, publisher: str, offer: str, sku: str) -> list[str]:
         """Every published version, oldest first (numeric comparison of dotted parts)."""
         prefix = marketplace_prefix(location, publisher, offer, sku)
-        names = (blob.name[len(prefix):] for blob in self._container.list_blobs(name_starts_with=prefix))
+        names = (blob.name[len(prefix) :] for blob in self._container.list_blobs(name_starts_with=prefix))
         versions = [n[: -len(_SUFFIX)] for n in names if n.endswith(_SUFFIX) and "/" not in n]
         return sorted(versions, key=version_key)
 
@@ -69,8 +83,9 @@ class LocalMarketplace:
         try:
             stream = self._container.download_blob(self._blob(location, publisher, offer, sku, version))
         except ResourceNotFoundError:
-            raise LookupError(f"marketplace image {publisher}:{offer}:{sku}:{version} not found in {location}") \
-                from None
+            raise LookupError(
+                f"marketplace image {publisher}:{offer}:{sku}:{version} not found in {location}"
+            ) from None
         with open(target, "wb") as handle:
             stream.readinto(handle)
         return target

@@ -1,4 +1,5 @@
 """How a local run ends, in AIB's words: the last log lines and lastRunStatus.message."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,10 @@ from aibtrigger.adapters.local.packerlog import PackerLog, packer_duration
 from aibtrigger.adapters.local.state import CANCELED_MESSAGE, TemplateStateStore, finished, is_active
 
 logger = logging.getLogger("aibtrigger.local.builder")
-PACKERIZER = ("Failed while waiting for packerizer: Microservice has failed: Failed while processing request: "
-              "Error when executing packerizer: Packer build command has failed: exit status 1. ")
+PACKERIZER = (
+    "Failed while waiting for packerizer: Microservice has failed: Failed while processing request: "
+    "Error when executing packerizer: Packer build command has failed: exit status 1. "
+)
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,11 @@ def failure(reason: str, ctx: Context, *, validation: bool = False, distributed:
 
 
 def timed_out(ctx: Context) -> str:
-    return ("Failed while waiting for packerizer: Timeout waiting for microservice to complete: "
-            f"'context deadline exceeded'. The build timed out after {ctx.timeout_minutes} minutes "
-            f"(buildTimeoutInMinutes). {ctx.tail}")
+    return (
+        "Failed while waiting for packerizer: Timeout waiting for microservice to complete: "
+        f"'context deadline exceeded'. The build timed out after {ctx.timeout_minutes} minutes "
+        f"(buildTimeoutInMinutes). {ctx.tail}"
+    )
 
 
 def end_failed(log: PackerLog, reason: str, seconds: float) -> None:
@@ -70,11 +75,13 @@ def stopped(log: PackerLog, reason: str, seconds: float, ctx: Context) -> tuple[
 def fail_unstarted(state: TemplateStateStore, name: str, build_id: str, reason: str) -> None:
     """The builder could not even begin (bad catalog, missing definition): say so at once
     rather than leave the run Queued until the heartbeat check gives up on it."""
+
     def change(doc):
         if not doc or doc.get("buildId") != build_id or not is_active(doc):
             return None
         verdict = finished(doc["lastRunStatus"], "Failed", f"local builder cannot start: {reason}")
         return {**doc, "lastRunStatus": verdict}
+
     try:
         state.update(name, change)
     except Exception as exc:  # noqa: BLE001 - the heartbeat check will end the run instead

@@ -7,6 +7,7 @@ Shapes (what aibtrigger.domain.logexcerpt parses, and what AIB writes):
   [<id>] PACKER OUT Build 'azure-arm' errored after <duration>: <reason>    end of a failed build
 Lines are buffered and appended every half second (and on flush), so a reader sees the log grow.
 """
+
 from __future__ import annotations
 
 import threading
@@ -56,7 +57,7 @@ class PackerLog:
             data = "".join(lines).encode("utf-8")
             for start in range(0, len(data), _MAX_BLOCK):
                 try:
-                    self._blob.append_block(data[start:start + _MAX_BLOCK])
+                    self._blob.append_block(data[start : start + _MAX_BLOCK])
                 except Exception:
                     with self._lock:  # keep what was not written, ahead of newer lines
                         self._pending[:0] = [data[start:].decode("utf-8", errors="replace")]

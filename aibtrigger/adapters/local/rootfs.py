@@ -3,6 +3,7 @@
 Owners, modes (setuid, sticky /tmp), links and device nodes are kept as they are: it is an
 operating system, not a bag of data files. Paths that would leave the target are still refused.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,7 @@ FAST = 1  # gzip level of captured images: speed matters more than a few percent
 
 
 def os_release(*, name: str, version_id: str, image_version: str, pretty: str) -> str:
-    return (f'NAME="{name}"\nVERSION_ID="{version_id}"\nPRETTY_NAME="{pretty}"\n'
-            f'IMAGE_VERSION="{image_version}"\n')
+    return f'NAME="{name}"\nVERSION_ID="{version_id}"\nPRETTY_NAME="{pretty}"\nIMAGE_VERSION="{image_version}"\n'
 
 
 def archive_from_files(files: dict[str, str]) -> bytes:
@@ -62,8 +62,7 @@ def restamp(base: Path, archive: Path, files: dict[str, str]) -> Path:
     """`base` (a .tar or .tar.gz rootfs) with `files` (relative path -> text) put in or replaced."""
     replaced = {f"./{name.strip('/')}" for name in files}
     now = time.time()
-    with tarfile.open(base, mode="r:*") as source, \
-            tarfile.open(archive, mode="w:gz", compresslevel=FAST) as tar:
+    with tarfile.open(base, mode="r:*") as source, tarfile.open(archive, mode="w:gz", compresslevel=FAST) as tar:
         for member in source:
             if "./" + member.name.removeprefix("./").lstrip("/") in replaced:
                 continue
@@ -85,8 +84,13 @@ def read_text(archive: Path, path: str, *, hops: int = 5) -> str | None:
             if member.name.removeprefix("./").lstrip("/") != wanted:
                 continue
             if member.issym() and hops:
-                target = member.linkname if member.linkname.startswith("/") else \
-                    f"{wanted.rsplit('/', 1)[0]}/{member.linkname}" if "/" in wanted else member.linkname
+                target = (
+                    member.linkname
+                    if member.linkname.startswith("/")
+                    else f"{wanted.rsplit('/', 1)[0]}/{member.linkname}"
+                    if "/" in wanted
+                    else member.linkname
+                )
                 return read_text(archive, _normal(target), hops=hops - 1)
             handle = tar.extractfile(member) if member.isreg() else None
             return handle.read().decode("utf-8", errors="replace") if handle else None

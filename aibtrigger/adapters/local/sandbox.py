@@ -9,6 +9,7 @@ processes and environment are out of reach; killing `unshare` (its own process g
 Where namespaces cannot be made, `require_namespaces` says so before anything runs: a build never
 falls back to running on the host.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,8 +25,15 @@ INIT = Path(__file__).with_name("sandbox_init.py")
 HOSTNAME = "aib-build"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # What a script sees, and nothing of the builder's own environment (which holds the storage key).
-SCRIPT_ENV = {"PATH": PATH, "HOME": "/root", "USER": "root", "LOGNAME": "root", "LANG": "C.UTF-8",
-              "PACKER_BUILD_NAME": "azure-arm", "PACKER_BUILDER_TYPE": "azure-arm"}
+SCRIPT_ENV = {
+    "PATH": PATH,
+    "HOME": "/root",
+    "USER": "root",
+    "LOGNAME": "root",
+    "LANG": "C.UTF-8",
+    "PACKER_BUILD_NAME": "azure-arm",
+    "PACKER_BUILDER_TYPE": "azure-arm",
+}
 
 
 class SandboxError(Exception):
@@ -39,8 +47,13 @@ class Sandbox:
 
     def command(self, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
         """The host command that runs `argv` (a path inside the image) as root inside the image."""
-        spec = {"root": str(self.root.resolve()), "argv": argv, "env": {**SCRIPT_ENV, **(env or {})},
-                "hostname": HOSTNAME, "resolv_conf": "/etc/resolv.conf" if self.network else None}
+        spec = {
+            "root": str(self.root.resolve()),
+            "argv": argv,
+            "env": {**SCRIPT_ENV, **(env or {})},
+            "hostname": HOSTNAME,
+            "resolv_conf": "/etc/resolv.conf" if self.network else None,
+        }
         return [*unshare_prefix(network=self.network), sys.executable, "-I", str(INIT), json.dumps(spec)]
 
     def shell(self, script: str, *args: str) -> list[str]:
@@ -56,8 +69,9 @@ def unshare_prefix(*, network: bool) -> list[str]:
 def _unshare() -> str:
     found = shutil.which("unshare")
     if not found:
-        raise SandboxError("local builds run in Linux namespaces, and `unshare` (util-linux) is not installed: "
-                           "install util-linux")
+        raise SandboxError(
+            "local builds run in Linux namespaces, and `unshare` (util-linux) is not installed: install util-linux"
+        )
     return found
 
 
@@ -67,13 +81,15 @@ def _probe() -> str | None:
     if not sys.platform.startswith("linux"):
         return f"local builds need Linux namespaces; this is {sys.platform}"
     try:
-        result = subprocess.run([*unshare_prefix(network=False), "/bin/true"], capture_output=True, text=True,
-                                timeout=30, env={})
+        result = subprocess.run(
+            [*unshare_prefix(network=False), "/bin/true"], capture_output=True, text=True, timeout=30, env={}
+        )
     except (OSError, subprocess.TimeoutExpired, SandboxError) as exc:
         return str(exc)
     if result.returncode != 0:
         return (result.stderr.strip() or f"unshare exited {result.returncode}") + (
-            "" if os.geteuid() == 0 else " (the local builder must run as root to create namespaces)")
+            "" if os.geteuid() == 0 else " (the local builder must run as root to create namespaces)"
+        )
     return None
 
 
@@ -81,5 +97,7 @@ def require_namespaces() -> None:
     """Raise SandboxError, up front, when this machine cannot isolate a build."""
     why = _probe()
     if why:
-        raise SandboxError(f"cannot isolate the build in Linux namespaces ({why}); the local backend never runs "
-                           "a template's scripts on the host")
+        raise SandboxError(
+            f"cannot isolate the build in Linux namespaces ({why}); the local backend never runs "
+            "a template's scripts on the host"
+        )

@@ -9,6 +9,7 @@ When it exits, the kernel kills whatever the command left running in the PID nam
 Standard library only, and everything imported before the pivot: afterwards the host's Python
 files are out of reach.
 """
+
 import ctypes
 import errno
 import json
@@ -29,9 +30,19 @@ PR_CAPBSET_DROP = 24
 # the bounding set, so no setuid program gets it back: no mounts (the host's disks), no
 # open_by_handle_at (DAC_READ_SEARCH: any inode of the host filesystem the image lives on), no raw
 # I/O, modules, reboot, clock, network admin, ptrace, immutable files the host could not delete.
-KEPT_CAPABILITIES = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
-                     "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_SYS_CHROOT": 18,
-                     "CAP_AUDIT_WRITE": 29, "CAP_SETFCAP": 31}
+KEPT_CAPABILITIES = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_FOWNER": 3,
+    "CAP_FSETID": 4,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_SETPCAP": 8,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_AUDIT_WRITE": 29,
+    "CAP_SETFCAP": 31,
+}
 # Kernel-wide settings under /proc: read-only inside (they are not namespaced).
 READ_ONLY_PROC = ("sys", "sysrq-trigger", "bus", "fs", "irq")
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
@@ -46,8 +57,16 @@ def _check(result: int, what: str) -> None:
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                       data.encode() if data else None), f"mount {target}")
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
 
 
 def _folder(path: str) -> str:
@@ -64,8 +83,12 @@ def minimal_dev(root: str) -> None:
     for name, (major, minor) in DEVICES.items():
         os.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
         os.chmod(f"{dev}/{name}", 0o666)  # mknod applies the umask
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"{dev}/{name}")
     os.mkdir(f"{dev}/shm", 0o1777)
     os.mkdir(f"{dev}/pts", 0o755)

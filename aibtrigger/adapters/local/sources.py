@@ -4,6 +4,7 @@
 version used is kept (AIB's `source.exactVersion`) and becomes the first entry of the new gallery
 version's lineage, followed by the source's own lineage when it is a gallery version.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,23 +35,28 @@ def resolve(source, location: str, marketplace: LocalMarketplace, gallery: Local
     if isinstance(source, SharedImageVersionSource):
         return _resolve_gallery(source, gallery)
     if isinstance(source, ManagedImageSource):
-        raise SourceError(f"source type ManagedImage ({source.imageId}) is not supported by the local backend: "
-                          "use a PlatformImage or SharedImageVersion source")
+        raise SourceError(
+            f"source type ManagedImage ({source.imageId}) is not supported by the local backend: "
+            "use a PlatformImage or SharedImageVersion source"
+        )
     raise SourceError(f"unsupported source type {getattr(source, 'type', source)!r}")
 
 
 def download(resolved: ResolvedSource, marketplace: LocalMarketplace, gallery: LocalGallery, dest: Path) -> Path:
     ancestor = resolved.ancestor
     if ancestor["type"] == "PlatformImage":
-        return marketplace.download(ancestor["location"], ancestor["publisher"], ancestor["offer"],
-                                    ancestor["sku"], ancestor["version"], dest)
+        return marketplace.download(
+            ancestor["location"], ancestor["publisher"], ancestor["offer"], ancestor["sku"], ancestor["version"], dest
+        )
     return gallery.download(ancestor["id"], dest)
 
 
 def platform_image_id(location: str, publisher: str, offer: str, sku: str, version: str) -> str:
     """Shaped like Azure's platform image id (without a subscription: the local marketplace has none)."""
-    return (f"/Providers/Microsoft.Compute/Locations/{location}/Publishers/{publisher}/ArtifactTypes/VMImage/"
-            f"Offers/{offer}/Skus/{sku}/Versions/{version}")
+    return (
+        f"/Providers/Microsoft.Compute/Locations/{location}/Publishers/{publisher}/ArtifactTypes/VMImage/"
+        f"Offers/{offer}/Skus/{sku}/Versions/{version}"
+    )
 
 
 def _resolve_platform(source: PlatformImageSource, location: str, marketplace: LocalMarketplace) -> ResolvedSource:
@@ -58,19 +64,31 @@ def _resolve_platform(source: PlatformImageSource, location: str, marketplace: L
     available = marketplace.list_versions(location, source.publisher, source.offer, source.sku)
     if source.tracks_latest:
         if not available:
-            raise SourceError(f"the platform image {urn}:latest was not found in {location}: "
-                              "no version is published in the local marketplace")
+            raise SourceError(
+                f"the platform image {urn}:latest was not found in {location}: "
+                "no version is published in the local marketplace"
+            )
         version = available[-1]
     elif source.version in available:
         version = source.version
     else:
         raise SourceError(f"the platform image {urn}:{source.version} was not found in {location}")
-    ancestor = {"type": "PlatformImage", "id": platform_image_id(location, source.publisher, source.offer,
-                                                                 source.sku, version),
-                "version": version, "location": location, "publisher": source.publisher,
-                "offer": source.offer, "sku": source.sku}
-    return ResolvedSource(ancestor, exact_version=version, version=version, lineage=[ancestor],
-                          description=f"{urn}:{version} ({location})")
+    ancestor = {
+        "type": "PlatformImage",
+        "id": platform_image_id(location, source.publisher, source.offer, source.sku, version),
+        "version": version,
+        "location": location,
+        "publisher": source.publisher,
+        "offer": source.offer,
+        "sku": source.sku,
+    }
+    return ResolvedSource(
+        ancestor,
+        exact_version=version,
+        version=version,
+        lineage=[ancestor],
+        description=f"{urn}:{version} ({location})",
+    )
 
 
 def _resolve_gallery(source: SharedImageVersionSource, gallery: LocalGallery) -> ResolvedSource:
@@ -89,5 +107,10 @@ def _resolve_gallery(source: SharedImageVersionSource, gallery: LocalGallery) ->
     if not document or document.get("provisioningState") != "Succeeded":
         raise SourceError(f"the gallery image version {version_id} was not found")
     ancestor = {"type": "SharedImageVersion", "id": document["id"], "version": version}
-    return ResolvedSource(ancestor, exact_version=document["id"], version=version,
-                          lineage=[ancestor, *document.get("lineage", [])], description=document["id"])
+    return ResolvedSource(
+        ancestor,
+        exact_version=document["id"],
+        version=version,
+        lineage=[ancestor, *document.get("lineage", [])],
+        description=document["id"],
+    )

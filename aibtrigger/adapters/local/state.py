@@ -6,13 +6,14 @@ shape, "buildId", "exactSourceVersion", "runOutputs": [AIB runOutput], "cancelRe
 (sub-states, heartbeat, result) both write it, so every write is conditional on the ETag read
 (if-none-match for the first one) and retried on a lost race after re-reading.
 """
+
 from __future__ import annotations
 
 import copy
 import json
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from aibtrigger.adapters.local.layout import STATE_CONTAINER, ZERO_TIME, container, parse_time, utc_now
 from aibtrigger.domain.model import BuildStatus, RunOutput, RunState, RunSubState
@@ -49,8 +50,9 @@ class TemplateStateStore:
                 if etag is None:
                     self._container.upload_blob(self._blob(name), body, overwrite=False)
                 else:
-                    self._container.upload_blob(self._blob(name), body, overwrite=True, etag=etag,
-                                                match_condition=MatchConditions.IfNotModified)
+                    self._container.upload_blob(
+                        self._blob(name), body, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
                 return wanted
             except (ResourceModifiedError, ResourceExistsError):
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # let the other writer finish
@@ -75,14 +77,23 @@ class TemplateStateStore:
 # --- lastRunStatus, as AIB shapes it -----------------------------------------------------------------
 def running(sub_state: str, start_time: str | None = None) -> dict:
     """While running AIB shows endTime 0001-01-01 and an empty message."""
-    return {"startTime": start_time or utc_now(), "endTime": ZERO_TIME, "runState": "Running",
-            "runSubState": sub_state, "message": ""}
+    return {
+        "startTime": start_time or utc_now(),
+        "endTime": ZERO_TIME,
+        "runState": "Running",
+        "runSubState": sub_state,
+        "message": "",
+    }
 
 
 def canceling(status: dict) -> dict:
     """While canceling there is no runSubState."""
-    return {"startTime": status.get("startTime"), "endTime": ZERO_TIME, "runState": "Canceling",
-            "message": CANCELING_MESSAGE}
+    return {
+        "startTime": status.get("startTime"),
+        "endTime": ZERO_TIME,
+        "runState": "Canceling",
+        "message": CANCELING_MESSAGE,
+    }
 
 
 def finished(status: dict, run_state: str, message: str = "") -> dict:
@@ -104,26 +115,34 @@ def to_build_status(document: dict | None) -> BuildStatus:
     if not status:
         return BuildStatus(run_state=None)
     sub_state = status.get("runSubState")
-    return BuildStatus(run_state=RunState(status["runState"]),
-                       run_sub_state=RunSubState(sub_state) if sub_state else None,
-                       start_time=parse_time(status.get("startTime")), end_time=parse_time(status.get("endTime")),
-                       message=status.get("message") or "")
+    return BuildStatus(
+        run_state=RunState(status["runState"]),
+        run_sub_state=RunSubState(sub_state) if sub_state else None,
+        start_time=parse_time(status.get("startTime")),
+        end_time=parse_time(status.get("endTime")),
+        message=status.get("message") or "",
+    )
 
 
-def run_output(name: str, *, artifact_id: str | None = None, artifact_uri: str | None = None,
-               provisioning_state: str = "Succeeded") -> dict:
+def run_output(
+    name: str, *, artifact_id: str | None = None, artifact_uri: str | None = None, provisioning_state: str = "Succeeded"
+) -> dict:
     """One runOutput as AIB's GET .../runOutputs lists it."""
     properties = {"provisioningState": provisioning_state}
     if artifact_id:
         properties["artifactId"] = artifact_id
     if artifact_uri:
         properties["artifactUri"] = artifact_uri
-    return {"name": name, "type": "Microsoft.VirtualMachineImages/imageTemplates/runOutputs",
-            "properties": properties}
+    return {"name": name, "type": "Microsoft.VirtualMachineImages/imageTemplates/runOutputs", "properties": properties}
 
 
 def to_run_outputs(document: dict | None) -> list[RunOutput]:
-    return [RunOutput(name=item["name"], artifact_id=item["properties"].get("artifactId"),
-                      artifact_uri=item["properties"].get("artifactUri"),
-                      provisioning_state=item["properties"].get("provisioningState", "Succeeded"))
-            for item in (document or {}).get("runOutputs") or []]
+    return [
+        RunOutput(
+            name=item["name"],
+            artifact_id=item["properties"].get("artifactId"),
+            artifact_uri=item["properties"].get("artifactUri"),
+            provisioning_state=item["properties"].get("provisioningState", "Succeeded"),
+        )
+        for item in (document or {}).get("runOutputs") or []
+    ]

@@ -6,6 +6,7 @@ is written to its destination. Every write into the image happens inside the san
 in the image resolves inside the image, never on the host. A step's processes are one namespace:
 when it ends, is canceled or times out, all of them end.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,9 +20,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from aibtrigger.adapters.local.packerlog import PackerLog
 from aibtrigger.adapters.local.sandbox import Sandbox, SandboxError
@@ -29,8 +31,9 @@ from aibtrigger.catalog import FileCustomizer, ShellCustomizer
 
 INLINE_SHEBANG = "#!/bin/sh -e"  # Packer's inline_shebang default
 # $1: where the script goes. stdin: the script. Packer's execute_command: `chmod +x {{.Path}}; {{.Path}}`.
-RUN_UPLOADED = ('umask 022; mkdir -p /tmp && cat > "$1" && chmod +x "$1" || exit 125; '
-                '"$1"; status=$?; rm -f "$1"; exit $status')
+RUN_UPLOADED = (
+    'umask 022; mkdir -p /tmp && cat > "$1" && chmod +x "$1" || exit 125; "$1"; status=$?; rm -f "$1"; exit $status'
+)
 # $1: the destination. stdin: the file.
 WRITE_FILE = 'umask 022; mkdir -p "$(dirname "$1")" && cat > "$1"'
 
@@ -144,12 +147,19 @@ def run_process(command: list[str], ws: Workspace, *, stdin: IO[bytes] | None = 
     """Run one sandboxed command to its end, its output going to the log line by line; raises
     BuildStopped (after ending the whole namespace) when the build is canceled or times out."""
     try:
-        process = subprocess.Popen(command, env={}, stdin=stdin or subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            env={},
+            stdin=stdin or subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     except (OSError, SandboxError) as exc:
         raise StepFailed(f"cannot start the build's sandbox: {getattr(exc, 'strerror', None) or exc}") from None
-    pump = threading.Thread(target=_pump, args=([(process.stdout, ws.log.out), (process.stderr, ws.log.err)],),
-                            daemon=True)
+    pump = threading.Thread(
+        target=_pump, args=([(process.stdout, ws.log.out), (process.stderr, ws.log.err)],), daemon=True
+    )
     pump.start()
     try:
         while process.poll() is None:

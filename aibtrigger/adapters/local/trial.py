@@ -6,6 +6,7 @@ the gallery version its base's last try made). The source is the newest matching
 gallery version there, else the default base image. The log streams as the build writes it; the
 end says the verdict, the failure excerpt and where the output was saved. Exit 0 only on success.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,10 @@ def try_template(name: str, catalog_path: Path, *, state_dir: Path = STATE_DIR, 
 
     entry = load_catalog(catalog_path).get(name)
     if entry.definition is None:
-        print(f"aibtrigger try: {name} has no definition to build locally (it names an AIB template only)",
-              file=sys.stderr)
+        print(
+            f"aibtrigger try: {name} has no definition to build locally (it names an AIB template only)",
+            file=sys.stderr,
+        )
         return 2
     try:
         require_namespaces()  # before anything starts: a build never runs on the host
@@ -50,8 +53,13 @@ def _run(entry, catalog_path: Path, connection: str, state_dir: Path, out: TextI
 
     source = ensure_source(entry, connection, out)
     print(f"== source: {source}", file=out)
-    backend = LocalBackend(load_catalog(catalog_path), connection_string=connection, catalog_path=catalog_path,
-                           workdir=state_dir / "work", heartbeat_timeout=20.0)
+    backend = LocalBackend(
+        load_catalog(catalog_path),
+        connection_string=connection,
+        catalog_path=catalog_path,
+        workdir=state_dir / "work",
+        heartbeat_timeout=20.0,
+    )
     started = time.monotonic()
     backend.start_run(entry.name)
     try:
@@ -87,8 +95,12 @@ def ensure_source(entry, connection: str, out: TextIO) -> str:
         if (wanted or gallery.latest_version(image_id)) not in gallery.list_versions(image_id):
             print(f"== no version {wanted or ''} of {image_id} yet: starting from the default base image", file=out)
             try:
-                gallery.create_version(image_id, wanted or SEED_VERSION, base_image(),
-                                       {"template": "aibtrigger try (default base image)", "lineage": []})
+                gallery.create_version(
+                    image_id,
+                    wanted or SEED_VERSION,
+                    base_image(),
+                    {"template": "aibtrigger try (default base image)", "lineage": []},
+                )
             except FileExistsError:  # excluded from latest: the build says there is no latest
                 pass
         return f"{image_id}/versions/{wanted or gallery.latest_version(image_id)}"

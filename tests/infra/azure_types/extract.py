@@ -7,6 +7,7 @@ ResourceType entry and every type it reaches, renumbered, in one file per provid
 (`microsoft.web@2024-04-01.json`). The format is bicep-types' own (`$type`, `$ref: "#/<index>"`),
 so a file reads like the `types.json` it came from. Record the commit you used in SOURCES.md.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,9 @@ def _renumber(node: Any, new_index: dict[int, int]) -> Any:
 
 def subset(all_types: list[dict], resource_names: set[str]) -> list[dict]:
     """The named ResourceType entries and the closure of their references, renumbered in order."""
-    roots = [i for i, t in enumerate(all_types)
-             if t.get("$type") == "ResourceType" and t["name"].lower() in resource_names]
+    roots = [
+        i for i, t in enumerate(all_types) if t.get("$type") == "ResourceType" and t["name"].lower() in resource_names
+    ]
     keep, stack = set(), list(roots)
     while stack:
         index = stack.pop()

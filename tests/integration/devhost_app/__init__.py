@@ -4,12 +4,14 @@ Queue names and the timer schedule are %SETTING% expressions, so each test picks
 Message bodies steer the queue function: "fail..." raises, "sleep:<s>" sleeps, "block" waits
 until the test releases it.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import azure.functions as func
 
@@ -84,8 +86,9 @@ def make_app(rec: Recorder, *, run_on_startup: bool = False) -> func.FunctionApp
 
     @app.route(route="echo", methods=["POST"])
     def echo(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-        return func.HttpResponse(req.get_body(), status_code=201,
-                                 headers={"X-Echo": "yes", "X-Invocation": context.invocation_id})
+        return func.HttpResponse(
+            req.get_body(), status_code=201, headers={"X-Echo": "yes", "X-Invocation": context.invocation_id}
+        )
 
     @app.route(route="async/{name?}")
     async def hello(req: func.HttpRequest) -> str:
