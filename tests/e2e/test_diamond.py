@@ -25,7 +25,7 @@ def test_a_patch_rebuilds_the_diamond_once_each_and_the_child_after_the_last_par
     stack.settle(timeout=240)
     before = {n: {r.run_id for r in stack.deps.store.list_runs(n, limit=50)} for n in NAMES}
 
-    new = stack.cli("marketplace", "publish", "--sku", DIAMOND_SKU).stdout.strip()
+    new = json.loads(stack.cli("marketplace", "publish", "--sku", DIAMOND_SKU, "--json").stdout)["version"]
     decisions = {d["template"]: d["action"] for d in json.loads(stack.cli("sweep", "--json").stdout)}
     assert decisions["d-base"] == "build" and decisions["d-app"] == "wait"
     stack.wait(
