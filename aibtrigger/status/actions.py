@@ -22,6 +22,9 @@ def request_build(deps, template: str, *, reason: str | None, requested_by: str 
         "reason": (reason or "").strip() or DEFAULT_REASON,
         "requested_by": requested_by or "status page",
         "id": f"status-{uuid.uuid4().hex[:16]}",
+        # A person pressing "build" on the page wants a build now, like `aibtrigger request --force`:
+        # not a skip because the inputs did not change since the last success.
+        "force": True,
     }
     message = parse_message(BuildRequestMessage, json.dumps(body))
     deps.catalog.get(message.template)

@@ -205,7 +205,7 @@ def test_request_a_build_from_the_template_page(stack, browser):
 def test_a_running_build_appears_live_with_its_sub_state_and_log_lines(stack, browser, shots):
     browser.get(page_url(stack))
     browser.execute_script("window.notReloaded = true")  # the live script updates in place
-    stack.cli("request", "slow-example", "--reason", "status page e2e")
+    stack.cli("request", "slow-example", "--reason", "status page e2e", "--force")
     try:
         row = css(browser, 'tr[data-template="slow-example"]')[0]
         wait_for(stack, browser, lambda d: "st-building" in row.get_attribute("class"), "the overview to show it")
