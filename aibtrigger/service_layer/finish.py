@@ -179,11 +179,13 @@ def give_up_start(claim: Claim, deps: Deps, why: str) -> None:
     )
     if not run.is_terminal:
         run = _save_terminal(run.evolve(state=RunState.FAILED, ended_at=now, message=why[:2000]), deps)
+    from aibtrigger.service_layer.planning import is_service_request
+
     for request_id in claim.request_ids:
         deps.store.add_outcome(
             OutcomeRecord(
                 request_id=request_id
-                if not is_internal_request(request_id)
+                if not is_service_request(request_id)
                 else f"{request_id}:not-started:{run.run_id}",
                 template=claim.template,
                 outcome=Outcome.REJECTED,
@@ -266,12 +268,6 @@ def _answer(deps: Deps, claim: Claim, request_id: str, outcome: Outcome, detail:
             detail=detail,
         )
     )
-
-
-def is_internal_request(request_id: str) -> bool:
-    from aibtrigger.service_layer.planning import is_service_request
-
-    return is_service_request(request_id)
 
 
 def _save_terminal(run: RunRecord, deps: Deps) -> RunRecord:
