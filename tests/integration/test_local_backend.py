@@ -395,11 +395,25 @@ def test_no_secret_reaches_the_builder_command_line_or_the_scripts(local, azurit
     pid = wait_for(lambda: (local.state.read(name) or {}).get("builderPid"), what="the builder")
     command_line = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
     assert "AccountKey" not in command_line and name in command_line
-    wait_for(lambda: _children(pid), what="the step's process")
-    sandbox = _children(pid)[0]  # `unshare`: it and the namespace get an empty environment
+    # `unshare`: it and the namespace get an empty environment. Between fork and exec the child
+    # still shows the builder's own environment, so wait until it has become `unshare`.
+    sandbox = wait_for(lambda: _exec_children(pid), what="the step's process")[0]
     assert Path(f"/proc/{sandbox}/environ").read_bytes() == b""
     assert "AccountKey" not in Path(f"/proc/{sandbox}/cmdline").read_bytes().decode()
     backend.cancel_run(name)
+
+
+def _exec_children(pid: int) -> list[int]:
+    """The children of `pid` that have already exec'd (their command line is no longer the parent's)."""
+    parent = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [child for child in _children(pid) if _cmdline(child) not in (parent, b"")]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _children(pid: int) -> list[int]:
