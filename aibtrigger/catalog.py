@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -54,6 +55,59 @@ class MaintenanceWindow(_Strict):
         return self
 
 
+class WebhookCheck(_Strict):
+    """POST the new version's provenance to `url`; a 2xx answer within the timeout passes."""
+
+    kind: Literal["webhook"] = "webhook"
+    name: str | None = None  # what reports call it; default: the URL's host
+    url: str = Field(pattern=r"^https?://")
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+
+class CommandCheck(_Strict):
+    """Local backend only: run `run` (a shell command) inside the captured image; exit 0 passes."""
+
+    kind: Literal["command"] = "command"
+    name: str | None = None  # default: the command
+    run: str = Field(min_length=1)
+    timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
+
+
+PostBuildCheck = Annotated[WebhookCheck | CommandCheck, Field(discriminator="kind")]
+
+
+class Promotion(_Strict):
+    """When a new version becomes `latest` (what children and scale sets pick up).
+
+    immediate: at once (AIB's own behaviour). after_checks: when every check passed and `soak_minutes`
+    went by. manual: when a person promotes it (`aibtrigger promote RUN_ID`). Until then the version
+    is staged: published with excludeFromLatest, so `latest` still resolves to the previous one."""
+
+    mode: Literal["immediate", "after_checks", "manual"] = "immediate"
+    soak_minutes: int = Field(default=0, ge=0, le=60 * 24 * 30)
+    checks: list[PostBuildCheck] = Field(default_factory=list)
+
+    @property
+    def stages(self) -> bool:
+        return self.mode != "immediate"
+
+    @model_validator(mode="after")
+    def _checks_need_a_gate(self):
+        if self.mode == "immediate" and (self.checks or self.soak_minutes):
+            raise ValueError("checks and soak_minutes need mode after_checks or manual: immediate promotes at once")
+        if self.mode == "after_checks" and not (self.checks or self.soak_minutes):
+            raise ValueError("mode after_checks needs at least one check or a soak_minutes")
+        return self
+
+
+class Retention(_Strict):
+    """Which promoted versions `prune` keeps: the newest `keep`, and any younger than `min_age_days`.
+    Never the current latest, never a staged version."""
+
+    keep: int = Field(ge=1)
+    min_age_days: int = Field(default=0, ge=0)
+
+
 class Policy(_Strict):
     """When and how a template is rebuilt, beyond 'its source changed'."""
 
@@ -62,6 +116,8 @@ class Policy(_Strict):
     only_if_changed: bool = False  # with a schedule: build at a tick only if its lineage has a newer version
     maintenance_window: MaintenanceWindow | None = None
     max_consecutive_failures: int = Field(default=5, ge=0)  # auto-disable after N; 0: never
+    promotion: Promotion = Field(default_factory=Promotion)
+    retention: Retention | None = None  # None: `prune` leaves this template's versions alone
 
     @field_validator("schedule")
     @classmethod

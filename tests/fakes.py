@@ -95,6 +95,62 @@ class FakeSources:
         return self.gallery.get(version_id.lower())
 
 
+class FakeGallery:
+    """The gallery port in memory (aibtrigger.adapters.gallery), over the same dict as FakeSources'
+    gallery when given one, so what a test publishes is what the service reads back."""
+
+    def __init__(self, versions: dict[str, dict] | None = None, clock=None) -> None:
+        self.versions: dict[str, dict] = {} if versions is None else versions
+        self.clock = clock
+        self.updates: list[tuple[str, dict]] = []
+
+    def add(self, version_id: str, **fields) -> dict:
+        name = version_id.rsplit("/", 1)[-1]
+        document = {
+            "id": version_id,
+            "name": name,
+            "provisioningState": "Succeeded",
+            "excludeFromLatest": False,
+            "publishedDate": self.clock().isoformat() if self.clock else None,
+            "endOfLifeDate": None,
+            "tags": {},
+            "sizeBytes": None,
+            "replication": {"state": "Completed", "regions": {}},
+            **fields,
+        }
+        self.versions[version_id.lower()] = document
+        return document
+
+    def get_version(self, version_id: str) -> dict | None:
+        found = self.versions.get(version_id.lower())
+        return dict(found) if found else None
+
+    def list_versions(self, gallery_image_id: str) -> list[dict]:
+        from aibtrigger.domain.versions import version_key
+
+        prefix = gallery_image_id.lower().rstrip("/") + "/versions/"
+        found = [dict(v) for key, v in self.versions.items() if key.startswith(prefix)]
+        return sorted(found, key=lambda v: version_key(v["name"]))
+
+    def update_version(self, version_id, *, exclude_from_latest=None, end_of_life=None, tags=None) -> dict:
+        document = self.versions.get(version_id.lower())
+        if document is None:
+            raise LookupError(f"gallery image version {version_id} not found")
+        change: dict = {}
+        if exclude_from_latest is not None:
+            change["excludeFromLatest"] = exclude_from_latest
+        if end_of_life is not None:
+            change["endOfLifeDate"] = end_of_life.isoformat()
+        if tags is not None:
+            change["tags"] = {**(document.get("tags") or {}), **tags}
+        document.update(change)
+        self.updates.append((version_id, change))
+        return dict(document)
+
+    def delete_version(self, version_id: str) -> None:
+        self.versions.pop(version_id.lower(), None)
+
+
 class Outage:
     """A fault that lasts: while `down`, every call of the wrapped port raises `error`. Wrap any port."""
 

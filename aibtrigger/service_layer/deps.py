@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aibtrigger.adapters.backend import ImageBackend
+from aibtrigger.adapters.gallery import GalleryVersions
 from aibtrigger.adapters.logstore import LogStore
 from aibtrigger.adapters.publisher import Publisher
 from aibtrigger.adapters.queues import MessageQueue
@@ -29,6 +30,9 @@ class Deps:
     publisher: Publisher
     logs: LogStore
     sources: SourceCatalog
+    # The gallery versions templates distribute to (promotion, provenance, retention); None: the
+    # service changes no gallery version (a catalog without staging or retention needs none).
+    gallery: GalleryVersions | None = None
     clock: Callable[[], datetime] = utc_now
     entropy: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     poll_min_seconds: float = 30.0

@@ -6,7 +6,7 @@ from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
 from aibtrigger.service_layer.deps import Deps
-from tests.fakes import Clock, FakeSources, ScriptedBackend
+from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
 
 DEFINITION = {
     "source": {
@@ -43,6 +43,7 @@ def clock():
 def deps(clock):
     catalog = make_catalog("base", "web", "idle", paused=("idle",))
     counter = iter(range(10**6))
+    sources = FakeSources()
     return Deps(
         catalog=catalog,
         store=InMemoryStateStore(),
@@ -50,7 +51,8 @@ def deps(clock):
         queue=InMemoryQueue(),
         publisher=InMemoryPublisher(),
         logs=InMemoryLogStore(),
-        sources=FakeSources(),
+        sources=sources,
+        gallery=FakeGallery(sources.gallery, clock),
         clock=clock,
         entropy=lambda: f"{next(counter):06x}{0:06x}",
         poll_min_seconds=10,
