@@ -303,6 +303,7 @@ def _run_entity(run: RunRecord) -> dict:
         "source_version": run.source_version or "",
         "notes": _json(run.notes),
         "inputs": _json(run.inputs),
+        "promotion": _json(run.promotion),
     }
     for name in ("started_at", "ended_at", "canceling_since"):
         if getattr(run, name) is not None:
@@ -335,6 +336,7 @@ def _run_from(e) -> RunRecord:
         canceling_since=_datetime(e.get("canceling_since")),
         notes=tuple(json.loads(e.get("notes") or "[]")),
         inputs=json.loads(e.get("inputs") or "null"),
+        promotion=json.loads(e.get("promotion") or "null"),
         etag=e.metadata["etag"],
     )
 

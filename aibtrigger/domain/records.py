@@ -136,6 +136,9 @@ class RunRecord:
     # The named inputs it was built from (domain.fingerprint): the expected ones at its start, the
     # exact source version once the backend says. Its fingerprint tags what it distributes.
     inputs: dict | None = None
+    # Where its image versions stand on the way to `latest` (domain.promotion), for a template whose
+    # promotion is gated: staged, promoted, rejected, rolled back; with its checks and who did what.
+    promotion: dict | None = None
     etag: str | None = None  # records are written conditionally: a stale copy never overwrites a newer one
 
     def evolve(self, **changes) -> RunRecord:

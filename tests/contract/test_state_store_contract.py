@@ -86,6 +86,7 @@ def test_runs_round_trip_and_list_newest_first(store):
         published=True,
         source_version="22.04.1",
         inputs={"definition": "d1", "source": "platform/x", "version": "22.04.1"},
+        promotion={"state": "staged", "since": T0.isoformat(), "checks": {"1. webhook: x": {"passed": True}}},
     )
     newer = RunRecord(
         "base.2",
