@@ -49,9 +49,10 @@ class PromotionError(AibTriggerError):
 
 @dataclass(frozen=True)
 class Done:
-    """What a command did: `changed` False when it found the work already done (a repeat)."""
+    """What a command did (`subject`: the run, or the template rolled back); `changed` False when it
+    found the work already done (a repeat)."""
 
-    run_id: str
+    subject: str
     state: str
     changed: bool
     detail: str
@@ -85,9 +86,8 @@ def promote(run_id: str, deps: Deps, *, by: str, why: str) -> Done:
     run = _staged_run(run_id, deps, action="promote", allowed=(STAGED, ROLLED_BACK, PROMOTED))
     if _record_of(run).get("state") == PROMOTED:
         return Done(run.run_id, PROMOTED, False, "already promoted")
-    gallery = _gallery(deps)
     for version_id in versions_of(run):  # the gallery first: a crash after it is repaired by a repeat
-        gallery.update_version(version_id, exclude_from_latest=False, tags={PROMOTION_TAG: PROMOTED})
+        _change(version_id, deps, exclude_from_latest=False, tags={PROMOTION_TAG: PROMOTED})
     run = _record(run, "promote", PROMOTED, deps, by=by, why=why)
     _publish(run, "promoted", deps, by=by, why=why)
     _cascade(run, deps)
@@ -184,11 +184,18 @@ def _gallery(deps: Deps):
     return deps.gallery
 
 
+def _change(version_id: str, deps: Deps, **change) -> None:
+    try:
+        _gallery(deps).update_version(version_id, **change)
+    except LookupError:
+        raise PromotionError(f"{version_id} is no longer in the gallery: nothing to change") from None
+
+
 def _tag(run: RunRecord, state: str, deps: Deps, *, must: bool) -> None:
     """Write the promotion state on the versions, so the gallery alone tells it (domain.promotion)."""
     for version_id in versions_of(run):
         try:
-            _gallery(deps).update_version(version_id, tags={PROMOTION_TAG: state})
+            _change(version_id, deps, tags={PROMOTION_TAG: state})
         except Exception as exc:  # noqa: BLE001 - staging's tag is a courtesy; the record is the truth
             if must:
                 raise
