@@ -159,7 +159,7 @@ def plan_retention(
     versions: Iterable[Mapping], *, template: str, keep: int, min_age_days: int, now: datetime
 ) -> RetentionPlan:
     """The plan for one gallery image's version documents (adapters.gallery), under `template`'s policy."""
-    found = sorted((_version(doc) for doc in versions), key=lambda v: version_key(v.name))
+    found = _by_number(versions)
     promoted = [v for v in found if v.promoted]
     image = Image(
         template=template,
@@ -170,6 +170,16 @@ def plan_retention(
         newest_promoted=frozenset(v.id for v in promoted[-keep:]) if keep > 0 else frozenset(),
     )
     return RetentionPlan(tuple(_verdict(v, image) for v in found))
+
+
+def current_latest(versions: Iterable[Mapping]) -> str | None:
+    """The id of the version `latest` resolves to: the highest Succeeded one not excluded from latest."""
+    promoted = [v for v in _by_number(versions) if v.promoted]
+    return promoted[-1].id if promoted else None
+
+
+def _by_number(versions: Iterable[Mapping]) -> list[Version]:
+    return sorted((_version(doc) for doc in versions), key=lambda v: version_key(v.name))
 
 
 def _verdict(v: Version, image: Image) -> Verdict:
@@ -209,12 +219,12 @@ def _version(doc: Mapping) -> Version:
         state=version_state(doc),
         provisioning=str(doc.get("provisioningState") or "Unknown"),
         made_by=provenance["template"] if provenance else None,
-        published=_instant(doc.get("publishedDate")),
+        published=parse_instant(doc.get("publishedDate")),
         size_bytes=size if isinstance(size, int) and size >= 0 else None,
     )
 
 
-def _instant(value) -> datetime | None:
+def parse_instant(value) -> datetime | None:
     """An ISO 8601 date (Azure's has 7 fractional digits; a naive one is UTC), or None when unreadable."""
     if not value:
         return None
