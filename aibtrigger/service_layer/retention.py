@@ -38,7 +38,12 @@ class TemplatePrune:
     min_age_days: int
     dry_run: bool
     images: list[ImagePrune] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # the template's own (no gallery image, ...)
+
+    @property
+    def errors(self) -> list[str]:
+        """Everything that failed: the template's own failures, then each image's."""
+        return self.failures + [error for image in self.images for error in image.errors]
 
     @property
     def kept(self) -> list[Verdict]:
@@ -83,7 +88,7 @@ class TemplatePrune:
             "retired": [entry(v) for v in self.retired],
             "freed_bytes": self.freed_bytes,
             "unknown_sizes": sum(1 for v in self.deleted if v.size_bytes is None),
-            "errors": self.errors + [error for image in self.images for error in image.errors],
+            "errors": self.errors,
         }
 
 
@@ -102,7 +107,7 @@ def prune(deps: Deps, names: Iterable[str] | None = None, *, dry_run: bool = Fal
             _prune_template(entry, report, deps, dry_run=dry_run)
         except Exception as exc:  # noqa: BLE001 - one template's fault must not skip the others
             (log.warning if isinstance(exc, AibTriggerError) else log.exception)("prune: %s: %s", entry.name, exc)
-            report.errors.append(_why(exc))
+            report.failures.append(_why(exc))
     return reports
 
 
