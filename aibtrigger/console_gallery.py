@@ -17,7 +17,8 @@ def size_text(size: int | None) -> str:
 
 
 def print_versions(rows: list[dict]) -> None:
-    """`versions`: per gallery image, its versions oldest first; `*` marks what `latest` resolves to."""
+    """`versions`: per gallery image, its versions oldest first; `*` marks what `latest` resolves to;
+    with a retention policy, what `prune` would do with each."""
     if not rows:
         print("no image versions yet")
         return
@@ -27,19 +28,22 @@ def print_versions(rows: list[dict]) -> None:
             f"  {'VERSION':14} {'STATE':12} {'AGE':>7}  {'END OF LIFE':11} {'SIZE':>10}  {'RUN':40} SOURCE, FINGERPRINT"
         )
         for row in versions:
-            made = row["provenance"]
-            age = f"{row['age_days']:.1f}d" if row["age_days"] is not None else "?"
-            end = (row["end_of_life"] or "-")[:10]
-            state = row["state"] if row["provisioning_state"] == "Succeeded" else row["provisioning_state"]
-            origin = (
-                f"{made['run_id']:40} {made['source_version'] or '-'}, {made['fingerprint'] or '-'}"
-                if made
-                else "not made by aibtrigger"
-            )
-            mark = "*" if row["latest"] else " "
-            print(
-                f"{mark} {row['version']:14} {state:12} {age:>7}  {end:11} {size_text(row['size_bytes']):>10}  {origin}"
-            )
+            print(_version_line(row))
+
+
+def _version_line(row: dict) -> str:
+    made, retention = row["provenance"], row.get("retention")
+    age = f"{row['age_days']:.1f}d" if row["age_days"] is not None else "?"
+    end = (row["end_of_life"] or "-")[:10]
+    state = row["state"] if row["provisioning_state"] == "Succeeded" else row["provisioning_state"]
+    origin = (
+        f"{made['run_id']:40} {made['source_version'] or '-'}, {made['fingerprint'] or '-'}"
+        if made
+        else "not made by aibtrigger"
+    )
+    mark = "*" if row["latest"] else " "
+    line = f"{mark} {row['version']:14} {state:12} {age:>7}  {end:11} {size_text(row['size_bytes']):>10}  {origin}"
+    return line + (f"  [prune: {retention['action']}, {retention['rule']}]" if retention else "")
 
 
 def print_prune(reports, *, dry_run: bool) -> None:

@@ -30,17 +30,28 @@ def gallery_images(entry) -> list[str]:
 
 
 def template_versions(deps: Deps, name: str) -> list[dict]:
-    """Every version of every gallery image the template distributes to, oldest first per image."""
-    from aibtrigger.domain.retention import current_latest
+    """Every version of every gallery image the template distributes to, oldest first per image; with
+    a retention policy, what `prune` would do with each (`retention`: action, rule, reason)."""
+    from aibtrigger.domain.retention import current_latest, plan_retention
 
     if deps.gallery is None:
         raise NoGalleryImagesError("the service has no gallery configured (Deps.gallery): image versions are unknown")
-    now = deps.clock()
+    entry, now = deps.catalog.get(name), deps.clock()
+    policy = entry.policy.retention
     rows = []
-    for image in gallery_images(deps.catalog.get(name)):
+    for image in gallery_images(entry):
         versions = deps.gallery.list_versions(image)
         latest = current_latest(versions)
-        rows += [version_row(doc, image=image, latest=doc.get("id") == latest, now=now) for doc in versions]
+        verdicts = {}
+        if policy:
+            found = plan_retention(versions, template=name, keep=policy.keep, min_age_days=policy.min_age_days, now=now)
+            verdicts = {v.version_id: v for v in found.verdicts}
+        for doc in versions:
+            row = version_row(doc, image=image, latest=doc.get("id") == latest, now=now)
+            verdict = verdicts.get(str(doc.get("id") or ""))
+            if verdict:
+                row["retention"] = {"action": verdict.action, "rule": verdict.rule, "reason": verdict.reason}
+            rows.append(row)
     return rows
 
 

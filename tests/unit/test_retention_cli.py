@@ -31,6 +31,8 @@ def test_versions_shows_each_version_with_its_state_provenance_age_and_size(run,
     assert "web-1.0.3" in by_version["1.0.3"] and "22.04.1" in by_version["1.0.3"]
     assert "30.0d" in by_version["1.0.3"] and "3.9 KiB" in by_version["1.0.3"]
     assert "staged" in by_version["1.0.4"] and "not made by aibtrigger" in by_version["0.1.0"]
+    assert by_version["1.0.0"].endswith("[prune: delete, superseded]")  # web has a retention policy
+    assert by_version["1.0.3"].endswith("[prune: keep, current_latest]")
 
 
 def test_versions_json_is_one_object_per_version(run, gallery, clock):

@@ -195,3 +195,27 @@ def test_versions_lists_every_image_of_the_template_with_state_provenance_age_an
 def test_versions_of_a_template_without_gallery_images_says_why(deps, gallery):
     with pytest.raises(NoGalleryImagesError, match="no SharedImage target"):
         template_versions(deps, "vhd")
+
+
+def test_versions_with_a_retention_policy_say_what_prune_would_do_with_each(deps, gallery, clock):
+    web_history(gallery, clock)
+    rows = {r["version"]: r for r in template_versions(deps, "web")}
+    assert rows["1.0.0"]["retention"]["action"] == "delete" and rows["1.0.0"]["retention"]["rule"] == "superseded"
+    assert rows["1.0.4"]["retention"] == {"action": "keep", "rule": "staged", "reason": "staged: waiting for promotion"}
+    for n in range(2):
+        publish(gallery, clock, "idle", "idle", f"1.0.{n}", days_old=100)
+    assert all("retention" not in r for r in template_versions(deps, "idle"))  # no policy: nothing to say
+
+
+class FailingPublisher:
+    def publish(self, event):
+        raise BackendError("the topic said 403")
+
+
+def test_a_version_deleted_whose_event_did_not_go_out_is_still_deleted_and_the_report_says_so(deps, gallery, clock):
+    web_history(gallery, clock)
+    deps.publisher = FailingPublisher()
+    web = report_of(prune(deps, ["web"]), "web")
+    assert [v.version for v in web.deleted] == ["1.0.0", "1.0.1"]
+    assert f"{GALLERY}web/versions/1.0.0: deleted, but its event was not published: the topic said 403" in web.errors
+    assert len(web.errors) == 3  # two deletions and one retirement, each said once
