@@ -371,6 +371,70 @@ def cmd_gallery(args) -> int:
     return 0
 
 
+# --- Gallery image versions: `versions` and `prune` (retention) -------------------------------------
+
+
+def cmd_versions(args) -> int:
+    """A template's image versions in every gallery image it distributes to: state, provenance, age."""
+    from aibtrigger.clihelp import require_template
+    from aibtrigger.console import print_json
+    from aibtrigger.console_gallery import print_versions
+    from aibtrigger.service_layer.versions import template_versions
+
+    deps = _deps()
+    require_template(deps.catalog, args.template)
+    rows = template_versions(deps, args.template)
+    print_json(rows) if args.json else print_versions(rows)
+    return 0
+
+
+def cmd_prune(args) -> int:
+    """Apply retention (policy.retention) now, or show what it would do; exit 1 when anything failed."""
+    from aibtrigger.clihelp import require_template
+    from aibtrigger.console import print_json
+    from aibtrigger.console_gallery import print_prune
+    from aibtrigger.errors import AibTriggerError
+    from aibtrigger.service_layer.retention import prune
+
+    deps = _deps()
+    if args.template:
+        require_template(deps.catalog, args.template)
+        if deps.catalog.get(args.template).policy.retention is None:
+            raise AibTriggerError(
+                f"template {args.template!r} has no retention policy (policy.retention): prune leaves it alone"
+            )
+    reports = prune(deps, [args.template] if args.template else None, dry_run=args.dry_run)
+    if args.json:
+        print_json(
+            {
+                "dry_run": args.dry_run,
+                "freed_bytes": sum(r.freed_bytes for r in reports),
+                "templates": [r.to_dict() for r in reports],
+            }
+        )
+    else:
+        print_prune(reports, dry_run=args.dry_run)
+    return 1 if any(r.errors for r in reports) else 0
+
+
+def _gallery_parsers(sub) -> None:
+    versions = sub.add_parser("versions", help="a template's image versions: state, provenance, age, size")
+    versions.add_argument("template")
+    versions.add_argument("--json", action="store_true", help="as a JSON list, one object per version")
+    versions.set_defaults(run=cmd_versions)
+
+    prune = sub.add_parser("prune", help="delete image versions retention lets go (policy.retention); --dry-run first")
+    prune.add_argument("template", nargs="?", help="only this template (default: every one with a retention policy)")
+    prune.add_argument(
+        "--dry-run", action="store_true", help="show what would go and the storage it frees; change nothing"
+    )
+    prune.add_argument("--json", action="store_true", help="the report as one JSON object")
+    prune.set_defaults(run=cmd_prune)
+
+
+# --- end of `versions` and `prune` ---------------------------------------------------------------
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibtrigger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -497,6 +561,7 @@ def _parser() -> argparse.ArgumentParser:
     gallery.add_argument("--version", required=True, help="e.g. 1.0.0")
     gallery.add_argument("--rootfs", required=True, help="the rootfs tarball (.tar or .tar.gz)")
     gallery.set_defaults(run=cmd_gallery)
+    _gallery_parsers(sub)
     return parser
 
 

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     tick_schedule: str = Field(
         "0 * * * * *", description="NCRONTAB of the schedule check: how often templates' own schedules are read."
     )
+    prune_schedule: str = Field(
+        "0 30 3 * * *",
+        description="NCRONTAB of retention (prune): deletes the image versions policy.retention lets go; "
+        "templates without that policy are never touched.",
+    )
     lease_margin_seconds: float = Field(
         180.0,
         gt=0,
@@ -68,7 +73,7 @@ class Settings(BaseSettings):
         15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut."
     )
 
-    @field_validator("sweep_schedule", "tick_schedule")
+    @field_validator("sweep_schedule", "tick_schedule", "prune_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         from aibtrigger.domain.schedule import parse_schedule

@@ -124,3 +124,26 @@ def version_changed(run: RunRecord, what: str, *, by: str, why: str, now: dateti
             },
         }
     )
+
+
+def version_pruned(template: str, verdict, *, action: str, now: datetime) -> dict:
+    """`aibtrigger.version.deleted` or `.retired` (given an endOfLifeDate) by retention (domain.retention),
+    one per version; the id is stable per version and action, so consumers can drop redeliveries."""
+    return {
+        "specversion": "1.0",
+        "id": f"{verdict.version_id}/{action}",
+        "source": f"{EVENT_SOURCE}/templates/{template}",
+        "type": f"aibtrigger.version.{action}",
+        "subject": verdict.version_id,
+        "time": now.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {
+            "template": template,
+            "version_id": verdict.version_id,
+            "version": verdict.version,
+            "state": verdict.state,
+            "reason": verdict.reason,
+            "size_bytes": verdict.size_bytes,
+            "end_of_life": verdict.end_of_life.isoformat() if verdict.end_of_life else None,
+        },
+    }
