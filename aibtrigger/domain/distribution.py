@@ -105,13 +105,13 @@ def decide(
         )
     states = {version: replication_of(doc) for version, doc in documents.items() if doc is not None}
     if all(state == "Completed" for state, _ in states.values()):
-        retried = f" after {recovery.retries} replication retr{'y' if recovery.retries == 1 else 'ies'}"
-        return Decision(SUCCEEDED_LATE, f"{_list(states)} replicated{retried if recovery.retries else ''}")
+        retried = f" after {_retries(recovery.retries, 'replication ')}" if recovery.retries else ""
+        return Decision(SUCCEEDED_LATE, f"{_list(states)} replicated{retried}")
     failed = tuple(v for v, (state, _) in states.items() if state == "Failed")
     if failed and recovery.retries < max_retries and patient:
         return Decision(RETRY, f"replication failed: {_describe(states, failed)}", retry=failed)
     if failed:
-        bound = f"{recovery.retries} retries" if recovery.retries >= max_retries else f"{_minutes(patience)}"
+        bound = _retries(recovery.retries) if recovery.retries >= max_retries else _minutes(patience)
         return Decision(FAILED, f"replication failed after {bound}: {_describe(states, failed)}")
     pending = tuple(v for v, (state, _) in states.items() if state != "Completed")
     if patient:
@@ -156,6 +156,10 @@ def _short(version_id: str) -> str:
     """`<image>/<version>`: enough to tell versions apart in a message."""
     parts = version_id.rstrip("/").split("/")
     return "/".join(parts[-3::2]) if len(parts) >= 3 else version_id
+
+
+def _retries(count: int, what: str = "") -> str:
+    return f"{count} {what}retr{'y' if count == 1 else 'ies'}"
 
 
 def _minutes(delta: timedelta) -> str:
