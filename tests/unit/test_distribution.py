@@ -197,17 +197,21 @@ def test_replication_failing_past_its_retries_is_recorded_failed_with_why(deps, 
     assert deps.store.get_claim("base") is None
 
 
-def test_a_gallery_that_answers_403_forever_still_ends_the_run_within_the_patience(deps, clock):
+@pytest.mark.parametrize(
+    ("message", "state"),
+    [(REGION_FAILED, RunState.FAILED), (TIMED_OUT_DISTRIBUTING, RunState.TIMED_OUT)],  # as the backend's message reads
+)
+def test_a_gallery_that_answers_403_forever_still_ends_the_run_within_the_patience(deps, clock, message, state):
     deps.gallery.add(VERSION, replication={"state": "Replicating", "regions": {}})
     deps.gallery = Outage(deps.gallery, BackendError("(AuthorizationFailed) The client does not have authorization"))
     deps.gallery.down = True
-    distributing(deps, clock)
+    distributing(deps, clock, message=message)
     results, polls = [], 0
     while "finished" not in results and polls < 200:
         results += drain(deps, clock, POLLS_QUEUE)
         polls += 1
     run = the_run(deps)
-    assert run.state is RunState.TIMED_OUT  # the backend's own reading of its message, unrecovered
+    assert run.state is state and run.message.startswith(message)
     assert "gallery still unreadable" in run.message and "AuthorizationFailed" in run.message
     assert run.ended_at - deps.backend.status["base"].end_time >= deps.distribution_patience
     assert deps.gallery.failures == polls and deps.backend.runs_started == ["base"]
