@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from aibtrigger.adapters.gallery import GalleryVersions
 from aibtrigger.domain import distribution as rules
 from aibtrigger.domain.distribution import Recovery
 from aibtrigger.domain.model import BuildStatus, RunState, RunSubState
@@ -37,47 +38,42 @@ def recover_distribution(
     distributing = run.sub_state if run.recovery is None else RunSubState.DISTRIBUTING
     if deps.gallery is None or not rules.failed_in_distribution(verdict.state, verdict.message, distributing):
         return verdict, run
-    now = deps.clock()
-    recovery = run.recovery or Recovery(failed_at=status.end_time or now)
-    try:
-        recovery = recovery if recovery.versions else recovery.evolve(versions=_versions_of(run, deps))
-        documents = {version: deps.gallery.get_version(version) for version in recovery.versions}
-        unreadable = None
-    except Exception as exc:  # noqa: BLE001 - any fault of a reader: waited out within the bound, then recorded
-        documents, unreadable = {}, f"{type(exc).__name__}: {first_line(exc)}"[:500]
-    decision = rules.decide(
-        documents,
-        recovery,
-        now=now,
-        patience=deps.distribution_patience,
-        max_retries=deps.distribution_retries,
-        unreadable=unreadable,
-    )
-    if decision.action == rules.RETRY:
-        recovery = recovery.evolve(retries=recovery.retries + 1, seen=_replicate(decision, deps))
-    else:
-        recovery = recovery.evolve(seen=decision.why)
+    recovery = run.recovery or Recovery(failed_at=status.end_time or deps.clock())
+    recovery, decision = _look(run, recovery, deps)
     if decision.action in (rules.WAIT, rules.RETRY):
         log.warning("run %s failed while distributing; waiting for the gallery: %s", run.run_id, recovery.seen)
         return Verdict("continue"), run.evolve(sub_state=RunSubState.DISTRIBUTING, recovery=recovery)
     if decision.action == rules.SUCCEEDED_LATE:
         log.warning("run %s succeeded late: %s", run.run_id, decision.why)
-        return Verdict(
-            "finished",
-            RunState.SUCCEEDED,
-            f"Succeeded late: the build failed while distributing, then the gallery finished: {decision.why}",
-        ), run.evolve(
-            recovery=recovery,
-            artifact_ids=recovery.versions,
-            notes=(
-                *run.notes,
-                f"distribution failed, recovered without a rebuild; the backend said: {verdict.message}"[:500],
-            ),
-        )
+        said = f"distribution failed, recovered without a rebuild; the backend said: {verdict.message}"
+        late = f"Succeeded late: the build failed while distributing, then the gallery finished: {decision.why}"
+        ended = run.evolve(recovery=recovery, artifact_ids=recovery.versions, notes=(*run.notes, said[:500]))
+        return Verdict("finished", RunState.SUCCEEDED, late), ended
     log.warning("run %s failed while distributing, not recovered: %s", run.run_id, decision.why)
-    return Verdict(
-        "finished", verdict.state, f"{verdict.message} (distribution not recovered: {decision.why})"
-    ), run.evolve(recovery=recovery)
+    failed = f"{verdict.message} (distribution not recovered: {decision.why})"
+    return Verdict("finished", verdict.state, failed), run.evolve(recovery=recovery)
+
+
+def _look(run: RunRecord, recovery: Recovery, deps: Deps) -> tuple[Recovery, rules.Decision]:
+    """Read the run's versions, decide, and replicate again when that is the decision. Nothing read
+    here raises: a fault is waited out like a replication, within the same bound."""
+    assert deps.gallery is not None
+    try:
+        recovery = recovery if recovery.versions else recovery.evolve(versions=_versions_of(run, deps))
+        documents, unreadable = {version: deps.gallery.get_version(version) for version in recovery.versions}, None
+    except Exception as exc:  # noqa: BLE001 - any fault of a reader
+        documents, unreadable = {}, f"{type(exc).__name__}: {first_line(exc)}"[:500]
+    decision = rules.decide(
+        documents,
+        recovery,
+        now=deps.clock(),
+        patience=deps.distribution_patience,
+        max_retries=deps.distribution_retries,
+        unreadable=unreadable,
+    )
+    if decision.action == rules.RETRY:
+        return recovery.evolve(retries=recovery.retries + 1, seen=_replicate(decision, deps.gallery)), decision
+    return recovery.evolve(seen=decision.why), decision
 
 
 def _versions_of(run: RunRecord, deps: Deps) -> tuple[str, ...]:
@@ -107,14 +103,13 @@ def _is_gallery_version(artifact_id: str) -> bool:
     return "/galleries/" in lowered and "/versions/" in lowered
 
 
-def _replicate(decision: rules.Decision, deps: Deps) -> str:
+def _replicate(decision: rules.Decision, gallery: GalleryVersions) -> str:
     """Ask the gallery to replicate each failed version again; returns what was done, for the record.
     A refusal is noted, not raised: the next look sees the replication still failed and counts on."""
-    assert deps.gallery is not None
     done = []
     for version in decision.retry:
         try:
-            deps.gallery.replicate(version)
+            gallery.replicate(version)
             done.append(f"replication of {version.rsplit('/', 1)[-1]} asked again")
         except Exception as exc:  # noqa: BLE001 - a refusal is part of what the bound counts
             done.append(f"replication of {version.rsplit('/', 1)[-1]} refused: {type(exc).__name__}: {first_line(exc)}")
