@@ -260,3 +260,19 @@ def test_a_failure_before_distributing_is_not_waited_for(deps, clock):
     assert drain(deps, clock, POLLS_QUEUE) == ["finished"]
     assert the_run(deps).state is RunState.FAILED and the_run(deps).recovery is None
     assert pending(deps, POLLS_QUEUE) == []
+
+
+def test_people_see_a_run_waiting_for_the_gallery_as_distributing_and_its_recovery(deps, clock):
+    from aibtrigger.console import run_dict
+    from aibtrigger.status.model import _sub_state
+    from aibtrigger.status.timeline import current_build
+
+    deps.gallery.add(VERSION, replication={"state": "Replicating", "regions": {"westeurope": "Replicating"}})
+    distributing(deps, clock)
+    drain(deps, clock, POLLS_QUEUE)
+    run, live = the_run(deps), deps.backend.get_status("base")
+    assert live.run_state is RunState.FAILED  # the backend's word, which the views do not show for it
+    assert _sub_state(run, live) == "Distributing"
+    assert current_build(run.run_id, run, live, None, clock()).sub_state == "Distributing"
+    shown = run_dict(run)
+    assert shown["recovery"]["versions"] == [VERSION] and "still replicating" in shown["recovery"]["seen"]
