@@ -128,6 +128,19 @@ def cmd_cancel(args) -> int:
     return 0
 
 
+def cmd_promotion(args) -> int:
+    """promote / reject / rollback: which version is `latest`, recorded with who and why, published."""
+    from aibtrigger.service_layer import promotions
+
+    deps = _deps()
+    if args.command == "rollback":
+        _known_template(deps, args.target)
+    act = {"promote": promotions.promote, "reject": promotions.reject, "rollback": promotions.rollback}[args.command]
+    done = act(args.target, deps, by=args.by, why=args.reason or f"{args.command} from the command line")
+    print(f"{args.target}: {done.state}{'' if done.changed else ' already'}: {done.detail}")
+    return 0
+
+
 def cmd_plan(args) -> int:
     """`plan`: the dry run, the same planner as the service, changing nothing. `sweep`: what the
     sweep_sources timer does, now."""
@@ -402,6 +415,17 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("template")
     cancel.set_defaults(run=cmd_cancel)
 
+    for name, target, text, reason_required in (
+        ("promote", "run_id", "make a staged run's image versions `latest` (its children then build)", False),
+        ("reject", "run_id", "keep a staged run's image versions out of `latest` for good", True),
+        ("rollback", "template", "exclude the template's `latest` again: it falls back to the previous one", True),
+    ):
+        promotion = sub.add_parser(name, help=text)
+        promotion.add_argument("target", metavar=target.upper())
+        promotion.add_argument("--reason", required=reason_required, help="recorded and published with the change")
+        promotion.add_argument("--by", default=_whoami(), help="who does it, recorded (default: your user name)")
+        promotion.set_defaults(run=cmd_promotion, command=name)
+
     for name, text in (
         ("plan", "dry run: would each template build now, why, in which wave"),
         ("sweep", "look for new marketplace versions now and act on them"),
@@ -474,6 +498,15 @@ def _parser() -> argparse.ArgumentParser:
     gallery.add_argument("--rootfs", required=True, help="the rootfs tarball (.tar or .tar.gz)")
     gallery.set_defaults(run=cmd_gallery)
     return parser
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
 
 
 if __name__ == "__main__":

@@ -305,6 +305,7 @@ def _run_entity(run: RunRecord) -> dict:
         "notes": _json(run.notes),
         "inputs": _json(run.inputs),
         "recovery": _json(run.recovery.to_dict() if run.recovery else None),
+        "promotion": _json(run.promotion),
     }
     for name in ("started_at", "ended_at", "canceling_since"):
         if getattr(run, name) is not None:
@@ -338,6 +339,7 @@ def _run_from(e) -> RunRecord:
         notes=tuple(json.loads(e.get("notes") or "[]")),
         inputs=json.loads(e.get("inputs") or "null"),
         recovery=_recovery(e.get("recovery")),
+        promotion=json.loads(e.get("promotion") or "null"),
         etag=e.metadata["etag"],
     )
 

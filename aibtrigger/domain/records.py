@@ -139,6 +139,9 @@ class RunRecord:
     inputs: dict | None = None
     # A run that failed while distributing, waiting for the gallery (domain.distribution): not ended yet.
     recovery: Recovery | None = None
+    # Where its image versions stand on the way to `latest` (domain.promotion), for a template whose
+    # promotion is gated: staged, promoted, rejected, rolled back; with its checks and who did what.
+    promotion: dict | None = None
     etag: str | None = None  # records are written conditionally: a stale copy never overwrites a newer one
 
     def evolve(self, **changes) -> RunRecord:

@@ -33,6 +33,9 @@ class Deps:
     # The gallery versions templates distribute to (promotion, provenance, retention); None: the
     # service changes no gallery version (a catalog without staging or retention needs none).
     gallery: GalleryVersions | None = None
+    # A post-build check's command run in a version's captured image: (version_id, command, timeout
+    # seconds) -> (passed, detail). Only the local backend can; None elsewhere.
+    run_in_image: Callable[[str, str, float], tuple[bool, str]] | None = None
     clock: Callable[[], datetime] = utc_now
     entropy: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     poll_min_seconds: float = 30.0

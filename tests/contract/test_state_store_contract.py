@@ -88,6 +88,7 @@ def test_runs_round_trip_and_list_newest_first(store):
         source_version="22.04.1",
         inputs={"definition": "d1", "source": "platform/x", "version": "22.04.1"},
         recovery=Recovery(T0 + timedelta(minutes=4), ("/sub/x/versions/1.0.0",), retries=1, seen="replicating"),
+        promotion={"state": "staged", "since": T0.isoformat(), "checks": {"1. webhook: x": {"passed": True}}},
     )
     newer = RunRecord(
         "base.2",
