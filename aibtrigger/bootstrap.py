@@ -57,6 +57,8 @@ def build_deps(settings: Settings) -> Deps:
         poll_max_seconds=settings.poll_max_seconds,
         timeout_grace=timedelta(minutes=settings.timeout_grace_minutes),
         lease_margin=timedelta(seconds=settings.lease_margin_seconds),
+        distribution_patience=timedelta(minutes=settings.distribution_patience_minutes),
+        distribution_retries=settings.distribution_retries,
     )
 
 

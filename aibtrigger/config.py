@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     timeout_grace_minutes: float = Field(
         15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut."
     )
+    distribution_patience_minutes: float = Field(
+        180.0,
+        gt=0,
+        description="A run that failed while distributing waits this long after the failure for the gallery "
+        "to finish replicating its image version.",
+    )
+    distribution_retries: int = Field(
+        2, ge=0, description="How often a failed replication of a run's image version is asked again."
+    )
 
     @field_validator("sweep_schedule", "tick_schedule", "prune_schedule")
     @classmethod

@@ -47,3 +47,8 @@ class Deps:
     start_refusals: int = 6  # Run refused (not for a running build) this often: the start is given up
     start_give_up: timedelta = timedelta(hours=24)  # a claim never started after this is given up
     collect_patience: timedelta = timedelta(minutes=5)  # a log unreadable this long after the end: recorded without
+    # A run that failed while distributing waits this long after the failure for the gallery to finish
+    # replicating (its own bound, not the build's timeout: AIB's timeout is what cut it short), and
+    # asks the gallery to replicate a failed version again at most this often (domain.distribution).
+    distribution_patience: timedelta = timedelta(hours=3)
+    distribution_retries: int = 2

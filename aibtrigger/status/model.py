@@ -104,8 +104,9 @@ def template_row(
 
 
 def _sub_state(run: RunRecord | None, live: BuildStatus | None) -> str:
-    """What the running build is doing, as far as it is known: the backend's word first."""
-    if live is not None and live.run_state is not None:
+    """What the running build is doing, as far as it is known: the backend's word first, but for a
+    run waiting for the gallery after the backend failed it while distributing (its record says)."""
+    if live is not None and live.run_state is not None and (run is None or run.recovery is None):
         return (live.run_sub_state or live.run_state).value
     if run is None or run.state is None:
         return "Starting"

@@ -137,6 +137,8 @@ def current_build(
         return None
     begin = run.started_at or run.created_at
     lines = [redact(line) for line in (log_text or "").splitlines() if line.strip()]
+    if run.recovery is not None:  # the backend failed it while distributing; it waits for the gallery
+        live = None
     state = live.run_state if live is not None and live.run_state is not None else run.state
     sub_state = live.run_sub_state if live is not None and live.run_state is not None else run.sub_state
     return CurrentBuild(
