@@ -51,6 +51,11 @@ def test_each_state_and_which_wins():
     assert state(summary=TemplateSummary("t", disabled=True, consecutive_failures=5), paused=True) == "disabled"
     assert state(paused=True, summary=failing) == "paused"
     assert state(summary=failing, decision=decision(WAIT)) == "failing"
+    assert state(summary=failing, staged=True) == "failing"  # the staged version waits meanwhile
+    assert state(paused=True, staged=True) == "paused"
+    assert state(staged=True, decision=decision(WAIT)) == "staged"
+    assert state(staged=True, decision=decision(BUILD), last=run()) == "staged"
+    assert state(staged=True, last=run()) == "staged"
     assert state(last=run(state=RunState.TIMED_OUT)) == "failing"
     assert state(last=run(state=RunState.CANCELED), decision=decision(SKIP)) == "current"  # a person's choice
     assert state(decision=decision(WAIT)) == "waiting"
