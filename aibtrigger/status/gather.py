@@ -19,6 +19,7 @@ from aibtrigger.service_layer.planning import dry_run
 from aibtrigger.status.lineage_view import Lineage, layout
 from aibtrigger.status.live import live_statuses
 from aibtrigger.status.model import Overview, TemplateRow, count_states, is_staged, template_row
+from aibtrigger.status.promotion_view import staged_version
 from aibtrigger.status.timeline import TemplatePage, current_build, failure_of, run_bar, verdict_of
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ def template_page(deps, name: str) -> TemplatePage:
         current=current_build(claim.run_id, current, live, log_text, now) if claim is not None else None,
         failure=failure_of(runs),
         runs=tuple(run_bar(r, now) for r in runs),
+        staged=_staged_versions(deps, name, runs, now),
+        rollback_images=tuple(index.facts[name].outputs),
     )
 
 
@@ -104,6 +107,13 @@ def _rows(deps) -> list[TemplateRow]:
             )
         )
     return rows
+
+
+def _staged_versions(deps, name: str, runs: list, now) -> tuple:
+    from aibtrigger.service_layer.promotions import versions_of
+
+    policy = deps.catalog.get(name).policy.promotion
+    return tuple(staged_version(policy, run, versions_of(run), now) for run in runs if is_staged(run))
 
 
 def _staged_templates(deps, summaries: dict, runs: dict) -> set[str]:
