@@ -130,7 +130,9 @@ def _already_built_from(request: Request, deps: Deps) -> str | None:
         return None
 
     now = current_inputs(request.template, deps)  # afresh: the last run may be newer than the request
-    if request.source_version and request.fingerprint:  # the signal saw a newer version than the service observed
+    # The signal saw a newer version than the service observed (its event came before the observation);
+    # unless `latest` no longer resolves to it (rolled back meanwhile): then it is not what would be built.
+    if request.source_version and request.fingerprint and _still_eligible(facts, request.source_version, deps):
         seen = current_inputs(request.template, deps, seen=request.source_version)
         now = seen if seen and fingerprint(seen) == request.fingerprint else now  # same definition and source only
     if now is None or not now["version"]:
@@ -151,6 +153,14 @@ def _already_built_from(request: Request, deps: Deps) -> str | None:
     if covers(summary.last_success_inputs, now):
         return f"already built from these inputs ({same}), fingerprint {fingerprint(now)}"
     return None
+
+
+def _still_eligible(facts, version: str, deps: Deps) -> bool:
+    """A gallery version a signal saw may since have been excluded from `latest` (a rollback)."""
+    if facts is None or not facts.gallery_image:
+        return True
+    found = deps.sources.get_version(f"{facts.gallery_image}/versions/{version}")
+    return found is not None and not found.get("excludeFromLatest")
 
 
 def _started_or_pending(claim: Claim, request: Request, deps: Deps) -> str:

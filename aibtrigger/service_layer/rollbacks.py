@@ -77,7 +77,10 @@ def _fall_children_back(image: str, current: dict, previous: dict, parent: str, 
     key = gallery_key(image)
     set_observed(key, version_of(previous["id"]), deps)
     facts = index_for(deps.catalog).facts
+    fallback = version_of(previous["id"])
     for child in sorted(name for name, f in facts.items() if f.key == key and f.tracks_latest and name != parent):
+        if _built_from(child, key, fallback, deps):
+            continue  # it never moved past the version latest falls back to: nothing to undo
         deps.queue.send(
             REQUESTS_QUEUE,
             {
@@ -90,3 +93,9 @@ def _fall_children_back(image: str, current: dict, previous: dict, parent: str, 
                 "force": True,
             },
         )
+
+
+def _built_from(template: str, key, version: str, deps: Deps) -> bool:
+    """Whether the template's last successful build used exactly this version of that source."""
+    inputs = deps.store.get_summary(template).last_success_inputs or {}
+    return inputs.get("source") == "/".join(key) and inputs.get("version") == version

@@ -278,3 +278,17 @@ def test_staging_needs_a_distributor_that_keeps_versions_out_of_latest():
 def test_promotion_policies_that_cannot_work_are_refused(promotion, message):
     with pytest.raises(CatalogError, match=message):
         parse_catalog({"templates": [template("base", marketplace("jammy"), promotion=promotion)]})
+
+
+def test_a_promotion_cascade_still_queued_when_rolled_back_builds_the_child_once_from_the_fallback():
+    """Found by the promotion machine: the promotion's cascade request (it saw 1.0.2) arrives after the
+    rollback; it must not build web from 1.0.1 as if 1.0.2 were new, then again for the rollback."""
+    world = world_with({"mode": "manual"})
+    patch_and_build_base(world)
+    promote(run_of(world).run_id, world.deps, by="alice", why="ok")  # web's request is queued, not delivered
+    rollback("base", world.deps, by="alice", why="bad")
+    world.requests()
+    world.reconcile()
+    world.requests()
+    assert world.building() == []
+    assert [b.source_version for b in world.builds("web")] == ["1.0.1"], "web never left 1.0.1: nothing to rebuild"
