@@ -70,6 +70,34 @@ def sweep_sources(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
         deps.store.put_observed(
             _text(key), version, at=deps.clock()
         )  # after acting: a crash before it repeats, harmlessly
+    return decided + sweep_galleries(deps)
+
+
+def sweep_galleries(deps: Deps) -> list[Decision]:
+    """The gallery images templates build from, read like the marketplace: a version whose Event Grid
+    event was lost (one published by hand, say) is acted on as its event would have been, under the
+    same request ids. One listing per image; an image that cannot be read is skipped (logged)."""
+    if deps.gallery is None:
+        return []
+    index, seen, decided = index_for(deps.catalog), observed(deps), []
+    for image in sorted({f.gallery_image for f in index.facts.values() if f.gallery_image and f.tracks_latest}):
+        try:
+            usable = [
+                v
+                for v in deps.gallery.list_versions(image)
+                if v.get("provisioningState") == "Succeeded" and not v.get("excludeFromLatest")
+            ]
+        except Exception as exc:  # noqa: BLE001 - one unreadable gallery must not stop the others
+            log.warning("sweep: versions of %s not read (%s): its events still count", image, exc)
+            continue
+        if not usable:
+            continue
+        newest, known = usable[-1], seen.get(gallery_key(image))
+        if known is None or is_newer(version_of(newest["id"]), known):
+            try:
+                decided += gallery_version_written(newest["id"], deps)
+            except VersionNotReady:
+                continue
     return decided
 
 

@@ -21,7 +21,7 @@ from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # The extra templates use skus of their own, so sweeps of the examples' source leave them alone.
-PRIVATE_SKU, NIGHTLY_SKU, DIAMOND_SKU = "e2e-private", "e2e-nightly", "e2e-diamond"
+PRIVATE_SKU, NIGHTLY_SKU, DIAMOND_SKU, PROMOTION_SKU = "e2e-private", "e2e-nightly", "e2e-diamond", "e2e-promotion"
 
 
 def _source(sku: str) -> dict:
@@ -54,6 +54,14 @@ def _template(name: str, script: list[str], timeout_minutes: int, sku: str = PRI
     }
 
 
+def _staged(entry: dict, **promotion) -> dict:
+    """The entry with a gated promotion: its distributor keeps new versions out of `latest`."""
+    entry["policy"]["promotion"] = promotion
+    for target in entry["definition"]["distribute"]:
+        target["excludeFromLatest"] = True
+    return entry
+
+
 def _child(name: str, parent_image: str, output: str) -> dict:
     return {
         "name": name,
@@ -80,6 +88,17 @@ EXTRA_TEMPLATES = [
     _child("d-web", "d-base", "d-apps"),
     _child("d-api", "d-base", "d-apps"),
     _child("d-app", "d-apps", "d-app"),
+    # Promotion (issue 14): p-base waits for a person, p-child follows what is `latest`; p-checked's
+    # check fails in its own image, so its version stays staged.
+    _staged(
+        _template("p-base", ["echo base > /etc/p-base"], 600, sku=PROMOTION_SKU, retention={"keep": 1}), mode="manual"
+    ),
+    _child("p-child", "p-base", "p-child"),
+    _staged(
+        _template("p-checked", ["echo checked"], 600, sku=PROMOTION_SKU),
+        mode="after_checks",
+        checks=[{"kind": "command", "name": "nginx-installed", "run": "test -f /etc/nginx/nginx.conf"}],
+    ),
 ]
 
 
@@ -191,7 +210,7 @@ def stack(tmp_path_factory):
         stack = Stack(tmp, azurite, url, process, output)
         stack.wait(lambda: _responds(url) or process.poll() is not None, timeout=60, what="the dev host")
         assert process.poll() is None, output.read_text()
-        for sku in ("22_04-lts-gen2", PRIVATE_SKU, NIGHTLY_SKU, DIAMOND_SKU):
+        for sku in ("22_04-lts-gen2", PRIVATE_SKU, NIGHTLY_SKU, DIAMOND_SKU, PROMOTION_SKU):
             stack.cli("marketplace", "publish", "--sku", sku)
         yield stack
     finally:

@@ -419,3 +419,21 @@ def test_a_source_switched_back_and_forth_in_the_catalog_is_rebuilt_each_time():
         quiesce(world)
     assert [s.source_version for s in world.builds("t0")] == ["1.0.1"] * 4
     assert world.builds("t0")[-1].inputs_fingerprint in world.success_fingerprints("t0")
+
+
+def test_a_hand_made_gallery_version_whose_event_is_lost_is_found_by_the_sweep():
+    """Galleries are read like the marketplace: the lost event's build happens at the next sweep, once."""
+    world = World([template("web", gallery("golden")), template("other", marketplace("noble"))])
+    world.publish_by_hand("golden")
+    world.deliver_all_events()
+    world.request("web")
+    world.settle("web")
+    newer = world.publish_by_hand("golden")
+    world.events.clear()  # Event Grid gave up on it
+    world.sweep()
+    world.requests()
+    world.settle("web")
+    world.sweep()
+    world.deliver(newer)  # a late delivery after all: nothing more
+    world.requests()
+    assert [b.source_version for b in world.builds("web")] == ["1.0.1", "1.0.2"]
