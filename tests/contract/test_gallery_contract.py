@@ -74,7 +74,7 @@ def _aib_driver(request) -> Driver:
     return Driver(**aib_gallery_fields(request))
 
 
-@pytest.fixture(params=["fake", pytest.param("local", marks=pytest.mark.azurite)])
+@pytest.fixture(params=["fake", pytest.param("local", marks=pytest.mark.azurite), "aib"])
 def gallery(request) -> Driver:
     return {"fake": _fake_driver, "local": _local_driver, "aib": _aib_driver}[request.param](request)
 

@@ -1,0 +1,125 @@
+"""AzureGallery against the fake ARM: the PATCH and DELETE long-running operations as the SDK drives
+them, what goes on the wire, and how Azure's refusals come out (the gallery contract covers the rest)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from aibtrigger.errors import BackendError
+from tests.fakearm import FakeArm, Fault
+from tests.fakearm.fixtures import arm_credential, arm_tls, make_gallery  # noqa: F401 - the first two are fixtures
+
+
+@pytest.fixture
+def arm(arm_tls):  # noqa: F811 - the fixture
+    with FakeArm(arm_tls) as fake:  # no staging storage: gallery calls need none
+        yield fake
+
+
+@pytest.fixture
+def gallery(arm, arm_tls, arm_credential):  # noqa: F811 - fixtures
+    return make_gallery(arm, arm_tls, arm_credential)
+
+
+def _image(arm, name="web") -> str:
+    return (
+        f"/subscriptions/{arm.world.subscription}/resourceGroups/rg-gallery/providers/Microsoft.Compute/"
+        f"galleries/golden/images/{name}"
+    )
+
+
+def test_a_patch_carries_only_the_change_and_is_polled_to_its_end(arm, gallery):
+    version_id = _image(arm) + "/versions/1.0.0"
+    arm.world.add_gallery_version(version_id, tags={"by": "aib"})
+    arm.world.operation_polls = 2  # the operation says InProgress twice
+    arm.reset_counts()
+    document = gallery.update_version(version_id, exclude_from_latest=True)
+    assert document["excludeFromLatest"] is True and document["provisioningState"] == "Succeeded"
+    assert arm.bodies("PATCH", "galleryVersion") == [{"properties": {"publishingProfile": {"excludeFromLatest": True}}}]
+    assert arm.count("GET", "galleryOperation") == 3  # InProgress, InProgress, Succeeded
+    assert arm.count("GET", "galleryVersion") == 1  # the SDK's final read of the version
+
+    end = datetime(2027, 6, 30, tzinfo=UTC)
+    gallery.update_version(version_id, end_of_life=end, tags={"aibtrigger.run": "web.1"})
+    assert arm.bodies("PATCH", "galleryVersion")[1] == {
+        "properties": {"publishingProfile": {"endOfLifeDate": "2027-06-30T00:00:00Z"}},
+        "tags": {"by": "aib", "aibtrigger.run": "web.1"},  # ARM replaces tags: the merge is sent whole
+    }
+
+
+def test_delete_is_a_long_running_operation_and_a_missing_version_is_fine(arm, gallery):
+    version_id = _image(arm) + "/versions/1.0.0"
+    arm.world.add_gallery_version(version_id)
+    arm.reset_counts()
+    gallery.delete_version(version_id)
+    assert arm.count("DELETE", "galleryVersion", status=202) == 1 and arm.count("GET", "galleryOperation") == 2
+    assert gallery.get_version(version_id) is None
+    gallery.delete_version(version_id)  # 204
+    arm.faults.add(Fault("galleryVersion", "DELETE", 404, "ResourceNotFound", "The Resource was not found."))
+    gallery.delete_version(version_id)  # some RPs answer 404: gone all the same
+
+
+def test_a_403_forever_is_a_backend_error_naming_the_version_and_authorization_failed(arm, gallery):
+    version_id = _image(arm) + "/versions/1.0.0"
+    arm.world.add_gallery_version(version_id)
+    arm.faults.add(Fault.authorization_failed(times=1000))
+    with pytest.raises(BackendError) as caught:
+        gallery.update_version(version_id, exclude_from_latest=False)
+    message = str(caught.value)
+    assert "AuthorizationFailed" in message and version_id in message and "role assignments" in message
+    assert arm.count("PATCH", "galleryVersion") == 1  # a 403 is never retried
+    assert gallery.get_version(version_id)["excludeFromLatest"] is False  # nothing changed
+
+
+def test_a_409_while_replicating_is_a_plain_backend_error(arm, gallery):
+    version_id = _image(arm) + "/versions/1.0.0"
+    arm.world.add_gallery_version(version_id)
+    arm.faults.add(Fault.gallery_conflict())
+    with pytest.raises(BackendError) as caught:
+        gallery.update_version(version_id, exclude_from_latest=True)
+    assert type(caught.value) is BackendError  # not a build's "already active" refusal
+    assert "HTTP 409 OperationNotAllowed" in str(caught.value) and version_id in str(caught.value)
+    assert gallery.update_version(version_id, exclude_from_latest=True)["excludeFromLatest"] is True  # later: fine
+
+
+def test_a_change_refused_while_another_runs_and_a_failed_operation(arm, gallery):
+    version_id = _image(arm) + "/versions/1.0.0"
+    arm.world.add_gallery_version(version_id)
+    arm.world.operation_polls = 5
+    started = arm.world.change_gallery_version(version_id, {"tags": {"a": "b"}})  # someone else's PATCH
+    assert started is not None
+    with pytest.raises(BackendError, match="Updating"):
+        gallery.update_version(version_id, exclude_from_latest=True)
+    for _ in range(6):
+        arm.world.gallery_operation_json(started[0])  # theirs ends
+    arm.world.operation_polls = 0
+    arm.world.operation_error = {
+        "code": "GalleryImageVersionUpdateFailed",
+        "message": "Replication to 'northeurope' failed.",
+    }
+    with pytest.raises(BackendError, match="GalleryImageVersionUpdateFailed") as caught:
+        gallery.update_version(version_id, exclude_from_latest=True)
+    assert version_id in str(caught.value)
+
+
+def test_replication_status_is_read_and_listings_follow_next_links(arm, gallery):
+    image = _image(arm, "multi")
+    arm.world.page_size = 2
+    for version in ("1.0.4", "1.0.10", "1.0.0", "1.0.2", "1.0.3"):
+        arm.world.add_gallery_version(
+            f"{image}/versions/{version}", replication={"westeurope": "Completed", "northeurope": "Replicating"}
+        )
+    document = gallery.get_version(f"{image}/versions/1.0.2")
+    assert document["replication"] == {
+        "state": "Replicating",
+        "regions": {"westeurope": "Completed", "northeurope": "Replicating"},
+    }
+    assert document["sizeBytes"] == 30 * 2**30
+    arm.reset_counts()
+    listed = gallery.list_versions(image)
+    assert [v["name"] for v in listed] == ["1.0.0", "1.0.2", "1.0.3", "1.0.4", "1.0.10"]
+    assert arm.count("GET", "galleryVersions") == 3  # three pages
+    assert listed[0]["replication"]["state"] == "Unknown"  # a listing carries no replication status
+    assert gallery.list_versions(_image(arm, "none")) == []
