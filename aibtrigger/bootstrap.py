@@ -52,6 +52,7 @@ def build_deps(settings: Settings) -> Deps:
         publisher=_publisher(settings, queue),
         logs=BlobLogStore(clients.blobs()),
         sources=_sources(settings, clients, arm),
+        gallery=_gallery(settings, clients, arm),
         poll_min_seconds=settings.poll_min_seconds,
         poll_max_seconds=settings.poll_max_seconds,
         timeout_grace=timedelta(minutes=settings.timeout_grace_minutes),
@@ -167,6 +168,19 @@ def _backend(settings: Settings, catalog, arm):
             event_webhook=settings.local_event_webhook,
         )
     raise ConfigError(f"AIBTRIGGER_BACKEND: unknown backend {settings.backend!r}")
+
+
+def _gallery(settings: Settings, clients: StorageClients, arm):
+    """The gallery versions the service changes (promotion, provenance tags, end of life, retention):
+    Azure's through the shared ARM clients, or the local gallery, which tells the service about each
+    change as Azure's Event Grid does."""
+    if settings.backend == "aib":
+        from aibtrigger.adapters.aib.gallery import AzureGallery
+
+        return AzureGallery(clients=arm)
+    from aibtrigger.adapters.local.gallery import LocalGallery
+
+    return LocalGallery(clients.blobs(), event_webhook=settings.local_event_webhook)
 
 
 def _publisher(settings: Settings, queue):
