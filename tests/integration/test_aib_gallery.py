@@ -8,8 +8,18 @@ from datetime import UTC, datetime
 import pytest
 
 from aibtrigger.errors import BackendError
-from tests.fakearm import FakeArm, Fault
-from tests.fakearm.fixtures import arm_credential, arm_tls, make_gallery  # noqa: F401 - the first two are fixtures
+from tests.fakearm import FakeArm, Fault, Timeline
+from tests.fakearm.fixtures import (  # noqa: F401 - arm_clock, arm_credential, arm_tls, fake_arm, staging_storage are fixtures
+    arm_clock,
+    arm_credential,
+    arm_tls,
+    catalog_of,
+    fake_arm,
+    make_backend,
+    make_gallery,
+    staging_storage,
+)
+from tests.fakearm.logs import SUCCESS_LOG
 
 
 @pytest.fixture
@@ -123,3 +133,34 @@ def test_replication_status_is_read_and_listings_follow_next_links(arm, gallery)
     assert arm.count("GET", "galleryVersions") == 3  # three pages
     assert listed[0]["replication"]["state"] == "Unknown"  # a listing carries no replication status
     assert gallery.list_versions(_image(arm, "none")) == []
+
+
+# --- provenance: the service tags what an AIB run distributed (AIB's artifactTags are per template) ------
+@pytest.mark.azurite  # the build's log is read from a staging Azurite
+@pytest.mark.parametrize("refusing", [False, True], ids=["tagged", "403-forever"])
+def test_a_runs_gallery_version_gets_its_provenance_or_a_note_when_azure_refuses(
+    fake_arm, arm_clock, arm_tls, arm_credential, refusing
+):
+    from aibtrigger.domain.provenance import provenance_of
+    from tests.fakearm.service import build_once, service_deps
+
+    fake_arm.world.add_template("base", timeline=Timeline.minutes(20, log=SUCCESS_LOG))
+    gallery = make_gallery(fake_arm, arm_tls, arm_credential)
+    backend = make_backend(fake_arm, arm_tls, arm_credential)
+    deps = service_deps(catalog_of(fake_arm), backend, arm_clock, gallery=gallery)
+    if refusing:
+        fake_arm.faults.add(Fault.authorization_failed(times=1000))
+    build_once(deps, arm_clock, "base", "first")
+    [run] = deps.store.list_runs("base")
+    [version_id] = run.artifact_ids
+    assert run.state.value == "Succeeded" and run.published
+    version = gallery.get_version(version_id)
+    assert version["tags"]["by"] == "aibtrigger"  # the template's artifactTags stay
+    if refusing:
+        assert provenance_of(version) is None
+        [note] = run.notes
+        assert "AuthorizationFailed" in note and version_id in note
+        assert fake_arm.count("PATCH", "galleryVersion") == 1
+    else:
+        assert provenance_of(version)["run_id"] == run.run_id and run.notes == ()
+        assert fake_arm.bodies("PATCH", "galleryVersion")[0]["tags"]["aibtrigger.run"] == run.run_id
