@@ -93,6 +93,12 @@ class World:
             entry = _version_entry(version_id, None, exclude_from_latest, tags, replication)
             self.gallery[version_id.lower()] = {**entry, "published": iso(self.clock())}
 
+    def set_replication(self, version_id: str, regions: dict[str, str]) -> None:
+        """Each region's replication state ("Replicating", "Completed", "Failed") of a version, a run's
+        included: what `$expand=ReplicationStatus` then reports (distribution-only recovery reads it)."""
+        with self.lock:
+            self.gallery[version_id.replace("/imageversions/", "/versions/").lower()]["replication"] = dict(regions)
+
     # --- actions ----------------------------------------------------------------------------------
     def start_run(self, name: str) -> Run:
         with self.lock:
@@ -199,13 +205,14 @@ class World:
         return found[skip:end], end if end < len(found) else None
 
     def latest_gallery_version(self, image_id: str) -> str | None:
-        """What `.../versions/latest` resolves to in Azure: the highest Succeeded version not excluded."""
+        """What `.../versions/latest` resolves to in Azure: the highest version not excluded (a change
+        in progress, "Updating", leaves it usable)."""
         with self.lock:
             prefix = image_id.lower().rstrip("/") + "/versions/"
             usable = [
                 e["id"].rsplit("/", 1)[-1]
                 for key, e in self.gallery.items()
-                if key.startswith(prefix) and not e["exclude"] and self._version_state(e) == "Succeeded"
+                if key.startswith(prefix) and not e["exclude"] and self._version_state(e) in ("Succeeded", "Updating")
             ]
         return max(usable, key=lambda v: tuple(int(p) for p in v.split(".")), default=None)
 

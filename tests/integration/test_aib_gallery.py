@@ -164,3 +164,18 @@ def test_a_runs_gallery_version_gets_its_provenance_or_a_note_when_azure_refuses
     else:
         assert provenance_of(version)["run_id"] == run.run_id and run.notes == ()
         assert fake_arm.bodies("PATCH", "galleryVersion")[0]["tags"]["aibtrigger.run"] == run.run_id
+
+
+def test_a_runs_version_reports_the_replication_state_the_world_sets(arm, gallery):
+    """What distribution-only recovery (issue 14) reads: a region that failed, then completed."""
+    arm.world.add_template("base")
+    arm.world.start_run("base")
+    [version_id] = [entry["id"] for entry in arm.world.gallery.values()]
+    arm.clock.advance(seconds=10**5)  # the build is over
+    arm.world.set_replication(version_id, {"westeurope": "Completed", "northeurope": "Failed"})
+    assert gallery.get_version(version_id)["replication"] == {
+        "state": "Failed",
+        "regions": {"westeurope": "Completed", "northeurope": "Failed"},
+    }
+    arm.world.set_replication(version_id, {"westeurope": "Completed", "northeurope": "Completed"})
+    assert gallery.get_version(version_id)["replication"]["state"] == "Completed"
