@@ -114,10 +114,11 @@ def _gallery_listing(arm, p, q):
 
 
 def _missing_version(path: str) -> str:
+    """ARM's ResourceNotFound message for a gallery image version path."""
+    found = re.search(r"/resourceGroups/([^/]+)/providers/(Microsoft\.Compute/galleries/.+)$", path, re.IGNORECASE)
+    group, resource = found.groups() if found else ("", path)
     return (
-        f"The Resource 'Microsoft.Compute/galleries/{path.split('/galleries/')[1].split('/')[0]}/images/"
-        f"{path.split('/images/')[1].split('/')[0]}/versions/{path.rsplit('/', 1)[-1]}' under resource group "
-        f"'{path.split('/resourceGroups/')[1].split('/')[0]}' was not found. "
+        f"The Resource '{resource}' under resource group '{group}' was not found. "
         "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
     )
 
