@@ -53,6 +53,7 @@ def build_deps(settings: Settings) -> Deps:
         logs=BlobLogStore(clients.blobs()),
         sources=_sources(settings, clients, arm),
         run_in_image=_image_commands(settings, clients),
+        gallery=_gallery(settings, clients, arm),
         poll_min_seconds=settings.poll_min_seconds,
         poll_max_seconds=settings.poll_max_seconds,
         timeout_grace=timedelta(minutes=settings.timeout_grace_minutes),
@@ -180,6 +181,19 @@ def _backend(settings: Settings, catalog, arm):
             event_webhook=settings.local_event_webhook,
         )
     raise ConfigError(f"AIBTRIGGER_BACKEND: unknown backend {settings.backend!r}")
+
+
+def _gallery(settings: Settings, clients: StorageClients, arm):
+    """The gallery versions the service changes (promotion, provenance tags, end of life, retention):
+    Azure's through the shared ARM clients, or the local gallery, which tells the service about each
+    change as Azure's Event Grid does."""
+    if settings.backend == "aib":
+        from aibtrigger.adapters.aib.gallery import AzureGallery
+
+        return AzureGallery(clients=arm)
+    from aibtrigger.adapters.local.gallery import LocalGallery
+
+    return LocalGallery(clients.blobs(), event_webhook=settings.local_event_webhook)
 
 
 def _publisher(settings: Settings, queue):

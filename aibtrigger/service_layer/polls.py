@@ -22,6 +22,7 @@ from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.distribution import recover_distribution
 from aibtrigger.service_layer.finish import finish_run
+from aibtrigger.service_layer.tagging import tag_outputs
 
 log = logging.getLogger(__name__)
 CANCELLED_FOR_TIMEOUT = "cancelled by aibtrigger: "
@@ -131,6 +132,8 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, 
         source_version=source_version or run.source_version,
         inputs=_exact(run.inputs, source_version),
     )
+    if state in _SUCCESSFUL:  # what the backend distributed untagged gets the run's provenance
+        run = run.evolve(notes=run.notes + tuple(tag_outputs(run, deps)))
     _summarize(run, deps)
     return run
 

@@ -121,7 +121,7 @@ def memory_deps():
     from aibtrigger.adapters.state_store import InMemoryStateStore
     from aibtrigger.catalog import parse_catalog
     from aibtrigger.service_layer.deps import Deps
-    from tests.fakes import Clock, FakeSources, ScriptedBackend
+    from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
 
     gallery = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/"
     definition = lambda name: {  # noqa: E731
@@ -138,7 +138,7 @@ def memory_deps():
     catalog = parse_catalog(
         {"templates": [{"name": n, "definition": definition(n), "policy": {"paused": n == "idle"}} for n in TEMPLATES]}
     )
-    clock, serial = Clock(), iter(range(10**9))
+    clock, serial, sources = Clock(), iter(range(10**9)), FakeSources()
     return Deps(
         catalog=catalog,
         store=InMemoryStateStore(),
@@ -146,7 +146,8 @@ def memory_deps():
         queue=InMemoryQueue(),
         publisher=InMemoryPublisher(),
         logs=InMemoryLogStore(),
-        sources=FakeSources(),
+        sources=sources,
+        gallery=FakeGallery(sources.gallery, clock),
         clock=clock,
         entropy=lambda: f"{next(serial):06x}{0:06x}",
         poll_min_seconds=10,

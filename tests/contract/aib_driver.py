@@ -24,13 +24,19 @@ def _quick(outcome: str, log: str) -> Timeline:
     )
 
 
+def _tls(request):
+    if "tls" not in _SHARED:
+        _SHARED["tls"] = make_tls(request.getfixturevalue("tmp_path_factory").mktemp("aib-contract-tls"))
+    return _SHARED["tls"]
+
+
 def _session(request):
-    if not _SHARED:
-        tls = make_tls(request.getfixturevalue("tmp_path_factory").mktemp("aib-contract-tls"))
+    tls = _tls(request)
+    if "staging" not in _SHARED:
         staging = start_staging_azurite(tls)
         request.config.add_cleanup(staging.stop)
-        _SHARED.update(tls=tls, staging=staging)
-    return _SHARED["tls"], _SHARED["staging"]
+        _SHARED["staging"] = staging
+    return tls, _SHARED["staging"]
 
 
 def aib_driver_fields(request) -> dict:
@@ -49,4 +55,29 @@ def aib_driver_fields(request) -> dict:
         "runs_long": "runs-long",
         "never_run": "never-run",
         "patience": 15.0,
+    }
+
+
+def aib_gallery_fields(request) -> dict:
+    """The gallery contract's driver fields: AzureGallery against the fake ARM, versions published
+    there as AIB (or anyone) would, `latest` as the fake ARM resolves it."""
+    from tests.fakearm.fixtures import make_gallery
+
+    tls = _tls(request)
+    arm = FakeArm(tls)
+    request.addfinalizer(arm.close)
+    image = (
+        f"/subscriptions/{arm.world.subscription}/resourceGroups/rg-gallery/providers/Microsoft.Compute/"
+        "galleries/golden/images/img"
+    )
+
+    def publish(version: str) -> str:
+        arm.world.add_gallery_version(f"{image}/versions/{version}")
+        return f"{image}/versions/{version}"
+
+    return {
+        "port": make_gallery(arm, tls, FakeTokenCredential()),
+        "image": image,
+        "publish": publish,
+        "latest": lambda: arm.world.latest_gallery_version(image),
     }

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Fault:
-    # a route kind: template, run, cancel, runOutputs, operation, vmImages, galleryVersion, resources, storageAccount
+    # a route kind: template, run, cancel, runOutputs, operation, vmImages, galleryVersion (GET, PATCH,
+    # DELETE), galleryVersions, galleryOperation, resources, storageAccount
     kind: str
     method: str = "GET"
     status: int | None = None  # answer with this error; None: answer normally (after `delay`)
@@ -65,6 +66,43 @@ class Fault:
         """Another instance starts the build between our read and our Run: AIB refuses ours (with the
         world's `refusal_status` and `error_style`)."""
         return cls("run", "POST", None, start_build=True)
+
+    @classmethod
+    def authorization_failed(
+        cls,
+        kind: str = "galleryVersion",
+        method: str = "PATCH",
+        *,
+        action: str = "Microsoft.Compute/galleries/images/versions/write",
+        scope: str = "/subscriptions/00000000-0000-4000-8000-00000000a1b0/resourceGroups/rg-gallery",
+        times: int = 1,
+    ) -> Fault:
+        """ARM's refusal when the identity lacks the role (the same every time: a retry never helps)."""
+        return cls(
+            kind,
+            method,
+            403,
+            "AuthorizationFailed",
+            "The client '00000000-0000-4000-8000-0000000000c2' with object id "
+            f"'00000000-0000-4000-8000-0000000000c2' does not have authorization to perform action '{action}' "
+            f"over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh "
+            "your credentials.",
+            times=times,
+        )
+
+    @classmethod
+    def gallery_conflict(cls, method: str = "PATCH", *, times: int = 1) -> Fault:
+        """A change refused while the version is still being replicated (ARM's generic 409 shape; the
+        exact text Azure uses is not recorded publicly)."""
+        return cls(
+            "galleryVersion",
+            method,
+            409,
+            "OperationNotAllowed",
+            "Operation 'Update' is not allowed on a gallery image version whose replication is in progress. "
+            "Retry the operation after replication completes.",
+            times=times,
+        )
 
     @classmethod
     def slow(cls, kind: str, method: str = "GET", *, delay: float, start_build: bool = False, times: int = 1) -> Fault:

@@ -76,6 +76,18 @@ def make_sources(arm: FakeArm, tls, credential, **options):
     )
 
 
+def make_gallery(arm: FakeArm, tls, credential, **options):
+    """The production AzureGallery; it polls the fake's operations without waiting between reads."""
+    from aibtrigger.adapters.aib.gallery import AzureGallery
+
+    return AzureGallery(
+        credential=credential,
+        arm_endpoint=arm.endpoint,
+        client_options={"connection_verify": tls.ca, **FAST_RETRIES, **options},
+        polling_interval=0,
+    )
+
+
 __all__ = [
     "arm_tls",
     "staging_storage",
@@ -85,5 +97,6 @@ __all__ = [
     "catalog_of",
     "make_backend",
     "make_sources",
+    "make_gallery",
     "FAST_RETRIES",
 ]

@@ -30,6 +30,7 @@ class Call:
     kind: str
     template: str | None
     status: int = 0  # 0 until answered: a slow call counts from its arrival
+    body: dict | None = None  # what a PATCH/PUT/POST sent (JSON)
 
 
 class FakeArm:
@@ -54,6 +55,11 @@ class FakeArm:
                 if method in (None, c.method) and kind in (None, c.kind) and status in (None, c.status)
             )
 
+    def bodies(self, method: str, kind: str) -> list[dict | None]:
+        """What the matching requests sent, in order."""
+        with self._lock:
+            return [c.body for c in self.calls if c.method == method and c.kind == kind]
+
     def summary(self) -> dict[str, int]:
         with self._lock:
             return dict(Counter(f"{c.method} {c.kind}" for c in self.calls))
@@ -73,14 +79,15 @@ class FakeArm:
         self.close()
 
     # --- one request ----------------------------------------------------------------------------------
-    def handle(self, method: str, target: str, headers) -> tuple[int, dict | list | None, dict]:
+    def handle(self, method: str, target: str, headers, body: bytes = b"") -> tuple[int, dict | list | None, dict]:
         url = urlsplit(target)
         query = {k.lower(): v[0] for k, v in parse_qs(url.query).items()}
         kind, match = next(
             ((k, m) for k, meth, rx in ROUTES if meth == method and (m := rx.match(url.path))), ("unknown", None)
         )
-        params = {**(match.groupdict() if match else {}), "path": url.path}
-        call = Call(method, kind, params.get("name"))
+        params = {**(match.groupdict() if match else {}), "path": url.path, "method": method}
+        params["body"] = _json(body)
+        call = Call(method, kind, params.get("name"), body=params["body"])
         with self._lock:
             self.calls.append(call)
         try:
@@ -118,7 +125,7 @@ class FakeArm:
                 if fault.status is not None:
                     extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                     return fault.status, ArmError(fault.status, fault.code, fault.message).body(), {**limit, **extra}
-            status, body, extra = ACTIONS[kind](self, params, query)
+            status, body, extra = ACTIONS.get((kind, method), ACTIONS.get(kind))(self, params, query)
             return status, body, {**limit, **extra}
         except _Throttled as exc:
             return (
@@ -153,6 +160,13 @@ class FakeArm:
             raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid: wrong audience or expired.")
 
 
+def _json(body: bytes):
+    try:
+        return json.loads(body) if body.strip() else None
+    except ValueError:
+        return None  # not JSON: the route sees no body (the fake's routes read JSON only)
+
+
 class _Throttled(Exception):
     def __init__(self, retry_after: int, headers: dict) -> None:
         self.retry_after, self.headers = retry_after, headers
@@ -179,9 +193,8 @@ def _handler(arm: FakeArm):
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            status, body, extra = arm.handle(self.command, self.path, self.headers)
+            sent = self.rfile.read(length) if length else b""
+            status, body, extra = arm.handle(self.command, self.path, self.headers, sent)
             data = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             for key, value in {

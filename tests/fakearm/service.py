@@ -15,9 +15,11 @@ from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.intake import handle_poll_message, handle_request_message
 
 
-def service_deps(catalog, backend, clock, *, sources=None) -> Deps:
-    """Production defaults for the poll schedule (30 s .. 600 s)."""
+def service_deps(catalog, backend, clock, *, sources=None, gallery=None) -> Deps:
+    """Production defaults for the poll schedule (30 s .. 600 s); no gallery: no version is changed."""
     extra = {"sources": sources} if "sources" in Deps.__dataclass_fields__ else {}  # the port is newer than Deps
+    if gallery is not None:
+        extra["gallery"] = gallery
     return Deps(
         catalog=catalog,
         store=InMemoryStateStore(),

@@ -71,23 +71,75 @@ def vm_images(subscription: str, location: str, publisher: str, offer: str, sku:
     return [{"location": location, "name": v, "id": prefix + v} for v in versions]
 
 
-def gallery_image_version(version_id: str, state: str, published: str, location: str = "westeurope") -> dict:
+def gallery_image_version(
+    version_id: str,
+    state: str,
+    published: str,
+    location: str = "westeurope",
+    *,
+    exclude_from_latest: bool = False,
+    end_of_life: str | None = None,
+    tags: dict | None = None,
+    replication: dict[str, str] | None = None,
+) -> dict:
+    """GET .../images/{image}/versions/{version} (tests/fixtures/arm/gallery: the recorded examples of
+    API 2024-03-03). `replication` {region: state} is given only for `$expand=ReplicationStatus`."""
+    profile = {
+        "targetRegions": [
+            {
+                "name": location,
+                "regionalReplicaCount": 1,
+                "storageAccountType": "Standard_LRS",
+                "excludeFromLatest": exclude_from_latest,
+            }
+        ],
+        "replicaCount": 1,
+        "excludeFromLatest": exclude_from_latest,
+        "publishedDate": published,
+        "storageAccountType": "Standard_LRS",
+    }
+    if end_of_life:
+        profile["endOfLifeDate"] = end_of_life
+    props: dict = {
+        "publishingProfile": profile,
+        "storageProfile": {"osDiskImage": {"sizeInGB": 30, "hostCaching": "ReadOnly"}},
+        "safetyProfile": {"allowDeletionOfReplicatedLocations": False, "reportedForPolicyViolation": False},
+    }
+    if replication is not None:
+        props["replicationStatus"] = {
+            "aggregatedState": _aggregated(list(replication.values())),
+            "summary": [
+                {"region": region, "state": value, "details": "", "progress": 100 if value == "Completed" else 40}
+                for region, value in replication.items()
+            ],
+        }
+    props["provisioningState"] = state
     return {
         "id": version_id,
         "name": version_id.rsplit("/", 1)[-1],
-        "location": location,
         "type": "Microsoft.Compute/galleries/images/versions",
-        "properties": {
-            "provisioningState": state,
-            "storageProfile": {"osDiskImage": {"sizeInGB": 30}},
-            "publishingProfile": {
-                "excludeFromLatest": False,
-                "replicaCount": 1,
-                "publishedDate": published,
-                "targetRegions": [{"name": location}],
-            },
-        },
+        "location": location,
+        "tags": dict(tags or {}),
+        "properties": props,
     }
+
+
+def _aggregated(states: list[str]) -> str:
+    """ARM's aggregatedState: Completed when every region is, Failed when one failed, else InProgress."""
+    if states and all(value == "Completed" for value in states):
+        return "Completed"
+    return "Failed" if "Failed" in states else "InProgress"
+
+
+def caps_operation(operation_id: str, status: str, started: str, ended: str | None, error: dict | None) -> dict:
+    """GET .../providers/Microsoft.Compute/locations/{loc}/capsOperations/{id}: the Azure-AsyncOperation
+    status resource of a gallery change (ARM's documented body; the specs record none for it)."""
+    body: dict = {"name": operation_id, "status": status, "startTime": started}
+    if ended:
+        body["endTime"] = ended
+    if error:
+        body["error"] = error
+    return body
 
 
 def generic_resource(group_id: str, resource_type: str, name: str, location: str, **extra) -> dict:

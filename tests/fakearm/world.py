@@ -18,7 +18,6 @@ UBUNTU = {
     "sku": "22_04-lts-gen2",
     "version": "latest",
 }
-_DONE = ("Succeeded", "PartiallySucceeded")
 
 
 class World:
@@ -28,7 +27,13 @@ class World:
         self.runs: dict[str, list[Run]] = {}
         self.accounts: dict[str, tuple[str, str]] = {}  # staging group id (lower) -> (account, blob endpoint)
         self.marketplace: dict[tuple, list[str]] = {}
-        self.gallery: dict[str, dict] = {}  # version id (lower) -> {"id", "run"}; run None: published elsewhere
+        # version id (lower) -> {"id", "run", "exclude", "eol", "tags", "replication", "busy"}; run None:
+        # published elsewhere; busy: the change ("Updating"/"Deleting") whose operation is still running
+        self.gallery: dict[str, dict] = {}
+        self.operations: dict[str, dict] = {}  # capsOperations id -> {"version", "change", "polls", ...}
+        self.operation_polls = 1  # status reads that answer InProgress before a gallery change ends
+        self.operation_error: dict | None = None  # {"code", "message"}: the next gallery change fails so
+        self.page_size = 100  # versions per page of a listing (then a nextLink)
         self.refusal_status, self.error_style = 409, "wrapped"  # how AIB refuses Run/Cancel during a build
         self.artifact_style = "versions"  # or "imageversions", as the 2025-10-01 spec example spells it
         self.lock = threading.RLock()
@@ -73,9 +78,25 @@ class World:
         with self.lock:
             self.marketplace.setdefault(_key(location, publisher, offer, sku), []).extend(versions)
 
-    def add_gallery_version(self, version_id: str) -> None:
+    def add_gallery_version(
+        self,
+        version_id: str,
+        *,
+        exclude_from_latest: bool = False,
+        tags: dict | None = None,
+        replication: dict[str, str] | None = None,
+    ) -> None:
+        """A version published outside the service; `replication` {region: state} (default: Completed
+        in its one region)."""
         with self.lock:
-            self.gallery[version_id.lower()] = {"id": version_id, "run": None}
+            entry = _version_entry(version_id, None, exclude_from_latest, tags, replication)
+            self.gallery[version_id.lower()] = {**entry, "published": iso(self.clock())}
+
+    def set_replication(self, version_id: str, regions: dict[str, str]) -> None:
+        """Each region's replication state ("Replicating", "Completed", "Failed") of a version, a run's
+        included: what `$expand=ReplicationStatus` then reports (distribution-only recovery reads it)."""
+        with self.lock:
+            self.gallery[version_id.replace("/imageversions/", "/versions/").lower()]["replication"] = dict(regions)
 
     # --- actions ----------------------------------------------------------------------------------
     def start_run(self, name: str) -> Run:
@@ -96,7 +117,9 @@ class World:
             for target in template["distribute"]:  # versioning scheme Latest: the next patch number
                 image = target["galleryImageId"]
                 version_id = f"{image}/versions/1.0.{sum(1 for k in self.gallery if k.startswith(image.lower() + '/'))}"
-                self.gallery[version_id.lower()] = {"id": version_id, "run": run}
+                self.gallery[version_id.lower()] = _version_entry(
+                    version_id, run, bool(target.get("excludeFromLatest")), target.get("artifactTags"), None
+                )
                 if self.artifact_style == "imageversions":
                     version_id = version_id.replace("/versions/", "/imageversions/")
                 run.outputs.append(shapes.run_output(template["id"], target["runOutputName"], version_id))
@@ -152,17 +175,98 @@ class World:
             versions = sorted(versions, reverse=orderby.lower().endswith("desc"))
         return shapes.vm_images(self.subscription, location, publisher, offer, sku, versions[: top or None])
 
-    def gallery_version_json(self, version_id: str) -> dict | None:
+    def gallery_version_json(self, version_id: str, *, expand: str | None = None) -> dict | None:
         with self.lock:
-            entry, now = self.gallery.get(version_id.replace("/imageversions/", "/versions/").lower()), self.clock()
-        if entry is None:
-            return None
-        run = entry["run"]
-        if run is None or run.published(now):
-            return shapes.gallery_image_version(entry["id"], "Succeeded", iso(run.end if run else now))
-        if run.state(now) == "Running" and run.sub_state(now) == "Distributing":
-            return shapes.gallery_image_version(entry["id"], "Creating", iso(now))
-        return None  # not distributed (yet, or ever: the build failed or was canceled)
+            entry = self.gallery.get(version_id.replace("/imageversions/", "/versions/").lower())
+            state = self._version_state(entry)
+            if entry is None or state is None:
+                return None  # not distributed (yet, or ever: the build failed or was canceled)
+            run, now = entry["run"], self.clock()
+            published = entry["published"] if run is None else iso(now if state == "Creating" else run.end)
+            return shapes.gallery_image_version(
+                entry["id"],
+                state,
+                published,
+                entry["location"],
+                exclude_from_latest=entry["exclude"],
+                end_of_life=entry["eol"],
+                tags=entry["tags"],
+                replication=entry["replication"] if (expand or "").lower() == "replicationstatus" else None,
+            )
+
+    def gallery_versions_json(self, image_id: str, skip: int = 0) -> tuple[list[dict], int | None]:
+        """One page of an image's versions (ARM's order: as created) and where the next page starts."""
+        with self.lock:
+            prefix = image_id.lower().rstrip("/") + "/versions/"
+            found = [self.gallery_version_json(e["id"]) for key, e in self.gallery.items() if key.startswith(prefix)]
+        found = [item for item in found if item is not None]
+        end = skip + self.page_size
+        return found[skip:end], end if end < len(found) else None
+
+    def latest_gallery_version(self, image_id: str) -> str | None:
+        """What `.../versions/latest` resolves to in Azure: the highest version not excluded (a change
+        in progress, "Updating", leaves it usable)."""
+        with self.lock:
+            prefix = image_id.lower().rstrip("/") + "/versions/"
+            usable = [
+                e["id"].rsplit("/", 1)[-1]
+                for key, e in self.gallery.items()
+                if key.startswith(prefix) and not e["exclude"] and self._version_state(e) in ("Succeeded", "Updating")
+            ]
+        return max(usable, key=lambda v: tuple(int(p) for p in v.split(".")), default=None)
+
+    def change_gallery_version(self, version_id: str, body: dict | None) -> tuple[str, str] | None:
+        """A PATCH (body) or, body None, a DELETE: applied now, its operation ends after
+        `operation_polls` status reads. (operation id, location), or None: no such version (a DELETE
+        then answers 204, a PATCH 404). Refused with 409 while another change of it is running."""
+        with self.lock:
+            entry = self.gallery.get(version_id.lower())
+            state = self._version_state(entry)
+            if entry is None or state is None:
+                return None
+            if state != "Succeeded":
+                raise ArmError(
+                    409,
+                    "OperationNotAllowed",
+                    f"Operation '{'Update' if body is not None else 'Delete'}' is not allowed on gallery image "
+                    f"version '{entry['id'].rsplit('/', 1)[-1]}' in provisioning state '{state}'.",
+                )
+            if body is not None:
+                profile = (body.get("properties") or {}).get("publishingProfile") or {}
+                if "excludeFromLatest" in profile:
+                    entry["exclude"] = bool(profile["excludeFromLatest"])
+                if "endOfLifeDate" in profile:
+                    entry["eol"] = profile["endOfLifeDate"]
+                if "targetRegions" in profile:  # replication runs again in each region listed
+                    entry["replication"] = {region["name"]: "Replicating" for region in profile["targetRegions"]}
+                if "tags" in body:
+                    entry["tags"] = dict(body["tags"] or {})  # ARM: a PATCH's tags replace them all
+            entry["busy"] = "Updating" if body is not None else "Deleting"
+            operation_id = str(uuid.uuid4())
+            self.operations[operation_id] = {
+                "version": version_id.lower(),
+                "polls": self.operation_polls,
+                "started": iso(self.clock()),
+                "error": self.operation_error,
+                "status": "InProgress",
+                "ended": None,
+            }
+            self.operation_error = None
+            return operation_id, entry["location"]
+
+    def gallery_operation_json(self, operation_id: str) -> dict | None:
+        with self.lock:
+            operation = self.operations.get(operation_id)
+            if operation is None:
+                return None
+            if operation["status"] == "InProgress":
+                if operation["polls"] > 0:
+                    operation["polls"] -= 1
+                else:
+                    self._end_operation(operation)
+            return shapes.caps_operation(
+                operation_id, operation["status"], operation["started"], operation["ended"], operation["error"]
+            )
 
     def resources_json(self, group: str) -> list[dict] | None:
         with self.lock:
@@ -178,6 +282,30 @@ class World:
         return None
 
     # --- internals ------------------------------------------------------------------------------------
+    def _version_state(self, entry: dict | None) -> str | None:
+        """The version's provisioningState now; None while it does not exist (a build not distributed)."""
+        if entry is None:
+            return None
+        run, now = entry["run"], self.clock()
+        if entry["busy"]:
+            return entry["busy"]
+        if run is None or run.published(now):  # succeeded, or failed while distributing: it exists
+            return "Succeeded"
+        if run.state(now) == "Running" and run.sub_state(now) == "Distributing":
+            return "Creating"
+        return None
+
+    def _end_operation(self, operation: dict) -> None:
+        entry = self.gallery.get(operation["version"])
+        operation["ended"] = iso(self.clock())
+        operation["status"] = "Failed" if operation["error"] else "Succeeded"
+        if entry is None:
+            return
+        if entry["busy"] == "Deleting" and not operation["error"]:
+            del self.gallery[operation["version"]]
+        else:
+            entry["busy"] = None  # a failed change leaves the version as it was changed: Azure keeps no undo
+
     def _template(self, name: str) -> dict:
         template = self.templates.get(name.lower())
         if template is None:
@@ -230,6 +358,19 @@ class World:
             ):
                 items.append(shapes.generic_resource(group_id, kind, f"{prefix}-{run.folder[:8]}", location))
         return items
+
+
+def _version_entry(version_id: str, run, exclude: bool, tags, replication, location: str = "westeurope") -> dict:
+    return {
+        "id": version_id,
+        "run": run,
+        "exclude": exclude,
+        "eol": None,
+        "tags": dict(tags or {}),
+        "replication": dict(replication or {location: "Completed"}),
+        "location": location,
+        "busy": None,
+    }
 
 
 def _key(*parts: str) -> tuple:

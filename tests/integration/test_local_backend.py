@@ -220,7 +220,7 @@ def test_a_failing_shell_step_fails_the_build_with_its_output_in_the_log(local):
     assert "==> azure-arm: Script exited with non-zero exit status: 3. Allowed exit codes are: [0]" in log
     assert "never printed" not in log  # inline scripts run with /bin/sh -e
     assert "Build 'azure-arm' errored after" in log.splitlines()[-1]
-    assert local.gallery.list_versions(local.image("never")) == []
+    assert local.gallery.version_names(local.image("never")) == []
 
 
 def test_the_failure_excerpt_can_be_read_from_a_local_log(local):
@@ -240,7 +240,7 @@ def test_a_failing_validator_fails_the_build(local):
     status = wait_terminal(backend, name)
     assert status.run_state is RunState.FAILED and "Validation failed" in status.message
     assert "PACKER ERR     azure-arm: motd missing" in backend.read_log(name)
-    assert local.gallery.list_versions(local.image("unchecked")) == []
+    assert local.gallery.version_names(local.image("unchecked")) == []
 
 
 def test_continue_distribute_on_failure_distributes_yet_fails_the_run(local):
@@ -297,7 +297,7 @@ def test_start_while_running_is_refused_and_cancel_ends_canceled(local):
     assert status.run_state is RunState.CANCELED and status.message == "The build was canceled"
     assert status.start_time == started and status.end_time >= started
     assert "Cancelling build after receiving interrupt" in backend.read_log(name)
-    assert local.gallery.list_versions(local.image("slow")) == []
+    assert local.gallery.version_names(local.image("slow")) == []
 
 
 def test_concurrent_starts_from_many_instances_start_one_build(local):

@@ -133,13 +133,13 @@ def _artifact(tmp_path: Path, text: str) -> Path:
 def test_gallery_versions_latest_and_exclude_from_latest(service, unique, tmp_path):
     gallery = LocalGallery(service)
     image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/base"
-    assert gallery.latest_version(image) is None and gallery.list_versions(image) == []
+    assert gallery.latest_version(image) is None and gallery.version_names(image) == []
     for version in ("1.0.2", "1.0.10", "1.0.9"):
         version_id = gallery.create_version(image, version, _artifact(tmp_path, version), {"template": "t"})
         assert version_id == f"{image}/versions/{version}"
     gallery.create_version(image, "2.0.0", _artifact(tmp_path, "2.0.0"), {"excludeFromLatest": True})
 
-    assert gallery.list_versions(image) == ["1.0.2", "1.0.9", "1.0.10", "2.0.0"]
+    assert gallery.version_names(image) == ["1.0.2", "1.0.9", "1.0.10", "2.0.0"]
     assert gallery.latest_version(image) == "1.0.10"  # 2.0.0 is excluded from latest
 
     document = gallery.get_version(f"{image}/versions/1.0.10")
@@ -170,8 +170,8 @@ def test_a_version_still_being_created_is_not_usable(service, unique, tmp_path):
         json.dumps({"provisioningState": "Creating"}),
         metadata={"provisioningstate": "Creating", "excludefromlatest": "false"},
     )
-    assert gallery.list_versions(image) == ["1.0.0"]
-    assert gallery.list_versions(image, include_pending=True) == ["1.0.0", "1.0.1"]
+    assert gallery.version_names(image) == ["1.0.0"]
+    assert gallery.version_names(image, include_pending=True) == ["1.0.0", "1.0.1"]
     assert gallery.latest_version(image) == "1.0.0"
     with pytest.raises(LookupError):
         gallery.download(f"{image}/versions/1.0.1", tmp_path)
@@ -204,3 +204,108 @@ def test_a_target_naming_its_version_gets_that_version_and_its_target_regions_re
     ]
     with pytest.raises(DistributeError, match="3.1.4"):  # as AIB: the version asked for exists already
         distributor.distribute(target, [artifact_of(_artifact(tmp_path, "again"), "rootfs-tar-gzip")])
+
+
+# --- gallery changes (the gallery port: promotion, provenance, retention) --------------------------------
+class _Webhook:
+    """A local Event Grid subscriber: records every POSTed batch."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/api/events"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_an_update_posts_the_write_event_azure_sends_for_a_patch(service, unique, tmp_path):
+    from aibtrigger.adapters.local.events import VERSION_WRITE, WRITE_SUCCESS
+
+    webhook = _Webhook()
+    try:
+        gallery = LocalGallery(service, event_webhook=webhook.url)
+        image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/ev"
+        version_id = gallery.create_version(image, "1.0.0", _artifact(tmp_path, "ev"), {})
+        gallery.update_version(version_id, exclude_from_latest=True)
+    finally:
+        webhook.close()
+    assert len(webhook.received) == 2  # the create, then the update
+    event = webhook.received[1][0]
+    assert event["eventType"] == WRITE_SUCCESS and event["subject"] == version_id
+    assert event["data"]["operationName"] == VERSION_WRITE and event["data"]["resourceUri"] == version_id
+
+
+def test_concurrent_updates_lose_no_change(service, unique, tmp_path):
+    """Each writer merges its tag into what the other wrote (version.json is rewritten on its ETag)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gallery = LocalGallery(service)
+    image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/cc"
+    version_id = gallery.create_version(image, "1.0.0", _artifact(tmp_path, "cc"), {})
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: gallery.update_version(version_id, tags={f"writer{i}": str(i)}), range(8)))
+    gallery.update_version(version_id, exclude_from_latest=True)
+    document = gallery.get_version(version_id)
+    assert document["tags"] == {f"writer{i}": str(i) for i in range(8)}
+    assert gallery.latest_version(image) is None  # the listing's metadata moved with the document
+
+
+def test_size_replication_and_delete_of_every_file(service, unique, tmp_path):
+    gallery = LocalGallery(service)
+    image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/sz"
+    artifact, disk = _artifact(tmp_path, "sz"), tmp_path / "disk.raw"
+    disk.write_bytes(b"\0" * 4096)
+    version_id = gallery.create_version(
+        image,
+        "1.0.0",
+        artifact,
+        {"targetRegions": [{"name": "westeurope"}, {"name": "northeurope"}]},
+        extra_files={"disk.raw": disk},
+    )
+    document = gallery.get_version(version_id)
+    assert document["sizeBytes"] == artifact.stat().st_size + 4096
+    assert document["replication"] == {
+        "state": "Completed",
+        "regions": {"westeurope": "Completed", "northeurope": "Completed"},
+    }
+    gallery.delete_version(version_id)
+    blobs = service.get_container_client(GALLERY_CONTAINER)
+    assert list(blobs.list_blobs(name_starts_with=f"sub-{unique}/rg/g/sz/")) == []
+
+
+def test_a_version_being_created_cannot_be_changed_and_a_half_deleted_one_is_finished(service, unique, tmp_path):
+    gallery = LocalGallery(service)
+    image = f"/subscriptions/sub-{unique}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/hd"
+    blobs = service.get_container_client(GALLERY_CONTAINER)
+    for version, state in (("1.0.0", "Creating"), ("1.0.1", "Deleting")):  # a crashed writer's leftovers
+        blobs.upload_blob(
+            f"sub-{unique}/rg/g/hd/{version}/version.json",
+            json.dumps({"id": f"{image}/versions/{version}", "name": version, "provisioningState": state}),
+            metadata={"provisioningstate": state, "excludefromlatest": "false"},
+        )
+    blobs.upload_blob(f"sub-{unique}/rg/g/hd/1.0.1/image.tar.gz", b"left behind")
+    from aibtrigger.errors import BackendError
+
+    with pytest.raises(BackendError, match="Creating"):
+        gallery.update_version(f"{image}/versions/1.0.0", tags={"a": "b"})
+    assert [v["provisioningState"] for v in gallery.list_versions(image)] == ["Creating", "Deleting"]
+    gallery.delete_version(f"{image}/versions/1.0.1")
+    assert list(blobs.list_blobs(name_starts_with=f"sub-{unique}/rg/g/hd/1.0.1/")) == []
+    assert gallery.version_names(image, include_pending=True) == ["1.0.0"]

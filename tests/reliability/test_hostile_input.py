@@ -39,7 +39,7 @@ from aibtrigger.domain.records import Outcome
 from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.intake import handle_poll_message, handle_request_message
-from tests.fakes import Clock, FakeSources, ScriptedBackend
+from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
 from tests.reliability import hostile
 from tests.reliability.hostile import Case, EventCase
 
@@ -84,7 +84,7 @@ def memory_deps() -> Deps:
     catalog = parse_catalog(
         {"templates": [{"name": n, "definition": _definition(n), "policy": {"paused": n == "idle"}} for n in TEMPLATES]}
     )
-    clock, serial = Clock(), iter(range(10**9))
+    clock, serial, sources = Clock(), iter(range(10**9)), FakeSources()
     return Deps(
         catalog=catalog,
         store=InMemoryStateStore(),
@@ -92,7 +92,8 @@ def memory_deps() -> Deps:
         queue=InMemoryQueue(),
         publisher=InMemoryPublisher(),
         logs=InMemoryLogStore(),
-        sources=FakeSources(),
+        sources=sources,
+        gallery=FakeGallery(sources.gallery, clock),
         clock=clock,
         entropy=lambda: f"{next(serial):06x}{0:06x}",
         poll_min_seconds=10,

@@ -45,6 +45,7 @@ from tests.fakearm.fixtures import (  # noqa: F401 - fixtures
     catalog_of,
     fake_arm,
     make_backend,
+    make_gallery,
     make_sources,
     staging_storage,
 )
@@ -329,12 +330,14 @@ def test_aib_builds_through_the_fake_arm_leave_no_token_key_or_sas_in_logs_or_ev
         make_backend(fake_arm, arm_tls, arm_credential),
         arm_clock,
         sources=make_sources(fake_arm, arm_tls, arm_credential),
+        gallery=make_gallery(fake_arm, arm_tls, arm_credential),  # the service tags what "ok" distributed
     )
     build_once(deps, arm_clock, "ok", "req-ok")
     build_once(deps, arm_clock, "bad", "req-bad")
     ok, bad = deps.publisher.events
     assert ok["type"].endswith("succeeded") and bad["data"]["failure"]["exit_status"] == 100
     assert any("azure.core" in line for line in all_logs.lines)  # the SDK's request logging was on
+    assert fake_arm.count("PATCH", "galleryVersion") == 1  # the provenance tags went through it too
     assert_no_secret(all_logs, everything_recorded(deps))
 
 

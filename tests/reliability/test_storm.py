@@ -85,9 +85,9 @@ def _flow(store):
     from aibtrigger.adapters.queues import InMemoryQueue
     from aibtrigger.catalog import parse_catalog
     from aibtrigger.service_layer.deps import Deps
-    from tests.fakes import Clock, FakeSources, ScriptedBackend
+    from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
 
-    clock, counter = Clock(), iter(range(10**6))
+    clock, counter, sources = Clock(), iter(range(10**6)), FakeSources()
     backend = ScriptedBackend(clock, {"base"})
     return (
         clock,
@@ -99,7 +99,8 @@ def _flow(store):
             queue=InMemoryQueue(),
             publisher=InMemoryPublisher(),
             logs=InMemoryLogStore(),
-            sources=FakeSources(),
+            sources=sources,
+            gallery=FakeGallery(sources.gallery, clock),
             clock=clock,
             entropy=lambda: f"{next(counter):06x}{0:06x}",
             poll_min_seconds=10,

@@ -6,12 +6,12 @@ from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.status.html_page import Links
-from tests.fakes import Clock, FakeSources, ScriptedBackend
+from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
 from tests.status.population import NOW, catalog, populate
 
 
 def make_deps(templates, *, populated: bool = True) -> Deps:
-    clock = Clock(NOW)
+    clock, sources = Clock(NOW), FakeSources()
     store = InMemoryStateStore()
     if populated:
         populate(store, templates)
@@ -22,7 +22,8 @@ def make_deps(templates, *, populated: bool = True) -> Deps:
         queue=InMemoryQueue(),
         publisher=InMemoryPublisher(),
         logs=InMemoryLogStore(),
-        sources=FakeSources(),
+        sources=sources,
+        gallery=FakeGallery(sources.gallery, clock),
         clock=clock,
     )
 

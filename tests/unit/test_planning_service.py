@@ -13,7 +13,7 @@ from aibtrigger.names import REQUESTS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.events import handle_gallery_event
 from aibtrigger.service_layer.planning import sweep_sources, tick_schedules
-from tests.fakes import Clock, FakeSources, ScriptedBackend
+from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
 
 SUB = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/"
 
@@ -47,7 +47,7 @@ def child_entry(name, parent):
 
 
 def make_deps(entries):
-    clock = Clock()
+    clock, sources = Clock(), FakeSources()
     catalog = parse_catalog({"templates": entries})
     return Deps(
         catalog=catalog,
@@ -56,7 +56,8 @@ def make_deps(entries):
         queue=InMemoryQueue(),
         publisher=InMemoryPublisher(),
         logs=InMemoryLogStore(),
-        sources=FakeSources(),
+        sources=sources,
+        gallery=FakeGallery(sources.gallery, clock),
         clock=clock,
     )
 

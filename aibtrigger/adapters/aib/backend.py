@@ -73,8 +73,9 @@ class AibBackend:
         return self._view(template, reuse=False).status
 
     def start_run(self, template: str, *, provenance: dict | None = None) -> None:
-        # `provenance` is not written to AIB yet (README "Provenance"): the service credits a
-        # version through the run record whose runOutputs name it.
+        # `provenance` is not written to AIB (its artifactTags belong to the customer's template): the
+        # service tags each version after the run (service_layer.tagging) and, until then, credits it
+        # through the run record whose runOutputs name it.
         self._recent.pop(template, None)  # whatever happens now, an earlier read is stale
         before = self.get_status(template)
         if before.is_active:

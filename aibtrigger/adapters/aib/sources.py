@@ -6,17 +6,10 @@ catalog can use either.
 
 from __future__ import annotations
 
-import re
-
 from aibtrigger.adapters.aib.clients import ArmClients
 from aibtrigger.adapters.aib.errors import describe
+from aibtrigger.adapters.aib.gallery import split_version_id, version_document
 from aibtrigger.errors import BackendError
-
-_VERSION_ID = re.compile(
-    r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/galleries/"
-    r"([^/]+)/images/([^/]+)/(?:image)?versions/([^/]+)$",
-    re.IGNORECASE,
-)
 
 
 def version_key(version: str) -> tuple:
@@ -64,27 +57,15 @@ class AzureSources:
         return versions[-1] if versions else None
 
     def get_version(self, version_id: str) -> dict | None:
-        """A gallery image version {id, name, provisioningState, excludeFromLatest, publishedDate}, or
-        None when it does not exist. Only a Succeeded version can be built from."""
+        """A gallery image version (the gallery port's document, replication not read), or None when it
+        does not exist. Only a Succeeded version can be built from."""
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        match = _VERSION_ID.match(version_id or "")
-        if not match:
-            raise BackendError(f"not a gallery image version id: {version_id!r}")
-        subscription, group, gallery, image, version = match.groups()
+        subscription, group, gallery, image, version = split_version_id(version_id)
         try:
             found = self._clients.compute(subscription).gallery_image_versions.get(group, gallery, image, version)
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
             raise BackendError(f"read gallery image version {version_id}: {describe(exc)}") from exc
-        props = found.get("properties") or {}
-        profile = props.get("publishingProfile") or {}
-        return {
-            "id": found.get("id") or version_id,
-            "name": found.get("name") or version,
-            "provisioningState": props.get("provisioningState"),
-            "excludeFromLatest": bool(profile.get("excludeFromLatest")),
-            "publishedDate": profile.get("publishedDate"),
-            "tags": found.get("tags") or {},
-        }
+        return version_document(found, version_id)

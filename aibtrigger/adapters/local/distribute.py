@@ -93,7 +93,7 @@ class Distributor:
         }
         image = target.gallery_image  # a galleryImageId may name the version to create: .../versions/1.0.0
         for _ in range(5):  # another writer may take the number we computed: compute again
-            existing = self._gallery.list_versions(image, include_pending=True)
+            existing = self._gallery.version_names(image, include_pending=True)
             version = target.requested_version or next_gallery_version(
                 existing, target.versioning, self._source.version
             )

@@ -92,7 +92,7 @@ def ensure_source(entry, connection: str, out: TextIO) -> str:
         gallery = LocalGallery(service)
         image_id = source.gallery_image_id
         wanted = None if source.tracks_latest else split_gallery_id(source.imageVersionId)["v"]
-        if (wanted or gallery.latest_version(image_id)) not in gallery.list_versions(image_id):
+        if (wanted or gallery.latest_version(image_id)) not in gallery.version_names(image_id):
             print(f"== no version {wanted or ''} of {image_id} yet: starting from the default base image", file=out)
             try:
                 gallery.create_version(
