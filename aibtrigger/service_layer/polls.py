@@ -78,6 +78,7 @@ def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float |
         maximum=deps.poll_max_seconds,
     )
     if verdict.action == "finished":
+        assert verdict.state is not None  # a finished verdict always names the state it ended in
         try:
             return save_terminal(_collect(run, verdict.state, verdict.message, status.end_time or now, deps), deps)
         except _NotYet as pending:  # collect again soon, by this chain: not a failure, no retry budget spent
