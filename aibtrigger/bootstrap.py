@@ -52,10 +52,13 @@ def build_deps(settings: Settings) -> Deps:
         publisher=_publisher(settings, queue),
         logs=BlobLogStore(clients.blobs()),
         sources=_sources(settings, clients, arm),
+        run_in_image=_image_commands(settings, clients),
         poll_min_seconds=settings.poll_min_seconds,
         poll_max_seconds=settings.poll_max_seconds,
         timeout_grace=timedelta(minutes=settings.timeout_grace_minutes),
         lease_margin=timedelta(seconds=settings.lease_margin_seconds),
+        distribution_patience=timedelta(minutes=settings.distribution_patience_minutes),
+        distribution_retries=settings.distribution_retries,
     )
 
 
@@ -148,6 +151,16 @@ def _sources(settings: Settings, clients: StorageClients, arm):
     from aibtrigger.adapters.sources import LocalSources
 
     return LocalSources(clients.blobs())
+
+
+def _image_commands(settings: Settings, clients: StorageClients):
+    """Post-build command checks run in the captured image: something only the local backend has."""
+    if settings.backend != "local":
+        return None
+    from aibtrigger.adapters.local.gallery import LocalGallery
+    from aibtrigger.adapters.local.image_check import ImageCommands
+
+    return ImageCommands(LocalGallery(clients.blobs()), settings.local_workdir / "checks")
 
 
 def _backend(settings: Settings, catalog, arm):

@@ -147,6 +147,28 @@ class TemplateEntry(_Strict):
             raise ValueError("an entry needs a 'definition' (local backend) or a 'resource_id' (aib backend)")
         return self
 
+    @model_validator(mode="after")
+    def _staging_needs_versions_kept_from_latest(self):
+        """A gated promotion stages a version by publishing it excluded from `latest`; a distributor that
+        does not say so would make every build `latest` at once, whatever the policy."""
+        if not self.policy.promotion.stages or self.definition is None:
+            return self
+        mode = self.policy.promotion.mode
+        galleries = [d for d in self.definition.distribute if isinstance(d, SharedImageDistributor)]
+        if not galleries:
+            raise ValueError(
+                f"policy.promotion.mode {mode} stages gallery image versions, and this template has no "
+                "SharedImage distributor: use mode immediate, or distribute to a gallery"
+            )
+        loose = [d.runOutputName for d in galleries if d.excludeFromLatest is not True]
+        if loose:
+            raise ValueError(
+                f"policy.promotion.mode {mode} needs every SharedImage distributor to publish with "
+                f'"excludeFromLatest": true (the service promotes the version later); missing on '
+                f"runOutputName {', '.join(loose)}"
+            )
+        return self
+
 
 class Catalog(_Strict):
     templates: list[TemplateEntry] = Field(default_factory=list)

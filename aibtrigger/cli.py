@@ -128,6 +128,19 @@ def cmd_cancel(args) -> int:
     return 0
 
 
+def cmd_promotion(args) -> int:
+    """promote / reject / rollback: which version is `latest`, recorded with who and why, published."""
+    from aibtrigger.service_layer import promotions
+
+    deps = _deps()
+    if args.command == "rollback":
+        _known_template(deps, args.target)
+    act = {"promote": promotions.promote, "reject": promotions.reject, "rollback": promotions.rollback}[args.command]
+    done = act(args.target, deps, by=args.by, why=args.reason or f"{args.command} from the command line")
+    print(f"{args.target}: {done.state}{'' if done.changed else ' already'}: {done.detail}")
+    return 0
+
+
 def cmd_plan(args) -> int:
     """`plan`: the dry run, the same planner as the service, changing nothing. `sweep`: what the
     sweep_sources timer does, now."""
@@ -358,6 +371,70 @@ def cmd_gallery(args) -> int:
     return 0
 
 
+# --- Gallery image versions: `versions` and `prune` (retention) -------------------------------------
+
+
+def cmd_versions(args) -> int:
+    """A template's image versions in every gallery image it distributes to: state, provenance, age."""
+    from aibtrigger.clihelp import require_template
+    from aibtrigger.console import print_json
+    from aibtrigger.console_gallery import print_versions
+    from aibtrigger.service_layer.versions import template_versions
+
+    deps = _deps()
+    require_template(deps.catalog, args.template)
+    rows = template_versions(deps, args.template)
+    print_json(rows) if args.json else print_versions(rows)
+    return 0
+
+
+def cmd_prune(args) -> int:
+    """Apply retention (policy.retention) now, or show what it would do; exit 1 when anything failed."""
+    from aibtrigger.clihelp import require_template
+    from aibtrigger.console import print_json
+    from aibtrigger.console_gallery import print_prune
+    from aibtrigger.errors import AibTriggerError
+    from aibtrigger.service_layer.retention import prune
+
+    deps = _deps()
+    if args.template:
+        require_template(deps.catalog, args.template)
+        if deps.catalog.get(args.template).policy.retention is None:
+            raise AibTriggerError(
+                f"template {args.template!r} has no retention policy (policy.retention): prune leaves it alone"
+            )
+    reports = prune(deps, [args.template] if args.template else None, dry_run=args.dry_run)
+    if args.json:
+        print_json(
+            {
+                "dry_run": args.dry_run,
+                "freed_bytes": sum(r.freed_bytes for r in reports),
+                "templates": [r.to_dict() for r in reports],
+            }
+        )
+    else:
+        print_prune(reports, dry_run=args.dry_run)
+    return 1 if any(r.errors for r in reports) else 0
+
+
+def _gallery_parsers(sub) -> None:
+    versions = sub.add_parser("versions", help="a template's image versions: state, provenance, age, size")
+    versions.add_argument("template")
+    versions.add_argument("--json", action="store_true", help="as a JSON list, one object per version")
+    versions.set_defaults(run=cmd_versions)
+
+    prune = sub.add_parser("prune", help="delete image versions retention lets go (policy.retention); --dry-run first")
+    prune.add_argument("template", nargs="?", help="only this template (default: every one with a retention policy)")
+    prune.add_argument(
+        "--dry-run", action="store_true", help="show what would go and the storage it frees; change nothing"
+    )
+    prune.add_argument("--json", action="store_true", help="the report as one JSON object")
+    prune.set_defaults(run=cmd_prune)
+
+
+# --- end of `versions` and `prune` ---------------------------------------------------------------
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibtrigger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -401,6 +478,17 @@ def _parser() -> argparse.ArgumentParser:
     cancel = sub.add_parser("cancel", help="cancel a template's active build")
     cancel.add_argument("template")
     cancel.set_defaults(run=cmd_cancel)
+
+    for name, target, text, reason_required in (
+        ("promote", "run_id", "make a staged run's image versions `latest` (its children then build)", False),
+        ("reject", "run_id", "keep a staged run's image versions out of `latest` for good", True),
+        ("rollback", "template", "exclude the template's `latest` again: it falls back to the previous one", True),
+    ):
+        promotion = sub.add_parser(name, help=text)
+        promotion.add_argument("target", metavar=target.upper())
+        promotion.add_argument("--reason", required=reason_required, help="recorded and published with the change")
+        promotion.add_argument("--by", default=_whoami(), help="who does it, recorded (default: your user name)")
+        promotion.set_defaults(run=cmd_promotion, command=name)
 
     for name, text in (
         ("plan", "dry run: would each template build now, why, in which wave"),
@@ -473,7 +561,17 @@ def _parser() -> argparse.ArgumentParser:
     gallery.add_argument("--version", required=True, help="e.g. 1.0.0")
     gallery.add_argument("--rootfs", required=True, help="the rootfs tarball (.tar or .tar.gz)")
     gallery.set_defaults(run=cmd_gallery)
+    _gallery_parsers(sub)
     return parser
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     tick_schedule: str = Field(
         "0 * * * * *", description="NCRONTAB of the schedule check: how often templates' own schedules are read."
     )
+    prune_schedule: str = Field(
+        "0 30 3 * * *",
+        description="NCRONTAB of retention (prune): deletes the image versions policy.retention lets go; "
+        "templates without that policy are never touched.",
+    )
     lease_margin_seconds: float = Field(
         180.0,
         gt=0,
@@ -68,8 +73,17 @@ class Settings(BaseSettings):
     timeout_grace_minutes: float = Field(
         15.0, ge=0, description="A run this long past its template's timeout is cancelled and recorded TimedOut."
     )
+    distribution_patience_minutes: float = Field(
+        180.0,
+        gt=0,
+        description="A run that failed while distributing waits this long after the failure for the gallery "
+        "to finish replicating its image version.",
+    )
+    distribution_retries: int = Field(
+        2, ge=0, description="How often a failed replication of a run's image version is asked again."
+    )
 
-    @field_validator("sweep_schedule", "tick_schedule")
+    @field_validator("sweep_schedule", "tick_schedule", "prune_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         from aibtrigger.domain.schedule import parse_schedule

@@ -32,6 +32,8 @@ def run_dict(run: RunRecord) -> dict:
         "fingerprint": run.fingerprint,
         "inputs": dict(run.inputs or {}),
         "provenance": run.provenance() if run.artifact_ids else None,
+        "notes": list(run.notes),
+        "recovery": run.recovery.to_dict() if run.recovery else None,  # failed while distributing (README)
     }
 
 

@@ -41,6 +41,10 @@ class StorageError(AibTriggerError):
     """State, queue or blob storage failed; the operation may be retried."""
 
 
+class NoGalleryImagesError(AibTriggerError):
+    """A template has no gallery image to look at: no SharedImage target, or no known definition."""
+
+
 def first_line(exc: BaseException) -> str:
     """An SDK error's first line, with keys, SAS signatures and tokens masked: safe to log and record."""
     from aibtrigger.domain.logexcerpt import redact

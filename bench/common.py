@@ -338,8 +338,9 @@ def start_dev_stack(
         "AIBTRIGGER_LOCAL_WORKDIR": str(workdir / "work"),
         "AIBTRIGGER_POLL_MIN_SECONDS": str(poll_seconds[0]),
         "AIBTRIGGER_POLL_MAX_SECONDS": str(poll_seconds[1]),
-        # The schedule check and the sweep stay out of the way: they are not what is measured.
+        # The schedule check, the sweep and prune stay out of the way: they are not what is measured.
         "AIBTRIGGER_TICK_SCHEDULE": "0 0 0 1 1 *",
+        "AIBTRIGGER_PRUNE_SCHEDULE": "0 0 0 1 1 *",
         "AIBTRIGGER_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -4,8 +4,10 @@ The same machine as the CI test (tests/decisions_machine.py, a few hundred examp
 marketplace patches, gallery events (duplicated, reordered, late, lost), builds that succeed or
 fail, lost requests and polls, pauses, schedule ticks, catalog source switches and reconciliation
 passes on random lineages, checked against the world's own view of each template's inputs.
+With --promotion, the machine with gated promotion (tests/promotion_machine.py, issue 14): people
+promote, reject and roll back at any moment on top of all that.
 Prints how many examples ran and passed, and how long it took.
-Run: .venv/bin/python bench/decisions_property.py [--examples N]
+Run: .venv/bin/python bench/decisions_property.py [--examples N] [--promotion]
 """
 
 from __future__ import annotations
@@ -22,16 +24,20 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
 from tests.decisions_machine import DecisionsMachine  # noqa: E402
+from tests.promotion_machine import PromotionMachine  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=10_000)
+    parser.add_argument("--promotion", action="store_true", help="the machine with gated promotion")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)  # the reconciler logs every step it takes
     ran = 0
 
-    class Counted(DecisionsMachine):
+    machine = PromotionMachine if args.promotion else DecisionsMachine
+
+    class Counted(machine):  # type: ignore[valid-type,misc]  # why: a class chosen at run time
         def teardown(self):
             nonlocal ran
             super().teardown()
@@ -49,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     elapsed = time.perf_counter() - started
-    print(f"[decisions] property examples run: {ran} (asked {args.examples}), all passed | {elapsed:.0f} s")
+    label = "promotion" if args.promotion else "decisions"
+    print(f"[{label}] property examples run: {ran} (asked {args.examples}), all passed | {elapsed:.0f} s")
     return 0
 
 

@@ -1,7 +1,9 @@
 // aibtrigger, step 2 of a first deployment (docs/deployment.md), run by a subscription Owner after
 // bootstrap.bicep (`az deployment sub create`), and again whenever the lists below change:
 //   - the service identity's access: run and read the image templates, read the staging groups'
-//     build logs, read the gallery, list marketplace image versions (custom roles of bootstrap);
+//     build logs, read the watched gallery, change the image versions of the galleries the
+//     templates distribute to (and delete them only if `galleryVersionRetention`), list marketplace
+//     image versions (custom roles of bootstrap);
 //   - the deployer's rights for main.bicep (`deployerPrincipalId`, e.g. the CI identity): the
 //     aibtrigger service deployer role and, limited by a condition to the built-in data roles
 //     main.bicep assigns, Role Based Access Control Administrator, on the aibtrigger group; the
@@ -33,6 +35,17 @@ param galleryResourceGroupName string
 @description('Name of that gallery.')
 param galleryName string
 
+@description('Galleries (in this subscription) the catalog\'s templates distribute to (`distribute[].galleryImageId`), each {resourceGroupName, galleryName}: the service changes their image versions (promotion, rollback, retirement, provenance tags). Default: the watched gallery.')
+param distributionGalleries array = [
+  {
+    resourceGroupName: galleryResourceGroupName
+    galleryName: galleryName
+  }
+]
+
+@description('Let the service delete image versions in distributionGalleries: true only if a template of the catalog sets policy.retention (`aibtrigger prune`, the prune timer). false: no delete right anywhere.')
+param galleryVersionRetention bool = false
+
 @description('Grant marketplace image version listing (subscription scope; needed for PlatformImage sources).')
 param grantMarketplaceRead bool = true
 
@@ -60,6 +73,9 @@ param codePublisherPrincipalType string = 'ServicePrincipal'
 var instance = toLower(serviceResourceGroupName)
 var templateOperatorRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-template-operator'))
 var galleryReaderRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-gallery-reader'))
+var galleryVersionEditorRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-gallery-version-editor'))
+var galleryVersionPrunerRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-gallery-version-pruner'))
+var galleryOperationReaderRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-gallery-operation-reader'))
 var stagingLogReaderRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-staging-log-reader'))
 var marketplaceReaderRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-marketplace-reader'))
 var serviceDeployerRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, instance, 'aibtrigger-service-deployer'))
@@ -122,6 +138,23 @@ module galleryAccess 'modules/gallery-access.bicep' = {
     galleryReaderRoleId: galleryReaderRoleId
   }
 }
+
+// The galleries the templates distribute to: the versions the service changes are there, and they
+// need not be the watched gallery. One after the other (@batchSize(1)): galleries sharing a resource
+// group share its operation-status assignment, and two deployments must not write it at once.
+@batchSize(1)
+module distributionAccess 'modules/gallery-versions-access.bicep' = [for target in distributionGalleries: {
+  name: 'aibtrigger-gallery-versions-${uniqueString(serviceResourceGroupName, target.resourceGroupName, target.galleryName)}'
+  scope: resourceGroup(target.resourceGroupName)
+  params: {
+    galleryName: target.galleryName
+    appPrincipalId: serviceIdentity.outputs.principalId
+    galleryVersionEditorRoleId: galleryVersionEditorRoleId
+    galleryOperationReaderRoleId: galleryOperationReaderRoleId
+    galleryVersionPrunerRoleId: galleryVersionPrunerRoleId
+    prune: galleryVersionRetention
+  }
+}]
 
 // The one subscription-scope assignment: marketplace images are not resources in any resource
 // group; their versions are listed at /subscriptions/{id}/providers/Microsoft.Compute/locations/...

@@ -64,6 +64,9 @@ param sweepSchedule string = '0 */15 * * * *'
 @description('NCRONTAB of the schedule check: how often the templates\' own schedules are read.')
 param tickSchedule string = '0 * * * * *'
 
+@description('NCRONTAB of retention (prune): deletes the image versions policy.retention lets go. Daily by default.')
+param pruneSchedule string = '0 30 3 * * *'
+
 @description('Largest number of Function App instances.')
 @minValue(40)
 @maxValue(1000)
@@ -197,6 +200,7 @@ var appSettings = {
   // Timer bindings read these as %AIBTRIGGER_..._SCHEDULE%: the host needs them set.
   AIBTRIGGER_SWEEP_SCHEDULE: sweepSchedule
   AIBTRIGGER_TICK_SCHEDULE: tickSchedule
+  AIBTRIGGER_PRUNE_SCHEDULE: pruneSchedule
 }
 
 module functionApp 'modules/functionapp.bicep' = {

@@ -103,6 +103,7 @@ class FakeGallery:
         self.versions: dict[str, dict] = {} if versions is None else versions
         self.clock = clock
         self.updates: list[tuple[str, dict]] = []
+        self.replications: list[str] = []  # every replicate() asked for, in order
 
     def add(self, version_id: str, **fields) -> dict:
         name = version_id.rsplit("/", 1)[-1]
@@ -149,6 +150,16 @@ class FakeGallery:
 
     def delete_version(self, version_id: str) -> None:
         self.versions.pop(version_id.lower(), None)
+
+    def replicate(self, version_id: str) -> dict:
+        """Replication starts again in every region; the test says how it ends (`versions[...]`)."""
+        document = self.versions.get(version_id.lower())
+        if document is None:
+            raise LookupError(f"gallery image version {version_id} not found")
+        regions = (document.get("replication") or {}).get("regions") or {}
+        document["replication"] = {"state": "Replicating", "regions": dict.fromkeys(regions, "Replicating")}
+        self.replications.append(version_id)
+        return dict(document)
 
 
 class Outage:

@@ -29,7 +29,7 @@ from aibtrigger.service_layer.events import VERSION_WRITE, WRITE_SUCCESS, handle
 from aibtrigger.service_layer.intake import handle_poll_message, handle_request_message
 from aibtrigger.service_layer.planning import VersionNotReady, sweep_sources, tick_schedules
 from aibtrigger.service_layer.reconciler import reconcile
-from tests.fakes import Clock, FakeSources, ScriptedBackend
+from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
 
 IMAGES = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/"
 SHELL = [{"type": "Shell", "name": "setup", "inline": ["echo setup"]}]
@@ -44,6 +44,7 @@ def gallery(image: str, version: str = "latest") -> dict:
 
 
 def template(name: str, source: dict, outputs: tuple[str, ...] | None = None, *, steps=SHELL, **policy) -> dict:
+    staged = (policy.get("promotion") or {}).get("mode", "immediate") != "immediate"
     return {
         "name": name,
         "location": "westeurope",
@@ -52,7 +53,13 @@ def template(name: str, source: dict, outputs: tuple[str, ...] | None = None, *,
             "source": source,
             "customize": steps,
             "distribute": [
-                {"type": "SharedImage", "runOutputName": o, "galleryImageId": IMAGES + o} for o in (outputs or (name,))
+                {
+                    "type": "SharedImage",
+                    "runOutputName": o,
+                    "galleryImageId": IMAGES + o,
+                    **({"excludeFromLatest": True} if staged else {}),
+                }
+                for o in (outputs or (name,))
             ],
         },
     }
@@ -91,6 +98,7 @@ class World:
             publisher=InMemoryPublisher(),
             logs=InMemoryLogStore(),
             sources=self.sources,
+            gallery=FakeGallery(self.sources.gallery, self.clock),
             clock=self.clock,
             poll_min_seconds=10,
             poll_max_seconds=60,
@@ -116,7 +124,8 @@ class World:
             made = with_exact_source(self.backend.provenance.get(name) or {}, self.backend.source_versions.get(name))
             tags = provenance_tags(made) if self.tagging and made else {}
             versions = [
-                self._write_version(d.galleryImageId, tags) for d in self.catalog.get(name).definition.distribute
+                self._write_version(d.galleryImageId, tags, exclude_from_latest=bool(d.excludeFromLatest))
+                for d in self.catalog.get(name).definition.distribute
             ]
         self.backend.finish(name, state, outputs=[RunOutput(v.rsplit("/", 3)[-3], v) for v in versions])
         return versions
@@ -231,9 +240,11 @@ class World:
         version_id = f"{image}/versions/1.0.{count + 1}"
         self.sources.gallery[version_id.lower()] = {
             "id": version_id,
+            "name": version_id.rsplit("/", 1)[-1],
             "provisioningState": "Succeeded",
             "excludeFromLatest": exclude_from_latest,
-            "tags": tags,
+            "publishedDate": self.clock().isoformat(),
+            "tags": dict(tags),
         }
         self.events.append(version_id)
         return version_id

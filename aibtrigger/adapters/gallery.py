@@ -5,6 +5,8 @@ What promotion (excludeFromLatest), provenance (tags), retirement (endOfLifeDate
 Azurite), aibtrigger.adapters.aib.gallery.AzureGallery (azure-mgmt-compute), and the in-memory
 fake of the tests; tests/contract/test_gallery_contract.py runs the same suite against each.
 
+Distribution-only recovery (service_layer.distribution) asks it to replicate a version again.
+
 A version document (what get_version and list_versions return) has at least:
     id, name, provisioningState ("Creating", "Updating", "Succeeded", "Failed", "Deleting"),
     excludeFromLatest (bool), publishedDate (ISO 8601 or None), endOfLifeDate (ISO 8601 or None),
@@ -38,3 +40,11 @@ class GalleryVersions(Protocol):
 
     def delete_version(self, version_id: str) -> None:
         """Delete the version; a version already gone is not an error."""
+
+    def replicate(self, version_id: str) -> dict:
+        """Replicate the version again to the target regions it names (after a failed replication) and
+        return its document, replication under way. Returns once the gallery accepted the request,
+        without waiting for the copies. Azure: a PATCH of `publishingProfile.targetRegions` with the
+        regions the version already lists re-runs the failed regions (the gallery's own advice when
+        that does not help: remove the failed regions, then add them back); the local gallery copies
+        again at once. The version must exist (LookupError otherwise); a refusal raises BackendError."""

@@ -15,6 +15,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
+from aibtrigger.domain.distribution import Recovery
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, TemplateSummary, template_of
 from aibtrigger.errors import ConcurrencyError, StorageError, first_line
@@ -308,6 +309,8 @@ def _run_entity(run: RunRecord) -> dict:
         "source_version": run.source_version or "",
         "notes": _json(run.notes),
         "inputs": _json(run.inputs),
+        "recovery": _json(run.recovery.to_dict() if run.recovery else None),
+        "promotion": _json(run.promotion),
     }
     for name in ("started_at", "ended_at", "canceling_since"):
         if getattr(run, name) is not None:
@@ -340,6 +343,8 @@ def _run_from(e) -> RunRecord:
         canceling_since=_datetime(e.get("canceling_since")),
         notes=tuple(json.loads(e.get("notes") or "[]")),
         inputs=json.loads(e.get("inputs") or "null"),
+        recovery=_recovery(e.get("recovery")),
+        promotion=json.loads(e.get("promotion") or "null"),
         etag=e.metadata["etag"],
     )
 
@@ -373,6 +378,11 @@ def _outcome_from(e) -> OutcomeRecord:
 
 def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False)  # escaped, one character can take six
+
+
+def _recovery(text: str | None) -> Recovery | None:
+    data = json.loads(text or "null")
+    return Recovery.from_dict(data) if data else None
 
 
 def _datetime(value) -> datetime | None:

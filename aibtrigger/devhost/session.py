@@ -131,6 +131,7 @@ def _defaults(port: int, poll_seconds) -> dict[str, str]:
         "AIBTRIGGER_POLL_MAX_SECONDS": str(poll_seconds[1]),
         "AIBTRIGGER_SWEEP_SCHEDULE": "0 */15 * * * *",
         "AIBTRIGGER_TICK_SCHEDULE": "0 * * * * *",
+        "AIBTRIGGER_PRUNE_SCHEDULE": "0 30 3 * * *",
         "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": f"http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=on_gallery_event",
     }
 

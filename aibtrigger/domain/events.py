@@ -97,3 +97,53 @@ def request_poisoned(
             "kept_at": kept_at,
         },
     }
+
+
+def version_changed(run: RunRecord, what: str, *, by: str, why: str, now: datetime) -> dict:
+    """`aibtrigger.version.<staged|promoted|rejected|rolled_back>`: a run's image versions moved on their
+    way to `latest`. The id names the step (the count of recorded actions), so a repeat is one event."""
+    record = run.promotion or {}
+    return fit_event(
+        {
+            "specversion": "1.0",
+            "id": f"{run.run_id}/version/{what}/{len(record.get('actions', []))}",
+            "source": f"{EVENT_SOURCE}/templates/{run.template}",
+            "type": f"aibtrigger.version.{what}",
+            "subject": run.template,
+            "time": now.isoformat(),
+            "datacontenttype": "application/json",
+            "data": {
+                "run_id": run.run_id,
+                "template": run.template,
+                "versions": [a for a in run.artifact_ids if "/versions/" in a.lower()],
+                "state": record.get("state"),
+                "by": by,
+                "why": why,
+                "checks": record.get("checks", {}),
+                "provenance": run.provenance(),
+            },
+        }
+    )
+
+
+def version_pruned(template: str, verdict, *, action: str, now: datetime) -> dict:
+    """`aibtrigger.version.deleted` or `.retired` (given an endOfLifeDate) by retention (domain.retention),
+    one per version; the id is stable per version and action, so consumers can drop redeliveries."""
+    return {
+        "specversion": "1.0",
+        "id": f"{verdict.version_id}/{action}",
+        "source": f"{EVENT_SOURCE}/templates/{template}",
+        "type": f"aibtrigger.version.{action}",
+        "subject": verdict.version_id,
+        "time": now.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {
+            "template": template,
+            "version_id": verdict.version_id,
+            "version": verdict.version,
+            "state": verdict.state,
+            "reason": verdict.reason,
+            "size_bytes": verdict.size_bytes,
+            "end_of_life": verdict.end_of_life.isoformat() if verdict.end_of_life else None,
+        },
+    }

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from aibtrigger.domain.distribution import Recovery
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
 
 
@@ -136,6 +137,11 @@ class RunRecord:
     # The named inputs it was built from (domain.fingerprint): the expected ones at its start, the
     # exact source version once the backend says. Its fingerprint tags what it distributes.
     inputs: dict | None = None
+    # A run that failed while distributing, waiting for the gallery (domain.distribution): not ended yet.
+    recovery: Recovery | None = None
+    # Where its image versions stand on the way to `latest` (domain.promotion), for a template whose
+    # promotion is gated: staged, promoted, rejected, rolled back; with its checks and who did what.
+    promotion: dict | None = None
     etag: str | None = None  # records are written conditionally: a stale copy never overwrites a newer one
 
     def evolve(self, **changes) -> RunRecord:

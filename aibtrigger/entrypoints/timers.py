@@ -1,4 +1,5 @@
-"""Timers: the marketplace sweep, the schedule check, the reconciler and the poison-queue watcher."""
+"""Timers: the marketplace sweep, the schedule check, the reconciler, the poison-queue watcher and
+retention (prune)."""
 
 import azure.functions as func
 
@@ -36,3 +37,12 @@ def watch_poison_queues(timer: func.TimerRequest) -> None:
     from aibtrigger.service_layer.poisoned import drain_poison_queues
 
     drain_poison_queues(get_deps())
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%AIBTRIGGER_PRUNE_SCHEDULE%")
+def prune_versions(timer: func.TimerRequest) -> None:
+    """Daily: retention, only for the templates whose policy sets it (the others are never touched)."""
+    from aibtrigger.bootstrap import get_deps
+    from aibtrigger.service_layer.retention import prune
+
+    prune(get_deps())

@@ -33,6 +33,9 @@ class Deps:
     # The gallery versions templates distribute to (promotion, provenance, retention); None: the
     # service changes no gallery version (a catalog without staging or retention needs none).
     gallery: GalleryVersions | None = None
+    # A post-build check's command run in a version's captured image: (version_id, command, timeout
+    # seconds) -> (passed, detail). Only the local backend can; None elsewhere.
+    run_in_image: Callable[[str, str, float], tuple[bool, str]] | None = None
     clock: Callable[[], datetime] = utc_now
     entropy: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     poll_min_seconds: float = 30.0
@@ -44,3 +47,8 @@ class Deps:
     start_refusals: int = 6  # Run refused (not for a running build) this often: the start is given up
     start_give_up: timedelta = timedelta(hours=24)  # a claim never started after this is given up
     collect_patience: timedelta = timedelta(minutes=5)  # a log unreadable this long after the end: recorded without
+    # A run that failed while distributing waits this long after the failure for the gallery to finish
+    # replicating (its own bound, not the build's timeout: AIB's timeout is what cut it short), and
+    # asks the gallery to replicate a failed version again at most this often (domain.distribution).
+    distribution_patience: timedelta = timedelta(hours=3)
+    distribution_retries: int = 2

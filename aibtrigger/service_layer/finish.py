@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 
 def finish_run(claim: Claim, run: RunRecord, deps: Deps) -> str:
     """Publish (once: the mark is a conditional write) and release. Idempotent: any chain, or the
-    reconciler, may repeat it after a crash."""
+    reconciler, may repeat it after a crash. A gated template's success is staged first: its versions
+    then cascade only once promoted (promotions.py)."""
+    from aibtrigger.service_layer.promotions import may_cascade, stage_if_gated
+
+    run = stage_if_gated(run, deps)
     if not run.published:
         deps.publisher.publish(build_finished(run, now=deps.clock()))
         crashpoint("after_publish")
@@ -27,7 +31,7 @@ def finish_run(claim: Claim, run: RunRecord, deps: Deps) -> str:
         except ConcurrencyError:  # another chain marked it first; it published the same event id
             run = deps.store.get_run(run.run_id) or run
     crashpoint("before_release")
-    if run.artifact_ids:
+    if run.artifact_ids and may_cascade(run):
         from aibtrigger.service_layer.planning import note_outputs
 
         note_outputs(run, deps)

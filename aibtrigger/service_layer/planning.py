@@ -323,6 +323,11 @@ class VersionNotReady(Exception):
     """A gallery version exists but is not provisioned yet: act on a later delivery."""
 
 
+def set_observed(key: SourceKey, version: str, deps: Deps) -> None:
+    """What `latest` of a source resolves to now, even when older than before (a rollback)."""
+    deps.store.put_observed(_text(key), version, at=deps.clock())
+
+
 def observed_since(deps: Deps) -> dict[SourceKey, datetime]:
     return {_key(text): at for text, at in deps.store.observed_at().items()}
 

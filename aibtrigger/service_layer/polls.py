@@ -20,6 +20,7 @@ from aibtrigger.errors import ConcurrencyError, first_line
 from aibtrigger.service_layer.claims import StaleChainError, lease_for, send_poll, update_claim
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
+from aibtrigger.service_layer.distribution import recover_distribution
 from aibtrigger.service_layer.finish import finish_run
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,13 @@ def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float |
         minimum=deps.poll_min_seconds,
         maximum=deps.poll_max_seconds,
     )
+    if verdict.action == "finished":  # failed while distributing: the gallery may yet finish (no rebuild)
+        verdict, run = recover_distribution(run, status, verdict, deps)
     if verdict.action == "finished":
         assert verdict.state is not None  # a finished verdict always names the state it ended in
+        ended_at = now if run.recovery else status.end_time or now
         try:
-            return save_terminal(_collect(run, verdict.state, verdict.message, status.end_time or now, deps), deps)
+            return save_terminal(_collect(run, verdict.state, verdict.message, ended_at, deps), deps)
         except _NotYet as pending:  # collect again soon, by this chain: not a failure, no retry budget spent
             log.warning("run %s ended; %s: collecting again in %.0f s", run.run_id, pending, deps.poll_min_seconds)
             delay = deps.poll_min_seconds
@@ -88,7 +92,7 @@ def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float |
         run = deps.store.save_run(
             run.evolve(
                 polls=run.polls + 1,
-                sub_state=status.run_sub_state,
+                sub_state=status.run_sub_state if status.is_active else run.sub_state,
                 state=status.run_state if status.is_active else run.state,
             )
         )
@@ -123,8 +127,8 @@ def _collect(run: RunRecord, state: RunState, message: str, ended_at: datetime, 
         excerpt=excerpt,
         log_location=location,
         polls=run.polls + 1,
-        notes=tuple(attempt.notes),
-        artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id),
+        notes=(*run.notes, *attempt.notes),
+        artifact_ids=tuple(o.artifact_id for o in outputs if o.artifact_id) or run.artifact_ids,
         source_version=source_version or run.source_version,
         inputs=_exact(run.inputs, source_version),
     )

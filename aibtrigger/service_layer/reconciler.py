@@ -7,6 +7,7 @@ What is, per claim (its lease still running means its own chain is alive: leave 
 - 'starting' and the lease has run out: start it now (or wait again, or give up after the bound);
 - 'running' and the lease has run out: take the chain over (a new token silences the old one) and
   advance the run one step now: poll it, or finish it (collect, record, publish, release or hand off).
+Staged versions (promotions.py): checks run, a failure announced, promotion when due.
 What should be: every template the planner would build now (a sweep) for a newer source version
 than its last successful build used, or for a due schedule tick, that nobody is building. A template
 never built by the service is not built by the reconciler alone: a first build is asked for by a
@@ -55,6 +56,10 @@ def reconcile(deps: Deps, *, max_actions: int = MAX_ACTIONS) -> list[str]:
             line = _guarded(decision.template, lambda: _request(decision, deps), done)  # noqa: B023 (_guarded calls it at once)
             if line:
                 done.append(line)
+    if len(done) < max_actions:  # staged versions: their checks, their announcement, their promotion when due
+        from aibtrigger.service_layer.promotions import advance_staged
+
+        done += _guarded("promotions", lambda: advance_staged(deps), done) or []
     for line in done:
         log.warning("reconciler: %s", line)
     return done

@@ -2,8 +2,9 @@
 and the dry run; the views themselves are computed by the pure modules beside this one.
 
 The overview costs a fixed number of listings (summaries, claims, observed sources, the dry run's)
-plus one point read per run shown, a few at a time: no scan of the whole run history; and a status
-read per build in progress (live.py, kept a few seconds).
+plus one point read per run shown, a few at a time: no scan of the whole run history; a status
+read per build in progress (live.py, kept a few seconds); and, per template whose promotion is gated
+and whose last run is not staged, one listing of its recent runs (is an earlier one staged?).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from aibtrigger.errors import AibTriggerError
 from aibtrigger.service_layer.planning import dry_run
 from aibtrigger.status.lineage_view import Lineage, layout
 from aibtrigger.status.live import live_statuses
-from aibtrigger.status.model import Overview, TemplateRow, count_states, template_row
+from aibtrigger.status.model import Overview, TemplateRow, count_states, is_staged, template_row
+from aibtrigger.status.promotion_view import staged_version
 from aibtrigger.status.timeline import TemplatePage, current_build, failure_of, run_bar, verdict_of
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def template_page(deps, name: str) -> TemplatePage:
         live=live,
         decision=decision,
         observed=_observed(deps.store.get_observed(), index.facts[name]),
+        staged=any(is_staged(r) for r in runs),
     )
     # The backend's log is the current run's only once the backend confirmed it (state set).
     confirmed = current is not None and current.state is not None and not current.is_terminal
@@ -70,6 +73,8 @@ def template_page(deps, name: str) -> TemplatePage:
         current=current_build(claim.run_id, current, live, log_text, now) if claim is not None else None,
         failure=failure_of(runs),
         runs=tuple(run_bar(r, now) for r in runs),
+        staged=_staged_versions(deps, name, runs, now),
+        rollback_images=tuple(index.facts[name].outputs),
     )
 
 
@@ -83,6 +88,7 @@ def _rows(deps) -> list[TemplateRow]:
     wanted += [s.last_counted_run for s in summaries.values() if s.last_counted_run]
     runs = _get_runs(store, wanted)
     live = live_statuses(deps.backend, [runs[c.run_id] for c in claims.values() if c.run_id in runs])
+    staged = _staged_templates(deps, summaries, runs)
     rows = []
     for entry in deps.catalog.templates:
         summary = summaries.get(entry.name) or TemplateSummary(entry.name)
@@ -97,9 +103,31 @@ def _rows(deps) -> list[TemplateRow]:
                 last=runs.get(summary.last_counted_run or ""),
                 decision=decisions.get(entry.name),
                 observed=_observed(observed, index.facts[entry.name]),
+                staged=entry.name in staged,
             )
         )
     return rows
+
+
+def _staged_versions(deps, name: str, runs: list, now) -> tuple:
+    from aibtrigger.service_layer.promotions import versions_of
+
+    policy = deps.catalog.get(name).policy.promotion
+    return tuple(staged_version(policy, run, versions_of(run), now) for run in runs if is_staged(run))
+
+
+def _staged_templates(deps, summaries: dict, runs: dict) -> set[str]:
+    """The gated templates with a staged run among the runs their page shows (so the overview says
+    "staged" exactly when the template page has staged versions). The last counted run often says
+    so already; the others cost one short listing each, a few at a time."""
+    gated = [entry.name for entry in deps.catalog.templates if entry.policy.promotion.stages]
+    found = {name for name in gated if name in summaries and is_staged(runs.get(summaries[name].last_counted_run))}
+    rest = [name for name in gated if name not in found]
+    if rest:
+        with ThreadPoolExecutor(max_workers=min(8, len(rest))) as pool:
+            listed = pool.map(lambda name: deps.store.list_runs(name, limit=RUNS_SHOWN), rest)
+            found |= {name for name, recent in zip(rest, listed, strict=True) if any(map(is_staged, recent))}
+    return found
 
 
 def _get_runs(store, run_ids: list[str]) -> dict:

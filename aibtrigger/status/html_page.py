@@ -43,6 +43,13 @@ class Links:
     def build(self, name: str) -> str:
         return self._with(f"{self.base}/templates/{quote(name)}/build")
 
+    def run_action(self, run_id: str, action: str) -> str:
+        """A staged run's form: `promote` or `reject`."""
+        return self._with(f"{self.base}/runs/{quote(run_id)}/{action}")
+
+    def rollback(self, name: str) -> str:
+        return self._with(f"{self.base}/templates/{quote(name)}/rollback")
+
 
 def e(value) -> str:
     """Escaped text; None shows as nothing."""

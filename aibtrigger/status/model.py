@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aibtrigger.domain.model import BuildStatus, RunState
 from aibtrigger.domain.planner_types import BUILD, WAIT, Decision
+from aibtrigger.domain.promotion import STAGED
 from aibtrigger.domain.records import Claim, RunRecord, TemplateSummary
 from aibtrigger.domain.versions import is_newer, version_of
 
@@ -20,6 +21,13 @@ STATES = {
     "disabled": "Disabled",  # auto-disabled after repeated failures
     "paused": "Paused",  # policy.paused in the catalog
     "failing": "Failing",  # its last counted run failed
+    # A recent run's versions wait to become `latest` (policy.promotion): for their checks, their soak
+    # or a person. After the four above: a build in progress, a stopped template and a failure say
+    # more about what happens next (the staged version stays staged meanwhile, its section shows it).
+    # Before the rest: waiting, due, new and current are the service's own business, a staged version
+    # is often the owners' (what waits for their approval), and "current" would be untrue: `latest`
+    # still resolves to an older version.
+    "staged": "Staged for promotion",
     "waiting": "Waiting for a parent",  # the dry run waits for a parent of the same cascade
     "due": "Due",  # the dry run would build it now
     "new": "Never built",
@@ -54,8 +62,15 @@ class Overview:
 
 
 def template_state(
-    *, paused: bool, summary: TemplateSummary, claim: Claim | None, last: RunRecord | None, decision: Decision | None
+    *,
+    paused: bool,
+    summary: TemplateSummary,
+    claim: Claim | None,
+    last: RunRecord | None,
+    decision: Decision | None,
+    staged: bool = False,
 ) -> str:
+    """`staged`: a recent run of the template is staged for promotion."""
     if claim is not None:
         return "building"
     if summary.disabled:
@@ -64,6 +79,8 @@ def template_state(
         return "paused"
     if summary.consecutive_failures or (last is not None and last.state not in _SUCCESS + (RunState.CANCELED,)):
         return "failing"
+    if staged:
+        return "staged"
     if decision is not None and decision.action == WAIT and decision.not_before is None:
         return "waiting"
     if decision is not None and decision.action == BUILD:
@@ -81,10 +98,14 @@ def template_row(
     decision: Decision | None,
     observed: str | None,
     live: BuildStatus | None = None,
+    staged: bool = False,
 ) -> TemplateRow:
     """`facts`: the planner index's TemplateFacts of the template; `current`: the claim's run, if recorded;
-    `live`: the backend's status of that run now, fresher than the record's."""
-    state = template_state(paused=facts.paused, summary=summary, claim=claim, last=last, decision=decision)
+    `live`: the backend's status of that run now, fresher than the record's; `staged`: a recent run
+    is staged for promotion."""
+    state = template_state(
+        paused=facts.paused, summary=summary, claim=claim, last=last, decision=decision, staged=staged
+    )
     built_from = version_of(summary.last_success_source_version) if summary.last_success_source_version else None
     shown = current if claim is not None and current is not None else last
     return TemplateRow(
@@ -104,12 +125,17 @@ def template_row(
 
 
 def _sub_state(run: RunRecord | None, live: BuildStatus | None) -> str:
-    """What the running build is doing, as far as it is known: the backend's word first."""
-    if live is not None and live.run_state is not None:
+    """What the running build is doing, as far as it is known: the backend's word first, but for a
+    run waiting for the gallery after the backend failed it while distributing (its record says)."""
+    if live is not None and live.run_state is not None and (run is None or run.recovery is None):
         return (live.run_sub_state or live.run_state).value
     if run is None or run.state is None:
         return "Starting"
     return (run.sub_state or run.state).value
+
+
+def is_staged(run: RunRecord | None) -> bool:
+    return run is not None and (run.promotion or {}).get("state") == STAGED
 
 
 def count_states(rows: list[TemplateRow]) -> dict[str, int]:

@@ -1,18 +1,30 @@
-"""One template as HTML: its facts, the build running now with its live log tail, the dry run's
-verdict, the request-a-build form, the last failure, and the timeline of runs (bar length: duration).
+"""One template as HTML: its facts, the build running now with its live log tail, its staged versions,
+the dry run's verdict, the request-a-build form, the rollback form, the last failure, and the timeline
+of runs (bar length: duration).
 
-The form is the page's only action: a POST, behind the same function key as POST /api/requests.
+The forms are the page's only actions, each a POST behind the same authorization as its HTTP endpoint:
+request a build, the function key (as POST /api/requests); promote, reject and roll back, the master
+key (as POST /api/runs/{id}/promote; render_promotion.py).
 """
 
 from __future__ import annotations
 
 from aibtrigger.status.html_page import Links, duration, e, page, when
+from aibtrigger.status.promotion_view import Outcome
+from aibtrigger.status.render_promotion import outcome_notice, rollback_form, staged_section
 from aibtrigger.status.timeline import CurrentBuild, Failure, RunBar, TemplatePage, Verdict
 
 _VERDICT = {"build": "Would build now", "skip": "Would not build now", "wait": "Would wait"}
 
 
-def render_template(view: TemplatePage, links: Links, *, queued: str | None = None, error: str | None = None) -> str:
+def render_template(
+    view: TemplatePage,
+    links: Links,
+    *,
+    queued: str | None = None,
+    error: str | None = None,
+    outcome: Outcome | None = None,
+) -> str:
     t = view.template
     notice = (
         f'<p class="notice" role="status">Build requested (request {e(queued)}): it shows here once it '
@@ -20,6 +32,7 @@ def render_template(view: TemplatePage, links: Links, *, queued: str | None = No
         if queued
         else ""
     )
+    notice += outcome_notice(outcome)
     notice += f'<p class="error" role="alert">{e(error)}</p>' if error else ""
     facts = (
         f'<dl class="facts" id="facts"><dt>Source</dt><dd>{e(t.source)}</dd>'
@@ -33,19 +46,27 @@ def render_template(view: TemplatePage, links: Links, *, queued: str | None = No
     )
     body = (
         f'<h1>{e(t.name)} <span id="state" class="badge st-{t.state}" data-k="state_label">'
-        f"{e(t.state_label)}</span></h1>{notice}{facts}{_current(view.current)}"
+        f"{e(t.state_label)}</span></h1>{notice}{facts}{_current(view.current)}{staged_section(view.staged, links)}"
         f"{_verdict(view.verdict, building=view.current is not None)}"
-        f"{_request_form(t.name, links)}{_failure(view.failure)}{_timeline(view.runs)}"
+        f"{_request_form(t.name, links)}{rollback_form(t.name, view.rollback_images, links)}"
+        f"{_failure(view.failure)}{_timeline(view.runs)}"
     )
     latest = view.runs[0].run_id if view.runs else ""
+    staged = " ".join(version.run_id for version in view.staged)
     return page(
         title=t.name,
         view="template",
         links=links,
         generated_at=view.generated_at,
         body=body,
-        attrs=f' data-latest="{e(latest)}"',
+        attrs=f' data-latest="{e(latest)}" data-staged="{e(staged)}"' + _self(t.name, links, refused=bool(error)),
     )
+
+
+def _self(name: str, links: Links, *, refused: bool) -> str:
+    """A refused form's page answers the POST: its address is the form's, which only takes POSTs. The
+    live script then reads, and reloads, the template's own address (never the POST again)."""
+    return f' data-self="{e(links.template(name))}"' if refused else ""
 
 
 def _family(names: tuple[str, ...], links: Links) -> str:
@@ -120,10 +141,12 @@ def _timeline(runs: tuple[RunBar, ...]) -> str:
 
 def _bar(run: RunBar, longest: float) -> str:
     width = max(0.5, 100 * run.duration_seconds / longest)
+    promotion = f"<span>versions {e(run.promotion.replace('_', ' '))}</span>" if run.promotion else ""
     return (
         f'<li class="r-{e(run.result)}" data-run="{e(run.run_id)}"><div class="run-head"><b>{e(run.result)}</b>'
         f"<span>{duration(run.duration_seconds)}</span><span>{when(run.started_at or run.created_at)}</span>"
-        f'<span>signal: {e(run.signal)}</span><span class="muted">{e(run.run_id)}</span></div>'
+        f"<span>signal: {e(run.signal)}</span>{promotion}"
+        f'<span class="muted">{e(run.run_id)}</span></div>'
         f'<div class="bar" style="width:{width:.1f}%"></div>'
         f'<p class="src">{e("; ".join(run.reasons))}{" — " + e(run.message) if run.message else ""}</p></li>'
     )

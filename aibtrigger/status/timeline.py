@@ -1,5 +1,5 @@
 """One template's page as plain data: its runs as a timeline, the build running now, the last failure,
-and the dry run's verdict. Pure: the log tail and the clock come in as arguments."""
+the dry run's verdict and its staged versions. Pure: the log tail and the clock come in as arguments."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aibtrigger.domain.model import BuildStatus, RunState
 from aibtrigger.domain.planner_types import Decision
 from aibtrigger.domain.records import RunRecord
 from aibtrigger.status.model import TemplateRow
+from aibtrigger.status.promotion_view import StagedVersion
 
 LOG_TAIL_LINES = 40
 _SUCCESS = (RunState.SUCCEEDED, RunState.PARTIALLY_SUCCEEDED)
@@ -31,6 +32,7 @@ class RunBar:
     ended_at: datetime | None
     duration_seconds: float
     message: str
+    promotion: str | None = None  # a gated template's run: staged, promoted, rejected, rolled_back
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class TemplatePage:
     current: CurrentBuild | None
     failure: Failure | None
     runs: tuple[RunBar, ...]
+    staged: tuple[StagedVersion, ...] = ()  # its runs whose versions wait to become `latest`, newest first
+    rollback_images: tuple[str, ...] = ()  # the gallery images a rollback changes; none: no rollback
 
 
 def signal_of(run: RunRecord) -> str:
@@ -100,6 +104,7 @@ def run_bar(run: RunRecord, now: datetime) -> RunBar:
         ended_at=run.ended_at,
         duration_seconds=max(0.0, ((run.ended_at or now) - begin).total_seconds()),
         message=redact(run.message),
+        promotion=(run.promotion or {}).get("state"),
     )
 
 
@@ -137,6 +142,8 @@ def current_build(
         return None
     begin = run.started_at or run.created_at
     lines = [redact(line) for line in (log_text or "").splitlines() if line.strip()]
+    if run.recovery is not None:  # the backend failed it while distributing; it waits for the gallery
+        live = None
     state = live.run_state if live is not None and live.run_state is not None else run.state
     sub_state = live.run_sub_state if live is not None and live.run_state is not None else run.sub_state
     return CurrentBuild(

@@ -390,6 +390,7 @@ def dev_stack():
             "AIBTRIGGER_POLL_MAX_SECONDS": "1",
             "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
             "AIBTRIGGER_TICK_SCHEDULE": NEVER,
+            "AIBTRIGGER_PRUNE_SCHEDULE": NEVER,
         }
     )
     os.environ.pop("AIBTRIGGER_LOCAL_EVENT_WEBHOOK", None)

@@ -260,7 +260,12 @@ class Cluster:
         self.data_dir = (root / "azurite") if persistent else None
         if self.data_dir:
             self.data_dir.mkdir(exist_ok=True)
-        self.timers = {"AIBTRIGGER_TICK_SCHEDULE": NEVER, "AIBTRIGGER_SWEEP_SCHEDULE": NEVER, **(timers or {})}
+        self.timers = {
+            "AIBTRIGGER_TICK_SCHEDULE": NEVER,
+            "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
+            "AIBTRIGGER_PRUNE_SCHEDULE": NEVER,
+            **(timers or {}),
+        }
         self.azurite = start_azurite(data_dir=self.data_dir)
         self.ports = tuple(
             int(e.rsplit(":", 1)[1])

@@ -1,5 +1,6 @@
 // The custom roles of one aibtrigger instance (docs/deployment.md explains every action):
-//   - the service's, one per kind of scope, so each assignment carries only the actions used there;
+//   - the service's, one per kind of scope, so each assignment carries only the actions used there
+//     (and gallery version delete in a role of its own, assigned only to an instance that prunes);
 //   - the deployer's, for `az deployment group create -f infra/main.bicep` (CI or a person).
 // Deployed by bootstrap.bicep, alone: no deployment assigns a role it defines (a new definition
 // takes minutes to replicate; an assignment made meanwhile fails with RoleDefinitionDoesNotExist).
@@ -25,6 +26,33 @@ var templateOperatorActions = [
 // Assigned on the watched gallery (the resource itself): read and list image versions.
 var galleryReaderActions = [
   'Microsoft.Compute/galleries/images/versions/read'
+]
+
+// Assigned on each gallery the catalog's templates distribute to (the resource itself,
+// grants.bicep distributionGalleries): read and list its image versions and change them with PATCH,
+// which ARM authorizes as write: tags (provenance, promotion state), publishingProfile
+// .excludeFromLatest (promotion, rollback), .endOfLifeDate (retirement), .targetRegions (replicate
+// again after a failed distribution). ARM does not tell a PATCH from a PUT, so write would also
+// create a version; the service never sends a PUT. Nothing on the gallery or its image definitions.
+var galleryVersionEditorActions = [
+  'Microsoft.Compute/galleries/images/versions/read'
+  'Microsoft.Compute/galleries/images/versions/write'
+]
+
+// Assigned with the editor only where the instance prunes (grants.bicep galleryVersionRetention):
+// delete the image versions a template's policy.retention lets go. A role of its own, so that an
+// instance without retention holds no delete right anywhere.
+var galleryVersionPrunerActions = [
+  'Microsoft.Compute/galleries/images/versions/delete'
+]
+
+// Assigned on each distribution gallery's resource group: a version's PATCH and DELETE are
+// asynchronous, and their status is read at /subscriptions/{id}/providers/Microsoft.Compute/
+// locations/{region}/capsOperations/{id} (Azure-AsyncOperation), not under the gallery. ARM
+// authorizes tracking it at resource-group level, not at the resource's. This role holds that
+// single read; ARM returns an operation's status only to the caller that started it.
+var galleryOperationReaderActions = [
+  'Microsoft.Compute/locations/capsOperations/read'
 ]
 
 // Assigned on each AIB staging resource group: find the staging storage account and its blob
@@ -134,6 +162,66 @@ resource galleryReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
+resource galleryVersionEditor 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, instance, 'aibtrigger-gallery-version-editor')
+  properties: {
+    roleName: 'aibtrigger gallery version editor (${instanceLabel})'
+    description: 'Read gallery image versions and change them (tags, excludeFromLatest, endOfLifeDate, target regions).'
+    type: 'customRole'
+    permissions: [
+      {
+        actions: galleryVersionEditorActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+resource galleryVersionPruner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, instance, 'aibtrigger-gallery-version-pruner')
+  properties: {
+    roleName: 'aibtrigger gallery version pruner (${instanceLabel})'
+    description: 'Delete gallery image versions (retention).'
+    type: 'customRole'
+    permissions: [
+      {
+        actions: galleryVersionPrunerActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+resource galleryOperationReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, instance, 'aibtrigger-gallery-operation-reader')
+  properties: {
+    roleName: 'aibtrigger gallery operation reader (${instanceLabel})'
+    description: 'Read the status of asynchronous gallery operations (a version\'s update or deletion).'
+    type: 'customRole'
+    permissions: [
+      {
+        actions: galleryOperationReaderActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
 resource stagingLogReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, instance, 'aibtrigger-staging-log-reader')
   properties: {
@@ -216,6 +304,9 @@ resource galleryEventsDeployer 'Microsoft.Authorization/roleDefinitions@2022-04-
 
 output templateOperatorRoleId string = templateOperator.id
 output galleryReaderRoleId string = galleryReader.id
+output galleryVersionEditorRoleId string = galleryVersionEditor.id
+output galleryVersionPrunerRoleId string = galleryVersionPruner.id
+output galleryOperationReaderRoleId string = galleryOperationReader.id
 output stagingLogReaderRoleId string = stagingLogReader.id
 output marketplaceReaderRoleId string = marketplaceReader.id
 output serviceDeployerRoleId string = serviceDeployer.id

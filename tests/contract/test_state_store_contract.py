@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aibtrigger.adapters.state_store import InMemoryStateStore
+from aibtrigger.domain.distribution import Recovery
 from aibtrigger.domain.model import FailureExcerpt, RunState, RunSubState
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, RunRecord, TerminalRunError
 from aibtrigger.errors import ConcurrencyError
@@ -86,6 +87,8 @@ def test_runs_round_trip_and_list_newest_first(store):
         published=True,
         source_version="22.04.1",
         inputs={"definition": "d1", "source": "platform/x", "version": "22.04.1"},
+        recovery=Recovery(T0 + timedelta(minutes=4), ("/sub/x/versions/1.0.0",), retries=1, seen="replicating"),
+        promotion={"state": "staged", "since": T0.isoformat(), "checks": {"1. webhook: x": {"passed": True}}},
     )
     newer = RunRecord(
         "base.2",

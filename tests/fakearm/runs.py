@@ -34,6 +34,9 @@ class Timeline:
     message: str = ""  # a failed run's cause (AIB appends the log location and OperationId)
     log: str | None = None  # customization.log, written to the staging account when the build starts
     cancel_seconds: float = 30.0  # how long Canceling lasts
+    # A Failed outcome whose image reached the gallery: AIB gave up on the replication (it goes on),
+    # so runOutputs and the gallery version exist although the run failed.
+    failed_distributing: bool = False
 
     @classmethod
     def minutes(cls, total: float, outcome: str = "Succeeded", **kwargs) -> Timeline:
@@ -68,6 +71,11 @@ class Run:
         if self.canceled_at is not None:
             return "Canceling" if now < self.canceled_end() else "Canceled"
         return "Running" if now < self.end else self.timeline.outcome
+
+    def published(self, now: datetime) -> bool:
+        """Whether its versions exist: it succeeded, or it failed while distributing."""
+        state = self.state(now)
+        return state in ("Succeeded", "PartiallySucceeded") or (state == "Failed" and self.timeline.failed_distributing)
 
     def is_active(self, now: datetime) -> bool:
         return self.state(now) in ("Running", "Canceling")

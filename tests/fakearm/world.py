@@ -136,7 +136,7 @@ class World:
         with self.lock:
             self._template(name)
             run, now = self.current_run(name), self.clock()
-            return list(run.outputs) if run and run.state(now) in _DONE else []
+            return list(run.outputs) if run and run.published(now) else []
 
     def operation_json(self, operation_id: str) -> dict | None:
         with self.lock:
@@ -158,7 +158,7 @@ class World:
         if entry is None:
             return None
         run = entry["run"]
-        if run is None or run.state(now) in _DONE:
+        if run is None or run.published(now):
             return shapes.gallery_image_version(entry["id"], "Succeeded", iso(run.end if run else now))
         if run.state(now) == "Running" and run.sub_state(now) == "Distributing":
             return shapes.gallery_image_version(entry["id"], "Creating", iso(now))

@@ -1,7 +1,8 @@
 """The deployments infra/ describes, as data: which files deploy together (a root and its modules),
 at which scope each file lands, and which actions a deployer needs there. Scopes are labelled by
 what they are, not by the parameter that names them in one file: `service` (the aibtrigger resource
-group), `gallery`, `templates`, `staging`, `subscription`.
+group), `gallery` (the watched gallery's group), `distribution` (the groups of the galleries the
+templates distribute to), `templates`, `staging`, `subscription`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ SCOPE_LABELS = {
     "galleryResourceGroupName": "gallery",
     "imageTemplateResourceGroupNames": "templates",
     "stagingResourceGroupNames": "staging",
+    "distributionGalleries": "distribution",
 }
 DEPLOY = "Microsoft.Resources/deployments/write"
 BUILTIN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -80,7 +82,8 @@ def _module_scope(caller: BicepFile, caller_scope: str, spec: dict) -> str:
     if text.startswith("resource_group(") and text.endswith(")"):
         name = text[len("resource_group(") : -1]
         loop = spec["config"].get("loop_type") if isinstance(spec["config"], dict) else None
-        if loop and loop["detail"].get("item_name") == name:
+        item = loop["detail"].get("item_name") if loop else None
+        if item and (name == item or name.startswith(f"{item}.")):  # each item, or a field of it
             name = render(loop["detail"]["array_name"])
         return SCOPE_LABELS.get(name, name)
     raise AssertionError(f"{caller.name}: module scope {text} has no label (add it to SCOPE_LABELS)")
@@ -142,12 +145,13 @@ def role_assignments(bicep: dict[str, BicepFile], root: BicepFile) -> Iterator[t
 
 
 def granted_actions(bicep: dict[str, BicepFile], principal_param: str) -> dict[str, set[str]]:
-    """scope label -> actions of the custom roles any root assigns to the principal `principal_param`."""
+    """scope label -> actions of the custom roles any root assigns to the principal `principal_param`
+    (a parameter name, or an expression as render() writes it: `serviceIdentity.outputs.principalId`)."""
     granted: dict[str, set[str]] = {}
     for root in roots(bicep):
         for placed, assignment in role_assignments(bicep, root):
             props = assignment["properties"]
-            if placed.value(props["principalId"]) != principal_param:
+            if render(placed.value(props["principalId"])) != principal_param:
                 continue
             granted.setdefault(placed.scope, set()).update(role_actions(bicep, placed, assignment))
     return granted

@@ -1,15 +1,24 @@
 """Least privilege: the custom roles (the service's and the deployer's) hold exactly the documented
 actions, built-in roles are the documented few, and every assignment sits at a resource or
-resource-group scope (the one subscription-scope assignment is listed here with its reason).
-docs/deployment.md must explain every action granted. (That the deployer's roles suffice for what
-main.bicep does is test_infra_deployment_rules.py's job.)
+resource-group scope (the one subscription-scope assignment is listed here with its reason). Gallery
+image versions are changed only in the galleries the templates distribute to, and deleted only by an
+instance that applies retention. docs/deployment.md must explain every action granted. (That the
+deployer's roles suffice for what main.bicep does is test_infra_deployment_rules.py's job.)
 """
 
 from __future__ import annotations
 
-from infra_bicep import REPO, body, render
+import json
+
+from deployment_graph import covers, granted_actions, placements, role_actions, roots
+from infra_bicep import INFRA, REPO, body, is_conditional, render
 
 DEPLOYMENT_DOC = REPO / "docs" / "deployment.md"
+# Example parameters (copied and filled in by whoever deploys), per template.
+EXAMPLE_PARAMETERS = {
+    "grants.bicep": INFRA / "grants.parameters.example.json",
+    "main.bicep": INFRA / "main.parameters.example.json",
+}
 
 # The custom roles (modules/roles.bicep), exactly. Change the Bicep, this list and the doc together.
 CUSTOM_ROLES = {
@@ -25,6 +34,25 @@ CUSTOM_ROLES = {
     "galleryReader": {
         "actions": [
             "Microsoft.Compute/galleries/images/versions/read",
+        ],
+        "dataActions": [],
+    },
+    "galleryVersionEditor": {
+        "actions": [
+            "Microsoft.Compute/galleries/images/versions/read",
+            "Microsoft.Compute/galleries/images/versions/write",
+        ],
+        "dataActions": [],
+    },
+    "galleryVersionPruner": {
+        "actions": [
+            "Microsoft.Compute/galleries/images/versions/delete",
+        ],
+        "dataActions": [],
+    },
+    "galleryOperationReader": {
+        "actions": [
+            "Microsoft.Compute/locations/capsOperations/read",
         ],
         "dataActions": [],
     },
@@ -113,6 +141,12 @@ RESOURCE_GROUP_SCOPE = {
         "assignment",
     ): "image template and AIB staging resource groups: templates are deleted and re-created to be "
     "changed, staging resources are created by AIB itself, so the resource group is the stable scope",
+    (
+        "modules/gallery-versions-access.bicep",
+        "operationReader",
+    ): "a gallery version's PATCH and DELETE are tracked at /subscriptions/{id}/providers/Microsoft.Compute/"
+    "locations/{region}/capsOperations/{id}, under no gallery; ARM authorizes tracking an asynchronous "
+    "operation at resource-group level. The role holds that single read",
 }
 SUBSCRIPTION_SCOPE = {
     (
@@ -130,6 +164,17 @@ PRINCIPALS = {
     "principalId",
     "publisherPrincipalId",
     "serviceIdentity.outputs.principalId",
+}
+
+
+# The names under which a module receives the id of a custom role of modules/roles.bicep.
+CUSTOM_ROLE_PARAMETERS = {
+    "roleDefinitionId",
+    "galleryReaderRoleId",
+    "galleryVersionEditorRoleId",
+    "galleryVersionPrunerRoleId",
+    "galleryOperationReaderRoleId",
+    "marketplaceReaderRoleId",
 }
 
 
@@ -174,7 +219,7 @@ def test_only_documented_builtin_roles_are_assigned(bicep):
             if guid in BUILTIN_ROLES:
                 continue
             assert not _looks_like_guid(guid), f"{f.name}:{symbol} assigns undocumented built-in role {guid}"
-            assert guid in {"roleDefinitionId", "galleryReaderRoleId", "marketplaceReaderRoleId"}, (
+            assert guid in CUSTOM_ROLE_PARAMETERS, (
                 f"{f.name}:{symbol}: role {guid} is neither a documented built-in nor a custom role"
             )
 
@@ -262,3 +307,98 @@ def test_deployment_doc_explains_every_permission():
     granted = [a for role in CUSTOM_ROLES.values() for a in role["actions"] + role["dataActions"]]
     missing = [a for a in granted if f"`{a}`" not in doc] + [n for n in BUILTIN_ROLES.values() if n not in doc]
     assert not missing, f"docs/deployment.md does not explain: {missing}"
+
+
+# --- gallery image versions: changed where the templates distribute, deleted only with retention --
+
+VERSION_READ = "Microsoft.Compute/galleries/images/versions/read"
+VERSION_WRITE = "Microsoft.Compute/galleries/images/versions/write"
+VERSION_DELETE = "Microsoft.Compute/galleries/images/versions/delete"
+SERVICE = "serviceIdentity.outputs.principalId"
+# What the service never does to a gallery: change or delete the gallery or its image definitions.
+GALLERY_STRUCTURE = [
+    "Microsoft.Compute/galleries/write",
+    "Microsoft.Compute/galleries/delete",
+    "Microsoft.Compute/galleries/share/action",
+    "Microsoft.Compute/galleries/images/write",
+    "Microsoft.Compute/galleries/images/delete",
+]
+
+
+def _service_assignments(bicep):
+    """(placement, symbol, spec, the role's actions) of every role assignment to the service identity."""
+    for root in roots(bicep):
+        for placed in placements(bicep, root):
+            for symbol, spec in placed.file.resources("Microsoft.Authorization/roleAssignments"):
+                if render(placed.value(body(spec)["properties"]["principalId"])) == SERVICE:
+                    yield placed, symbol, spec, role_actions(bicep, placed, body(spec))
+
+
+def _gallery_resources(f) -> set[str]:
+    return {s for s, spec in f.resources("Microsoft.Compute/galleries") if spec["existing"]}
+
+
+def test_the_service_changes_gallery_versions_only_where_its_templates_distribute(bicep):
+    granted = granted_actions(bicep, SERVICE)
+    writes = {scope for scope, actions in granted.items() if covers(actions, VERSION_WRITE)}
+    deletes = {scope for scope, actions in granted.items() if covers(actions, VERSION_DELETE)}
+    assert writes == {"distribution"}, f"version write granted at {sorted(writes)}, not the distribution galleries"
+    assert deletes == {"distribution"}, f"version delete granted at {sorted(deletes)}"
+    assert covers(granted["gallery"], VERSION_READ), "the watched gallery's versions must stay readable"
+    assert covers(granted["distribution"], VERSION_READ), "changing a version starts from reading it"
+    for placed, symbol, spec, actions in _service_assignments(bicep):
+        where = f"{placed.file.name}:{symbol}"
+        assert not [a for a in GALLERY_STRUCTURE if covers(actions, a)], f"{where} may change a gallery itself"
+        if covers(actions, VERSION_WRITE) or covers(actions, VERSION_DELETE):
+            assert body(spec).get("scope") in _gallery_resources(placed.file), (
+                f"{where}: version write and delete are assigned on the gallery resource, not its group"
+            )
+
+
+def test_gallery_version_delete_is_granted_only_with_retention(bicep):
+    retention = bicep["grants.bicep"].params()["galleryVersionRetention"]
+    assert retention["type"] == "bool" and retention.get("default") is False, "no delete unless asked for"
+    deleting = [
+        (placed, symbol, spec, actions)
+        for placed, symbol, spec, actions in _service_assignments(bicep)
+        if any(a.endswith("/delete") or "*" in a for a in actions)
+    ]
+    assert deleting, "no assignment lets the service delete a version: retention could not work"
+    for placed, symbol, spec, actions in deleting:
+        where = f"{placed.file.name}:{symbol}"
+        assert actions == {VERSION_DELETE}, f"{where}: delete comes in a role of its own, not with {actions}"
+        assert is_conditional(spec), f"{where} grants delete whether or not the instance applies retention"
+        condition = render(placed.value(spec["config"]["condition"]))
+        assert condition == "galleryVersionRetention", f"{where} is granted when {condition}"
+
+
+def test_distribution_galleries_default_to_the_watched_gallery(bicep):
+    grants = bicep["grants.bicep"]
+    galleries = grants.params()["distributionGalleries"]
+    assert galleries["type"] == "array"
+    assert galleries["default"] == [{"resourceGroupName": "galleryResourceGroupName", "galleryName": "galleryName"}]
+    module = grants.modules()["distributionAccess"]
+    loop = module["config"]["loop_type"]["detail"]
+    item = loop["item_name"]
+    assert loop["array_name"] == "distributionGalleries"
+    config = body(module)
+    assert render(config["scope"]) == f"resource_group({item}.resourceGroupName)"
+    assert render(config["params"]["galleryName"]) == f"{item}.galleryName"
+    assert config["params"]["prune"] == "galleryVersionRetention"
+    for part in ("serviceResourceGroupName", f"{item}.resourceGroupName", f"{item}.galleryName"):
+        assert part in config["name"], f"the nested deployment's name must be unique per instance and gallery: {part}"
+    # Galleries sharing a resource group share its operation-status assignment: deployed one at a time.
+    assert {"type": "batchSize", "argument": 1} in module.get("decorators", [])
+
+
+def test_example_parameters_are_declared_and_complete(bicep):
+    for template, path in EXAMPLE_PARAMETERS.items():
+        declared = bicep[template].params()
+        given = json.loads(path.read_text())["parameters"]
+        assert set(given) <= set(declared), f"{path.name} sets undeclared {sorted(set(given) - set(declared))}"
+        required = {name for name, spec in declared.items() if "default" not in spec}
+        assert required <= set(given), f"{path.name} lacks the required {sorted(required - set(given))}"
+    grants = json.loads(EXAMPLE_PARAMETERS["grants.bicep"].read_text())["parameters"]
+    galleries = grants["distributionGalleries"]["value"]
+    assert galleries and all(set(g) == {"resourceGroupName", "galleryName"} for g in galleries)
+    assert grants["galleryVersionRetention"]["value"] in (True, False)

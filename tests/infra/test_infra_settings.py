@@ -34,6 +34,8 @@ NOT_SET_IN_AZURE = {
     "AIBTRIGGER_LOCAL_SECONDS_PER_MINUTE": "used only by the local build backend (test time scaling)",
     "AIBTRIGGER_LOCAL_EVENT_WEBHOOK": "used only by the local gallery (dev host); Azure delivers through Event Grid",
     "AIBTRIGGER_LEASE_MARGIN_SECONDS": "its default (3 min) is meant for Azure; tests and benchmarks shrink it",
+    "AIBTRIGGER_DISTRIBUTION_PATIENCE_MINUTES": "its default (3 h) is meant for Azure's replication times",
+    "AIBTRIGGER_DISTRIBUTION_RETRIES": "its default (2) is meant for Azure; tests change it",
 }
 # Values main.bicep must write (they select the Azure adapters).
 REQUIRED_VALUES = {"AIBTRIGGER_BACKEND": "aib", "AIBTRIGGER_PUBLISHER": "eventgrid"}

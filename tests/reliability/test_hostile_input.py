@@ -591,6 +591,7 @@ def dev(tmp_path_factory):
             "AIBTRIGGER_POLL_MAX_SECONDS": "1",
             "AIBTRIGGER_SWEEP_SCHEDULE": NEVER,
             "AIBTRIGGER_TICK_SCHEDULE": NEVER,
+            "AIBTRIGGER_PRUNE_SCHEDULE": NEVER,
         }.items():
             env.setenv(name, value)
         env.delenv("AIBTRIGGER_LOCAL_EVENT_WEBHOOK", raising=False)

@@ -418,6 +418,7 @@ def test_a_real_dev_host_run_prints_and_keeps_no_secret(tmp_path):
         "AIBTRIGGER_POLL_MAX_SECONDS": "1",
         "AIBTRIGGER_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "AIBTRIGGER_TICK_SCHEDULE": "0 0 0 1 1 *",
+        "AIBTRIGGER_PRUNE_SCHEDULE": "0 0 0 1 1 *",
     }
     env.pop("AIBTRIGGER_LOCAL_EVENT_WEBHOOK", None)
     process = None

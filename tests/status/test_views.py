@@ -51,6 +51,11 @@ def test_each_state_and_which_wins():
     assert state(summary=TemplateSummary("t", disabled=True, consecutive_failures=5), paused=True) == "disabled"
     assert state(paused=True, summary=failing) == "paused"
     assert state(summary=failing, decision=decision(WAIT)) == "failing"
+    assert state(summary=failing, staged=True) == "failing"  # the staged version waits meanwhile
+    assert state(paused=True, staged=True) == "paused"
+    assert state(staged=True, decision=decision(WAIT)) == "staged"
+    assert state(staged=True, decision=decision(BUILD), last=run()) == "staged"
+    assert state(staged=True, last=run()) == "staged"
     assert state(last=run(state=RunState.TIMED_OUT)) == "failing"
     assert state(last=run(state=RunState.CANCELED), decision=decision(SKIP)) == "current"  # a person's choice
     assert state(decision=decision(WAIT)) == "waiting"
@@ -89,12 +94,13 @@ def test_overview_of_200_templates_stays_under_150_kb_even_with_a_function_key(d
     assert len(body.encode()) < 150_000
 
 
-def test_read_only_views_offer_no_action_and_the_template_page_one_post(deps200, links):
+def test_read_only_views_offer_no_action_and_the_template_page_its_posts(deps200, links):
     for reply in (web.overview(deps200, accept=None, links=links), web.lineage(deps200, accept=None, links=links)):
         assert "<form" not in reply.body and "<button" not in reply.body
     page = web.template(deps200, "ubuntu-2204-hardened-000", accept=None, links=links).body
-    assert page.count("<form") == 1
+    assert page.count("<form") == 2  # request a build; roll back (it distributes to a gallery; nothing staged)
     assert '<form method="post" action="/api/status/templates/ubuntu-2204-hardened-000/build?code=key%261"' in page
+    assert '<form method="post" action="/api/status/templates/ubuntu-2204-hardened-000/rollback?code=key%261"' in page
 
 
 def test_links_carry_the_function_key_and_escape_it(deps200, links):

@@ -1,8 +1,12 @@
 // Live updates: polls this page's own JSON (same URL, Accept: application/json) and updates the
-// marked elements in place; reloads only when the page's shape changes (a build started or ended).
+// marked elements in place; reloads only when the page's shape changes (a build started or ended, a
+// version was staged, promoted or rejected).
 (function () {
   "use strict";
   var body = document.body, every = 3000, updated = document.getElementById("updated");
+  // A refused form's page was answered to its POST: read and reload the view's own address instead.
+  var own = body.getAttribute("data-self");
+  function reload() { if (own) location.replace(own); else location.reload(); }
   function set(el, value) {
     value = value === null || value === undefined ? "" : String(value);
     if (el.textContent !== value) el.textContent = value;
@@ -53,8 +57,10 @@
     template: function (d) {
       var current = document.getElementById("current"), latest = d.runs.length ? d.runs[0].run_id : "";
       var running = d.current ? d.current.run_id : "";
-      if ((current ? current.getAttribute("data-run") : "") !== running || body.getAttribute("data-latest") !== latest) {
-        location.reload();
+      var staged = (d.staged || []).map(function (v) { return v.run_id; }).join(" ");
+      if ((current ? current.getAttribute("data-run") : "") !== running || body.getAttribute("data-latest") !== latest ||
+          body.getAttribute("data-staged") !== staged) {
+        reload();
         return;
       }
       var state = document.getElementById("state");
@@ -69,7 +75,7 @@
   };
   function tick() {
     if (document.hidden) { setTimeout(tick, every); return; }
-    fetch(location.href, { headers: { Accept: "application/json" }, cache: "no-store" })
+    fetch(own || location.href, { headers: { Accept: "application/json" }, cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (d) { views[body.getAttribute("data-view")](d); set(updated, d.generated_at.slice(11, 19) + " UTC"); })
       .catch(function () { set(updated, "not updated: the service did not answer"); })

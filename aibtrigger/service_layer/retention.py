@@ -1,0 +1,166 @@
+"""Prune: apply each template's retention policy (domain.retention) to the gallery images it
+distributes to. Daily by the prune timer, or `aibtrigger prune [TEMPLATE] [--dry-run]`.
+
+Only templates with `policy.retention` are looked at. Per image: list its versions, plan, then
+(unless a dry run) give superseded versions their endOfLifeDate and delete what goes, publishing
+`aibtrigger.version.retired` / `aibtrigger.version.deleted` for each. Idempotent: a second pass
+finds nothing more to do. One gallery's refusal (a 403, a version in use) is recorded in the report
+and the rest go on: per image, and per version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+from aibtrigger.domain.events import version_pruned
+from aibtrigger.domain.retention import RetentionPlan, Verdict, plan_retention
+from aibtrigger.errors import AibTriggerError, NoGalleryImagesError
+from aibtrigger.service_layer.deps import Deps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImagePrune:
+    gallery_image: str
+    plan: RetentionPlan | None = None  # None: its versions could not be listed
+    failed: set[str] = field(default_factory=set)  # ids of the versions whose deletion or retirement failed
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TemplatePrune:
+    template: str
+    keep: int
+    min_age_days: int
+    dry_run: bool
+    images: list[ImagePrune] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # the template's own (no gallery image, ...)
+
+    @property
+    def errors(self) -> list[str]:
+        """Everything that failed: the template's own failures, then each image's."""
+        return self.failures + [error for image in self.images for error in image.errors]
+
+    @property
+    def kept(self) -> list[Verdict]:
+        return [v for image in self.images if image.plan for v in image.plan.kept]
+
+    @property
+    def deleted(self) -> list[Verdict]:
+        """Deleted (in a dry run: to be deleted); a deletion that failed is in `errors` instead."""
+        return [
+            v for image in self.images if image.plan for v in image.plan.deleted if v.version_id not in image.failed
+        ]
+
+    @property
+    def retired(self) -> list[Verdict]:
+        return [
+            v for image in self.images if image.plan for v in image.plan.retired if v.version_id not in image.failed
+        ]
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(v.size_bytes or 0 for v in self.deleted)
+
+    def to_dict(self) -> dict:
+        def entry(v: Verdict) -> dict:
+            return {
+                "version_id": v.version_id,
+                "version": v.version,
+                "state": v.state,
+                "rule": v.rule,
+                "reason": v.reason,
+                "size_bytes": v.size_bytes,
+                "end_of_life": v.end_of_life.isoformat() if v.end_of_life else None,
+            }
+
+        return {
+            "template": self.template,
+            "policy": {"keep": self.keep, "min_age_days": self.min_age_days},
+            "gallery_images": [image.gallery_image for image in self.images],
+            "dry_run": self.dry_run,
+            "kept": [entry(v) for v in self.kept],
+            "deleted": [entry(v) for v in self.deleted],
+            "retired": [entry(v) for v in self.retired],
+            "freed_bytes": self.freed_bytes,
+            "unknown_sizes": sum(1 for v in self.deleted if v.size_bytes is None),
+            "errors": self.errors,
+        }
+
+
+def prune(deps: Deps, names: Iterable[str] | None = None, *, dry_run: bool = False) -> list[TemplatePrune]:
+    """Apply (or with `dry_run` only plan) retention for the named templates, or all; only those
+    with a retention policy are looked at."""
+    wanted = None if names is None else set(names)
+    reports = []
+    for entry in deps.catalog.templates:
+        retention = entry.policy.retention
+        if retention is None or (wanted is not None and entry.name not in wanted):
+            continue
+        report = TemplatePrune(entry.name, retention.keep, retention.min_age_days, dry_run)
+        reports.append(report)
+        try:
+            _prune_template(entry, report, deps, dry_run=dry_run)
+        except Exception as exc:  # noqa: BLE001 - one template's fault must not skip the others
+            (log.warning if isinstance(exc, AibTriggerError) else log.exception)("prune: %s: %s", entry.name, exc)
+            report.failures.append(_why(exc))
+    return reports
+
+
+def _prune_template(entry, report: TemplatePrune, deps: Deps, *, dry_run: bool) -> None:
+    from aibtrigger.service_layer.versions import gallery_images
+
+    gallery = deps.gallery
+    if gallery is None:
+        raise NoGalleryImagesError("the service has no gallery configured (Deps.gallery): retention cannot be applied")
+    for image in gallery_images(entry):
+        found = ImagePrune(image)
+        report.images.append(found)
+        try:
+            versions = gallery.list_versions(image)
+        except Exception as exc:  # noqa: BLE001 - one gallery's refusal must not stop the others
+            log.warning("prune: %s: listing %s failed: %s", entry.name, image, exc)
+            found.errors.append(f"{image}: versions not listed: {_why(exc)}")
+            continue
+        found.plan = plan_retention(
+            versions, template=entry.name, keep=report.keep, min_age_days=report.min_age_days, now=deps.clock()
+        )
+        if not dry_run:
+            _apply(found, entry.name, deps)
+
+
+def _apply(image: ImagePrune, template: str, deps: Deps) -> None:
+    assert image.plan is not None and deps.gallery is not None
+    gallery = deps.gallery
+    for verdict in image.plan.retired:
+        retire = partial(gallery.update_version, verdict.version_id, end_of_life=verdict.end_of_life)
+        _act(image, verdict, template, deps, "retired", retire)
+    for verdict in image.plan.deleted:
+        _act(image, verdict, template, deps, "deleted", partial(gallery.delete_version, verdict.version_id))
+
+
+def _act(image: ImagePrune, verdict: Verdict, template: str, deps: Deps, action: str, change) -> None:
+    try:
+        change()
+    except Exception as exc:  # noqa: BLE001 - a version in use, a lock, a 403: the others still go
+        log.warning("prune: %s: %s not %s: %s", template, verdict.version_id, action, exc)
+        image.failed.add(verdict.version_id)
+        image.errors.append(f"{verdict.version_id}: not {action}: {_why(exc)}")
+        return
+    log.info("prune: %s: %s %s (%s)", template, action, verdict.version_id, verdict.reason)
+    try:
+        deps.publisher.publish(version_pruned(template, verdict, action=action, now=deps.clock()))
+    except Exception as exc:  # noqa: BLE001 - done is done; the report says the event did not go out
+        log.warning("prune: %s: the %s event for %s was not published: %s", template, action, verdict.version_id, exc)
+        image.errors.append(f"{verdict.version_id}: {action}, but its event was not published: {_why(exc)}")
+
+
+def _why(exc: BaseException) -> str:
+    """Our own errors say what they mean; anything else is named by its type too."""
+    from aibtrigger.errors import first_line
+
+    return first_line(exc) if isinstance(exc, AibTriggerError) else f"{type(exc).__name__}: {first_line(exc)}"
