@@ -146,6 +146,8 @@ def _sources(settings: Settings, clients: StorageClients, arm):
     if settings.backend == "aib":
         from aibtrigger.adapters.aib.sources import AzureSources
 
+        if settings.subscription_id is None:  # Settings requires it for this backend: only a hand-made one lacks it
+            raise ConfigError("AIBTRIGGER_SUBSCRIPTION_ID is required when AIBTRIGGER_BACKEND=aib")
         return AzureSources(subscription_id=settings.subscription_id, clients=arm)
     from aibtrigger.adapters.sources import LocalSources
 
@@ -201,11 +203,13 @@ def _publisher(settings: Settings, queue):
 
     if settings.publisher == "queue":
         return QueuePublisher(queue)
+    from azure.core.credentials import AzureKeyCredential, TokenCredential
     from azure.eventgrid import EventGridPublisherClient
 
+    if settings.eventgrid_endpoint is None:  # Settings requires it for this publisher: only a hand-made one lacks it
+        raise ConfigError("AIBTRIGGER_EVENTGRID_ENDPOINT is required when AIBTRIGGER_PUBLISHER=eventgrid")
+    credential: AzureKeyCredential | TokenCredential
     if settings.eventgrid_key is not None:
-        from azure.core.credentials import AzureKeyCredential
-
         credential = AzureKeyCredential(settings.eventgrid_key.get_secret_value())
     else:
         from azure.identity import DefaultAzureCredential

@@ -8,10 +8,11 @@ cross-field rules (template_rules). Read-only fields are accepted, ignored and n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -285,7 +286,7 @@ def load_catalog(path: str | Path) -> Catalog:
 def _unpaste_definitions(data: object) -> tuple[object, dict[int, Pasted]]:
     """The document with each entry's definition made into writable properties (template_paste)."""
     templates = data.get("templates") if isinstance(data, dict) else None
-    if not isinstance(templates, list):
+    if not isinstance(data, dict) or not isinstance(templates, list):
         return data, {}
     entries, pasted = [], {}
     for index, entry in enumerate(templates):
@@ -316,7 +317,7 @@ def _region(name: object) -> str:
     return str(name).replace(" ", "").lower()
 
 
-def _as_pasted(error: dict, pasted: dict[int, Pasted]) -> dict:
+def _as_pasted(error: Mapping[str, Any], pasted: dict[int, Pasted]) -> Mapping[str, Any]:
     """A schema error's location in the document as written: inside `properties` for a whole resource."""
     loc = tuple(error["loc"])
     if (
@@ -335,7 +336,7 @@ def _entry_path(index: int, data: object) -> str:
     return f"templates[{index}]" + (f" ({name})" if name else "")
 
 
-def _describe(error: dict, data: object) -> str:
+def _describe(error: Mapping[str, Any], data: object) -> str:
     loc = list(error["loc"])
     parts: list[str] = []
     node = data

@@ -105,7 +105,7 @@ def cmd_request(args) -> int:
     result = follow(deps, args.template, request_id, timeout=args.timeout)
     if not isinstance(result, RunRecord):
         return 1
-    print(f"run {result.run_id} ended {result.state.value}")
+    print(f"run {result.run_id} ended {result.state}")
     for artifact in result.artifact_ids:
         print(f"artifact: {artifact}")
     if result.excerpt:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aibtrigger.errors import ConfigError
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
 
 def setting_names() -> list[str]:
     """Every environment variable the service reads (the first name of each, as infra/ writes them)."""
-    return [_variable_for(name) for name in Settings.model_fields]
+    return [_variable_of(name, field) for name, field in Settings.model_fields.items()]
 
 
 def load_settings() -> Settings:
@@ -122,7 +123,11 @@ def load_settings() -> Settings:
 
 def _variable_for(field_name: str) -> str | None:
     field = Settings.model_fields.get(field_name)
-    if field is None:
-        return None
+    return None if field is None else _variable_of(field_name, field)
+
+
+def _variable_of(field_name: str, field: FieldInfo) -> str:
     alias = field.validation_alias
-    return alias.choices[0] if isinstance(alias, AliasChoices) else f"AIBTRIGGER_{field_name.upper()}"
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):  # ours are all names, no paths
+        return alias.choices[0]
+    return f"AIBTRIGGER_{field_name.upper()}"

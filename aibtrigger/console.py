@@ -108,7 +108,7 @@ def failure_text(failure: dict) -> str:
 
 def missing_log(run: RunRecord) -> str:
     if run.is_terminal:
-        return f"run {run.run_id} ended {run.state.value} and no log was kept: the build wrote none before it ended"
+        return f"run {run.run_id} ended {run.state} and no log was kept: the build wrote none before it ended"
     state = run.state.value if run.state else "Starting"
     return f"no log for {run.run_id} yet: the build has not written one (it is {state})"
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.queue import BinaryBase64EncodePolicy, QueueServiceClient
+from azure.storage.queue import BinaryBase64EncodePolicy, QueueMessage, QueueServiceClient
 
 from aibtrigger.errors import StorageError
 from aibtrigger.names import POISON_SUFFIX
@@ -126,7 +126,8 @@ class StorageQueue:
 
     def delete(self, queue: str, message: RawMessage) -> None:
         try:
-            self._service.get_queue_client(queue).delete_message(message.receipt)
+            receipt = cast(QueueMessage, message.receipt)  # receive_raw's own: the message as received
+            self._service.get_queue_client(queue).delete_message(receipt)
         except AzureError as exc:
             raise StorageError(f"deleting from queue {queue!r} failed: {type(exc).__name__}") from exc
 

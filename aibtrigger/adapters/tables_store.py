@@ -279,8 +279,13 @@ def _claim_from(e) -> Claim:
         attempts=e.get("attempts", 0),
         waiting_for=e.get("waiting_for", ""),
         run_requested_at=_datetime(e.get("run_requested_at")),
-        followup=None if followup is None else FollowUp(*map(tuple, followup[:3]), *followup[3:]),
+        followup=None if followup is None else _followup(followup),
     )
+
+
+def _followup(stored: list) -> FollowUp:
+    """[request_ids, reasons, requested_by, upstream, manual]: the last two are absent from older rows."""
+    return FollowUp(tuple(stored[0]), tuple(stored[1]), tuple(stored[2]), *stored[3:])
 
 
 def _run_entity(run: RunRecord) -> dict:

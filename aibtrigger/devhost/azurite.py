@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 # Azurite's documented development account: a well-known public value, not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -91,22 +92,29 @@ def start_azurite(
         "127.0.0.1",
     ]
     cmd += ["--location", str(data_dir)] if data_dir else ["--inMemoryPersistence"]
-    options = dict(
-        stderr=subprocess.STDOUT, text=True, start_new_session=True, env={**os.environ, "NODE_NO_WARNINGS": "1"}
-    )
+    env = {**os.environ, "NODE_NO_WARNINGS": "1"}
+
+    def start(stdout: IO[str] | int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            cmd, stdout=stdout, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env
+        )
+
+    pipe = None  # Azurite's output when it goes to a pipe
     if data_dir:
         # Its output goes to a file, not a pipe: when a killed parent's pipe closes, Azurite's next
         # write would end it at once, losing the writes of its last seconds (it saves every 5 s).
         output_path = Path(data_dir) / OUTPUT_FILE
         with output_path.open("w") as output:
-            process = subprocess.Popen(cmd, stdout=output, **options)
+            process = start(output)
         lines = _lines_of(output_path, process)
     else:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, **options)
-        lines = iter(process.stdout.readline, "")
+        process = start(subprocess.PIPE)
+        pipe = process.stdout
+        assert pipe is not None  # stdout=PIPE makes one
+        lines = iter(pipe.readline, "")
     endpoints = _endpoints(lines, process, timeout)
-    if not data_dir:  # keep draining its output so a full pipe never blocks it
-        threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    if pipe is not None:  # keep draining its output so a full pipe never blocks it
+        threading.Thread(target=lambda: [None for _ in pipe], daemon=True).start()
     return Azurite(endpoints["blob"], endpoints["queue"], endpoints["table"], process)
 
 

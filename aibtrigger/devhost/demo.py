@@ -30,7 +30,8 @@ def run_demo(*, template: str = "ubuntu-base") -> int:
         print(f"== functions at {host.base_url}")
         deps = get_deps()
         with leaving_nothing_running(deps):
-            if deps.catalog.get(template).definition.source.type != "PlatformImage":
+            definition = deps.catalog.get(template).definition
+            if definition is None or definition.source.type != "PlatformImage":
                 return _build(deps, template)  # no marketplace source to patch: one requested build
             return _cascade(deps, template)
 
@@ -161,10 +162,14 @@ def _result_events(batches: int = 50) -> list[dict]:
     from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient
 
     from aibtrigger.config import load_settings
+    from aibtrigger.errors import ConfigError
     from aibtrigger.names import RESULTS_QUEUE
 
+    connection = load_settings().storage_connection
+    if connection is None:  # running_stack sets it: the demo always runs on Azurite
+        raise ConfigError("AzureWebJobsStorage: the demo reads the results queue with a connection string")
     queue = QueueClient.from_connection_string(
-        load_settings().storage_connection.get_secret_value(),
+        connection.get_secret_value(),
         RESULTS_QUEUE,
         message_decode_policy=BinaryBase64DecodePolicy(),
     )
@@ -198,7 +203,7 @@ def _build(deps, template: str) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     log_file = OUT / f"{run.run_id}.customization.log"
     log_file.write_text(deps.logs.load(run.run_id) or "")
-    print(f"== run {run.run_id} ended {run.state.value} after {run.polls} status reads")
+    print(f"== run {run.run_id} ended {run.state} after {run.polls} status reads")
     print(f"   log: {run.log_location} in Azurite, copied to {log_file}")
     for artifact in run.artifact_ids:
         _show_artifact(artifact)

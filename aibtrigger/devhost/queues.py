@@ -22,7 +22,7 @@ MIN_POLLING_INTERVAL = 0.1  # the host's back-off starts at 100 ms and doubles
 @dataclass(eq=False)
 class _InFlight:
     message: StoredMessage
-    pop_receipt: str
+    pop_receipt: str | None  # always one once received; the SDK's QueueMessage types it Optional
     renew_at: float
     lock: threading.Lock = field(default_factory=threading.Lock)
     settled: bool = False  # deleted, released or poisoned: the renewer must leave it alone

@@ -64,10 +64,12 @@ def running_stack(
             os.environ.setdefault(name, value)
         _check_catalog(os.environ["AIBTRIGGER_CATALOG_PATH"])  # a broken catalog stops us here, not at a timer
         azurite = None
-        if not storage:
+        if storage:
+            connection = storage
+        else:
             azurite = _start_azurite(data_dir, say)
             stack.callback(azurite.stop)
-        connection = storage or azurite.connection_string
+            connection = azurite.connection_string
         os.environ["AzureWebJobsStorage"] = connection
         bootstrap.reset()
         sys.path.insert(0, str(app_dir))

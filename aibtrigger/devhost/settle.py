@@ -56,7 +56,7 @@ def _active(deps, since: datetime) -> list:
     return [r for r in _since(deps, since) if not (r.is_terminal and r.published)]
 
 
-def _queued_requests() -> int:
+def _queued_requests() -> int | None:
     from azure.storage.queue import QueueClient
 
     from aibtrigger.names import REQUESTS_QUEUE

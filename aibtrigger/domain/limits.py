@@ -64,8 +64,8 @@ def fit_event(event: dict, budget: int = QUEUE_BUDGET_BYTES) -> dict:
     """A published event within `budget` bytes of UTF-8: fewer failure lines (the last ones kept), then a
     shorter message, until it fits (the whole log stays in the log store; the event says where)."""
     data = dict(event["data"])
-    failure = data.get("failure")
-    lines = list(failure.get("lines") or ()) if failure else []
+    failure = data.get("failure") or {}
+    lines = list(failure.get("lines") or ())
     keep = len(lines)
     while json_bytes({**event, "data": data}) > budget:
         if keep > 0:

@@ -89,7 +89,7 @@ def _decisive(reading: BuildReading, keep: int) -> FailureExcerpt:
             + step.running_for(reading.cancelled_at or reading.clock)
         )
         return _excerpt(reason, step, None, _lines(step, [], last, keep))
-    raw = verdict or marker
+    raw = verdict or marker or ""  # one of them, as shows_failure saw it (a cancel without either returned above)
     step = reading.failed or reading.running
     found = _STATUS.search(raw) or (_STATUS.search(marker) if marker else None)
     status = int(found.group(1)) if found else step.exit_status

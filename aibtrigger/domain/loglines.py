@@ -115,8 +115,10 @@ def _debug(text: str, at: datetime | None) -> LogLine:
     return LogLine(text.strip(), "debug", at, plugin.group(1) if plugin else None)
 
 
-def _time(match: re.Match) -> datetime | None:
+def _time(match: re.Match[str]) -> datetime | None:
+    # both date patterns have the same six groups, all digits
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
     try:
-        return datetime(*(int(part) for part in match.groups()))
+        return datetime(year, month, day, hour, minute, second)
     except ValueError:  # a date that does not exist (fuzzed input): no time rather than an error
         return None

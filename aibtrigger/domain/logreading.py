@@ -41,7 +41,8 @@ class BuildReading:
     def __init__(self, steps: Sequence[str | None], keep: int):
         self.steps, self.keep = steps, keep
         self.running = self.current = Step(None, keep)
-        self.seq, self.clock = 0, None
+        self.seq = 0
+        self.clock: datetime | None = None
         self.provisioners_started, self.announced = 0, False
         self.failed: Step | None = None
         self.marker: str | None = None  # the first line that says a step failed

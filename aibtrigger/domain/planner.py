@@ -113,7 +113,8 @@ def _source_changed(ctx: Context, signal: SourceChanged) -> dict[str, Decision]:
 
 
 def _parent_succeeded(ctx: Context, signal: ParentSucceeded) -> dict[str, Decision]:
-    index, decided = ctx.index, {}
+    index = ctx.index
+    decided: dict[str, Decision] = {}
     if signal.parent not in index.facts:
         return decided
     new = version_of(signal.version_id)
@@ -131,7 +132,9 @@ def _parent_succeeded(ctx: Context, signal: ParentSucceeded) -> dict[str, Decisi
             continue
         if not f.tracks_latest:
             newer = (
-                f"; newer version {new} available (parent {signal.parent} succeeded)" if is_newer(new, f.pinned) else ""
+                f"; newer version {new} available (parent {signal.parent} succeeded)"
+                if f.pinned is not None and is_newer(new, f.pinned)
+                else ""
             )
             verdict = Verdict(SKIP, (f"pinned to {f.pinned}{newer}",), evidence)
         else:
@@ -272,7 +275,8 @@ def _manual(ctx: Context, signal: Manual) -> Decision:
 
 
 def _sweep(ctx: Context) -> dict[str, Decision]:
-    index, decided = ctx.index, {}
+    index = ctx.index
+    decided: dict[str, Decision] = {}
     for name in index.order:  # parents first: a child sees its parents' decisions
         f = index.facts[name]
         tick = schedule_verdict(ctx, f) if f.schedule is not None else None

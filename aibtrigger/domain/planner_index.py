@@ -9,6 +9,7 @@ index works with any catalog object shaped like aibtrigger.catalog.Catalog.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aibtrigger.domain.fingerprint import definition_digest
 from aibtrigger.domain.lineage import LineageGraph, gallery_outputs, gallery_source, validate_lineage
@@ -87,7 +88,8 @@ def index_for(catalog) -> PlannerIndex:
 
 def _facts(entry, depth: int) -> TemplateFacts:
     policy = getattr(entry, "policy", None)
-    source = getattr(getattr(entry, "definition", None), "source", None)
+    # Read by name (a catalog entry, or a stand-in with the same attributes): its kind is `type`.
+    source: Any = getattr(getattr(entry, "definition", None), "source", None)
     kind = getattr(source, "type", None)
     tracks_latest = bool(getattr(source, "tracks_latest", False))
     pinned, where = None, ""

@@ -80,13 +80,12 @@ def inputs_for(f: TemplateFacts, version: str | None) -> dict[str, str]:
 
 def is_own_output(f: TemplateFacts, h: TemplateHistory, version: str | None) -> bool:
     """A self-sourced template (its source is the image it distributes to) looking at its own last output."""
-    return (
-        bool(version)
-        and f.gallery_image in f.outputs
-        and any(
-            version_of(v) == version_of(version) and v.lower().startswith(f.gallery_image + "/versions/")
-            for v in h.last_success_outputs
-        )
+    image = f.gallery_image
+    if not version or image not in f.outputs:
+        return False
+    return any(
+        version_of(v) == version_of(version) and v.lower().startswith(image + "/versions/")
+        for v in h.last_success_outputs
     )
 
 
@@ -95,12 +94,12 @@ def source_verdict(ctx: Context, f: TemplateFacts, seen: str | None, previous: s
     output; the same inputs as the last failure (never retried by itself) or the last success (nothing
     to do); never built; the source switched in the catalog; a newer version; a changed definition."""
     h = ctx.hist(f.name)
-    evidence = {"source": f.label + f.where, "observed": seen}
+    evidence: dict[str, object] = {"source": f.label + f.where, "observed": seen}
     if f.key is None:
         return Verdict(SKIP, (f"source is {f.label}",), evidence)
     if not f.tracks_latest:
         evidence["pinned"] = f.pinned
-        if seen and is_newer(seen, f.pinned):
+        if seen and f.pinned is not None and is_newer(seen, f.pinned):
             return Verdict(
                 SKIP, (f"pinned to {f.pinned}; newer version {seen} available ({f.label}{f.where})",), evidence
             )
@@ -194,7 +193,7 @@ def schedule_verdict(ctx: Context, f: TemplateFacts) -> Verdict | None:
     tick = due_tick(f.schedule, h.last_schedule_tick, ctx.now)
     if tick is None:
         return None
-    evidence = {"tick": tick.isoformat()}
+    evidence: dict[str, object] = {"tick": tick.isoformat()}
     seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
     if f.key is not None and seen:  # what it would build from: the claim-time check reads it (requests.py)
         evidence.update(inputs=inputs_for(f, seen), fingerprint=fingerprint(inputs_for(f, seen)))
@@ -230,7 +229,7 @@ def input_changes(ctx: Context, f: TemplateFacts, h: TemplateHistory) -> tuple[s
     """What changed since the inputs the last successful build actually used. A child's source version
     is its parent's image: an ancestor that lags (failing, paused, building) changed nothing it can use."""
     seen = ctx.seen(f.key) if f.tracks_latest else f.pinned
-    if seen is None or is_own_output(f, h, seen):
+    if seen is None or not h.last_success_inputs or is_own_output(f, h, seen):
         return ()
     return tuple(changed(h.last_success_inputs, inputs_for(f, seen)))
 
@@ -247,7 +246,8 @@ def lineage_changes(ctx: Context, f: TemplateFacts, h: TemplateHistory) -> tuple
         a = ctx.index.facts[name]
         seen = ctx.seen(a.key)
         # What this template's build saw of that source, if recorded; else what the ancestor last used.
-        base = h.last_success_lineage.get(a.key) or ctx.hist(name).last_success_source_version
+        recorded = h.last_success_lineage.get(a.key) if a.key is not None else None
+        base = recorded or ctx.hist(name).last_success_source_version
         if a.tracks_latest and seen and base and is_newer(seen, version_of(base)):
             changes.append(f"ancestor {name}'s source {a.label} went {version_of(base)} -> {seen}{a.where}")
     return tuple(changes)
@@ -274,7 +274,7 @@ def gate(ctx: Context, f: TemplateFacts, verdict: Verdict, *, manual: bool = Fal
     elif action == BUILD and is_disabled(h, f.max_failures) and rearmed(h, evidence):
         reasons += (
             f"re-armed: disabled after {h.consecutive_failures} failures with other inputs "
-            f"({', '.join(changed(h.last_failed_inputs, evidence['inputs']))})",
+            f"({', '.join(changed(h.last_failed_inputs or {}, evidence['inputs']))})",  # rearmed: it has some
         )
         evidence = {**evidence, "rearmed": True}
     elif is_disabled(h, f.max_failures):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from aibtrigger.domain.lineage import gallery_source
 
@@ -25,7 +26,8 @@ def gallery_key(gallery_image_id: str) -> SourceKey:
 
 def source_key(entry) -> SourceKey | None:
     """The key of an entry's source, pinned or not; None for a managed image or an entry without definition."""
-    source = getattr(getattr(entry, "definition", None), "source", None)
+    # Read by name (a catalog entry, or a stand-in with the same attributes): its kind is `type`.
+    source: Any = getattr(getattr(entry, "definition", None), "source", None)
     if getattr(source, "type", None) == "PlatformImage":
         return platform_key(entry.location, source.publisher, source.offer, source.sku)
     image = gallery_source(entry.definition) if source is not None else None

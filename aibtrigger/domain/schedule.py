@@ -85,11 +85,14 @@ def parse_schedule(expression: str) -> Schedule:
     return Schedule(normalized)
 
 
-def due_tick(schedule: Schedule, last_handled: datetime | None, now: datetime) -> datetime | None:
+def due_tick(schedule: Schedule | None, last_handled: datetime | None, now: datetime) -> datetime | None:
     """The single most recent tick in (last_handled, now], or None when no tick is due.
 
     With `last_handled` None (never handled), the most recent tick at or before `now` is due.
+    With `schedule` None (a template without one), none ever is.
     """
+    if schedule is None:
+        return None
     latest = schedule.latest_at_or_before(now)
     if latest is None or (last_handled is not None and latest <= _utc(last_handled)):
         return None

@@ -25,7 +25,7 @@ VERSION_ID = re.compile(
 )
 
 
-def handle_gallery_event(*, event_id: str, event_type: str, subject: str, data: object, deps: Deps) -> str:
+def handle_gallery_event(*, event_id: object, event_type: object, subject: str, data: object, deps: Deps) -> str:
     """Any payload ends recorded (planned or ignored): fields come from outside, of any JSON type."""
     key = event_id if isinstance(event_id, str) else _show(event_id)
     record_id = "event-" + hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
@@ -44,7 +44,7 @@ def handle_gallery_event(*, event_id: str, event_type: str, subject: str, data: 
     return "planned"
 
 
-def _unrelated(event_type: str, data: object, resource: str) -> str | None:
+def _unrelated(event_type: object, data: object, resource: str) -> str | None:
     if event_type != WRITE_SUCCESS:
         return f"event type {_show(event_type)} is not {WRITE_SUCCESS}"
     operation = data.get("operationName") if isinstance(data, dict) else None
@@ -65,7 +65,7 @@ def _show(value: object) -> str:
     return _REPR.repr(value)
 
 
-def _record(deps: Deps, record_id: str, outcome: Outcome, detail: str, event_type: str, resource: str) -> None:
+def _record(deps: Deps, record_id: str, outcome: Outcome, detail: str, event_type: object, resource: str) -> None:
     log.info("gallery event %s: %s (%s)", record_id, outcome.value, detail)
     deps.store.add_outcome(
         OutcomeRecord(

@@ -76,9 +76,10 @@ def release(claim: Claim, run: RunRecord, deps: Deps) -> None:
                 _hand_off(claim, run, deps)
             return
         except ConcurrencyError:  # a request joined the follow-up meanwhile: look again
-            claim = deps.store.get_claim(claim.template)
-            if claim is None or claim.run_id != run.run_id:
+            current = deps.store.get_claim(claim.template)
+            if current is None or current.run_id != run.run_id:
                 return
+            claim = current
     raise ConcurrencyError(f"claim on {run.template!r} kept changing while being released")
 
 
@@ -91,6 +92,7 @@ def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
     from aibtrigger.service_layer.starts import start_claimed
 
     waiting = claim.followup
+    assert waiting is not None  # finish_run hands off only a claim with a follow-up
     hand_off_id = f"{run.run_id}+followup"
     unwanted = (
         None
@@ -208,9 +210,10 @@ def abandon(claim: Claim, deps: Deps, why: str) -> None:
     Failed), published; every request the claim holds, its follow-up's too, is answered; the claim goes.
     Never a hand-off: nothing outside the catalog is ever started."""
     for _ in range(ATTEMPTS):
-        claim = deps.store.get_claim(claim.template)
-        if claim is None:
+        current = deps.store.get_claim(claim.template)
+        if current is None:
             return
+        claim = current
         run = deps.store.get_run(claim.run_id)
         if run is not None and not run.is_terminal:
             run = _save_terminal(_ended_outside_catalog(run, deps, why), deps)

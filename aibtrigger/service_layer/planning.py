@@ -127,6 +127,7 @@ def gallery_version_written(version_id: str, deps: Deps, *, signal_id: str | Non
             deps.store.put_observed(_text(key), number, at=deps.clock())
         log.info("%s: no provenance while a producer of its image builds: its end plans the children", version_id)
         return []
+    signal: ParentSucceeded | SourceChanged
     if producer is not None:
         upstream = upstream or upstream_id(key, number)
         signal = ParentSucceeded(producer, version_id, upstream, root=_root_of(upstream))
@@ -162,10 +163,10 @@ def tick_schedules(deps: Deps, *, max_workers: int = 8) -> list[Decision]:
         return []
     keys = sorted(
         {
-            index.facts[n].key
+            key
             for name in due
             for n in (name, *index.cascade_ancestors(name))
-            if index.facts[n].key and index.facts[n].key[0] == "platform"
+            if (key := index.facts[n].key) and key[0] == "platform"
         }
     )
     seen = {**observed(deps), **{k: v for k, v in _latest(deps, keys, max_workers).items() if v}}
@@ -312,9 +313,10 @@ def act(
                 )
             deps.queue.send(REQUESTS_QUEUE, message)
             continue
-        deferred = decision.action == WAIT and decision.not_before is not None
-        if deferred:
-            delay = min(decision.not_before - now, _MAX_DELAY).total_seconds()
+        not_before = decision.not_before if decision.action == WAIT else None
+        deferred = not_before is not None
+        if not_before is not None:
+            delay = min(not_before - now, _MAX_DELAY).total_seconds()
             deps.queue.send(REQUESTS_QUEUE, message, delay_seconds=delay)
         deps.store.add_outcome(
             OutcomeRecord(

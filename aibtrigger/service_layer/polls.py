@@ -82,6 +82,7 @@ def _observe(claim: Claim, run: RunRecord, deps: Deps, expected_seconds: float |
     if verdict.action == "finished":  # failed while distributing: the gallery may yet finish (no rebuild)
         verdict, run = recover_distribution(run, status, verdict, deps)
     if verdict.action == "finished":
+        assert verdict.state is not None  # a finished verdict always names the state it ended in
         ended_at = now if run.recovery else status.end_time or now
         try:
             return save_terminal(_collect(run, verdict.state, verdict.message, ended_at, deps), deps)

@@ -34,7 +34,8 @@ MAX_ACTIONS = 50
 
 def reconcile(deps: Deps, *, max_actions: int = MAX_ACTIONS) -> list[str]:
     """One pass. Returns a line per step taken; one template's error never stops the others."""
-    now, done = deps.clock(), []
+    now = deps.clock()
+    done: list[str] = []
     claims = _guarded("listing claims", lambda: deps.store.list_claims(), done)
     if claims is None:
         return done  # without the claims, what is owed cannot be told from what is being built
@@ -125,11 +126,10 @@ def _wanted(deps: Deps, claims: list[Claim]):
     now, seen_at, facts = deps.clock(), observed_since(deps), index_for(deps.catalog).facts
     wanted = []
     for decision in dry_run(deps, claims=claims):
-        since = (
-            _owed_since(decision.evidence, seen_at.get(facts[decision.template].key))
-            if decision.action == BUILD
-            else None
-        )
+        if decision.action != BUILD:
+            continue
+        key = facts[decision.template].key
+        since = _owed_since(decision.evidence, None if key is None else seen_at.get(key))
         if since is not None and now - since >= deps.lease_margin:
             wanted.append(decision)
     return wanted

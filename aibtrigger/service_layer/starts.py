@@ -42,13 +42,14 @@ def start_claimed(claim: Claim, deps: Deps) -> str | None:
     if _ours(status, claim, deps):
         return _running(claim, status, deps, inputs)
     if status.is_active:
-        return _wait(
+        _wait(
             claim,
             deps,
-            f"a build this claim did not start is {status.run_state.value} "
+            f"a build this claim did not start is {status.run_state} "
             f"(since {status.start_time:%Y-%m-%d %H:%M} UTC): Run waits for its end",
             refused=False,
         )
+        return None
     now = deps.clock()
     claim = update_claim(claim, deps, lambda c: c.evolve(run_requested_at=c.run_requested_at or now))
     try:
@@ -58,7 +59,8 @@ def start_claimed(claim: Claim, deps: Deps) -> str | None:
         status = deps.backend.get_status(claim.template)
         if _ours(status, claim, deps):  # ours from an attempt before this one (that attempt then died)
             return _running(claim, status, deps, inputs)
-        return _wait(claim, deps, f"Run refused: {exc}", refused=not status.is_active)
+        _wait(claim, deps, f"Run refused: {exc}", refused=not status.is_active)
+        return None
     return _running(claim, None, deps, inputs)
 
 

@@ -46,7 +46,8 @@ def layout(graph, rows: dict, now: datetime) -> Lineage:
         depth = graph.depth(name)
         layers.extend([] for _ in range(depth + 1 - len(layers)))
         layers[depth].append(name)
-    step, x = NODE_W + GAP_X, {}
+    step = NODE_W + GAP_X
+    x: dict[str, float] = {}
     for depth, layer in enumerate(layers):
         if depth == 0:  # roots: families first, side by side, in the order of their first descendant
             layer.sort(key=lambda n: (min(graph.descendants(n), default="~"), n))

@@ -111,7 +111,7 @@ def run_bar(run: RunRecord, now: datetime) -> RunBar:
 def failure_of(runs: list[RunRecord]) -> Failure | None:
     """The newest finished run that did not succeed, with its excerpt (or its message when it has none)."""
     for run in runs:
-        if run.is_terminal and run.state not in _SUCCESS + (RunState.CANCELED,):
+        if run.state is not None and run.state.is_terminal and run.state not in _SUCCESS + (RunState.CANCELED,):
             excerpt = run.excerpt  # masked again on the way out: records written by older versions too
             return Failure(
                 run_id=run.run_id,

@@ -46,6 +46,8 @@ class ValidationFailed(StepFailed):
 
 class Build:
     def __init__(self, entry: TemplateEntry, build_id: str, config: BuilderConfig, service, state: TemplateStateStore):
+        if entry.definition is None:
+            raise LookupError(f"template {entry.name!r} has no definition the local backend could build")
         self.entry, self.definition, self.build_id, self.config = entry, entry.definition, build_id, config
         self.service = service
         self.marketplace = LocalMarketplace(service)
@@ -210,10 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from aibtrigger.catalog import load_catalog
 
-        entry = load_catalog(config.catalog_path).get(name)
-        if entry.definition is None:
-            raise LookupError(f"template {name!r} has no definition the local backend could build")
-        build = Build(entry, build_id, config, service, state)
+        build = Build(load_catalog(config.catalog_path).get(name), build_id, config, service, state)
     except Exception as exc:  # noqa: BLE001 - record it rather than leave the run Queued
         reason = redact(f"{type(exc).__name__}: {exc}")
         logger.error("build %s of %s cannot start: %s", build_id, name, reason)

@@ -11,6 +11,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeGuard
 
 from aibtrigger.adapters.local.layout import redact, utc_now
 from aibtrigger.adapters.local.state import TemplateStateStore, finished, is_active, running
@@ -60,10 +62,10 @@ class RunControl:
         if reason:
             raise BuildStopped(reason)
 
-    def update(self, change) -> dict:
+    def update(self, change: Callable[[dict], dict | None]) -> dict | None:
         """Write only while this build still owns the template's active run; otherwise stop."""
 
-        def guarded(doc):
+        def guarded(doc: dict | None) -> dict | None:
             if not self._owns(doc):
                 raise BuildStopped("superseded")
             return change(doc)
@@ -104,8 +106,8 @@ class RunControl:
                 logger.warning("writing the result failed (%s), retrying", type(exc).__name__)
                 time.sleep(0.5 * (attempt + 1))
 
-    def _owns(self, doc: dict | None) -> bool:
-        return bool(doc) and doc.get("buildId") == self.build_id and is_active(doc)
+    def _owns(self, doc: dict | None) -> TypeGuard[dict]:
+        return is_active(doc) and doc.get("buildId") == self.build_id
 
     def _watch(self) -> None:
         last_beat = time.monotonic()

@@ -8,8 +8,10 @@ catalog itself and can only ever build one of its definitions.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, TypeVar
 
 STORAGE_CONNECTION = "AIBTRIGGER_STORAGE_CONNECTION"
 STORAGE_CONNECTION_FALLBACK = "AzureWebJobsStorage"  # the Functions app's own setting
@@ -34,19 +36,16 @@ class BuilderConfig:
     disk_image: bool = False
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> BuilderConfig:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BuilderConfig:
         env = os.environ if env is None else env
         connection = env.get(STORAGE_CONNECTION) or env.get(STORAGE_CONNECTION_FALLBACK)
-        missing = [
-            name
-            for name, value in ((STORAGE_CONNECTION, connection), (CATALOG_PATH, env.get(CATALOG_PATH)))
-            if not value
-        ]
-        if missing:
+        catalog = env.get(CATALOG_PATH)
+        if not connection or not catalog:
+            missing = [name for name, value in ((STORAGE_CONNECTION, connection), (CATALOG_PATH, catalog)) if not value]
             raise SystemExit(f"local builder: set {' and '.join(missing)}")
         return cls(
             connection_string=connection,
-            catalog_path=Path(env[CATALOG_PATH]),
+            catalog_path=Path(catalog),
             workdir=Path(env.get(WORKDIR) or ".aibtrigger"),
             seconds_per_minute=float(env.get(SECONDS_PER_MINUTE) or 60.0),
             event_webhook=env.get(EVENT_WEBHOOK) or None,
@@ -72,12 +71,19 @@ class BuilderConfig:
         return env
 
 
-def switches(env) -> dict[str, bool]:
+class Switches(TypedDict):
+    """BuilderConfig's on/off fields, by name (from_env passes them as keywords)."""
+
+    network: bool
+    disk_image: bool
+
+
+def switches(env: Mapping[str, str]) -> Switches:
     """The build's on/off settings; ValueError naming the variable when one is neither."""
     return {"network": _switch(env, NETWORK, default=True), "disk_image": _switch(env, DISK_IMAGE, default=False)}
 
 
-def _switch(env, name: str, *, default: bool) -> bool:
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     value = (env.get(name) or "").strip().lower()
     if not value:
         return default
@@ -88,7 +94,10 @@ def _switch(env, name: str, *, default: bool) -> bool:
     raise ValueError(f"{name}={value!r}: use on or off")
 
 
-def _or_exit(read, env):
+_T = TypeVar("_T")
+
+
+def _or_exit(read: Callable[[Mapping[str, str]], _T], env: Mapping[str, str]) -> _T:
     try:
         return read(env)
     except ValueError as exc:

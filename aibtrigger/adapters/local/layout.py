@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import TypedDict
 
 MARKETPLACE_CONTAINER = "local-marketplace"
 GALLERY_CONTAINER = "local-gallery"
@@ -77,16 +78,25 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
-def split_gallery_id(resource_id: str) -> dict[str, str | None]:
+class GalleryIdParts(TypedDict):
+    s: str  # subscription
+    rg: str  # resource group
+    g: str  # gallery
+    i: str  # image
+    v: str | None  # version; None for an image id
+
+
+def split_gallery_id(resource_id: str) -> GalleryIdParts:
     """The parts of a gallery image or image version id: s, rg, g, i and v (None for an image id).
     Accepts `/versions/<v>` and the `/imageversions/<v>` spelling seen in the 2025-10-01 spec."""
     match = _GALLERY_VERSION_ID.match(resource_id.strip())
     if not match:
         raise ValueError(f"not a gallery image (version) id: {resource_id!r}")
-    return match.groupdict()
+    s, rg, g, i, v = match.group("s", "rg", "g", "i", "v")
+    return {"s": s, "rg": rg, "g": g, "i": i, "v": v}
 
 
-def gallery_image_id(parts: dict) -> str:
+def gallery_image_id(parts: GalleryIdParts) -> str:
     return (
         f"/subscriptions/{parts['s']}/resourceGroups/{parts['rg']}/providers/Microsoft.Compute/"
         f"galleries/{parts['g']}/images/{parts['i']}"
@@ -100,7 +110,7 @@ def gallery_version_id(image_id: str, version: str) -> str:
 def gallery_prefix(image_id: str) -> str:
     """The blob folder of a gallery image: `<s>/<rg>/<g>/<i>/`."""
     parts = split_gallery_id(image_id)
-    return "/".join(parts[k].lower() for k in ("s", "rg", "g", "i")) + "/"
+    return "/".join(part.lower() for part in (parts["s"], parts["rg"], parts["g"], parts["i"])) + "/"
 
 
 def marketplace_prefix(location: str, publisher: str, offer: str, sku: str) -> str:

@@ -102,6 +102,8 @@ def _resolve_gallery(source: SharedImageVersionSource, gallery: LocalGallery) ->
             raise SourceError(f"no version of the gallery image {source.gallery_image_id} is available as latest")
     else:
         version = parts["v"]
+        if version is None:
+            raise SourceError(f"{source.imageVersionId} names no version: not a gallery image version id")
     version_id = gallery_version_id(source.gallery_image_id, version)
     document = gallery.get_version(version_id)
     if not document or document.get("provisioningState") != "Succeeded":

@@ -14,6 +14,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from typing import TypeGuard
 
 from aibtrigger.adapters.local.layout import STATE_CONTAINER, ZERO_TIME, container, parse_time, utc_now
 from aibtrigger.domain.model import BuildStatus, RunOutput, RunState, RunSubState
@@ -100,8 +101,11 @@ def finished(status: dict, run_state: str, message: str = "") -> dict:
     return {"startTime": status.get("startTime"), "endTime": utc_now(), "runState": run_state, "message": message}
 
 
-def is_active(document: dict | None) -> bool:
-    return bool(document) and (document.get("lastRunStatus") or {}).get("runState") in ACTIVE
+def is_active(document: dict | None) -> TypeGuard[dict]:
+    """Whether the document shows a run in progress (so there is a document)."""
+    if not document:
+        return False
+    return (document.get("lastRunStatus") or {}).get("runState") in ACTIVE
 
 
 def heartbeat_age(document: dict, now: float | None = None) -> float:

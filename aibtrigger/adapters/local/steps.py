@@ -72,6 +72,7 @@ def run_shell(step: ShellCustomizer, ws: Workspace) -> None:
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text("\n".join([INLINE_SHEBANG, *step.inline]) + "\n", encoding="utf-8")
     else:
+        assert step.scriptUri is not None  # the catalog's model holds exactly one of inline and scriptUri
         script = fetch(step.scriptUri, ws, step.sha256Checksum)
     run_script(script, remote, ws, shown_as=step.scriptUri or remote)
     ws.log.ui("(telemetry) ending shell")
