@@ -64,3 +64,17 @@ def expected_duration(template: str, deps: Deps) -> timedelta | None:
         if r.state is RunState.SUCCEEDED and r.started_at and r.ended_at
     )
     return durations[len(durations) // 2] if durations else None
+
+
+def building_parent(template: str, deps: Deps) -> Claim | None:
+    """The claim of a parent of `template` (in the lineage) that is building or about to, if any."""
+    from aibtrigger.domain.planner_index import index_for
+
+    index = index_for(deps.catalog)
+    if template not in index.facts:
+        return None
+    for parent in sorted(index.cascade_parents(template) - {template}):
+        claim = deps.store.get_claim(parent)
+        if claim is not None:
+            return claim
+    return None

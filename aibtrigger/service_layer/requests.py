@@ -12,7 +12,7 @@ import logging
 
 from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, Request, new_run_id
 from aibtrigger.errors import ConcurrencyError
-from aibtrigger.service_layer.claims import ATTEMPTS, send_poll, update_claim
+from aibtrigger.service_layer.claims import ATTEMPTS, building_parent, send_poll, update_claim
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.starts import start_claimed
@@ -102,16 +102,7 @@ def _a_parent_building(request: Request, deps: Deps) -> Claim | None:
     stale parent image, then again after it. Skipped; the parent's end plans the child again."""
     if request.manual or request.force:
         return None
-    from aibtrigger.domain.planner_index import index_for
-
-    index = index_for(deps.catalog)
-    if request.template not in index.facts:
-        return None
-    for parent in sorted(index.cascade_parents(request.template) - {request.template}):
-        claim = deps.store.get_claim(parent)
-        if claim is not None:
-            return claim
-    return None
+    return building_parent(request.template, deps)
 
 
 def _already_built_from(request: Request, deps: Deps) -> str | None:

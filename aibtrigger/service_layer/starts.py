@@ -3,7 +3,9 @@
 Only a build that belongs to this claim is adopted: one that started after the claim wrote, just
 before invoking Run, that it was about to (`run_requested_at`), and after the template's previous
 run ended. A build that is active but not ours (someone else's, or one still canceling) cannot
-include what the claim asks for: the claim waits, its lease set to when to look again. Run refused
+include what the claim asks for: the claim waits, its lease set to when to look again; so does an
+automatic claim whose parent (in the lineage) is building: it would build from the image being
+replaced, then again after it. Run refused
 for any other reason (AIB's OperationNotAllowed also covers a template still provisioning), or any
 fault on the way, is retried with backoff and, after a bound, recorded as a run that never started,
 with the reason, never adopted.
@@ -18,7 +20,14 @@ from aibtrigger.domain.model import BuildStatus, RunState
 from aibtrigger.domain.records import Claim, RunRecord
 from aibtrigger.domain.runstate import belongs_to_run, poll_delay
 from aibtrigger.errors import BuildAlreadyActiveError, ConcurrencyError, first_line
-from aibtrigger.service_layer.claims import StaleChainError, expected_duration, lease_for, send_poll, update_claim
+from aibtrigger.service_layer.claims import (
+    StaleChainError,
+    building_parent,
+    expected_duration,
+    lease_for,
+    send_poll,
+    update_claim,
+)
 from aibtrigger.service_layer.crashpoints import crashpoint
 from aibtrigger.service_layer.deps import Deps
 
@@ -49,6 +58,10 @@ def start_claimed(claim: Claim, deps: Deps) -> str | None:
             f"(since {status.start_time:%Y-%m-%d %H:%M} UTC): Run waits for its end",
             refused=False,
         )
+        return None
+    parent = None if claim.manual else building_parent(claim.template, deps)
+    if parent is not None:  # started now, it would build from the image its parent is replacing
+        _wait(claim, deps, f"its parent {parent.template} is building ({parent.run_id})", refused=False)
         return None
     now = deps.clock()
     claim = update_claim(claim, deps, lambda c: c.evolve(run_requested_at=c.run_requested_at or now))

@@ -437,3 +437,24 @@ def test_a_hand_made_gallery_version_whose_event_is_lost_is_found_by_the_sweep()
     world.deliver(newer)  # a late delivery after all: nothing more
     world.requests()
     assert [b.source_version for b in world.builds("web")] == ["1.0.1", "1.0.2"]
+
+
+def test_a_waiting_child_claim_is_not_started_by_the_reconciler_while_its_parent_builds():
+    """Found by the decisions machine: web's claim waited to start (its previous run's follow-up)
+    when golden's scheduled refresh began; the reconciler's repair then started web from the golden
+    image being replaced. A claim now waits for a building parent, as a request does."""
+    from tests.decisions_machine import DecisionsMachine
+
+    machine = DecisionsMachine()
+    machine.build_the_lineage(pick=sorted(machine.lineages()).index("self-sourced"), scheduled={0})
+    machine.someone_publishes_golden_by_hand()
+    machine.a_gallery_event_arrives(keep=False, pick=0)
+    machine.the_reconciler_runs()
+    machine.a_day_passes_and_schedules_tick()
+    machine.someone_publishes_golden_by_hand()
+    machine.the_reconciler_runs()
+    machine.the_reconciler_runs()
+    machine.a_day_passes_and_schedules_tick()
+    machine.the_reconciler_runs()
+    machine.teardown()  # quiesces, and checks every build start on the way
+    assert machine.violations == []
