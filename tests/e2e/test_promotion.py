@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -30,11 +31,12 @@ def succeeded(stack, name):
 def build(stack, name) -> object:
     """Request a build, wait for its end; returns its run record."""
     out = stack.cli("request", name, "--force", "--wait", "--timeout", "240").stdout
-    run_id = out.split("run ", 1)[1].split()[0]
+    [run_id] = re.findall(r"^run (\S+) ended ", out, flags=re.M)
     return stack.wait(lambda: (r := stack.deps.store.get_run(run_id)) and r.published and r, what=f"{name} recorded")
 
 
 def events(stack, kind: str) -> list[dict]:
+    """The published events of that kind; a read hides what it saw for a second (read with stack.wait)."""
     from azure.storage.queue import QueueClient
 
     client = QueueClient.from_connection_string(stack.azurite.connection_string, RESULTS_QUEUE)
@@ -71,9 +73,13 @@ def test_stage_promote_check_rollback_and_prune(stack):
     stack.wait(lambda: len(succeeded(stack, "p-child")) == 3, timeout=240, what="p-child rebuilt from the fallback")
     stack.settle(timeout=240)
     assert succeeded(stack, "p-child")[0].inputs["version"] == v1.rsplit("/", 1)[-1]
-    promoted = {e["data"]["run_id"]: e["data"]["by"] for e in events(stack, "promoted")}
+    promoted = stack.wait(
+        lambda: len(found := {e["data"]["run_id"]: e["data"]["by"] for e in events(stack, "promoted")}) >= 2 and found,
+        what="the promoted events",
+    )
     assert promoted.get(first.run_id) == "alice" and second.run_id in promoted
-    assert [e["data"]["run_id"] for e in events(stack, "rolled_back")] == [second.run_id]
+    rolled_back = stack.wait(lambda: events(stack, "rolled_back"), what="the rolled_back event")
+    assert [e["data"]["run_id"] for e in rolled_back] == [second.run_id]
 
     checked = build(stack, "p-checked")
     staged = stack.wait(
