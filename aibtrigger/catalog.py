@@ -62,7 +62,7 @@ class WebhookCheck(_Strict):
     kind: Literal["webhook"] = "webhook"
     name: str | None = None  # what reports call it; default: the URL's host
     url: str = Field(pattern=r"^https?://")
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=120)  # within the reconciler's function timeout
 
 
 class CommandCheck(_Strict):
@@ -71,7 +71,7 @@ class CommandCheck(_Strict):
     kind: Literal["command"] = "command"
     name: str | None = None  # default: the command
     run: str = Field(min_length=1)
-    timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=240)  # within the reconciler's function timeout
 
 
 PostBuildCheck = Annotated[WebhookCheck | CommandCheck, Field(discriminator="kind")]

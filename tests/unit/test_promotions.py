@@ -292,3 +292,23 @@ def test_a_promotion_cascade_still_queued_when_rolled_back_builds_the_child_once
     world.requests()
     assert world.building() == []
     assert [b.source_version for b in world.builds("web")] == ["1.0.1"], "web never left 1.0.1: nothing to rebuild"
+
+
+def test_one_staged_runs_checks_per_reconciler_pass(hook):
+    """Checks take up to their timeouts; a pass runs one run's, so it ends well within the function timeout."""
+    world = world_with({"mode": "after_checks", "checks": [{"kind": "webhook", "url": hook.url}]})
+    patch_and_build_base(world)
+    world.patch("jammy", "1.0.2")
+    world.sweep()
+    world.requests()
+    world.settle("base")
+    staged = [r for r in world.deps.store.list_runs("base") if r.promotion and r.promotion["state"] == STAGED]
+    assert len(staged) == 2
+    world.deps.clock.advance(seconds=1)
+    from aibtrigger.service_layer.promotions import advance_staged
+
+    advance_staged(world.deps)
+    checked = [r for r in world.deps.store.list_runs("base") if r.promotion and r.promotion.get("checks")]
+    assert len(checked) == 1 and len(hook.received) == 1
+    advance_staged(world.deps)
+    assert len(hook.received) == 2
