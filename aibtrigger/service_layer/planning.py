@@ -276,7 +276,9 @@ def is_service_request(request_id: str) -> bool:
 
 def note_outputs(run, deps: Deps) -> None:
     """A gallery version a run distributed is observed at once: the reconciler's sweep then sees the
-    children's new source even if the Event Grid event about it never arrives."""
+    children's new source even if the Event Grid event about it never arrives. Only what `latest` may
+    resolve to: a version excluded from it (staged, or its distributor says so) is not the children's
+    source, and observing it would make them owed a build they can never make."""
     seen = observed(deps)
     for artifact in run.artifact_ids:
         cut = artifact.lower().rfind("/versions/")
@@ -284,6 +286,9 @@ def note_outputs(run, deps: Deps) -> None:
             continue
         key, number = gallery_key(artifact[:cut]), version_of(artifact)
         if seen.get(key) is None or is_newer(number, seen[key]):
+            found = deps.sources.get_version(artifact)
+            if found is None or found.get("excludeFromLatest"):
+                continue
             deps.store.put_observed(_text(key), number, at=deps.clock())
 
 

@@ -41,6 +41,7 @@ from aibtrigger.service_layer.deps import Deps
 
 log = logging.getLogger(__name__)
 RECENT_RUNS = 20  # a staged run older than a template's last 20 runs is left to a person
+_STAGEABLE = (RunState.SUCCEEDED, RunState.PARTIALLY_SUCCEEDED)  # a partial success distributed versions too
 
 
 class PromotionError(AibTriggerError):
@@ -62,7 +63,7 @@ class Done:
 def stage_if_gated(run: RunRecord, deps: Deps) -> RunRecord:
     """A successful run of a gated template is staged (once: repeats find it staged already)."""
     entry = deps.catalog.by_name.get(run.template)
-    if run.state is not RunState.SUCCEEDED or run.promotion is not None or entry is None:
+    if run.state not in _STAGEABLE or run.promotion is not None or entry is None:
         return run
     if not entry.policy.promotion.stages or not versions_of(run):
         return run

@@ -312,3 +312,45 @@ def test_one_staged_runs_checks_per_reconciler_pass(hook):
     assert len(checked) == 1 and len(hook.received) == 1
     advance_staged(world.deps)
     assert len(hook.received) == 2
+
+
+# --- found by the adversarial review ------------------------------------------------------------------
+def test_a_partial_success_of_a_gated_template_is_staged_and_its_child_does_not_rebuild_in_a_loop():
+    from aibtrigger.domain.model import RunOutput, RunState
+    from aibtrigger.domain.provenance import provenance_tags, with_exact_source
+
+    world = world_with({"mode": "manual"})
+    world.patch("jammy", "1.0.1")
+    world.sweep()
+    world.requests()
+    made = with_exact_source(world.backend.provenance["base"], world.backend.source_versions["base"])
+    version = world._write_version("base", provenance_tags(made), exclude_from_latest=True)
+    world.backend.finish("base", RunState.PARTIALLY_SUCCEEDED, outputs=[RunOutput("base", version)])
+    world.polls()
+    for _ in range(4):
+        world.deliver_all_events()
+        world.requests()
+        world.reconcile()
+    assert run_of(world).promotion["state"] == STAGED
+    assert len(world.builds("web")) == 1, "nothing to build before the version is promoted"
+
+
+def test_a_version_its_distributor_excludes_from_latest_is_never_observed():
+    entry = template("base", marketplace("jammy"))
+    entry["definition"]["distribute"][0]["excludeFromLatest"] = True  # AIB's own flag, promotion immediate
+    world = World([entry, template("web", gallery("base"))])
+    world.publish_by_hand("base")
+    world.deliver_all_events()
+    world.requests()
+    world.settle("web")
+    world.patch("jammy", "1.0.0")
+    world.request("base", force=True)
+    world.settle("base")
+    for _ in range(4):
+        world.deliver_all_events()
+        world.requests()
+        world.reconcile()
+        world.requests()
+        if world.building():
+            world.settle(world.building()[0])
+    assert len(world.builds("web")) == 1, "web has nothing new to build from: latest is still 1.0.1"
