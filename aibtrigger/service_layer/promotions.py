@@ -61,20 +61,28 @@ class Done:
 
 # --- the end of a run ------------------------------------------------------------------------------
 def stage_if_gated(run: RunRecord, deps: Deps) -> RunRecord:
-    """A successful run of a gated template is staged (once: repeats find it staged already)."""
+    """A successful run of a gated template is staged: recorded first, then its versions are excluded
+    from `latest` (already so when the distributor said it; a template in Azure that drifted from the
+    catalog is corrected here) and tagged, then `aibtrigger.version.staged` is published. A repeat
+    (finish_run after a crash) finishes what the last attempt did not: the record marks it done."""
     entry = deps.catalog.by_name.get(run.template)
-    if run.state not in _STAGEABLE or run.promotion is not None or entry is None:
+    if run.state not in _STAGEABLE or entry is None or not entry.policy.promotion.stages or not versions_of(run):
         return run
-    if not entry.policy.promotion.stages or not versions_of(run):
+    if run.promotion is None:
+        try:
+            run = deps.store.save_run(run.evolve(promotion=staged(deps.clock())))
+        except ConcurrencyError:  # another chain staged it first: finish what it may not have
+            run = deps.store.get_run(run.run_id) or run
+    if _record_of(run).get("state") != STAGED or _record_of(run).get("announced"):
         return run
-    now = deps.clock()
-    try:
-        run = deps.store.save_run(run.evolve(promotion=staged(now)))
-    except ConcurrencyError:  # another chain staged it first
-        return deps.store.get_run(run.run_id) or run
-    _tag(run, STAGED, deps, must=False)
+    for version_id in versions_of(run):
+        try:
+            _change(version_id, deps, exclude_from_latest=True, tags={PROMOTION_TAG: STAGED})
+        except Exception as exc:  # noqa: BLE001 - the record is the truth; the reconciler's pass retries
+            log.warning("staged %s not excluded or tagged yet (%s): retried at the next pass", version_id, exc)
+            return run
     _publish(run, "staged", deps, by="aibtrigger", why=f"promotion mode {entry.policy.promotion.mode}")
-    return run
+    return _save(run, {**_record_of(run), "announced": True}, deps)
 
 
 def may_cascade(run: RunRecord) -> bool:
@@ -84,25 +92,32 @@ def may_cascade(run: RunRecord) -> bool:
 
 # --- commands ----------------------------------------------------------------------------------------
 def promote(run_id: str, deps: Deps, *, by: str, why: str) -> Done:
+    """The gallery first, then the record: a crash in between is repaired by a repeat, which (like any
+    repeat) also publishes and cascades again, both idempotent (same event id, same request ids)."""
     run = _staged_run(run_id, deps, action="promote", allowed=(STAGED, ROLLED_BACK, PROMOTED))
-    if _record_of(run).get("state") == PROMOTED:
-        return Done(run.run_id, PROMOTED, False, "already promoted")
-    for version_id in versions_of(run):  # the gallery first: a crash after it is repaired by a repeat
+    repeat = _record_of(run).get("state") == PROMOTED
+    for version_id in versions_of(run):
         _change(version_id, deps, exclude_from_latest=False, tags={PROMOTION_TAG: PROMOTED})
-    run = _record(run, "promote", PROMOTED, deps, by=by, why=why)
+    if not repeat:
+        run = _record(run, "promote", PROMOTED, deps, by=by, why=why)
     _publish(run, "promoted", deps, by=by, why=why)
     _cascade(run, deps)
+    if repeat:
+        return Done(run.run_id, PROMOTED, False, "already promoted (its event and children's requests sent again)")
     return Done(run.run_id, PROMOTED, True, f"{', '.join(versions_of(run))} may now be `latest`")
 
 
 def reject(run_id: str, deps: Deps, *, by: str, why: str) -> Done:
+    """The record first (so no automatic promotion can follow, whatever happens next), then the gallery:
+    excluded from `latest` (it may have been promoted by an interrupted command) and tagged."""
     run = _staged_run(run_id, deps, action="reject", allowed=(STAGED, REJECTED))
-    if _record_of(run).get("state") == REJECTED:
-        return Done(run.run_id, REJECTED, False, "already rejected")
-    _tag(run, REJECTED, deps, must=True)
-    run = _record(run, "reject", REJECTED, deps, by=by, why=why)
+    repeat = _record_of(run).get("state") == REJECTED
+    if not repeat:
+        run = _record(run, "reject", REJECTED, deps, by=by, why=why)
+    for version_id in versions_of(run):
+        _change(version_id, deps, exclude_from_latest=True, tags={PROMOTION_TAG: REJECTED})
     _publish(run, "rejected", deps, by=by, why=why)
-    return Done(run.run_id, REJECTED, True, "stays excluded from `latest`, never promoted")
+    return Done(run.run_id, REJECTED, not repeat, "excluded from `latest`, never promoted")
 
 
 def rollback(template: str, deps: Deps, *, by: str, why: str) -> Done:
@@ -119,15 +134,20 @@ def advance_staged(deps: Deps) -> list[str]:
     when due. One template's fault never stops the others (the reconciler guards each call)."""
     done, checked = [], False
     for entry in deps.catalog.templates:
-        promotion = entry.policy.promotion
-        if not promotion.stages or (promotion.mode == "manual" and not promotion.checks):
+        if not entry.policy.promotion.stages:
             continue
         for run in deps.store.list_runs(entry.name, limit=RECENT_RUNS):
-            step = next_step(promotion, run.promotion, deps.clock())
+            if _record_of(run).get("state") != STAGED:
+                continue
+            step = next_step(entry.policy.promotion, run.promotion, deps.clock())
             if step.kind == "check" and checked:
                 continue  # one run's checks per pass: the pass stays well within the function timeout
             checked = checked or step.kind == "check"
-            line = _take(step, run, entry, deps)
+            try:
+                line = _take(step, run, entry, deps)
+            except Exception as exc:  # noqa: BLE001 - one run's fault never stops the others' promotion
+                log.warning("promotion step of %s failed: %s", run.run_id, exc)
+                line = f"error: {type(exc).__name__}: {exc}"[:500]
             if line:
                 done.append(f"{entry.name}: {run.run_id}: {line}")
     return done
@@ -136,6 +156,9 @@ def advance_staged(deps: Deps) -> list[str]:
 def _take(step: Step, run: RunRecord, entry, deps: Deps) -> str | None:
     from aibtrigger.domain.promotion import check_label
 
+    if not _record_of(run).get("announced"):  # staging was interrupted (a crash, a gallery fault)
+        stage_if_gated(run, deps)
+        return "staging completed"
     if step.kind == "check":
         from aibtrigger.adapters.checks import run_check
 
@@ -144,17 +167,30 @@ def _take(step: Step, run: RunRecord, entry, deps: Deps) -> str | None:
             passed, detail = run_check(checks[label], run, deps)
             run = _save(run, with_check(_record_of(run), label, passed=passed, detail=detail, now=deps.clock()), deps)
         return f"checks run: {', '.join(step.labels)}"
-    if step.kind == "hold" and step.why.startswith("a check failed") and not _announced(run):
+    if step.kind == "hold" and step.why.startswith("a check failed") and not _failure_announced(run):
         run = _record(run, "checks-failed", STAGED, deps, by="aibtrigger", why=step.why)
         _publish(run, "rejected", deps, by="aibtrigger", why=step.why)
         return f"stays staged: {step.why}"
     if step.kind == "promote":
+        if (person := _decided_in_the_gallery(run, deps)) is not None:
+            return f"not promoted: {person}"
         promote(run.run_id, deps, by="aibtrigger (after_checks)", why=step.why)
         return f"promoted: {step.why}"
     return None
 
 
-def _announced(run: RunRecord) -> bool:
+def _decided_in_the_gallery(run: RunRecord, deps: Deps) -> str | None:
+    """A version tagged rejected or rolled back while the record still says staged: a person's command
+    was interrupted before its record. Never promoted automatically over it."""
+    for version_id in versions_of(run):
+        found = deps.sources.get_version(version_id) or {}
+        tagged = (found.get("tags") or {}).get(PROMOTION_TAG)
+        if tagged in (REJECTED, ROLLED_BACK):
+            return f"{version_id} is tagged {tagged}: a person decided; `aibtrigger promote` overrides"
+    return None
+
+
+def _failure_announced(run: RunRecord) -> bool:
     return any(a.get("action") == "checks-failed" for a in _record_of(run).get("actions", []))
 
 
@@ -193,17 +229,6 @@ def _change(version_id: str, deps: Deps, **change) -> None:
         _gallery(deps).update_version(version_id, **change)
     except LookupError:
         raise PromotionError(f"{version_id} is no longer in the gallery: nothing to change") from None
-
-
-def _tag(run: RunRecord, state: str, deps: Deps, *, must: bool) -> None:
-    """Write the promotion state on the versions, so the gallery alone tells it (domain.promotion)."""
-    for version_id in versions_of(run):
-        try:
-            _change(version_id, deps, tags={PROMOTION_TAG: state})
-        except Exception as exc:  # noqa: BLE001 - staging's tag is a courtesy; the record is the truth
-            if must:
-                raise
-            log.warning("could not tag %s %s (%s): the run record keeps its state", version_id, state, exc)
 
 
 def _record(run: RunRecord, action: str, state: str, deps: Deps, *, by: str, why: str) -> RunRecord:

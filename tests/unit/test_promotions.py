@@ -354,3 +354,82 @@ def test_a_version_its_distributor_excludes_from_latest_is_never_observed():
         if world.building():
             world.settle(world.building()[0])
     assert len(world.builds("web")) == 1, "web has nothing new to build from: latest is still 1.0.1"
+
+
+def test_reject_after_an_interrupted_promotion_takes_the_version_out_of_latest():
+    world = world_with({"mode": "manual"})
+    version = patch_and_build_base(world)
+    world.deps.gallery.update_version(
+        version, exclude_from_latest=False, tags={PROMOTION_TAG: PROMOTED}
+    )  # then a crash
+    reject(run_of(world).run_id, world.deps, by="bob", why="CVE")
+    assert world.sources.gallery[version.lower()]["excludeFromLatest"] is True and world.latest("base") != version
+
+
+def test_an_interrupted_reject_is_never_overruled_by_the_automatic_promotion():
+    world = world_with({"mode": "after_checks", "soak_minutes": 60})
+    version = patch_and_build_base(world)
+    world.deps.gallery.update_version(version, tags={PROMOTION_TAG: REJECTED})  # reject's gallery step, then a crash
+    world.clock.advance(minutes=61)
+    world.reconcile()
+    world.requests()
+    assert world.sources.gallery[version.lower()]["excludeFromLatest"] is True
+    assert len(world.builds("web")) == 1
+
+
+def test_a_version_azure_published_into_latest_is_excluded_when_staged():
+    """The image template in Azure drifted from the catalog (no excludeFromLatest): staging corrects it."""
+    world = world_with({"mode": "manual"})
+    write = world._write_version
+    world._write_version = lambda image, tags, exclude_from_latest=False: write(image, tags)  # Azure's template
+    version = patch_and_build_base(world)
+    assert run_of(world).promotion["state"] == STAGED
+    assert world.sources.gallery[version.lower()]["excludeFromLatest"] is True
+
+
+def test_staging_interrupted_after_its_record_is_completed_by_the_reconciler():
+    import aibtrigger.service_layer.promotions as promotions
+
+    world = world_with({"mode": "manual"})
+    world.patch("jammy", "1.0.1")
+    world.sweep()
+    world.requests()
+    [version] = world.finish("base")
+    real = promotions._publish
+
+    def crash(*args, **kwargs):
+        raise SystemExit("crash after the staged record was saved")
+
+    promotions._publish = crash
+    try:
+        with pytest.raises(SystemExit):
+            world.polls()
+    finally:
+        promotions._publish = real
+    for _ in range(2):
+        world.reconcile()
+    assert [e["data"]["versions"] for e in events_of(world, "staged")][-1] == [version]
+    assert world.sources.gallery[version.lower()]["tags"][PROMOTION_TAG] == STAGED
+
+
+def test_a_promotion_interrupted_after_its_record_is_completed_by_a_repeat():
+    import aibtrigger.service_layer.promotions as promotions
+
+    world = world_with({"mode": "manual"})
+    patch_and_build_base(world)
+    run_id = run_of(world).run_id
+    real = promotions._publish
+
+    def crash(*args, **kwargs):
+        raise SystemExit("crash after the promoted record was saved")
+
+    promotions._publish = crash
+    try:
+        with pytest.raises(SystemExit):
+            promote(run_id, world.deps, by="alice", why="ok")
+    finally:
+        promotions._publish = real
+    assert not promote(run_id, world.deps, by="alice", why="again").changed
+    world.requests()
+    assert [e["data"]["run_id"] for e in events_of(world, "promoted")][-1] == run_id
+    assert [b.source_version for b in world.builds("web")] == ["1.0.1", "1.0.2"]
