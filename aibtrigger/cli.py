@@ -135,8 +135,12 @@ def cmd_promotion(args) -> int:
     deps = _deps()
     if args.command == "rollback":
         _known_template(deps, args.target)
-    act = {"promote": promotions.promote, "reject": promotions.reject, "rollback": promotions.rollback}[args.command]
-    done = act(args.target, deps, by=args.by, why=args.reason or f"{args.command} from the command line")
+    why = args.reason or f"{args.command} from the command line"
+    if args.command == "rollback":
+        done = promotions.rollback(args.target, deps, by=args.by, why=why, version=args.version)
+    else:
+        act = promotions.promote if args.command == "promote" else promotions.reject
+        done = act(args.target, deps, by=args.by, why=why)
     print(f"{args.target}: {done.state}{'' if done.changed else ' already'}: {done.detail}")
     return 0
 
@@ -488,6 +492,10 @@ def _parser() -> argparse.ArgumentParser:
         promotion.add_argument("target", metavar=target.upper())
         promotion.add_argument("--reason", required=reason_required, help="recorded and published with the change")
         promotion.add_argument("--by", default=_whoami(), help="who does it, recorded (default: your user name)")
+        if name == "rollback":
+            promotion.add_argument(
+                "--version", help="the version to roll back (default: the current latest); a repeat naming it is safe"
+            )
         promotion.set_defaults(run=cmd_promotion, command=name)
 
     for name, text in (

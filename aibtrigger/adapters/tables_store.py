@@ -249,7 +249,14 @@ def _claim_entity(claim: Claim) -> dict:
         "followup": _json(
             None
             if followup is None
-            else [followup.request_ids, followup.reasons, followup.requested_by, followup.upstream, followup.manual]
+            else [
+                followup.request_ids,
+                followup.reasons,
+                followup.requested_by,
+                followup.upstream,
+                followup.manual,
+                followup.force,
+            ]
         ),
         "upstream": claim.upstream or "",
         "manual": claim.manual,
@@ -284,7 +291,8 @@ def _claim_from(e) -> Claim:
 
 
 def _followup(stored: list) -> FollowUp:
-    """[request_ids, reasons, requested_by, upstream, manual]: the last two are absent from older rows."""
+    """[request_ids, reasons, requested_by, upstream, manual, force]: the last three may be absent from
+    older rows."""
     return FollowUp(tuple(stored[0]), tuple(stored[1]), tuple(stored[2]), *stored[3:])
 
 

@@ -47,6 +47,7 @@ class FollowUp:
     requested_by: tuple[str, ...] = ()
     upstream: str | None = None  # the latest cascade among them
     manual: bool = False
+    force: bool = False  # one of them asked to build whatever the inputs (a person's --force, a rollback)
 
     def add(self, request: Request) -> FollowUp:
         """Join `request`. Bounded: the follow-up is stored whole, as JSON, in one Azure Tables property
@@ -64,6 +65,7 @@ class FollowUp:
             requested_by,
             request.upstream or self.upstream,
             self.manual or request.manual,
+            self.force or request.force,
         )
 
 

@@ -2,7 +2,8 @@
 
     POST /api/runs/{run_id}/promote          {"reason": "...", "by": "..."}
     POST /api/runs/{run_id}/reject           {"reason": "..."}   (reason required)
-    POST /api/templates/{name}/rollback      {"reason": "..."}   (reason required)
+    POST /api/templates/{name}/rollback      {"reason": "...", "version": "1.0.3"}   (reason required;
+        version optional: naming it makes a retry safe, without it the current latest is rolled back)
 
 Admin level (the host's master key), stricter than reads and build requests (function key): these
 change what every scale set and child template picks up. Behind App Service authentication the
@@ -21,7 +22,7 @@ bp = func.Blueprint()
 def promote_run(req: func.HttpRequest) -> func.HttpResponse:
     from aibtrigger.service_layer.promotions import promote
 
-    return _command(req, lambda deps, by, why: promote(req.route_params["run_id"], deps, by=by, why=why))
+    return _command(req, lambda deps, by, why, body: promote(req.route_params["run_id"], deps, by=by, why=why))
 
 
 @bp.route(route="runs/{run_id}/reject", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
@@ -29,7 +30,7 @@ def reject_run(req: func.HttpRequest) -> func.HttpResponse:
     from aibtrigger.service_layer.promotions import reject
 
     return _command(
-        req, lambda deps, by, why: reject(req.route_params["run_id"], deps, by=by, why=why), reason_required=True
+        req, lambda deps, by, why, body: reject(req.route_params["run_id"], deps, by=by, why=why), reason_required=True
     )
 
 
@@ -38,13 +39,21 @@ def rollback_template(req: func.HttpRequest) -> func.HttpResponse:
     from aibtrigger.service_layer.promotions import rollback
 
     return _command(
-        req, lambda deps, by, why: rollback(req.route_params["name"], deps, by=by, why=why), reason_required=True
+        req,
+        lambda deps, by, why, body: rollback(
+            req.route_params["name"],
+            deps,
+            by=by,
+            why=why,
+            version=str(body["version"]) if body.get("version") else None,
+        ),
+        reason_required=True,
     )
 
 
 def _command(req: func.HttpRequest, act, *, reason_required: bool = False) -> func.HttpResponse:
     from aibtrigger.bootstrap import get_deps
-    from aibtrigger.errors import UnknownTemplateError
+    from aibtrigger.errors import BackendError, ConcurrencyError, UnknownTemplateError
     from aibtrigger.service_layer.promotions import PromotionError
 
     try:
@@ -58,11 +67,15 @@ def _command(req: func.HttpRequest, act, *, reason_required: bool = False) -> fu
         return _json({"error": "reason: required (recorded and published with the change)"}, 400)
     by = req.headers.get("x-ms-client-principal-name") or str(body.get("by") or "http")[:200]
     try:
-        done = act(get_deps(), by, why or "promoted over HTTP")
+        done = act(get_deps(), by, why or "promoted over HTTP", body)
     except UnknownTemplateError as exc:
         return _json({"error": str(exc)}, 404)
     except PromotionError as exc:
         return _json({"error": str(exc)}, 404 if str(exc).startswith("no run") else 409)
+    except ConcurrencyError:
+        return _json({"error": "changed by someone else at the same moment: look, then send it again"}, 409)
+    except BackendError as exc:  # the gallery refused (a 403, a 409 while it changes): Azure's reason
+        return _json({"error": str(exc)}, 502)
     return _json({"subject": done.subject, "state": done.state, "changed": done.changed, "detail": done.detail}, 200)
 
 

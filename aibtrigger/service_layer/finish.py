@@ -96,7 +96,7 @@ def _hand_off(claim: Claim, run: RunRecord, deps: Deps) -> None:
     hand_off_id = f"{run.run_id}+followup"
     unwanted = (
         None
-        if _asked_by_a_person(waiting)
+        if _asked_by_a_person(waiting) or waiting.force
         else _served(claim.template, deps)
         if any(r.startswith("schedule-") for r in waiting.request_ids)
         else _no_longer_wanted(claim.template, deps)

@@ -120,12 +120,12 @@ def reject(run_id: str, deps: Deps, *, by: str, why: str) -> Done:
     return Done(run.run_id, REJECTED, not repeat, "excluded from `latest`, never promoted")
 
 
-def rollback(template: str, deps: Deps, *, by: str, why: str) -> Done:
-    """The template's current `latest` is excluded again; `latest` falls back to the previous promoted
-    version and the children are rebuilt from it (forced: their inputs look older, not newer)."""
+def rollback(template: str, deps: Deps, *, by: str, why: str, version: str | None = None) -> Done:
+    """The template's current `latest` (or `version`, which makes a repeat safe) is excluded again;
+    `latest` falls back to the previous version and the children are rebuilt from it (rollbacks.py)."""
     from aibtrigger.service_layer.rollbacks import fall_back
 
-    return fall_back(template, deps, by=by, why=why)
+    return fall_back(template, deps, by=by, why=why, version=version)
 
 
 # --- the reconciler's step: checks and automatic promotion -------------------------------------------

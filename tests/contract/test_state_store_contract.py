@@ -53,7 +53,7 @@ def test_claim_round_trip_and_exclusive_create(store):
 
 def test_replace_and_delete_are_conditional_on_the_etag(store):
     first = store.create_claim(claim())
-    follow = FollowUp().add(Request("r2", "base", "second", "bob"))
+    follow = FollowUp().add(Request("r2", "base", "second", "bob", manual=False, force=True))
     second = store.replace_claim(first.evolve(state="running", poll_token="tok", followup=follow))
     assert second.etag != first.etag
     assert store.get_claim("base").followup == follow

@@ -433,3 +433,79 @@ def test_a_promotion_interrupted_after_its_record_is_completed_by_a_repeat():
     world.requests()
     assert [e["data"]["run_id"] for e in events_of(world, "promoted")][-1] == run_id
     assert [b.source_version for b in world.builds("web")] == ["1.0.1", "1.0.2"]
+
+
+def three_versions_of_base() -> World:
+    """base (immediate) at 1.0.3 now, web built from each in turn."""
+    world = world_with()
+    for sku_version in ("1.0.1", "1.0.2"):
+        world.patch("jammy", sku_version)
+        world.sweep()
+        world.requests()
+        world.settle("base")
+        world.deliver_all_events()
+        world.requests()
+        world.settle("web")
+        world.deliver_all_events()
+        world.requests()
+    return world
+
+
+def test_a_rollback_repeated_with_its_version_changes_nothing_more():
+    world = three_versions_of_base()
+    first = rollback("base", world.deps, by="alice", why="bad", version="1.0.3")
+    again = rollback("base", world.deps, by="alice", why="bad", version="1.0.3")  # the client retried
+    assert first.changed and not again.changed
+    assert world.latest("base").endswith("/1.0.2")
+    world.requests()
+    assert [b.source_version for b in world.builds("web")][-1] == "1.0.2"
+
+
+def test_a_rollback_interrupted_after_the_gallery_is_finished_by_a_repeat_naming_its_version():
+    world = three_versions_of_base()
+    target = world.latest("base")
+    world.deps.gallery.update_version(target, exclude_from_latest=True, tags={PROMOTION_TAG: ROLLED_BACK})  # crash
+    done = rollback("base", world.deps, by="alice", why="bad", version="1.0.3")
+    world.requests()
+    assert not done.changed and world.latest("base").endswith("/1.0.2")
+    assert [b.source_version for b in world.builds("web")][-1] == "1.0.2", "the child rebuilt from the fallback"
+
+
+def test_a_rollback_while_the_child_builds_from_the_rolled_back_version_rebuilds_it_after():
+    world = three_versions_of_base()
+    world.request("web", force=True)  # web is building from 1.0.3 right now
+    rollback("base", world.deps, by="alice", why="bad")
+    world.requests()
+    world.settle("web")
+    world.requests()
+    for _ in range(2):
+        world.reconcile()
+        world.requests()
+        if world.building():
+            world.settle(world.building()[0])
+    assert [b.source_version for b in world.builds("web")][-2:] == ["1.0.3", "1.0.2"]
+
+
+def test_a_rollback_counts_a_latest_version_being_updated():
+    world = three_versions_of_base()
+    newest = world.latest("base")
+    world.sources.gallery[newest.lower()]["provisioningState"] = "Updating"  # a tag change in flight
+    done = rollback("base", world.deps, by="alice", why="bad")
+    assert "1.0.3 -> 1.0.2" in done.detail
+
+
+def test_a_rollback_refuses_a_latest_another_template_made():
+    from tests.lineage_world import diamond
+
+    world = World(diamond())
+    world.patch("jammy", "1.0.0")
+    world.request("base", force=True)
+    for _ in range(10):
+        world.deliver_all_events()
+        world.requests()
+        for name in world.building():
+            world.settle(name)
+    made_by = (world.sources.gallery[world.latest("apps").lower()]["tags"]).get("aibtrigger.template")
+    other = "api" if made_by == "web" else "web"
+    with pytest.raises(PromotionError, match=f"was made by {made_by}"):
+        rollback(other, world.deps, by="alice", why="bad")
