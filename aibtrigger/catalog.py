@@ -203,12 +203,22 @@ class Catalog(_Strict):
         `resource_id`-only entries); CatalogError if the lineage they reveal has a cycle."""
         from aibtrigger.domain.lineage import validate_lineage
 
-        filled = Catalog(
-            templates=[
-                entry.model_copy(update={"definition": definitions[entry.name]}) if entry.name in definitions else entry
-                for entry in self.templates
+        try:
+            filled = Catalog(
+                templates=[
+                    entry.model_copy(update={"definition": definitions[entry.name]})
+                    if entry.name in definitions
+                    else entry
+                    for entry in self.templates
+                ]
+            )
+        except ValidationError as exc:  # e.g. a gated promotion, and a template in Azure not excluding from latest
+            problems = [
+                f"{_entry_path(int(e['loc'][1]), self.model_dump()) if len(e['loc']) > 1 else ''}: "
+                f"{e['msg']} (the definition read from Azure)"
+                for e in exc.errors()
             ]
-        )
+            raise CatalogError("; ".join(problems)) from None
         validate_lineage(filled)
         return filled
 

@@ -8,6 +8,7 @@ and the reason is published, which is what a person needs to decide.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 
@@ -26,7 +27,19 @@ def run_check(check, run: RunRecord, deps) -> tuple[bool, str]:
 
 
 def post_webhook(url: str, payload: dict, *, timeout: float) -> tuple[bool, str]:
-    """POST the payload as JSON; a 2xx answer within `timeout` seconds passes."""
+    """POST the payload as JSON; a 2xx answer within `timeout` seconds, in all, passes. urllib's own
+    timeout bounds each socket read, not the whole answer: a server trickling bytes would hold the
+    reconciler's pass for ever, so the call runs in a thread given the whole budget."""
+    answer: list[tuple[bool, str]] = []
+    worker = threading.Thread(target=lambda: answer.append(_post(url, payload, timeout)), daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not answer:
+        return False, f"no whole answer from {url} within {timeout:g} s"
+    return answer[0]
+
+
+def _post(url: str, payload: dict, timeout: float) -> tuple[bool, str]:
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),

@@ -4,6 +4,8 @@ reads them from the fake ARM)."""
 
 import copy
 
+import pytest
+
 from aibtrigger.catalog import parse_catalog
 from aibtrigger.catalog_remote import check_against_azure, definition_drift, definition_from_azure
 from aibtrigger.errors import TemplateNotFoundError
@@ -102,3 +104,16 @@ def test_definitions_from_azure_join_the_lineage():
 
     assert LineageGraph.from_catalog(filled).children("base") == {"child"}
     assert catalog.get("base").definition is None  # the catalog itself is not changed
+
+
+def test_a_definition_from_azure_that_breaks_a_policy_is_a_catalog_error_naming_the_entry():
+    """A gated promotion whose template in Azure does not exclude its versions from latest: a clear
+    CatalogError (bootstrap then runs without Azure's definitions), never a crash of every function."""
+    from aibtrigger.errors import CatalogError
+
+    catalog = parse_catalog(
+        {"templates": [{"name": "base", "resource_id": TEMPLATE_ID, "policy": {"promotion": {"mode": "manual"}}}]}
+    )
+    definitions = check_against_azure(catalog, reader({"base": SHOWN})).definitions
+    with pytest.raises(CatalogError, match=r"templates\[0\] \(base\): .*excludeFromLatest.*read from Azure"):
+        catalog.with_definitions(definitions)

@@ -509,3 +509,27 @@ def test_a_rollback_refuses_a_latest_another_template_made():
     other = "api" if made_by == "web" else "web"
     with pytest.raises(PromotionError, match=f"was made by {made_by}"):
         rollback(other, world.deps, by="alice", why="bad")
+
+
+def test_a_webhook_that_trickles_its_answer_fails_at_its_timeout_in_all():
+    import socket
+    import time
+
+    from aibtrigger.adapters.checks import post_webhook
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def trickle():
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\n\r\n":
+            time.sleep(0.3)  # each read within any per-read timeout, the whole far beyond the check's
+            connection.send(bytes([byte]))
+        connection.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    passed, detail = post_webhook(f"http://127.0.0.1:{listener.getsockname()[1]}/", {}, timeout=1.0)
+    assert not passed and "within 1 s" in detail
+    listener.close()
