@@ -35,7 +35,7 @@ def post_webhook(url: str, payload: dict, *, timeout: float) -> tuple[bool, str]
     worker.start()
     worker.join(timeout)
     if not answer:
-        return False, f"no whole answer from {url} within {timeout:g} s"
+        return False, f"no answer from {url} within {timeout:g} s (not all of it came in time)"
     return answer[0]
 
 
