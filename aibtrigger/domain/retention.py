@@ -24,7 +24,7 @@ versions exist. An endOfLifeDate already set, by a person or an earlier prune, i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -176,6 +176,24 @@ def current_latest(versions: Iterable[Mapping]) -> str | None:
     """The id of the version `latest` resolves to: the highest Succeeded one not excluded from latest."""
     promoted = [v for v in _by_number(versions) if v.promoted]
     return promoted[-1].id if promoted else None
+
+
+def changed_since_listed(verdict: Verdict, versions: Sequence[Mapping], fresh: RetentionPlan) -> str | None:
+    """Why `verdict`, planned from an earlier listing, must not be acted on now; None when it still holds.
+    `versions` is the image's listing taken just before the change, `fresh` its plan. A deletion never
+    changes what `latest` resolves to: not the current latest, nor one whose loss would leave it empty."""
+    now = next((v for v in fresh.verdicts if v.version_id == verdict.version_id), None)
+    if now is None:
+        return "no longer listed"
+    if (now.action, now.rule) != (verdict.action, verdict.rule):
+        return f"now {'kept' if now.action == KEEP else 'deleted'}, {now.rule}: {now.reason}"
+    if verdict.end_of_life is not None and now.end_of_life is None:
+        return f"no longer retired: {now.reason}"
+    if verdict.action == DELETE:
+        rest = [doc for doc in versions if str(doc.get("id") or "") != verdict.version_id]
+        if current_latest(rest) != current_latest(versions):
+            return "deleting it would change what `latest` resolves to"
+    return None
 
 
 def _by_number(versions: Iterable[Mapping]) -> list[Version]:
