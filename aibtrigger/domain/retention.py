@@ -5,6 +5,8 @@ Each version meets the keep rules in order; the first that holds keeps it and na
 that no rule keeps is deleted.
   current_latest    `latest` resolves to it (the highest Succeeded version not excluded from latest)
   in_progress       still being created, updated or deleted: its fate is not settled yet
+  pinned            a catalog entry's source names exactly this version: its builds need it
+  in_use            an active build (a claim) builds from it: deleting it would break that build
   not_ours          no provenance tags: made outside the service, so a person's to delete, not ours
   other_template    made by another template: that template's own policy decides
   staged            waiting for its checks, its soak or a person: promotion decides, not retention
@@ -24,7 +26,7 @@ versions exist. An endOfLifeDate already set, by a person or an earlier prune, i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -97,6 +99,8 @@ class Image(NamedTuple):
     now: datetime
     latest: Version | None  # what `latest` resolves to: the newest promoted version
     newest_promoted: frozenset[str]  # ids of the newest `keep` promoted versions
+    pinned: Mapping[str, Collection[str]]  # lower-cased version id -> the templates pinned to it
+    in_use: Mapping[str, Collection[str]]  # lower-cased version id -> the templates building from it now
 
     def age(self, v: Version) -> str:
         return f"{(self.now - v.published).days} days old" if v.published else "age unknown"
@@ -111,6 +115,16 @@ def _current_latest(v: Version, image: Image) -> str | None:
 
 def _in_progress(v: Version, image: Image) -> str | None:
     return None if v.provisioning in ("Succeeded", "Failed") else f"provisioning state {v.provisioning}: not settled"
+
+
+def _pinned(v: Version, image: Image) -> str | None:
+    by = image.pinned.get(v.id.lower())
+    return f"pinned in the catalog by {', '.join(sorted(by))}: their source names exactly this version" if by else None
+
+
+def _in_use(v: Version, image: Image) -> str | None:
+    by = image.in_use.get(v.id.lower())
+    return f"an active build of {', '.join(sorted(by))} builds from it" if by else None
 
 
 def _not_ours(v: Version, image: Image) -> str | None:
@@ -145,6 +159,8 @@ def _age_unknown(v: Version, image: Image) -> str | None:
 KEEP_RULES: tuple[tuple[str, Rule], ...] = (
     ("current_latest", _current_latest),
     ("in_progress", _in_progress),
+    ("pinned", _pinned),
+    ("in_use", _in_use),
     ("not_ours", _not_ours),
     ("other_template", _other_template),
     ("staged", _staged),
@@ -156,9 +172,17 @@ KEEP_RULES: tuple[tuple[str, Rule], ...] = (
 
 
 def plan_retention(
-    versions: Iterable[Mapping], *, template: str, keep: int, min_age_days: int, now: datetime
+    versions: Iterable[Mapping],
+    *,
+    template: str,
+    keep: int,
+    min_age_days: int,
+    now: datetime,
+    pinned: Mapping[str, Collection[str]] | None = None,
+    in_use: Mapping[str, Collection[str]] | None = None,
 ) -> RetentionPlan:
-    """The plan for one gallery image's version documents (adapters.gallery), under `template`'s policy."""
+    """The plan for one gallery image's version documents (adapters.gallery), under `template`'s policy.
+    `pinned` and `in_use`: version ids (any case) -> the templates pinned to them, or building from them."""
     found = _by_number(versions)
     promoted = [v for v in found if v.promoted]
     image = Image(
@@ -168,6 +192,8 @@ def plan_retention(
         now=now,
         latest=promoted[-1] if promoted else None,
         newest_promoted=frozenset(v.id for v in promoted[-keep:]) if keep > 0 else frozenset(),
+        pinned=_lowered(pinned),
+        in_use=_lowered(in_use),
     )
     return RetentionPlan(tuple(_verdict(v, image) for v in found))
 
@@ -194,6 +220,13 @@ def changed_since_listed(verdict: Verdict, versions: Sequence[Mapping], fresh: R
         if current_latest(rest) != current_latest(versions):
             return "deleting it would change what `latest` resolves to"
     return None
+
+
+def _lowered(by_id: Mapping[str, Collection[str]] | None) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for version_id, names in (by_id or {}).items():
+        found.setdefault(version_id.lower(), set()).update(names)
+    return found
 
 
 def _by_number(versions: Iterable[Mapping]) -> list[Version]:

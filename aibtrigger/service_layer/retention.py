@@ -6,7 +6,9 @@ Only templates with `policy.retention` are looked at. Per image: list its versio
 `aibtrigger.version.retired` / `aibtrigger.version.deleted` for each. The gallery moves meanwhile (a
 rollback, a promotion, a build): just before each change the image is listed and planned again, and
 a version whose verdict changed is skipped ("changed since listed: left for the next prune"), so a
-deletion never takes what `latest` resolves to now. Idempotent: a second pass finds nothing more to
+deletion never takes what `latest` resolves to now. Each plan also knows which versions the catalog
+pins (a source naming an exact version) and which active builds read (`versions_in_use`): those stay.
+Idempotent: a second pass finds nothing more to
 do. One gallery's refusal (a 403, a version in use) is recorded in the report and the rest go on:
 per image, and per version.
 """
@@ -142,14 +144,59 @@ def _prune_template(entry, report: TemplatePrune, deps: Deps, *, dry_run: bool) 
             log.warning("prune: %s: listing %s failed: %s", entry.name, image, exc)
             found.errors.append(f"{image}: versions not listed: {_why(exc)}")
             continue
-        plan = partial(_plan, template=entry.name, keep=report.keep, min_age_days=report.min_age_days, deps=deps)
+        plan = partial(plan_image, template=entry.name, keep=report.keep, min_age_days=report.min_age_days, deps=deps)
         found.plan = plan(versions)
         if not dry_run:
             _apply(found, entry.name, deps, plan)
 
 
-def _plan(versions: list[dict], *, template: str, keep: int, min_age_days: int, deps: Deps) -> RetentionPlan:
-    return plan_retention(versions, template=template, keep=keep, min_age_days=min_age_days, now=deps.clock())
+def plan_image(versions: list[dict], *, template: str, keep: int, min_age_days: int, deps: Deps) -> RetentionPlan:
+    """The retention plan of one image's versions now, with the versions pinned and in use."""
+    return plan_retention(
+        versions,
+        template=template,
+        keep=keep,
+        min_age_days=min_age_days,
+        now=deps.clock(),
+        pinned=versions_pinned(deps.catalog),
+        in_use=versions_in_use(deps),
+    )
+
+
+def versions_pinned(catalog) -> dict[str, set[str]]:
+    """Gallery version ids (lower-cased) a catalog entry's source names exactly -> those entries."""
+    from aibtrigger.template_model import SharedImageVersionSource
+
+    found: dict[str, set[str]] = {}
+    for entry in catalog.templates:
+        source = getattr(entry.definition, "source", None)
+        if isinstance(source, SharedImageVersionSource) and not source.tracks_latest:
+            found.setdefault(source.imageVersionId.lower(), set()).add(entry.name)
+    return found
+
+
+def versions_in_use(deps: Deps) -> dict[str, set[str]]:
+    """Gallery version ids (lower-cased) an active build reads -> the templates building. Each claim's
+    run says what it builds from (its inputs, the exact source version once known); a claim whose run
+    is not recorded yet builds from what a build starting now would use (planning.current_inputs)."""
+    from aibtrigger.domain.versions import version_of
+    from aibtrigger.service_layer.planning import current_inputs
+
+    found: dict[str, set[str]] = {}
+    for claim in deps.store.list_claims():
+        run = deps.store.get_run(claim.run_id)
+        inputs = (run.inputs if run else None) or current_inputs(claim.template, deps) or {}
+        image = _gallery_image_of(inputs.get("source") or "")
+        for version in (inputs.get("version"), run.source_version if run else None):
+            if image and version:
+                found.setdefault(f"{image}/versions/{version_of(version)}".lower(), set()).add(claim.template)
+    return found
+
+
+def _gallery_image_of(source: str) -> str | None:
+    """The gallery image of a build's `source` input (domain.fingerprint: `gallery/<image id>`)."""
+    kind, _, image = source.partition("/")
+    return image if kind == "gallery" and image else None
 
 
 def _apply(image: ImagePrune, template: str, deps: Deps, plan: Callable[[list[dict]], RetentionPlan]) -> None:

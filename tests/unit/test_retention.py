@@ -153,6 +153,18 @@ def test_a_version_excluded_by_hand_is_left_alone():
     assert found["1.0.0"] == (KEEP, "excluded_by_hand")
 
 
+def test_a_version_a_catalog_entry_is_pinned_to_or_an_active_build_reads_stays_and_says_who():
+    versions = [version(f"1.0.{n}", days_old=40 - n) for n in range(4)]
+    pinned = {f"{IMAGE}/versions/1.0.0".lower(): {"api", "app"}}
+    in_use = {f"{IMAGE}/versions/1.0.1".upper(): {"db"}}  # ids are case-insensitive
+    found = plan_retention(versions, template="web", keep=1, min_age_days=7, now=NOW, pinned=pinned, in_use=in_use)
+    assert [(v.version, v.action, v.rule, v.reason) for v in found.verdicts[:3]] == [
+        ("1.0.0", KEEP, "pinned", "pinned in the catalog by api, app: their source names exactly this version"),
+        ("1.0.1", KEEP, "in_use", "an active build of db builds from it"),
+        ("1.0.2", DELETE, "superseded", "superseded: 1 newer promoted versions are kept; 38 days old"),
+    ]
+
+
 def test_a_version_of_unknown_age_stays():
     found = verdicts([version("1.0.0", days_old=None), version("1.0.1")], keep=1)
     assert found["1.0.0"] == (KEEP, "age_unknown")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aibtrigger.service_layer.promotions import rollback
 from aibtrigger.service_layer.retention import prune
+from aibtrigger.service_layer.versions import template_versions
 from tests.lineage_world import IMAGES, World, gallery, marketplace, template
 
 BASE = IMAGES + "base/versions/"
@@ -65,3 +66,39 @@ def test_a_rollback_between_listing_and_deleting_does_not_leave_latest_empty(mon
     assert report.errors == []
     deleted = [e["subject"] for e in world.deps.publisher.events if e["type"] == "aibtrigger.version.deleted"]
     assert deleted == [BASE + "1.0.1"]
+
+
+def test_a_version_a_child_is_pinned_to_stays_while_the_pin_does():
+    world = World(
+        [template("base", marketplace("jammy"), retention={"keep": 1}), template("web", gallery("base", "1.0.1"))]
+    )
+    build_base(world, "1.0.0")
+    build_base(world, "1.0.1")
+    assert world.latest("base") == BASE + "1.0.2"
+    [report] = prune(world.deps, ["base"])
+    assert [(v.version, v.rule) for v in report.kept] == [("1.0.1", "pinned"), ("1.0.2", "current_latest")]
+    assert report.deleted == [] and BASE.lower() + "1.0.1" in world.sources.gallery
+    rows = {row["version"]: row["retention"]["rule"] for row in template_versions(world.deps, "base")}
+    assert rows == {"1.0.1": "pinned", "1.0.2": "current_latest"}  # `versions` says what prune does
+
+
+def test_the_version_an_active_build_of_a_child_reads_stays_until_it_ends():
+    world = World([template("base", marketplace("jammy"), retention={"keep": 1}), template("web", gallery("base"))])
+    build_base(world, "1.0.0")
+    world.request("web", force=True)  # web builds from base 1.0.1 ...
+    assert world.building() == ["web"] and world.builds("web")[-1].source_version == "1.0.1"
+    world.patch("jammy", "1.0.1")  # ... while base makes 1.0.2
+    world.sweep()
+    world.requests()
+    world.settle("base")
+    assert world.latest("base") == BASE + "1.0.2"
+    [report] = prune(world.deps, ["base"])
+    assert [(v.version, v.rule, v.reason) for v in report.kept][0] == (
+        "1.0.1",
+        "in_use",
+        "an active build of web builds from it",
+    )
+    assert report.deleted == []
+    world.settle("web")  # its build ended: nothing reads 1.0.1 any more
+    [report] = prune(world.deps, ["base"])
+    assert [v.version for v in report.deleted] == ["1.0.1"]
