@@ -7,14 +7,20 @@ that no rule keeps is deleted.
   in_progress       still being created, updated or deleted: its fate is not settled yet
   pinned            a catalog entry's source names exactly this version: its builds need it
   in_use            an active build (a claim) builds from it: deleting it would break that build
-  not_ours          no provenance tags: made outside the service, so a person's to delete, not ours
+  not_ours          no provenance tags, and no run of the template names it: made outside the service,
+                    so a person's to delete, not ours (see `recorded` below)
   other_template    made by another template: that template's own policy decides
   staged            waiting for its checks, its soak or a person: promotion decides, not retention
-  excluded_by_hand  excluded from latest outside the service (no promotion tag): left alone
+  excluded_by_hand  excluded from latest outside the service (no promotion tag), not failed: left alone
   newest_promoted   among the image's newest `keep` promoted versions (a person's own count too: each
                     is a version `latest` can fall back to)
   too_young         published less than `min_age_days` ago
   age_unknown       no publishedDate: not known to be old enough
+A version without provenance tags (the aib backend tags only a successful run's versions: a failed or
+unrecovered distribution leaves its version untagged) is the template's own only with proof: a run of
+the template whose record names it (`recorded`: its outputs, or the versions its recovery watched),
+and it was published after that run began. Without both it is not_ours.
+
 So what goes is the service's own: promoted versions superseded by `keep` newer ones, and rejected,
 rolled-back or failed versions, each once older than `min_age_days`.
 
@@ -140,7 +146,9 @@ def _staged(v: Version, image: Image) -> str | None:
 
 
 def _excluded_by_hand(v: Version, image: Image) -> str | None:
-    return "excluded from latest outside the service: left alone" if v.state == EXCLUDED else None
+    # A failed version is never `latest` whatever its flag (a staged template distributes excluded)
+    by_hand = v.state == EXCLUDED and v.provisioning != "Failed"
+    return "excluded from latest outside the service: left alone" if by_hand else None
 
 
 def _newest_promoted(v: Version, image: Image) -> str | None:
@@ -180,10 +188,13 @@ def plan_retention(
     now: datetime,
     pinned: Mapping[str, Collection[str]] | None = None,
     in_use: Mapping[str, Collection[str]] | None = None,
+    recorded: Mapping[str, datetime] | None = None,
 ) -> RetentionPlan:
     """The plan for one gallery image's version documents (adapters.gallery), under `template`'s policy.
-    `pinned` and `in_use`: version ids (any case) -> the templates pinned to them, or building from them."""
-    found = _by_number(versions)
+    `pinned` and `in_use`: version ids (any case) -> the templates pinned to them, or building from them.
+    `recorded`: version ids (any case) a run of `template` names -> when that run began."""
+    own = {k.lower(): began for k, began in (recorded or {}).items()}
+    found = _by_number(versions, template, own)
     promoted = [v for v in found if v.promoted]
     image = Image(
         template=template,
@@ -229,8 +240,10 @@ def _lowered(by_id: Mapping[str, Collection[str]] | None) -> dict[str, set[str]]
     return found
 
 
-def _by_number(versions: Iterable[Mapping]) -> list[Version]:
-    return sorted((_version(doc) for doc in versions), key=lambda v: version_key(v.name))
+def _by_number(
+    versions: Iterable[Mapping], template: str = "", recorded: Mapping[str, datetime] | None = None
+) -> list[Version]:
+    return sorted((_version(doc, template, recorded or {}) for doc in versions), key=lambda v: version_key(v.name))
 
 
 def _verdict(v: Version, image: Image) -> Verdict:
@@ -261,16 +274,22 @@ def _end_of_life(v: Version, image: Image) -> datetime | None:
     return max(deletable, image.now)
 
 
-def _version(doc: Mapping) -> Version:
+def _version(doc: Mapping, template: str, recorded: Mapping[str, datetime]) -> Version:
     provenance = provenance_of(doc)
     size = doc.get("sizeBytes")
+    version_id = str(doc.get("id") or "")
+    published = parse_instant(doc.get("publishedDate"))
+    began = recorded.get(version_id.lower())
+    made_by = provenance["template"] if provenance else None
+    if made_by is None and began is not None and published is not None and published >= began:
+        made_by = template  # untagged, but a run of the template names it and it came after that run began
     return Version(
-        id=str(doc.get("id") or ""),
+        id=version_id,
         name=str(doc.get("name") or ""),
         state=version_state(doc),
         provisioning=str(doc.get("provisioningState") or "Unknown"),
-        made_by=provenance["template"] if provenance else None,
-        published=parse_instant(doc.get("publishedDate")),
+        made_by=made_by,
+        published=published,
         size_bytes=size if isinstance(size, int) and size >= 0 else None,
     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from aibtrigger.domain.events import version_pruned
@@ -160,7 +161,23 @@ def plan_image(versions: list[dict], *, template: str, keep: int, min_age_days: 
         now=deps.clock(),
         pinned=versions_pinned(deps.catalog),
         in_use=versions_in_use(deps),
+        recorded=versions_recorded(template, deps),
     )
+
+
+RECORDED_RUNS = 100  # a version only older runs name stays not_ours: a person's to delete
+
+
+def versions_recorded(template: str, deps: Deps) -> dict[str, datetime]:
+    """Gallery version ids (lower-cased) the template's recent runs name -> when the run naming it began:
+    its outputs, or the versions its distribution recovery watched (a failed or unrecovered run's too)."""
+    found: dict[str, datetime] = {}
+    for run in deps.store.list_runs(template, limit=RECORDED_RUNS):
+        named = (*run.artifact_ids, *(run.recovery.versions if run.recovery else ()))
+        for version_id in named:
+            key = version_id.lower()
+            found[key] = min(found.get(key, run.created_at), run.created_at)
+    return found
 
 
 def versions_pinned(catalog) -> dict[str, set[str]]:
