@@ -225,11 +225,21 @@ VERSIONS = st.lists(
 )
 
 
+NUMBERS = st.sets(st.integers(0, 40), max_size=4)
+
+
 @settings(max_examples=300, deadline=None)
-@given(VERSIONS, st.integers(1, 5), st.integers(0, 30))
-def test_prune_never_deletes_the_latest_staged_untagged_or_young_and_keeps_enough_promoted(found, keep, min_age):
+@given(VERSIONS, st.integers(1, 5), st.integers(0, 30), NUMBERS, NUMBERS)
+def test_prune_never_deletes_the_latest_staged_untagged_young_pinned_or_in_use_and_keeps_enough_promoted(
+    found, keep, min_age, pinned_numbers, used_numbers
+):
     docs = [version(f"1.0.{n}", days_old=age, **state) for n, state, age in found]
-    verdict = {v.version_id: v for v in plan(docs, keep=keep, min_age_days=min_age).verdicts}
+    pinned = {f"{IMAGE}/versions/1.0.{n}": {"app"} for n in pinned_numbers}
+    in_use = {f"{IMAGE}/versions/1.0.{n}".upper(): {"db"} for n in used_numbers}
+    found_plan = plan_retention(
+        docs, template="web", keep=keep, min_age_days=min_age, now=NOW, pinned=pinned, in_use=in_use
+    )
+    verdict = {v.version_id: v for v in found_plan.verdicts}
     assert set(verdict) == {d["id"] for d in docs}
     promoted = [d for d in docs if d["provisioningState"] == "Succeeded" and not d["excludeFromLatest"]]
     latest = max(promoted, key=lambda d: int(d["name"].rsplit(".", 1)[-1]), default=None)
@@ -237,6 +247,7 @@ def test_prune_never_deletes_the_latest_staged_untagged_or_young_and_keeps_enoug
         if verdict[d["id"]].action != DELETE:
             continue
         assert d is not latest
+        assert d["id"] not in pinned and d["id"].upper() not in in_use
         assert version_state(d) != "staged"
         assert d["tags"].get("aibtrigger.template") == "web"
         published = datetime.fromisoformat(d["publishedDate"])
