@@ -64,6 +64,8 @@ def print_prune(reports, *, dry_run: bool) -> None:
             print(f"  {retire:12} {v.version:14} {'':>10}  endOfLifeDate {v.end_of_life:%Y-%m-%d %H:%M} UTC")
         for v in report.kept:
             print(f"  {'keep':12} {v.version:14} {'':>10}  {v.reason}")
+        for v, why in report.skipped:
+            print(f"  {'skipped':12} {v.version:14} {'':>10}  {why}")
         for error in report.errors:
             print(f"  error        {error}")
     freed = sum(r.freed_bytes for r in reports)

@@ -5,14 +5,22 @@ Each version meets the keep rules in order; the first that holds keeps it and na
 that no rule keeps is deleted.
   current_latest    `latest` resolves to it (the highest Succeeded version not excluded from latest)
   in_progress       still being created, updated or deleted: its fate is not settled yet
-  not_ours          no provenance tags: made outside the service, so a person's to delete, not ours
+  pinned            a catalog entry's source names exactly this version: its builds need it
+  in_use            an active build (a claim) builds from it: deleting it would break that build
+  not_ours          no provenance tags, and no run of the template names it: made outside the service,
+                    so a person's to delete, not ours (see `recorded` below)
   other_template    made by another template: that template's own policy decides
   staged            waiting for its checks, its soak or a person: promotion decides, not retention
-  excluded_by_hand  excluded from latest outside the service (no promotion tag): left alone
+  excluded_by_hand  excluded from latest outside the service (no promotion tag), not failed: left alone
   newest_promoted   among the image's newest `keep` promoted versions (a person's own count too: each
                     is a version `latest` can fall back to)
   too_young         published less than `min_age_days` ago
   age_unknown       no publishedDate: not known to be old enough
+A version without provenance tags (the aib backend tags only a successful run's versions: a failed or
+unrecovered distribution leaves its version untagged) is the template's own only with proof: a run of
+the template whose record names it (`recorded`: its outputs, or the versions its recovery watched),
+and it was published after that run began. Without both it is not_ours.
+
 So what goes is the service's own: promoted versions superseded by `keep` newer ones, and rejected,
 rolled-back or failed versions, each once older than `min_age_days`.
 
@@ -24,7 +32,7 @@ versions exist. An endOfLifeDate already set, by a person or an earlier prune, i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -97,6 +105,8 @@ class Image(NamedTuple):
     now: datetime
     latest: Version | None  # what `latest` resolves to: the newest promoted version
     newest_promoted: frozenset[str]  # ids of the newest `keep` promoted versions
+    pinned: Mapping[str, Collection[str]]  # lower-cased version id -> the templates pinned to it
+    in_use: Mapping[str, Collection[str]]  # lower-cased version id -> the templates building from it now
 
     def age(self, v: Version) -> str:
         return f"{(self.now - v.published).days} days old" if v.published else "age unknown"
@@ -113,6 +123,16 @@ def _in_progress(v: Version, image: Image) -> str | None:
     return None if v.provisioning in ("Succeeded", "Failed") else f"provisioning state {v.provisioning}: not settled"
 
 
+def _pinned(v: Version, image: Image) -> str | None:
+    by = image.pinned.get(v.id.lower())
+    return f"pinned in the catalog by {', '.join(sorted(by))}: their source names exactly this version" if by else None
+
+
+def _in_use(v: Version, image: Image) -> str | None:
+    by = image.in_use.get(v.id.lower())
+    return f"an active build of {', '.join(sorted(by))} builds from it" if by else None
+
+
 def _not_ours(v: Version, image: Image) -> str | None:
     return None if v.made_by else "no provenance tags: not made by aibtrigger, so not ours to delete"
 
@@ -126,7 +146,9 @@ def _staged(v: Version, image: Image) -> str | None:
 
 
 def _excluded_by_hand(v: Version, image: Image) -> str | None:
-    return "excluded from latest outside the service: left alone" if v.state == EXCLUDED else None
+    # A failed version is never `latest` whatever its flag (a staged template distributes excluded)
+    by_hand = v.state == EXCLUDED and v.provisioning != "Failed"
+    return "excluded from latest outside the service: left alone" if by_hand else None
 
 
 def _newest_promoted(v: Version, image: Image) -> str | None:
@@ -145,6 +167,8 @@ def _age_unknown(v: Version, image: Image) -> str | None:
 KEEP_RULES: tuple[tuple[str, Rule], ...] = (
     ("current_latest", _current_latest),
     ("in_progress", _in_progress),
+    ("pinned", _pinned),
+    ("in_use", _in_use),
     ("not_ours", _not_ours),
     ("other_template", _other_template),
     ("staged", _staged),
@@ -156,10 +180,21 @@ KEEP_RULES: tuple[tuple[str, Rule], ...] = (
 
 
 def plan_retention(
-    versions: Iterable[Mapping], *, template: str, keep: int, min_age_days: int, now: datetime
+    versions: Iterable[Mapping],
+    *,
+    template: str,
+    keep: int,
+    min_age_days: int,
+    now: datetime,
+    pinned: Mapping[str, Collection[str]] | None = None,
+    in_use: Mapping[str, Collection[str]] | None = None,
+    recorded: Mapping[str, datetime] | None = None,
 ) -> RetentionPlan:
-    """The plan for one gallery image's version documents (adapters.gallery), under `template`'s policy."""
-    found = _by_number(versions)
+    """The plan for one gallery image's version documents (adapters.gallery), under `template`'s policy.
+    `pinned` and `in_use`: version ids (any case) -> the templates pinned to them, or building from them.
+    `recorded`: version ids (any case) a run of `template` names -> when that run began."""
+    own = {k.lower(): began for k, began in (recorded or {}).items()}
+    found = _by_number(versions, template, own)
     promoted = [v for v in found if v.promoted]
     image = Image(
         template=template,
@@ -168,6 +203,8 @@ def plan_retention(
         now=now,
         latest=promoted[-1] if promoted else None,
         newest_promoted=frozenset(v.id for v in promoted[-keep:]) if keep > 0 else frozenset(),
+        pinned=_lowered(pinned),
+        in_use=_lowered(in_use),
     )
     return RetentionPlan(tuple(_verdict(v, image) for v in found))
 
@@ -178,8 +215,35 @@ def current_latest(versions: Iterable[Mapping]) -> str | None:
     return promoted[-1].id if promoted else None
 
 
-def _by_number(versions: Iterable[Mapping]) -> list[Version]:
-    return sorted((_version(doc) for doc in versions), key=lambda v: version_key(v.name))
+def changed_since_listed(verdict: Verdict, versions: Sequence[Mapping], fresh: RetentionPlan) -> str | None:
+    """Why `verdict`, planned from an earlier listing, must not be acted on now; None when it still holds.
+    `versions` is the image's listing taken just before the change, `fresh` its plan. A deletion never
+    changes what `latest` resolves to: not the current latest, nor one whose loss would leave it empty."""
+    now = next((v for v in fresh.verdicts if v.version_id == verdict.version_id), None)
+    if now is None:
+        return "no longer listed"
+    if (now.action, now.rule) != (verdict.action, verdict.rule):
+        return f"now {'kept' if now.action == KEEP else 'deleted'}, {now.rule}: {now.reason}"
+    if verdict.end_of_life is not None and now.end_of_life is None:
+        return f"no longer retired: {now.reason}"
+    if verdict.action == DELETE:
+        rest = [doc for doc in versions if str(doc.get("id") or "") != verdict.version_id]
+        if current_latest(rest) != current_latest(versions):
+            return "deleting it would change what `latest` resolves to"
+    return None
+
+
+def _lowered(by_id: Mapping[str, Collection[str]] | None) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for version_id, names in (by_id or {}).items():
+        found.setdefault(version_id.lower(), set()).update(names)
+    return found
+
+
+def _by_number(
+    versions: Iterable[Mapping], template: str = "", recorded: Mapping[str, datetime] | None = None
+) -> list[Version]:
+    return sorted((_version(doc, template, recorded or {}) for doc in versions), key=lambda v: version_key(v.name))
 
 
 def _verdict(v: Version, image: Image) -> Verdict:
@@ -210,16 +274,22 @@ def _end_of_life(v: Version, image: Image) -> datetime | None:
     return max(deletable, image.now)
 
 
-def _version(doc: Mapping) -> Version:
+def _version(doc: Mapping, template: str, recorded: Mapping[str, datetime]) -> Version:
     provenance = provenance_of(doc)
     size = doc.get("sizeBytes")
+    version_id = str(doc.get("id") or "")
+    published = parse_instant(doc.get("publishedDate"))
+    began = recorded.get(version_id.lower())
+    made_by = provenance["template"] if provenance else None
+    if made_by is None and began is not None and published is not None and published >= began:
+        made_by = template  # untagged, but a run of the template names it and it came after that run began
     return Version(
-        id=str(doc.get("id") or ""),
+        id=version_id,
         name=str(doc.get("name") or ""),
         state=version_state(doc),
         provisioning=str(doc.get("provisioningState") or "Unknown"),
-        made_by=provenance["template"] if provenance else None,
-        published=parse_instant(doc.get("publishedDate")),
+        made_by=made_by,
+        published=published,
         size_bytes=size if isinstance(size, int) and size >= 0 else None,
     )
 

@@ -32,7 +32,8 @@ def gallery_images(entry) -> list[str]:
 def template_versions(deps: Deps, name: str) -> list[dict]:
     """Every version of every gallery image the template distributes to, oldest first per image; with
     a retention policy, what `prune` would do with each (`retention`: action, rule, reason)."""
-    from aibtrigger.domain.retention import current_latest, plan_retention
+    from aibtrigger.domain.retention import current_latest
+    from aibtrigger.service_layer.retention import plan_image
 
     if deps.gallery is None:
         raise NoGalleryImagesError("the service has no gallery configured (Deps.gallery): image versions are unknown")
@@ -44,7 +45,7 @@ def template_versions(deps: Deps, name: str) -> list[dict]:
         latest = current_latest(versions)
         verdicts = {}
         if policy:
-            found = plan_retention(versions, template=name, keep=policy.keep, min_age_days=policy.min_age_days, now=now)
+            found = plan_image(versions, template=name, keep=policy.keep, min_age_days=policy.min_age_days, deps=deps)
             verdicts = {v.version_id: v for v in found.verdicts}
         for doc in versions:
             row = version_row(doc, image=image, latest=doc.get("id") == latest, now=now)

@@ -153,6 +153,18 @@ def test_a_version_excluded_by_hand_is_left_alone():
     assert found["1.0.0"] == (KEEP, "excluded_by_hand")
 
 
+def test_a_version_a_catalog_entry_is_pinned_to_or_an_active_build_reads_stays_and_says_who():
+    versions = [version(f"1.0.{n}", days_old=40 - n) for n in range(4)]
+    pinned = {f"{IMAGE}/versions/1.0.0".lower(): {"api", "app"}}
+    in_use = {f"{IMAGE}/versions/1.0.1".upper(): {"db"}}  # ids are case-insensitive
+    found = plan_retention(versions, template="web", keep=1, min_age_days=7, now=NOW, pinned=pinned, in_use=in_use)
+    assert [(v.version, v.action, v.rule, v.reason) for v in found.verdicts[:3]] == [
+        ("1.0.0", KEEP, "pinned", "pinned in the catalog by api, app: their source names exactly this version"),
+        ("1.0.1", KEEP, "in_use", "an active build of db builds from it"),
+        ("1.0.2", DELETE, "superseded", "superseded: 1 newer promoted versions are kept; 38 days old"),
+    ]
+
+
 def test_a_version_of_unknown_age_stays():
     found = verdicts([version("1.0.0", days_old=None), version("1.0.1")], keep=1)
     assert found["1.0.0"] == (KEEP, "age_unknown")
@@ -213,11 +225,21 @@ VERSIONS = st.lists(
 )
 
 
+NUMBERS = st.sets(st.integers(0, 40), max_size=4)
+
+
 @settings(max_examples=300, deadline=None)
-@given(VERSIONS, st.integers(1, 5), st.integers(0, 30))
-def test_prune_never_deletes_the_latest_staged_untagged_or_young_and_keeps_enough_promoted(found, keep, min_age):
+@given(VERSIONS, st.integers(1, 5), st.integers(0, 30), NUMBERS, NUMBERS)
+def test_prune_never_deletes_the_latest_staged_untagged_young_pinned_or_in_use_and_keeps_enough_promoted(
+    found, keep, min_age, pinned_numbers, used_numbers
+):
     docs = [version(f"1.0.{n}", days_old=age, **state) for n, state, age in found]
-    verdict = {v.version_id: v for v in plan(docs, keep=keep, min_age_days=min_age).verdicts}
+    pinned = {f"{IMAGE}/versions/1.0.{n}": {"app"} for n in pinned_numbers}
+    in_use = {f"{IMAGE}/versions/1.0.{n}".upper(): {"db"} for n in used_numbers}
+    found_plan = plan_retention(
+        docs, template="web", keep=keep, min_age_days=min_age, now=NOW, pinned=pinned, in_use=in_use
+    )
+    verdict = {v.version_id: v for v in found_plan.verdicts}
     assert set(verdict) == {d["id"] for d in docs}
     promoted = [d for d in docs if d["provisioningState"] == "Succeeded" and not d["excludeFromLatest"]]
     latest = max(promoted, key=lambda d: int(d["name"].rsplit(".", 1)[-1]), default=None)
@@ -225,6 +247,7 @@ def test_prune_never_deletes_the_latest_staged_untagged_or_young_and_keeps_enoug
         if verdict[d["id"]].action != DELETE:
             continue
         assert d is not latest
+        assert d["id"] not in pinned and d["id"].upper() not in in_use
         assert version_state(d) != "staged"
         assert d["tags"].get("aibtrigger.template") == "web"
         published = datetime.fromisoformat(d["publishedDate"])

@@ -83,3 +83,28 @@ def test_prune_of_a_template_without_retention_or_unknown_says_so(run, gallery):
     assert code == 2 and "'idle' has no retention policy (policy.retention)" in err
     code, _, err = run("prune", "nope", "--dry-run")
     assert code == 2 and "'nope' is not in the catalog" in err
+
+
+def test_prune_says_which_versions_it_skipped_because_they_changed_since_the_listing(run, gallery, clock):
+    web_history(gallery, clock)
+    listed, real = [], gallery.list_versions
+
+    def list_then_exclude_by_hand(image):
+        found = real(image)
+        if not listed:  # prune has its plan; now someone excludes 1.0.0 from latest
+            listed.append(image)
+            gallery.versions[f"{GALLERY}web/versions/1.0.0".lower()]["excludeFromLatest"] = True
+        return found
+
+    gallery.list_versions = list_then_exclude_by_hand
+    code, out, _ = run("prune", "web")
+    assert code == 0
+    assert "web (keep 2, min_age_days 7): 1 deleted, 1 retired" in out
+    [skipped] = [line.split(None, 2) for line in out.splitlines() if line.startswith("  skipped")]
+    assert skipped == [
+        "skipped",
+        "1.0.0",
+        "changed since listed (now kept, excluded_by_hand: excluded from latest outside the service: left alone): "
+        "left for the next prune",
+    ]
+    assert f"{GALLERY}web/versions/1.0.0".lower() in gallery.versions

@@ -6,8 +6,10 @@ from datetime import timedelta
 import pytest
 
 from aibtrigger.catalog import parse_catalog
+from aibtrigger.domain.model import RunState
 from aibtrigger.domain.promotion import PROMOTION_TAG
 from aibtrigger.domain.provenance import provenance_tags
+from aibtrigger.domain.records import RunRecord
 from aibtrigger.errors import BackendError, NoGalleryImagesError
 from aibtrigger.service_layer.retention import prune
 from aibtrigger.service_layer.versions import template_versions
@@ -219,3 +221,43 @@ def test_a_version_deleted_whose_event_did_not_go_out_is_still_deleted_and_the_r
     assert [v.version for v in web.deleted] == ["1.0.0", "1.0.1"]
     assert f"{GALLERY}web/versions/1.0.0: deleted, but its event was not published: the topic said 403" in web.errors
     assert len(web.errors) == 3  # two deletions and one retirement, each said once
+
+
+def run_naming(deps, clock, template, version_ids, *, days_ago, state=RunState.FAILED):
+    """A run of `template` begun `days_ago` days ago whose record names `version_ids` (its outputs)."""
+    began = clock() - timedelta(days=days_ago)
+    return deps.store.save_run(
+        RunRecord(
+            run_id=f"{template}.{began:%Y%m%dT%H%M%SZ}.abc123",
+            template=template,
+            request_ids=("r",),
+            reasons=("test",),
+            requested_by=("tester",),
+            created_at=began,
+            state=state,
+            ended_at=began + timedelta(hours=1),
+            artifact_ids=tuple(version_ids),
+        )
+    )
+
+
+def test_untagged_versions_the_templates_own_runs_name_are_its_own_and_go_like_tagged_ones(deps, gallery, clock):
+    """The aib backend tags only a successful run's versions: a failed or unrecovered distribution leaves
+    its version untagged. The run's record naming it (published after the run began) is the proof."""
+    web_history(gallery, clock)
+    image = f"{GALLERY}web/versions/"
+    when = (clock() - timedelta(days=20)).isoformat()
+    gallery.add(image + "1.0.5", provisioningState="Failed", publishedDate=when, excludeFromLatest=True)
+    gallery.add(image + "1.0.6", provisioningState="Failed", publishedDate=when, excludeFromLatest=True)
+    gallery.add(image + "1.0.7", provisioningState="Failed", publishedDate=when, excludeFromLatest=True)
+    run_naming(deps, clock, "web", [image + "1.0.5"], days_ago=21)  # failed while distributing 1.0.5
+    run_naming(deps, clock, "web", [image + "1.0.7"], days_ago=19)  # began after 1.0.7 was published
+    run_naming(deps, clock, "api", [image + "1.0.6"], days_ago=21)  # another template's run
+    web = report_of(prune(deps, ["web"]), "web")
+    assert [(v.version, v.rule) for v in web.deleted] == [
+        ("1.0.0", "superseded"),
+        ("1.0.1", "superseded"),
+        ("1.0.5", "failed"),
+    ]
+    kept = {v.version: v.rule for v in web.kept}
+    assert kept["1.0.6"] == "not_ours" and kept["1.0.7"] == "not_ours" and kept["0.1.0"] == "not_ours"
