@@ -95,8 +95,14 @@ class World:
     def set_replication(self, version_id: str, regions: dict[str, str]) -> None:
         """Each region's replication state ("Replicating", "Completed", "Failed") of a version, a run's
         included: what `$expand=ReplicationStatus` then reports (distribution-only recovery reads it)."""
+        key = version_id.replace("/imageversions/", "/versions/").lower()
         with self.lock:
-            self.gallery[version_id.replace("/imageversions/", "/versions/").lower()]["replication"] = dict(regions)
+            self.gallery[key]["replication"] = dict(regions)
+            if all(state in ("Completed", "Failed") for state in regions.values()):
+                # A PATCH of targetRegions (a replication retry) lasts as long as the copies take.
+                for operation in self.operations.values():
+                    if operation["version"] == key and operation["status"] == "InProgress":
+                        self._end_operation(operation)
 
     # --- actions ----------------------------------------------------------------------------------
     def start_run(self, name: str) -> Run:

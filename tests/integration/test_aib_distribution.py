@@ -23,6 +23,7 @@ from tests.fakearm.fixtures import (  # noqa: F401 - the first five are fixtures
     catalog_of,
     fake_arm,
     make_backend,
+    make_gallery,
     make_sources,
     staging_storage,
 )
@@ -120,3 +121,25 @@ def test_an_unrecovered_replication_failure_is_recorded_failed_with_the_backend_
     assert "distribution not recovered: replication failed after 1 retry" in run.message
     assert deps.publisher.events[0]["type"] == "aibtrigger.build.failed"
     assert fake_arm.count("POST", "run") == 1
+
+
+def test_a_replication_failure_is_recovered_through_azure_gallery_on_the_fake_arm(
+    deps, fake_arm, arm_tls, arm_credential, arm_clock
+):
+    """The same recovery with the production AzureGallery: the version read with its replication
+    status, replication asked again by a PATCH of its target regions, Run still posted once."""
+    deps.gallery = make_gallery(fake_arm, arm_tls, arm_credential)
+    assert request(deps) == "started"
+    version = fake_arm.world.current_run("base").outputs[0]["properties"]["artifactId"]
+    fake_arm.world.set_replication(version, {"westeurope": "Completed", "northeurope": "Failed"})
+    poll_until_ended(deps, arm_clock, fake_arm)
+    [patch] = fake_arm.bodies("PATCH", "galleryVersion")
+    assert [r["name"] for r in patch["properties"]["publishingProfile"]["targetRegions"]]  # the regions it lists
+    [run] = deps.store.list_runs("base")
+    assert not run.is_terminal and run.recovery.retries == 1
+
+    fake_arm.world.set_replication(version, {"westeurope": "Completed", "northeurope": "Completed"})
+    assert drain(deps, arm_clock, POLLS_QUEUE) == ["finished"]
+    [run] = deps.store.list_runs("base")
+    assert run.state is RunState.SUCCEEDED and run.message.startswith("Succeeded late:")
+    assert fake_arm.count("POST", "run") == 1 and len(fake_arm.world.runs["base"]) == 1
