@@ -286,7 +286,11 @@ def note_outputs(run, deps: Deps) -> None:
             continue
         key, number = gallery_key(artifact[:cut]), version_of(artifact)
         if seen.get(key) is None or is_newer(number, seen[key]):
-            found = deps.sources.get_version(artifact)
+            try:
+                found = deps.sources.get_version(artifact)
+            except AibTriggerError as exc:  # a fault must not keep the run from finishing
+                log.warning("%s not read (%s): its event or the sweep observes it", artifact, exc)
+                continue
             if found is None or found.get("excludeFromLatest"):
                 continue
             deps.store.put_observed(_text(key), number, at=deps.clock())

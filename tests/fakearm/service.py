@@ -16,10 +16,8 @@ from aibtrigger.service_layer.intake import handle_poll_message, handle_request_
 
 
 def service_deps(catalog, backend, clock, *, sources=None, gallery=None) -> Deps:
-    """Production defaults for the poll schedule (30 s .. 600 s); no gallery: no version is changed."""
-    extra = {"sources": sources} if "sources" in Deps.__dataclass_fields__ else {}  # the port is newer than Deps
-    if gallery is not None:
-        extra["gallery"] = gallery
+    """Production defaults for the poll schedule (30 s .. 600 s); no gallery: no version is changed.
+    Without `sources`, the gallery (when given) is where versions are read."""
     return Deps(
         catalog=catalog,
         store=InMemoryStateStore(),
@@ -27,8 +25,9 @@ def service_deps(catalog, backend, clock, *, sources=None, gallery=None) -> Deps
         queue=InMemoryQueue(),
         publisher=InMemoryPublisher(),
         logs=InMemoryLogStore(),
+        sources=sources or gallery,
+        gallery=gallery,
         clock=clock,
-        **extra,
     )
 
 

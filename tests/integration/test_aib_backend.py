@@ -272,8 +272,16 @@ def test_a_45_minute_build_costs_a_handful_of_arm_calls(arm, backend, arm_clock,
         f"\n45-minute build, ARM calls with history:    {sum(warm.values())} {warm} ({polls_warm} polls)"
     )
     # Start: read (service) + read (backend's own check) + Run; one read per poll; the collect reuses the
-    # last poll's read, finds the staging account once, and reads outputs only after a success.
-    assert cold == {"GET template": 17, "POST run": 1, "GET runOutputs": 1, "GET resources": 1, "GET storageAccount": 1}
+    # last poll's read, finds the staging account once, and reads outputs only after a success; the
+    # new version is read once (only a version `latest` may resolve to is observed).
+    assert cold == {
+        "GET template": 17,
+        "POST run": 1,
+        "GET runOutputs": 1,
+        "GET resources": 1,
+        "GET storageAccount": 1,
+        "GET galleryVersion": 1,
+    }
     assert warm == {"GET template": 5, "POST run": 1}  # one jump to 90% of 45 min, then 5% steps
     first, second = deps.publisher.events
     assert first["data"]["artifact_ids"][0].endswith("/versions/1.0.0") and first["data"]["failure"] is None

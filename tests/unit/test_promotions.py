@@ -533,3 +533,19 @@ def test_a_webhook_that_trickles_its_answer_fails_at_its_timeout_in_all():
     passed, detail = post_webhook(f"http://127.0.0.1:{listener.getsockname()[1]}/", {}, timeout=1.0)
     assert not passed and "within 1 s" in detail
     listener.close()
+
+
+def test_a_version_that_cannot_be_read_never_keeps_its_run_from_finishing():
+    from aibtrigger.errors import BackendError
+
+    world = world_with()
+    world.patch("jammy", "1.0.1")
+    world.sweep()
+    world.requests()
+
+    def refused(version_id):
+        raise BackendError("AuthorizationFailed: the identity cannot read gallery image versions")
+
+    world.sources.get_version = refused
+    world.settle("base")
+    assert run_of(world).published and world.deps.store.get_claim("base") is None
