@@ -130,8 +130,8 @@ def rollback(template: str, deps: Deps, *, by: str, why: str, version: str | Non
 
 # --- the reconciler's step: checks and automatic promotion -------------------------------------------
 def advance_staged(deps: Deps) -> list[str]:
-    """Per gated template, its recent staged runs: run pending checks, announce a failed one, promote
-    when due. One template's fault never stops the others (the reconciler guards each call)."""
+    """Per gated template, its recent staged runs: complete an interrupted staging, run pending checks,
+    announce a failed one, promote when due. Each run's step is guarded: one fault stops no other."""
     done, checked = [], False
     for entry in deps.catalog.templates:
         if not entry.policy.promotion.stages:
