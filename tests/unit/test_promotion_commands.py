@@ -33,19 +33,17 @@ def call(function, route_params: dict, body: object = None, headers: dict | None
 
 
 def test_the_promotion_functions_require_the_master_key():
-    from function_app import app
+    """Read from each function's own builder: function_app.app.get_functions() may be called only once
+    per process (the library refuses to index the same app twice)."""
+    from aibtrigger.entrypoints import http, versions
 
-    levels = {
-        f.get_function_name(): f.get_trigger().auth_level
-        for f in app.get_functions()
-        if f.get_function_name() in ("promote_run", "reject_run", "rollback_template", "enqueue_request")
+    def level(function):
+        return function.build().get_trigger().auth_level
+
+    assert {level(f) for f in (versions.promote_run, versions.reject_run, versions.rollback_template)} == {
+        func.AuthLevel.ADMIN
     }
-    assert levels == {
-        "promote_run": func.AuthLevel.ADMIN,
-        "reject_run": func.AuthLevel.ADMIN,
-        "rollback_template": func.AuthLevel.ADMIN,
-        "enqueue_request": func.AuthLevel.FUNCTION,
-    }
+    assert level(http.enqueue_request) == func.AuthLevel.FUNCTION
 
 
 def test_http_promote_records_the_signed_in_user_and_a_repeat_changes_nothing(world):
