@@ -173,6 +173,21 @@ class RunRecord:
         }
 
 
+def run_for_claim(claim: Claim, **fields) -> RunRecord:
+    """The run record a claim stands for: its id, requests, reasons and cascade, plus `fields`."""
+    return RunRecord(
+        run_id=claim.run_id,
+        template=claim.template,
+        request_ids=claim.request_ids,
+        reasons=claim.reasons,
+        requested_by=claim.requested_by,
+        created_at=claim.claimed_at,
+        upstream=claim.upstream,
+        manual=claim.manual,
+        **fields,
+    )
+
+
 class TerminalRunError(ValueError):
     """An attempt to change the state of a run that already ended."""
 

@@ -7,7 +7,7 @@ import logging
 
 from aibtrigger.domain.events import build_finished
 from aibtrigger.domain.model import RunState
-from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord
+from aibtrigger.domain.records import Claim, FollowUp, Outcome, OutcomeRecord, RunRecord, run_for_claim
 from aibtrigger.errors import ConcurrencyError
 from aibtrigger.service_layer.claims import ATTEMPTS
 from aibtrigger.service_layer.crashpoints import crashpoint
@@ -173,16 +173,7 @@ def give_up_start(claim: Claim, deps: Deps, why: str) -> None:
     requests keep their ids free (their rejection is recorded beside), so what the planner still owes
     is asked for again by the reconciler once the backend takes Runs again."""
     now = deps.clock()
-    run = deps.store.get_run(claim.run_id) or RunRecord(
-        run_id=claim.run_id,
-        template=claim.template,
-        request_ids=claim.request_ids,
-        reasons=claim.reasons,
-        requested_by=claim.requested_by,
-        created_at=claim.claimed_at,
-        upstream=claim.upstream,
-        manual=claim.manual,
-    )
+    run = deps.store.get_run(claim.run_id) or run_for_claim(claim)
     if not run.is_terminal:
         run = _save_terminal(run.evolve(state=RunState.FAILED, ended_at=now, message=why[:2000]), deps)
     from aibtrigger.service_layer.planning import is_service_request

@@ -17,7 +17,7 @@ import logging
 from datetime import timedelta
 
 from aibtrigger.domain.model import BuildStatus, RunState
-from aibtrigger.domain.records import Claim, RunRecord
+from aibtrigger.domain.records import Claim, run_for_claim
 from aibtrigger.domain.runstate import belongs_to_run, poll_delay
 from aibtrigger.errors import BuildAlreadyActiveError, ConcurrencyError, first_line
 from aibtrigger.service_layer.claims import (
@@ -118,15 +118,8 @@ def _running(claim: Claim, adopted: BuildStatus | None, deps: Deps, inputs: dict
     run = deps.store.get_run(claim.run_id)
     if run is None:
         started_at = adopted.start_time if adopted and adopted.start_time else now
-        run = RunRecord(
-            run_id=claim.run_id,
-            template=claim.template,
-            request_ids=claim.request_ids,
-            reasons=claim.reasons,
-            requested_by=claim.requested_by,
-            created_at=claim.claimed_at,
-            upstream=claim.upstream,
-            manual=claim.manual,
+        run = run_for_claim(
+            claim,
             state=RunState.RUNNING,
             started_at=started_at,
             message=ADOPTED if adopted else "",
