@@ -162,6 +162,34 @@ class FakeGallery:
         return dict(document)
 
 
+def memory_deps(catalog, clock, *, backend=None, store=None, sources=None, **overrides):
+    """Deps on the in-memory ports: a ScriptedBackend over the catalog's templates, a gallery over the
+    sources' versions, entropy that counts (readable run ids), the unit tests' poll bounds."""
+    from aibtrigger.adapters.logstore import InMemoryLogStore
+    from aibtrigger.adapters.publisher import InMemoryPublisher
+    from aibtrigger.adapters.queues import InMemoryQueue
+    from aibtrigger.adapters.state_store import InMemoryStateStore
+    from aibtrigger.service_layer.deps import Deps
+
+    sources = sources or FakeSources()
+    serial = iter(range(10**9))
+    fields = {
+        "catalog": catalog,
+        "store": store or InMemoryStateStore(),
+        "backend": backend or ScriptedBackend(clock, set(catalog.by_name)),
+        "queue": InMemoryQueue(),
+        "publisher": InMemoryPublisher(),
+        "logs": InMemoryLogStore(),
+        "sources": sources,
+        "gallery": FakeGallery(sources.gallery, clock),
+        "clock": clock,
+        "entropy": lambda: f"{next(serial):06x}{0:06x}",
+        "poll_min_seconds": 10,
+        "poll_max_seconds": 300,
+    }
+    return Deps(**{**fields, **overrides})
+
+
 class Outage:
     """A fault that lasts: while `down`, every call of the wrapped port raises `error`. Wrap any port."""
 

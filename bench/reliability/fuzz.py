@@ -115,44 +115,10 @@ def mixed(hostile_strategy, valid_strategy):
 
 # --- in memory ----------------------------------------------------------------------------------------
 def memory_deps():
-    from aibtrigger.adapters.logstore import InMemoryLogStore
-    from aibtrigger.adapters.publisher import InMemoryPublisher
-    from aibtrigger.adapters.queues import InMemoryQueue
-    from aibtrigger.adapters.state_store import InMemoryStateStore
-    from aibtrigger.catalog import parse_catalog
-    from aibtrigger.service_layer.deps import Deps
-    from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
+    """The same in-memory service as tests/reliability/test_hostile_input.py (base, web, idle paused)."""
+    from tests.reliability.test_hostile_input import memory_deps as hostile_deps
 
-    gallery = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/"
-    definition = lambda name: {  # noqa: E731
-        "source": {
-            "type": "PlatformImage",
-            "publisher": "Canonical",
-            "offer": "ubuntu",
-            "sku": "22_04",
-            "version": "latest",
-        },
-        "customize": [{"type": "Shell", "name": "s", "inline": ["true"]}],
-        "distribute": [{"type": "SharedImage", "runOutputName": "out", "galleryImageId": gallery + name}],
-    }
-    catalog = parse_catalog(
-        {"templates": [{"name": n, "definition": definition(n), "policy": {"paused": n == "idle"}} for n in TEMPLATES]}
-    )
-    clock, serial, sources = Clock(), iter(range(10**9)), FakeSources()
-    return Deps(
-        catalog=catalog,
-        store=InMemoryStateStore(),
-        backend=ScriptedBackend(clock, set(TEMPLATES)),
-        queue=InMemoryQueue(),
-        publisher=InMemoryPublisher(),
-        logs=InMemoryLogStore(),
-        sources=sources,
-        gallery=FakeGallery(sources.gallery, clock),
-        clock=clock,
-        entropy=lambda: f"{next(serial):06x}{0:06x}",
-        poll_min_seconds=10,
-        poll_max_seconds=300,
-    )
+    return hostile_deps()
 
 
 def _poison(deps, queue: str) -> list:

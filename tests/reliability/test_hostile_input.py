@@ -29,17 +29,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aibtrigger.adapters.logstore import InMemoryLogStore
-from aibtrigger.adapters.publisher import InMemoryPublisher
-from aibtrigger.adapters.queues import InMemoryQueue
-from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
 from aibtrigger.domain.model import RunState
 from aibtrigger.domain.records import Outcome
 from aibtrigger.names import POLLS_QUEUE, REQUESTS_QUEUE
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.intake import handle_poll_message, handle_request_message
-from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
+from tests.fakes import Clock
+from tests.fakes import memory_deps as in_memory
 from tests.reliability import hostile
 from tests.reliability.hostile import Case, EventCase
 
@@ -84,21 +81,7 @@ def memory_deps() -> Deps:
     catalog = parse_catalog(
         {"templates": [{"name": n, "definition": _definition(n), "policy": {"paused": n == "idle"}} for n in TEMPLATES]}
     )
-    clock, serial, sources = Clock(), iter(range(10**9)), FakeSources()
-    return Deps(
-        catalog=catalog,
-        store=InMemoryStateStore(),
-        backend=ScriptedBackend(clock, set(TEMPLATES)),
-        queue=InMemoryQueue(),
-        publisher=InMemoryPublisher(),
-        logs=InMemoryLogStore(),
-        sources=sources,
-        gallery=FakeGallery(sources.gallery, clock),
-        clock=clock,
-        entropy=lambda: f"{next(serial):06x}{0:06x}",
-        poll_min_seconds=10,
-        poll_max_seconds=300,
-    )
+    return in_memory(catalog, Clock())
 
 
 def poisoned(deps: Deps, queue: str) -> list[bytes]:

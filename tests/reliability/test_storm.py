@@ -80,33 +80,13 @@ class _PausingStore:
 
 
 def _flow(store):
-    from aibtrigger.adapters.logstore import InMemoryLogStore
-    from aibtrigger.adapters.publisher import InMemoryPublisher
-    from aibtrigger.adapters.queues import InMemoryQueue
     from aibtrigger.catalog import parse_catalog
-    from aibtrigger.service_layer.deps import Deps
-    from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
+    from tests.fakes import Clock, ScriptedBackend, memory_deps
 
-    clock, counter, sources = Clock(), iter(range(10**6)), FakeSources()
+    clock = Clock()
     backend = ScriptedBackend(clock, {"base"})
-    return (
-        clock,
-        backend,
-        Deps(
-            catalog=parse_catalog({"templates": [{"name": "base", "definition": DEFINITION}]}),
-            store=store,
-            backend=backend,
-            queue=InMemoryQueue(),
-            publisher=InMemoryPublisher(),
-            logs=InMemoryLogStore(),
-            sources=sources,
-            gallery=FakeGallery(sources.gallery, clock),
-            clock=clock,
-            entropy=lambda: f"{next(counter):06x}{0:06x}",
-            poll_min_seconds=10,
-            poll_max_seconds=300,
-        ),
-    )
+    catalog = parse_catalog({"templates": [{"name": "base", "definition": DEFINITION}]})
+    return clock, backend, memory_deps(catalog, clock, backend=backend, store=store)
 
 
 def _in_thread(name: str, target) -> threading.Thread:

@@ -1,12 +1,9 @@
 import pytest
 
-from aibtrigger.adapters.logstore import InMemoryLogStore
-from aibtrigger.adapters.publisher import InMemoryPublisher
-from aibtrigger.adapters.queues import InMemoryQueue
 from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.service_layer.deps import Deps
 from aibtrigger.status.html_page import Links
-from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
+from tests.fakes import Clock, FakeSources, memory_deps
 from tests.status.population import NOW, catalog, populate
 
 
@@ -15,17 +12,7 @@ def make_deps(templates, *, populated: bool = True) -> Deps:
     store = InMemoryStateStore()
     if populated:
         populate(store, templates)
-    return Deps(
-        catalog=templates,
-        store=store,
-        backend=ScriptedBackend(clock, {t.name for t in templates.templates}),
-        queue=InMemoryQueue(),
-        publisher=InMemoryPublisher(),
-        logs=InMemoryLogStore(),
-        sources=sources,
-        gallery=FakeGallery(sources.gallery, clock),
-        clock=clock,
-    )
+    return memory_deps(templates, clock, store=store, sources=sources)
 
 
 @pytest.fixture(scope="module")

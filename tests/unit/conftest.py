@@ -1,12 +1,7 @@
 import pytest
 
-from aibtrigger.adapters.logstore import InMemoryLogStore
-from aibtrigger.adapters.publisher import InMemoryPublisher
-from aibtrigger.adapters.queues import InMemoryQueue
-from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
-from aibtrigger.service_layer.deps import Deps
-from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
+from tests.fakes import Clock, memory_deps
 
 DEFINITION = {
     "source": {
@@ -42,19 +37,4 @@ def clock():
 @pytest.fixture
 def deps(clock):
     catalog = make_catalog("base", "web", "idle", paused=("idle",))
-    counter = iter(range(10**6))
-    sources = FakeSources()
-    return Deps(
-        catalog=catalog,
-        store=InMemoryStateStore(),
-        backend=ScriptedBackend(clock, {"base", "web", "idle"}),
-        queue=InMemoryQueue(),
-        publisher=InMemoryPublisher(),
-        logs=InMemoryLogStore(),
-        sources=sources,
-        gallery=FakeGallery(sources.gallery, clock),
-        clock=clock,
-        entropy=lambda: f"{next(counter):06x}{0:06x}",
-        poll_min_seconds=10,
-        poll_max_seconds=300,
-    )
+    return memory_deps(catalog, clock)

@@ -2,18 +2,13 @@
 
 import pytest
 
-from aibtrigger.adapters.logstore import InMemoryLogStore
-from aibtrigger.adapters.publisher import InMemoryPublisher
-from aibtrigger.adapters.queues import InMemoryQueue
-from aibtrigger.adapters.state_store import InMemoryStateStore
 from aibtrigger.catalog import parse_catalog
 from aibtrigger.domain.provenance import provenance_tags
 from aibtrigger.domain.records import Outcome, TemplateSummary
 from aibtrigger.names import REQUESTS_QUEUE
-from aibtrigger.service_layer.deps import Deps
 from aibtrigger.service_layer.events import handle_gallery_event
 from aibtrigger.service_layer.planning import sweep_sources, tick_schedules
-from tests.fakes import Clock, FakeGallery, FakeSources, ScriptedBackend
+from tests.fakes import Clock, FakeSources, memory_deps
 
 SUB = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/"
 
@@ -49,17 +44,7 @@ def child_entry(name, parent):
 def make_deps(entries):
     clock, sources = Clock(), FakeSources()
     catalog = parse_catalog({"templates": entries})
-    return Deps(
-        catalog=catalog,
-        store=InMemoryStateStore(),
-        backend=ScriptedBackend(clock, set(catalog.by_name)),
-        queue=InMemoryQueue(),
-        publisher=InMemoryPublisher(),
-        logs=InMemoryLogStore(),
-        sources=sources,
-        gallery=FakeGallery(sources.gallery, clock),
-        clock=clock,
-    )
+    return memory_deps(catalog, clock, sources=sources)
 
 
 def requested(deps):
