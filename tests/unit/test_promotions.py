@@ -549,3 +549,31 @@ def test_a_version_that_cannot_be_read_never_keeps_its_run_from_finishing():
     world.sources.get_version = refused
     world.settle("base")
     assert run_of(world).published and world.deps.store.get_claim("base") is None
+
+
+def test_a_gallery_refusing_staging_for_longer_than_any_retry_never_blocks_and_staging_completes_after():
+    """403 on every gallery change for hours: the run is still recorded, published and released, no child
+    builds from it; once the gallery answers again, the reconciler's next pass finishes the staging."""
+    from aibtrigger.errors import BackendError
+
+    world = world_with({"mode": "manual"})
+    gallery, real = world.deps.gallery, world.deps.gallery.update_version
+
+    def refused(*args, **kwargs):
+        raise BackendError("AuthorizationFailed: the identity cannot write gallery image versions")
+
+    gallery.update_version = refused
+    version = patch_and_build_base(world)
+    for _ in range(10):  # ten passes, far past any message's retries
+        world.clock.advance(hours=1)
+        world.reconcile()
+        world.requests()
+    run = run_of(world)
+    assert run.published and world.deps.store.get_claim("base") is None
+    assert run.promotion["state"] == STAGED and not run.promotion.get("announced")
+    assert len(world.builds("web")) == 1 and world.latest("base") != version
+    gallery.update_version = real
+    world.reconcile()
+    assert run_of(world).promotion.get("announced")
+    assert world.sources.gallery[version.lower()]["tags"][PROMOTION_TAG] == STAGED
+    assert [e["data"]["versions"] for e in events_of(world, "staged")][-1] == [version]
