@@ -777,7 +777,9 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             alive = self.cluster.live_builders(self.template)
-            building = [build for _, name, build in alive if not self.cluster.verdict_written(name, build)]
+            # Distinct builds: a builder's step process, between its fork and its exec, still shows the
+            # builder's command line and folder (the same build id twice is one build, not two).
+            building = sorted({build for _, name, build in alive if not self.cluster.verdict_written(name, build)})
             self.samples += 1
             self.max_processes = max(self.max_processes, len(alive))
             self.max_building = max(self.max_building, len(building))
